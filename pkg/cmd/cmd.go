@@ -1,0 +1,375 @@
+// Package cmd holds the kubectl logexport command.
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+	"k8s.io/kubectl/pkg/util/templates"
+
+	// Client auth plugins (exec, OIDC) for kubeconfigs that use them.
+	_ "k8s.io/client-go/plugin/pkg/client/auth"
+
+	"github.com/logexport/kubectl-logexport/pkg/export"
+	"github.com/logexport/kubectl-logexport/pkg/podselect"
+	"github.com/logexport/kubectl-logexport/pkg/store"
+	"github.com/logexport/kubectl-logexport/pkg/version"
+)
+
+var (
+	longDesc = templates.LongDesc(`
+		Export the logs of pods into a local directory, and keep them.
+
+		Pods are chosen by name patterns (Go regular expressions, matched anywhere in the
+		name) in the current namespace, in --namespace, or with --all-namespaces in every
+		namespace. Each container's log is merged into DIR/NAMESPACE/POD/CONTAINER.log:
+		every run appends exactly the lines that are not stored yet, in order, so that running
+		it again and again (by hand, from cron, from a CronJob) keeps a complete copy of every
+		log, also across container restarts and after the pods are gone.`)
+
+	examples = templates.Examples(`
+		# Export every pod whose name matches redis, in all namespaces, into ./logs
+		kubectl logexport --all-namespaces -p 'redis.*'
+
+		# Two patterns in the current namespace
+		kubectl logexport redis lighthouse
+
+		# Pods with a label, into another directory
+		kubectl logexport -n shop -l app=cart -d /var/backups/logs
+
+		# Only the first export of a container reaches back at most one hour
+		kubectl logexport --since 1h
+
+		# Show what would be exported, and where, without writing anything
+		kubectl logexport -A --dry-run
+
+		# The summary as JSON
+		kubectl logexport -o json`)
+)
+
+// Options are the command's settings.
+type Options struct {
+	configFlags *genericclioptions.ConfigFlags
+	genericiooptions.IOStreams
+
+	Patterns          []string
+	ExcludePods       []string
+	Containers        []string
+	ExcludeContainers []string
+	AllNamespaces     bool
+	LabelSelector     string
+	FieldSelector     string
+	Dir               string
+	Timestamps        bool
+	Since             time.Duration
+	SinceTime         string
+	MaxLogRequests    int
+	DryRun            bool
+	Output            string
+
+	namespace string
+	selector  podselect.Selector
+	since     time.Time
+	client    kubernetes.Interface
+	now       func() time.Time
+}
+
+// NewOptions returns Options with the defaults.
+func NewOptions(streams genericiooptions.IOStreams) *Options {
+	return &Options{
+		configFlags:    genericclioptions.NewConfigFlags(true),
+		IOStreams:      streams,
+		Dir:            "logs",
+		MaxLogRequests: 10,
+		now:            time.Now,
+	}
+}
+
+// NewCmd returns the kubectl logexport command.
+func NewCmd(streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewOptions(streams)
+	cmd := &cobra.Command{
+		Use:           "logexport [REGEX...] [flags]",
+		Short:         "Export pod logs into a local directory, incrementally and exactly",
+		Long:          longDesc,
+		Example:       examples,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl logexport"},
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := o.Complete(c, args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(c.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&o.Patterns, "pod", "p", nil, "Export pods whose name matches this regular expression (repeatable; positional arguments are patterns too)")
+	f.StringArrayVar(&o.ExcludePods, "exclude-pod", nil, "Skip pods whose name matches this regular expression (repeatable)")
+	f.StringArrayVarP(&o.Containers, "container", "c", nil, "Export only containers whose name matches this regular expression (repeatable)")
+	f.StringArrayVar(&o.ExcludeContainers, "exclude-container", nil, "Skip containers whose name matches this regular expression (repeatable)")
+	f.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Export pods in all namespaces")
+	f.StringVarP(&o.LabelSelector, "selector", "l", "", "Label selector to filter pods on")
+	f.StringVar(&o.FieldSelector, "field-selector", "", "Field selector to filter pods on")
+	f.StringVarP(&o.Dir, "dir", "d", o.Dir, "Directory to export into")
+	f.BoolVar(&o.Timestamps, "timestamps", false, "Keep each line's RFC3339Nano timestamp in front of it (fixed when the directory is created)")
+	f.DurationVar(&o.Since, "since", 0, "On a container's first export, only lines newer than this (5s, 2m, 3h); never limits a resume")
+	f.StringVar(&o.SinceTime, "since-time", "", "On a container's first export, only lines after this RFC3339 time; never limits a resume")
+	f.IntVar(&o.MaxLogRequests, "max-log-requests", o.MaxLogRequests, "Log streams open at once")
+	f.BoolVar(&o.DryRun, "dry-run", false, "Print the containers that would be exported and where, write nothing")
+	f.StringVarP(&o.Output, "output", "o", "", "Summary format: '' (a table) or json")
+	o.configFlags.AddFlags(f)
+	addKlogFlags(cmd)
+	cmd.AddCommand(newVersionCmd(streams))
+	return cmd
+}
+
+func addKlogFlags(cmd *cobra.Command) {
+	gofs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(gofs)
+	for _, name := range []string{"v", "vmodule"} {
+		cmd.PersistentFlags().AddGoFlag(gofs.Lookup(name))
+	}
+	cmd.PersistentFlags().Lookup("v").Shorthand = "v"
+}
+
+func newVersionCmd(streams genericiooptions.IOStreams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version of kubectl logexport",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			fmt.Fprintf(streams.Out, "kubectl-logexport %s\n", version.Get())
+			if version.Commit != "" {
+				fmt.Fprintf(streams.Out, "commit %s, built %s\n", version.Commit, version.Date)
+			}
+			return nil
+		},
+	}
+}
+
+// Complete fills in what the flags leave implicit: the patterns from the arguments and the
+// namespace of the current context.
+func (o *Options) Complete(_ *cobra.Command, args []string) error {
+	o.Patterns = append(o.Patterns, args...)
+	ns, _, err := o.configFlags.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return fmt.Errorf("reading kubeconfig: %w", err)
+	}
+	o.namespace = ns
+	return nil
+}
+
+// Validate checks the settings before anything talks to the cluster.
+func (o *Options) Validate() error {
+	sel, err := podselect.Compile(o.Patterns, o.ExcludePods, o.Containers, o.ExcludeContainers)
+	if err != nil {
+		return err
+	}
+	o.selector = sel
+	switch {
+	case o.MaxLogRequests < 1:
+		return fmt.Errorf("--max-log-requests must be at least 1")
+	case o.Output != "" && o.Output != "json":
+		return fmt.Errorf("unsupported output format %q: use json, or leave it empty for a table", o.Output)
+	case o.Since < 0:
+		return fmt.Errorf("--since must be positive")
+	case o.Since != 0 && o.SinceTime != "":
+		return fmt.Errorf("--since and --since-time cannot be used together")
+	case o.Dir == "":
+		return fmt.Errorf("--dir must not be empty")
+	}
+	if o.SinceTime != "" {
+		t, err := time.Parse(time.RFC3339Nano, o.SinceTime)
+		if err != nil {
+			return fmt.Errorf("invalid --since-time %q: use RFC3339, like 2024-01-02T15:04:05Z", o.SinceTime)
+		}
+		o.since = t
+	} else if o.Since > 0 {
+		o.since = o.now().Add(-o.Since)
+	}
+	return nil
+}
+
+func (o *Options) clientset() (kubernetes.Interface, error) {
+	if o.client != nil {
+		return o.client, nil
+	}
+	config, err := o.configFlags.ToRESTConfig()
+	if err != nil {
+		return nil, fmt.Errorf("reading kubeconfig: %w", err)
+	}
+	// Every container is a request: client-go's default of 5 a second would throttle thousands of
+	// containers to minutes. --max-log-requests bounds the load; the API server's own priority and
+	// fairness does the rest.
+	config.QPS = -1
+	config.UserAgent = "kubectl-logexport/" + version.Get()
+	c, err := kubernetes.NewForConfig(config)
+	if err != nil {
+		return nil, fmt.Errorf("creating client: %w", err)
+	}
+	return c, nil
+}
+
+// Run lists the pods and exports their containers.
+func (o *Options) Run(ctx context.Context) error {
+	client, err := o.clientset()
+	if err != nil {
+		return err
+	}
+	scope := podselect.Scope{Namespace: o.namespace, AllNamespaces: o.AllNamespaces, LabelSelector: o.LabelSelector, FieldSelector: o.FieldSelector}
+	pods, nsErrs, err := podselect.List(ctx, client, scope, o.selector)
+	if err != nil {
+		return err
+	}
+	var targets []export.Target
+	for i := range pods {
+		targets = append(targets, o.selector.Targets(&pods[i])...)
+	}
+	klog.V(1).InfoS("selected", "pods", len(pods), "containers", len(targets))
+	if o.DryRun {
+		return o.printDryRun(targets, nsErrs)
+	}
+	dir, err := store.Open(o.Dir, o.Timestamps)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	e := &export.Exporter{Client: client, Dir: dir, Options: export.Options{Timestamps: o.Timestamps, Since: o.since}}
+	p := newProgress(o.ErrOut, len(targets))
+	results := e.ExportAll(ctx, targets, o.MaxLogRequests, p.done)
+	p.wait()
+	s := newSummary(results, nsErrs)
+	if err := o.printSummary(s); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted: progress is saved, run again to continue")
+	}
+	if s.Failed > 0 {
+		return fmt.Errorf("%d of %d containers failed, %d namespaces could not be read (the rest is exported)", s.Failed, len(results), len(nsErrs))
+	}
+	if len(nsErrs) > 0 {
+		return fmt.Errorf("%d namespaces could not be read (the rest is exported)", len(nsErrs))
+	}
+	return nil
+}
+
+func (o *Options) printDryRun(targets []export.Target, nsErrs []podselect.NamespaceError) error {
+	w := printers.GetNewTabWriter(o.Out)
+	fmt.Fprintln(w, "NAMESPACE\tPOD\tCONTAINER\tFILE")
+	for _, t := range targets {
+		rel, err := store.LogPath(t.Namespace, t.Pod, t.Container)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.Namespace, t.Pod, t.Container, filepath.Join(o.Dir, filepath.FromSlash(rel)))
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	for _, e := range nsErrs {
+		fmt.Fprintf(o.ErrOut, "warning: %v\n", e)
+	}
+	return nil
+}
+
+// Summary is the machine-readable result of a run (-o json).
+type Summary struct {
+	Containers []ContainerSummary `json:"containers"`
+	Namespaces []NamespaceSummary `json:"failedNamespaces,omitempty"`
+	Lines      int64              `json:"lines"`
+	Bytes      int64              `json:"bytes"`
+	Failed     int                `json:"failed"`
+	Gaps       int                `json:"gaps"`
+}
+
+// ContainerSummary is one container's part of the Summary.
+type ContainerSummary struct {
+	Namespace string       `json:"namespace"`
+	Pod       string       `json:"pod"`
+	Container string       `json:"container"`
+	File      string       `json:"file,omitempty"`
+	Lines     int64        `json:"lines"`
+	Bytes     int64        `json:"bytes"`
+	Status    string       `json:"status"`
+	Gaps      []export.Gap `json:"gaps,omitempty"`
+	Error     string       `json:"error,omitempty"`
+}
+
+// NamespaceSummary is a namespace that could not be read.
+type NamespaceSummary struct {
+	Namespace string `json:"namespace"`
+	Error     string `json:"error"`
+}
+
+func newSummary(results []export.Result, nsErrs []podselect.NamespaceError) Summary {
+	s := Summary{Containers: []ContainerSummary{}}
+	for _, r := range results {
+		c := ContainerSummary{Namespace: r.Namespace, Pod: r.Pod, Container: r.Container, File: r.File,
+			Lines: r.Lines, Bytes: r.Bytes, Gaps: r.Gaps}
+		switch {
+		case r.Err != nil:
+			c.Status, c.Error = "failed", r.Err.Error()
+			s.Failed++
+		case r.Skipped != "":
+			c.Status = r.Skipped
+		case len(r.Gaps) > 0:
+			c.Status = "gap"
+		case r.Lines == 0:
+			c.Status = "up to date"
+		default:
+			c.Status = "ok"
+		}
+		s.Lines += r.Lines
+		s.Bytes += r.Bytes
+		s.Gaps += len(r.Gaps)
+		s.Containers = append(s.Containers, c)
+	}
+	for _, e := range nsErrs {
+		s.Namespaces = append(s.Namespaces, NamespaceSummary{Namespace: e.Namespace, Error: e.Err.Error()})
+	}
+	return s
+}
+
+func (o *Options) printSummary(s Summary) error {
+	if o.Output == "json" {
+		enc := json.NewEncoder(o.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(s)
+	}
+	w := printers.GetNewTabWriter(o.Out)
+	fmt.Fprintln(w, "NAMESPACE\tPOD\tCONTAINER\tLINES\tBYTES\tSTATUS")
+	for _, c := range s.Containers {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\n", c.Namespace, c.Pod, c.Container, c.Lines, c.Bytes, c.Status)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	for _, c := range s.Containers {
+		for _, g := range c.Gaps {
+			fmt.Fprintf(o.ErrOut, "warning: %s/%s/%s: %s\n", c.Namespace, c.Pod, c.Container, g)
+		}
+		if c.Error != "" {
+			fmt.Fprintf(o.ErrOut, "error: %s/%s/%s: %s\n", c.Namespace, c.Pod, c.Container, c.Error)
+		}
+	}
+	for _, n := range s.Namespaces {
+		fmt.Fprintf(o.ErrOut, "error: namespace %s: %s\n", n.Namespace, n.Error)
+	}
+	fmt.Fprintf(o.ErrOut, "exported %d lines (%d bytes) from %d containers into %s\n", s.Lines, s.Bytes, len(s.Containers), o.Dir)
+	return nil
+}

@@ -1,0 +1,206 @@
+// Package podselect finds the containers to export: pods listed page by page, narrowed by name
+// patterns, and their containers (init and ephemeral ones included) narrowed by container patterns.
+package podselect
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sort"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/pager"
+	"k8s.io/klog/v2"
+
+	"github.com/logexport/kubectl-logexport/pkg/export"
+)
+
+// PageSize is the number of pods asked for per list request.
+const PageSize = 500
+
+// Selector chooses pods and containers. Patterns are Go regular expressions matched anywhere in the
+// name (unanchored); no include pattern means every name.
+type Selector struct {
+	Pods              []*regexp.Regexp
+	ExcludePods       []*regexp.Regexp
+	Containers        []*regexp.Regexp
+	ExcludeContainers []*regexp.Regexp
+}
+
+// Compile builds a Selector from pattern strings, naming the pattern that does not compile.
+func Compile(pods, excludePods, containers, excludeContainers []string) (Selector, error) {
+	var s Selector
+	var err error
+	for _, p := range []struct {
+		flag string
+		in   []string
+		out  *[]*regexp.Regexp
+	}{
+		{"pod", pods, &s.Pods},
+		{"--exclude-pod", excludePods, &s.ExcludePods},
+		{"--container", containers, &s.Containers},
+		{"--exclude-container", excludeContainers, &s.ExcludeContainers},
+	} {
+		for _, expr := range p.in {
+			re, cerr := regexp.Compile(expr)
+			if cerr != nil {
+				return s, fmt.Errorf("invalid %s pattern %q: %w", p.flag, expr, cerr)
+			}
+			*p.out = append(*p.out, re)
+		}
+	}
+	return s, err
+}
+
+func match(name string, include, exclude []*regexp.Regexp) bool {
+	ok := len(include) == 0
+	for _, re := range include {
+		if re.MatchString(name) {
+			ok = true
+			break
+		}
+	}
+	if !ok {
+		return false
+	}
+	for _, re := range exclude {
+		if re.MatchString(name) {
+			return false
+		}
+	}
+	return true
+}
+
+// MatchPod tells whether a pod name is selected.
+func (s Selector) MatchPod(name string) bool { return match(name, s.Pods, s.ExcludePods) }
+
+// MatchContainer tells whether a container name is selected.
+func (s Selector) MatchContainer(name string) bool {
+	return match(name, s.Containers, s.ExcludeContainers)
+}
+
+// Targets returns the selected containers of a pod in the order they run: init, regular, ephemeral.
+func (s Selector) Targets(pod *corev1.Pod) []export.Target {
+	statuses := map[string]*corev1.ContainerStatus{}
+	for _, list := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses, pod.Status.EphemeralContainerStatuses} {
+		for i := range list {
+			statuses[list[i].Name] = &list[i]
+		}
+	}
+	var names []string
+	for _, c := range pod.Spec.InitContainers {
+		names = append(names, c.Name)
+	}
+	for _, c := range pod.Spec.Containers {
+		names = append(names, c.Name)
+	}
+	for _, c := range pod.Spec.EphemeralContainers {
+		names = append(names, c.Name)
+	}
+	var out []export.Target
+	for _, n := range names {
+		if !s.MatchContainer(n) {
+			continue
+		}
+		out = append(out, export.Target{
+			Namespace: pod.Namespace, Pod: pod.Name, PodUID: string(pod.UID),
+			Container: n, Status: statuses[n],
+		})
+	}
+	return out
+}
+
+// Scope is where to list pods.
+type Scope struct {
+	// Namespace to list in; ignored with AllNamespaces.
+	Namespace     string
+	AllNamespaces bool
+	LabelSelector string
+	FieldSelector string
+}
+
+// NamespaceError is a namespace whose pods could not be listed.
+type NamespaceError struct {
+	Namespace string
+	Err       error
+}
+
+func (e NamespaceError) Error() string {
+	return fmt.Sprintf("namespace %s: %v", e.Namespace, e.Err)
+}
+
+// List returns the selected pods sorted by namespace and name. With AllNamespaces and no right to
+// list pods cluster-wide, it lists namespace by namespace and reports the ones it may not read,
+// so that what is readable is still exported.
+func List(ctx context.Context, client kubernetes.Interface, scope Scope, sel Selector) ([]corev1.Pod, []NamespaceError, error) {
+	ns := scope.Namespace
+	if scope.AllNamespaces {
+		ns = metav1.NamespaceAll
+	}
+	pods, err := listIn(ctx, client, ns, scope, sel)
+	if err == nil || !scope.AllNamespaces || !apierrors.IsForbidden(err) {
+		if err != nil {
+			return nil, nil, listError(ns, err)
+		}
+		return pods, nil, nil
+	}
+	klog.V(1).InfoS("listing pods in all namespaces is forbidden; listing namespace by namespace", "err", err)
+	nsList, nerr := client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	if nerr != nil {
+		return nil, nil, fmt.Errorf("listing pods in all namespaces: %w (and listing namespaces: %v)", err, nerr)
+	}
+	var failed []NamespaceError
+	for _, n := range nsList.Items {
+		p, err := listIn(ctx, client, n.Name, scope, sel)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, nil, ctx.Err()
+			}
+			failed = append(failed, NamespaceError{Namespace: n.Name, Err: err})
+			continue
+		}
+		pods = append(pods, p...)
+	}
+	sortPods(pods)
+	return pods, failed, nil
+}
+
+func listError(ns string, err error) error {
+	if ns == metav1.NamespaceAll {
+		return fmt.Errorf("listing pods in all namespaces: %w", err)
+	}
+	return fmt.Errorf("listing pods in namespace %s: %w", ns, err)
+}
+
+func listIn(ctx context.Context, client kubernetes.Interface, ns string, scope Scope, sel Selector) ([]corev1.Pod, error) {
+	var pods []corev1.Pod
+	p := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+		return client.CoreV1().Pods(ns).List(ctx, opts)
+	})
+	p.PageSize = PageSize
+	err := p.EachListItem(ctx, metav1.ListOptions{LabelSelector: scope.LabelSelector, FieldSelector: scope.FieldSelector}, func(obj runtime.Object) error {
+		pod := obj.(*corev1.Pod)
+		if sel.MatchPod(pod.Name) {
+			pods = append(pods, *pod)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sortPods(pods)
+	return pods, nil
+}
+
+func sortPods(pods []corev1.Pod) {
+	sort.Slice(pods, func(i, j int) bool {
+		if pods[i].Namespace != pods[j].Namespace {
+			return pods[i].Namespace < pods[j].Namespace
+		}
+		return pods[i].Name < pods[j].Name
+	})
+}

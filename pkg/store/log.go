@@ -1,0 +1,243 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"strconv"
+	"time"
+)
+
+// Checkpoint says how much of a container's log is stored, and how to ask the API for the rest.
+//
+// The API's sinceTime has second precision and is inclusive, and the kubelet filters each line on
+// its own timestamp. So the lines of one container instance served with sinceTime=Since are the
+// lines of its log with a timestamp at or after Since, in log order; the stored ones among them are
+// exactly the first Skip. Hash covers those Skip lines as served, so a log that was rotated or
+// replaced since is noticed instead of skipped blindly.
+type Checkpoint struct {
+	Version int `json:"version"`
+	// PodUID and Instance (the container ID) name the container instance the last stored line came from.
+	PodUID   string `json:"podUID,omitempty"`
+	Instance string `json:"instance"`
+	// Since is a whole second: the newest second of any stored line of Instance.
+	Since time.Time `json:"since"`
+	Skip  int64     `json:"skip"`
+	Hash  Hash      `json:"hash"`
+	// Last is the newest timestamp stored from Instance.
+	Last time.Time `json:"last"`
+	// Size is the length of the log file this checkpoint covers; anything beyond was written by a run
+	// that did not finish and is dropped before the next append.
+	Size  int64 `json:"size"`
+	Lines int64 `json:"lines"`
+}
+
+// Hash is a 64-bit FNV-1a hash, stored as hex text.
+type Hash uint64
+
+const (
+	hashOffset Hash = 14695981039346656037
+	hashPrime  Hash = 1099511628211
+)
+
+// NewHash returns the hash of no bytes.
+func NewHash() Hash { return hashOffset }
+
+// Add extends the hash with p.
+func (h Hash) Add(p []byte) Hash {
+	for _, c := range p {
+		h ^= Hash(c)
+		h *= hashPrime
+	}
+	return h
+}
+
+func (h Hash) MarshalText() ([]byte, error) {
+	return []byte(strconv.FormatUint(uint64(h), 16)), nil
+}
+
+func (h *Hash) UnmarshalText(b []byte) error {
+	v, err := strconv.ParseUint(string(b), 16, 64)
+	*h = Hash(v)
+	return err
+}
+
+// ErrNoCheckpoint marks a log file that exists without a checkpoint: appending to it could
+// duplicate lines, so it is left alone.
+var ErrNoCheckpoint = errors.New("has no checkpoint")
+
+const writeBufferSize = 64 << 10
+
+// Log is an export in progress to one container's file. Writes are buffered; Commit makes what was
+// written up to the last complete line durable together with its checkpoint.
+type Log struct {
+	dir  *Dir
+	rel  string
+	f    *os.File
+	cp   *Checkpoint
+	buf  []byte
+	size int64 // bytes in the file
+	line int64 // logical length at the end of the last complete line
+	// committed is the length the saved checkpoint covers.
+	committed int64
+	// Reset is set when the file had been removed while its checkpoint stayed.
+	Reset bool
+}
+
+// OpenLog opens a container's log for appending. Bytes an interrupted run left after the
+// checkpointed size are cut off; a file shorter than its checkpoint, or one without a checkpoint,
+// is refused rather than risking duplicates.
+func (d *Dir) OpenLog(namespace, pod, container string) (*Log, error) {
+	rel, err := LogPath(namespace, pod, container)
+	if err != nil {
+		return nil, err
+	}
+	l := &Log{dir: d, rel: rel}
+	if l.cp, err = d.loadCheckpoint(statePath(namespace, pod, container)); err != nil {
+		return nil, err
+	}
+	fi, err := d.root.Lstat(rel)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if l.cp != nil {
+			l.cp, l.Reset = nil, true
+		}
+	case err != nil:
+		return nil, fmt.Errorf("checking %s: %w", d.Path(rel), err)
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("%s is not a regular file", d.Path(rel))
+	case l.cp == nil && fi.Size() > 0:
+		return nil, fmt.Errorf("%s %w: refusing to append, which could duplicate lines (move it aside to export the log again)", d.Path(rel), ErrNoCheckpoint)
+	case l.cp != nil && fi.Size() < l.cp.Size:
+		return nil, fmt.Errorf("%s is shorter (%d bytes) than its checkpoint (%d bytes): it was changed outside kubectl logexport (move it aside to export the log again)", d.Path(rel), fi.Size(), l.cp.Size)
+	}
+	if err := d.root.MkdirAll(path.Dir(rel), 0o755); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", d.Path(path.Dir(rel)), err)
+	}
+	l.f, err = d.root.OpenFile(rel, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", d.Path(rel), err)
+	}
+	if l.cp != nil {
+		l.size = l.cp.Size
+	}
+	if err := l.f.Truncate(l.size); err != nil {
+		l.f.Close()
+		return nil, fmt.Errorf("restoring %s to its checkpoint: %w", d.Path(rel), err)
+	}
+	if _, err := l.f.Seek(l.size, 0); err != nil {
+		l.f.Close()
+		return nil, fmt.Errorf("opening %s: %w", d.Path(rel), err)
+	}
+	l.line, l.committed = l.size, l.size
+	l.buf = make([]byte, 0, writeBufferSize)
+	return l, nil
+}
+
+func (d *Dir) loadCheckpoint(rel string) (*Checkpoint, error) {
+	data, err := d.root.ReadFile(rel)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading checkpoint: %w", err)
+	}
+	cp := &Checkpoint{}
+	if err := json.Unmarshal(data, cp); err != nil {
+		return nil, fmt.Errorf("checkpoint %s is corrupt (%v): move it and its log aside to export the log again", d.Path(rel), err)
+	}
+	if cp.Version != FormatVersion {
+		return nil, fmt.Errorf("checkpoint %s has format version %d, this kubectl logexport reads version %d", d.Path(rel), cp.Version, FormatVersion)
+	}
+	return cp, nil
+}
+
+// Path is the host path of the log file.
+func (l *Log) Path() string { return l.dir.Path(l.rel) }
+
+// Checkpoint returns the checkpoint the file was opened with, nil for a new file.
+func (l *Log) Checkpoint() *Checkpoint { return l.cp }
+
+// Write appends p to the current line.
+func (l *Log) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		if len(l.buf) == cap(l.buf) {
+			if err := l.flush(); err != nil {
+				return n - len(p), err
+			}
+		}
+		c := copy(l.buf[len(l.buf):cap(l.buf)], p)
+		l.buf = l.buf[:len(l.buf)+c]
+		p = p[c:]
+	}
+	return n, nil
+}
+
+// EndLine marks the end of a complete line.
+func (l *Log) EndLine() { l.line = l.size + int64(len(l.buf)) }
+
+// Length is the logical length of the file up to the last complete line.
+func (l *Log) Length() int64 { return l.line }
+
+func (l *Log) flush() error {
+	if len(l.buf) == 0 {
+		return nil
+	}
+	n, err := l.f.Write(l.buf)
+	l.size += int64(n)
+	l.buf = l.buf[:0]
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", l.Path(), err)
+	}
+	return nil
+}
+
+// Commit writes out every complete line, drops a partial one, and saves cp (with its Size set) as
+// the file's checkpoint. If it fails, the previous checkpoint stays and the next run cuts the file
+// back to it.
+func (l *Log) Commit(namespace, pod, container string, cp Checkpoint) error {
+	partial := l.size + int64(len(l.buf)) - l.line
+	if partial > 0 && partial <= int64(len(l.buf)) {
+		l.buf = l.buf[:len(l.buf)-int(partial)]
+		partial = 0
+	}
+	if err := l.flush(); err != nil {
+		return err
+	}
+	if partial > 0 {
+		if err := l.f.Truncate(l.line); err != nil {
+			return fmt.Errorf("dropping a partial line from %s: %w", l.Path(), err)
+		}
+		if _, err := l.f.Seek(l.line, 0); err != nil {
+			return fmt.Errorf("dropping a partial line from %s: %w", l.Path(), err)
+		}
+		l.size = l.line
+	}
+	cp.Version = FormatVersion
+	cp.Size = l.line
+	b, err := json.Marshal(cp)
+	if err != nil {
+		return err
+	}
+	if err := l.dir.writeFileAtomic(statePath(namespace, pod, container), append(b, '\n')); err != nil {
+		return err
+	}
+	c := cp
+	l.cp = &c
+	l.committed = l.line
+	return nil
+}
+
+// Close closes the file. Bytes written after the last Commit are cut off, so that a failed run
+// (a full disk, say) leaves the file as its checkpoint describes.
+func (l *Log) Close() error {
+	var err error
+	if l.size > l.committed {
+		err = l.f.Truncate(l.committed)
+	}
+	return errors.Join(err, l.f.Close())
+}

@@ -1,0 +1,184 @@
+// Package store owns an export directory: the lock that keeps two runs apart, the per-container log
+// files and the checkpoints that say how much of each log is stored.
+//
+// Layout (all paths relative to the directory):
+//
+//	<namespace>/<pod>/<container>.log                  the exported log
+//	.logexport/meta.json                               format version and line mode of the directory
+//	.logexport/lock                                    held (flock) by the run that writes
+//	.logexport/state/<namespace>/<pod>/<container>.json the checkpoint of one log file
+//
+// Every path is opened through an os.Root, so no name from the cluster and no symlink planted in the
+// directory can make a write land outside it.
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/gofrs/flock"
+)
+
+// FormatVersion is the version of the layout and of the meta and checkpoint files.
+const FormatVersion = 1
+
+const (
+	metaDir   = ".logexport"
+	metaFile  = metaDir + "/meta.json"
+	lockFile  = metaDir + "/lock"
+	stateDir  = metaDir + "/state"
+	logSuffix = ".log"
+)
+
+// ErrLocked is returned by Open when another run holds the directory.
+var ErrLocked = errors.New("locked by another kubectl logexport run")
+
+// Meta is stored in .logexport/meta.json.
+type Meta struct {
+	Version int `json:"version"`
+	// Timestamps tells whether stored lines keep their timestamp prefix; fixed when the directory is
+	// created, since a file mixing both shapes could no longer be read back.
+	Timestamps bool `json:"timestamps"`
+}
+
+// Dir is an open, locked export directory.
+type Dir struct {
+	path string
+	root *os.Root
+	lock *flock.Flock
+	meta Meta
+}
+
+// Open creates (if needed) and locks the directory. timestamps must match the mode the directory was
+// created with.
+func Open(dir string, timestamps bool) (*Dir, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating output directory: %w", err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("opening output directory: %w", err)
+	}
+	d := &Dir{path: dir, root: root}
+	if err := d.open(timestamps); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Dir) open(timestamps bool) error {
+	if err := d.root.MkdirAll(metaDir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", d.Path(metaDir), err)
+	}
+	if fi, err := d.root.Lstat(lockFile); err == nil && !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", d.Path(lockFile))
+	}
+	d.lock = flock.New(filepath.Join(d.path, filepath.FromSlash(lockFile)))
+	ok, err := d.lock.TryLock()
+	if err != nil {
+		return fmt.Errorf("locking %s: %w", d.path, err)
+	}
+	if !ok {
+		return fmt.Errorf("output directory %s is %w (lock %s)", d.path, ErrLocked, d.Path(lockFile))
+	}
+	data, err := d.root.ReadFile(metaFile)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		d.meta = Meta{Version: FormatVersion, Timestamps: timestamps}
+		b, _ := json.MarshalIndent(d.meta, "", "  ")
+		return d.writeFileAtomic(metaFile, append(b, '\n'))
+	case err != nil:
+		return fmt.Errorf("reading %s: %w", d.Path(metaFile), err)
+	}
+	if err := json.Unmarshal(data, &d.meta); err != nil {
+		return fmt.Errorf("reading %s: %w", d.Path(metaFile), err)
+	}
+	if d.meta.Version != FormatVersion {
+		return fmt.Errorf("%s has format version %d, this kubectl logexport reads version %d", d.Path(metaFile), d.meta.Version, FormatVersion)
+	}
+	if d.meta.Timestamps != timestamps {
+		m := modeName(d.meta.Timestamps)
+		return fmt.Errorf("%s was created %s: run again %s, or use another directory", d.path, m, m)
+	}
+	return nil
+}
+
+func modeName(ts bool) string {
+	if ts {
+		return "with --timestamps"
+	}
+	return "without --timestamps"
+}
+
+// Close releases the lock.
+func (d *Dir) Close() error {
+	var errs []error
+	if d.lock != nil {
+		errs = append(errs, d.lock.Unlock())
+	}
+	errs = append(errs, d.root.Close())
+	return errors.Join(errs...)
+}
+
+// Path returns the host path of a slash-separated path inside the directory, for messages.
+func (d *Dir) Path(rel string) string {
+	return filepath.Join(d.path, filepath.FromSlash(rel))
+}
+
+// Meta returns the directory's meta data.
+func (d *Dir) Meta() Meta { return d.meta }
+
+// LogPath returns the slash-separated path of a container's log inside the directory. Names come
+// from the cluster; each must be a single, plain path element.
+func LogPath(namespace, pod, container string) (string, error) {
+	for _, n := range []string{namespace, pod, container} {
+		if err := checkName(n); err != nil {
+			return "", err
+		}
+	}
+	return path.Join(namespace, pod, container+logSuffix), nil
+}
+
+func statePath(namespace, pod, container string) string {
+	return path.Join(stateDir, namespace, pod, container+".json")
+}
+
+func checkName(n string) error {
+	if n == "" || n == "." || n == ".." || strings.HasPrefix(n, ".") ||
+		strings.ContainsAny(n, "/\\\x00") || len(n) > 253 {
+		return fmt.Errorf("refusing unsafe name %q from the cluster", n)
+	}
+	return nil
+}
+
+// writeFileAtomic replaces name with data so that a reader (or a run after a crash) sees either
+// the old or the new content, never a mix.
+func (d *Dir) writeFileAtomic(name string, data []byte) error {
+	if err := d.root.MkdirAll(path.Dir(name), 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", d.Path(path.Dir(name)), err)
+	}
+	tmp := name + ".tmp"
+	f, err := d.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", d.Path(name), err)
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = d.root.Rename(tmp, name)
+	}
+	if err != nil {
+		_ = d.root.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", d.Path(name), err)
+	}
+	return nil
+}
