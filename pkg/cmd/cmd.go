@@ -99,10 +99,12 @@ func NewOptions(streams genericiooptions.IOStreams) *Options {
 func NewCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewOptions(streams)
 	cmd := &cobra.Command{
-		Use:           "logexport [REGEX...] [flags]",
-		Short:         "Export pod logs into a local directory, incrementally and exactly",
-		Long:          longDesc,
-		Example:       examples,
+		Use:     "logexport [REGEX...] [flags]",
+		Short:   "Export pod logs into a local directory, incrementally and exactly",
+		Long:    longDesc,
+		Example: examples,
+		// Positional arguments are pod patterns; a pattern that is also a subcommand name goes through -p.
+		Args:          cobra.ArbitraryArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl logexport"},
