@@ -311,6 +311,9 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, skip 
 		}
 		if f.Last {
 			m.endLine(write, inWindow, newWindow, lineHash, lineSec, lineTime)
+			if err := m.maybeCommit(); err != nil {
+				return err
+			}
 		}
 	}
 	if served < skip {
@@ -351,6 +354,17 @@ func (m *merge) endLine(write, inWindow, newWindow bool, h store.Hash, sec int64
 	m.res.Lines++
 	m.res.Bytes += m.log.Length() - n
 	m.cp.Lines++
+}
+
+// CommitEvery is how many bytes a long export writes between checkpoints, so that an interrupted
+// run leaves at most that much to fetch again.
+const CommitEvery = 8 << 20
+
+func (m *merge) maybeCommit() error {
+	if m.log.Length()-m.log.Committed() < CommitEvery {
+		return nil
+	}
+	return m.log.Commit(m.t.Namespace, m.t.Pod, m.t.Container, m.cp)
 }
 
 // commit saves the checkpoint if the run changed anything.

@@ -117,12 +117,22 @@ func (d *Dir) OpenLog(namespace, pod, container string) (*Log, error) {
 	if err := d.root.MkdirAll(path.Dir(rel), 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", d.Path(path.Dir(rel)), err)
 	}
+	if l.cp == nil {
+		// An empty checkpoint goes first, so that a run killed before its first commit leaves a
+		// file the next run may cut back and fill again, rather than one it must refuse.
+		if err := d.saveCheckpoint(statePath(namespace, pod, container), Checkpoint{}); err != nil {
+			return nil, err
+		}
+	}
 	l.f, err = d.root.OpenFile(rel, os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", d.Path(rel), err)
 	}
 	if l.cp != nil {
 		l.size = l.cp.Size
+		if l.cp.Instance == "" {
+			l.cp = nil // the empty checkpoint of a first export that did not finish
+		}
 	}
 	if err := l.f.Truncate(l.size); err != nil {
 		l.f.Close()
@@ -153,6 +163,15 @@ func (d *Dir) loadCheckpoint(rel string) (*Checkpoint, error) {
 		return nil, fmt.Errorf("checkpoint %s has format version %d, this kubectl logexport reads version %d", d.Path(rel), cp.Version, FormatVersion)
 	}
 	return cp, nil
+}
+
+func (d *Dir) saveCheckpoint(rel string, cp Checkpoint) error {
+	cp.Version = FormatVersion
+	b, err := json.Marshal(cp)
+	if err != nil {
+		return err
+	}
+	return d.writeFileAtomic(rel, append(b, '\n'))
 }
 
 // Path is the host path of the log file.
@@ -217,13 +236,8 @@ func (l *Log) Commit(namespace, pod, container string, cp Checkpoint) error {
 		}
 		l.size = l.line
 	}
-	cp.Version = FormatVersion
 	cp.Size = l.line
-	b, err := json.Marshal(cp)
-	if err != nil {
-		return err
-	}
-	if err := l.dir.writeFileAtomic(statePath(namespace, pod, container), append(b, '\n')); err != nil {
+	if err := l.dir.saveCheckpoint(statePath(namespace, pod, container), cp); err != nil {
 		return err
 	}
 	c := cp
@@ -241,3 +255,6 @@ func (l *Log) Close() error {
 	}
 	return errors.Join(err, l.f.Close())
 }
+
+// Committed is the length of the file its saved checkpoint covers.
+func (l *Log) Committed() int64 { return l.committed }
