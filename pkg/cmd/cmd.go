@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -261,11 +262,15 @@ func (o *Options) Run(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: progress is saved, run again to continue")
 	}
+	var failed []string
 	if s.Failed > 0 {
-		return fmt.Errorf("%d of %d containers failed, %d namespaces could not be read (the rest is exported)", s.Failed, len(results), len(nsErrs))
+		failed = append(failed, fmt.Sprintf("%d of %d containers failed", s.Failed, len(results)))
 	}
 	if len(nsErrs) > 0 {
-		return fmt.Errorf("%d namespaces could not be read (the rest is exported)", len(nsErrs))
+		failed = append(failed, fmt.Sprintf("%d namespaces could not be read", len(nsErrs)))
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%s (the rest is exported)", strings.Join(failed, ", "))
 	}
 	return nil
 }

@@ -209,10 +209,7 @@ func (l *Log) flush() error {
 	n, err := l.f.Write(l.buf)
 	l.size += int64(n)
 	l.buf = l.buf[:0]
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", l.Path(), err)
-	}
-	return nil
+	return err // an *fs.PathError, which names the file
 }
 
 // Commit writes out every complete line, drops a partial one, and saves cp (with its Size set) as
