@@ -98,7 +98,7 @@ func parseRFC3339(b []byte) (time.Time, bool) {
 	minute, ok5 := digits(b[14:16])
 	sec, ok6 := digits(b[17:19])
 	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || b[4] != '-' || b[7] != '-' ||
-		(b[10] != 'T' && b[10] != 't') || b[13] != ':' || b[16] != ':' {
+		b[10] != 'T' || b[13] != ':' || b[16] != ':' {
 		return time.Time{}, false
 	}
 	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
@@ -126,7 +126,7 @@ func parseRFC3339(b []byte) (time.Time, bool) {
 	}
 	offset := 0
 	switch b[i] {
-	case 'Z', 'z':
+	case 'Z':
 		i++
 	case '+', '-':
 		if len(b)-i != 6 || b[i+3] != ':' {

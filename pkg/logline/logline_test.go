@@ -1,0 +1,117 @@
+package logline
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+)
+
+func TestParseTimestamp(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    time.Time
+		content string
+		wantErr bool
+	}{
+		{in: "2024-01-01T00:00:00.000000000Z hello\n", want: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), content: "hello\n"},
+		{in: "2024-01-01T00:00:01.5Z x", want: time.Date(2024, 1, 1, 0, 0, 1, 500000000, time.UTC), content: "x"},
+		{in: "2024-01-01T00:00:01Z ", want: time.Date(2024, 1, 1, 0, 0, 1, 0, time.UTC), content: ""},
+		{in: "2024-01-01T01:00:03.000000001+01:00 tz", want: time.Date(2024, 1, 1, 0, 0, 3, 1, time.UTC), content: "tz"},
+		{in: "2023-12-31T23:59:59.999999999-00:30 neg", want: time.Date(2024, 1, 1, 0, 29, 59, 999999999, time.UTC), content: "neg"},
+		{in: "2024-02-29T00:00:00Z leap", want: time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC), content: "leap"},
+		{in: "2023-02-29T00:00:00Z not leap", wantErr: true},
+		{in: "2024-01-01T00:00:00.Z empty fraction", wantErr: true},
+		{in: "2024-01-01T00:00:00.0000000001Z ten digits", wantErr: true},
+		{in: "2024-01-01T24:00:00Z hour", wantErr: true},
+		{in: "2024-01-01 00:00:00Z space", wantErr: true},
+		{in: "no timestamp here", wantErr: true},
+		{in: "2024-01-01T00:00:00Z", wantErr: true},
+		{in: "2024-01-01T00:00:00+0100 offset without colon", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, at, err := ParseTimestamp([]byte(tt.in))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			if !got.Equal(tt.want) || tt.in[at:] != tt.content {
+				t.Fatalf("got %s %q, want %s %q", got, tt.in[at:], tt.want, tt.content)
+			}
+		})
+	}
+}
+
+// The parser accepts only what time.Parse accepts, and reads the same instant.
+func FuzzParseTimestamp(f *testing.F) {
+	f.Add([]byte("2024-01-01T00:00:00.000000000Z hello"))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		got, at, err := ParseTimestamp(line)
+		if err != nil {
+			return
+		}
+		ts := string(line[:at-1])
+		want, perr := time.Parse(time.RFC3339Nano, ts)
+		if perr != nil {
+			t.Fatalf("accepted %q which time.Parse refuses: %v", ts, perr)
+		}
+		if !got.Equal(want) {
+			t.Fatalf("%q: got %s, time.Parse says %s", ts, got, want)
+		}
+	})
+}
+
+func TestReaderFragments(t *testing.T) {
+	long := strings.Repeat("x", 100)
+	in := "a\n" + long + "\n\nlast"
+	tests := []struct {
+		name string
+		r    io.Reader
+	}{
+		{"whole", strings.NewReader(in)},
+		{"one byte at a time", iotest.OneByteReader(strings.NewReader(in))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := NewReader(tt.r, 16)
+			var lines []string
+			var cur bytes.Buffer
+			for {
+				f, err := r.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if f.First != (cur.Len() == 0) {
+					t.Fatalf("First=%v with %q pending", f.First, cur.String())
+				}
+				cur.Write(f.Data)
+				if f.Last {
+					lines = append(lines, cur.String())
+					cur.Reset()
+				}
+			}
+			want := []string{"a\n", long + "\n", "\n"}
+			if strings.Join(lines, "|") != strings.Join(want, "|") || cur.String() != "last" || !r.Partial() {
+				t.Fatalf("lines %q, pending %q (partial %v)", lines, cur.String(), r.Partial())
+			}
+		})
+	}
+}
+
+func BenchmarkParseTimestamp(b *testing.B) {
+	line := []byte("2024-01-01T00:00:00.123456789Z some log line of ordinary length\n")
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, _, err := ParseTimestamp(line); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
