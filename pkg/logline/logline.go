@@ -20,11 +20,15 @@ type Reader struct {
 	inLine bool
 }
 
+// minBufferSize keeps a whole timestamp prefix (at most 36 bytes) in a line's first fragment.
+const minBufferSize = 64
+
 // NewReader returns a Reader with a buffer of size bytes (DefaultBufferSize if size <= 0).
 func NewReader(r io.Reader, size int) *Reader {
 	if size <= 0 {
 		size = DefaultBufferSize
 	}
+	size = max(size, minBufferSize)
 	return &Reader{br: bufio.NewReaderSize(r, size)}
 }
 

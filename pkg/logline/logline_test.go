@@ -67,7 +67,7 @@ func FuzzParseTimestamp(f *testing.F) {
 }
 
 func TestReaderFragments(t *testing.T) {
-	long := strings.Repeat("x", 100)
+	long := strings.Repeat("x", 200)
 	in := "a\n" + long + "\n\nlast"
 	tests := []struct {
 		name string
@@ -78,7 +78,7 @@ func TestReaderFragments(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := NewReader(tt.r, 16)
+			r := NewReader(tt.r, 16) // raised to the minimum of 64
 			var lines []string
 			var cur bytes.Buffer
 			for {

@@ -1,0 +1,249 @@
+package export
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/logexport/kubectl-logexport/pkg/store"
+)
+
+// kubelet serves container logs the way the kubelet does through the API server: timestamps
+// prefixed, sinceTime (whole seconds) filtering each line on its own timestamp, previous=true
+// for the last terminated instance.
+type kubelet struct {
+	mu       sync.Mutex
+	current  []entry
+	previous []entry
+	// unterminated is a last line still being written.
+	unterminated *entry
+}
+
+type entry struct {
+	ts   time.Time
+	text string
+}
+
+func (k *kubelet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	q := r.URL.Query()
+	log := k.current
+	if q.Get("previous") == "true" {
+		if k.previous == nil {
+			http.Error(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"BadRequest","code":400,"message":"previous terminated container not found"}`, http.StatusBadRequest)
+			return
+		}
+		log = k.previous
+	}
+	var since time.Time
+	if s := q.Get("sinceTime"); s != "" {
+		var err error
+		if since, err = time.Parse(time.RFC3339, s); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+	}
+	emit := func(e entry, nl string) {
+		if !e.ts.Before(since) {
+			fmt.Fprintf(w, "%s %s%s", e.ts.Format("2006-01-02T15:04:05.000000000Z07:00"), e.text, nl)
+		}
+	}
+	for _, e := range log {
+		emit(e, "\n")
+	}
+	if k.unterminated != nil && q.Get("previous") != "true" {
+		emit(*k.unterminated, "")
+	}
+}
+
+func (k *kubelet) add(sec, nsec int, texts ...string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, s := range texts {
+		k.current = append(k.current, entry{ts: ts(sec, nsec), text: s})
+	}
+}
+
+var t0 = time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC)
+
+func ts(sec, nsec int) time.Time { return t0.Add(time.Duration(sec)*time.Second + time.Duration(nsec)) }
+
+// pod is the status the tests move through instance by instance.
+type pod struct {
+	status corev1.ContainerStatus
+	n      int
+}
+
+func (p *pod) running() {
+	p.n++
+	p.status.ContainerID = fmt.Sprintf("containerd://%d", p.n)
+	p.status.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(ts(p.n*100, 0))}}
+}
+
+// restart moves the current instance to lastState and its log to previous=true.
+func (p *pod) restart(k *kubelet) {
+	last := &corev1.ContainerStateTerminated{ContainerID: p.status.ContainerID, StartedAt: p.status.State.Running.StartedAt, ExitCode: 1}
+	p.status.LastTerminationState = corev1.ContainerState{Terminated: last}
+	p.status.RestartCount++
+	p.running()
+	k.mu.Lock()
+	k.previous, k.current, k.unterminated = k.current, nil, nil
+	k.mu.Unlock()
+}
+
+type step struct {
+	name  string
+	do    func(k *kubelet, p *pod)
+	want  []string // the whole file, line by line
+	lines int64    // lines this run adds
+	gaps  int
+	// since bounds a first export.
+	since time.Time
+}
+
+func TestMerge(t *testing.T) {
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"repeated identical lines across resumes in one second", []step{
+			{do: func(k *kubelet, p *pod) { k.add(0, 0, "a", "a", "a") }, want: []string{"a", "a", "a"}, lines: 3},
+			{do: func(k *kubelet, p *pod) { k.add(0, 0, "a", "a") }, want: []string{"a", "a", "a", "a", "a"}, lines: 2},
+			{do: func(k *kubelet, p *pod) {}, want: []string{"a", "a", "a", "a", "a"}, lines: 0},
+			{do: func(k *kubelet, p *pod) { k.add(0, 1, "a"); k.add(3, 0, "b") }, want: []string{"a", "a", "a", "a", "a", "a", "b"}, lines: 2},
+		}},
+		{"timestamps going backwards are neither lost nor doubled", []step{
+			{do: func(k *kubelet, p *pod) { k.add(5, 0, "x"); k.add(4, 0, "back"); k.add(5, 1, "y") }, want: []string{"x", "back", "y"}, lines: 3},
+			// back2 is older than y but in the checkpoint's second, so the API still serves it.
+			{do: func(k *kubelet, p *pod) { k.add(5, 0, "back2"); k.add(5, 2, "z") }, want: []string{"x", "back", "y", "back2", "z"}, lines: 2},
+		}},
+		{"restart: previous tail then the new instance", []step{
+			{do: func(k *kubelet, p *pod) { k.add(0, 0, "a1") }, want: []string{"a1"}, lines: 1},
+			{do: func(k *kubelet, p *pod) { k.add(0, 0, "a2"); p.restart(k); k.add(9, 0, "b1") }, want: []string{"a1", "a2", "b1"}, lines: 2},
+			{do: func(k *kubelet, p *pod) { k.add(9, 0, "b2") }, want: []string{"a1", "a2", "b1", "b2"}, lines: 1},
+		}},
+		{"first export takes the previous instance too", []step{
+			{do: func(k *kubelet, p *pod) { k.add(0, 0, "a1"); p.restart(k); k.add(9, 0, "b1") }, want: []string{"a1", "b1"}, lines: 2},
+		}},
+		{"two restarts between runs: a gap", []step{
+			{do: func(k *kubelet, p *pod) { k.add(0, 0, "a1") }, want: []string{"a1"}, lines: 1},
+			{do: func(k *kubelet, p *pod) {
+				k.add(1, 0, "a2-lost")
+				p.restart(k)
+				k.add(5, 0, "b1")
+				p.restart(k)
+				k.add(9, 0, "c1")
+			}, want: []string{"a1", "b1", "c1"}, lines: 2, gaps: 1},
+		}},
+		{"rotation: a gap, and nothing stored twice", []step{
+			{do: func(k *kubelet, p *pod) { k.add(0, 0, "x1"); k.add(1, 0, "x2") }, want: []string{"x1", "x2"}, lines: 2},
+			{do: func(k *kubelet, p *pod) {
+				k.mu.Lock()
+				// "lost" was logged, then rotated away with x1 and x2.
+				k.current = []entry{{ts(2, 0), "x3"}}
+				k.mu.Unlock()
+			}, want: []string{"x1", "x2", "x3"}, lines: 1, gaps: 1},
+			{do: func(k *kubelet, p *pod) { k.add(2, 0, "x4") }, want: []string{"x1", "x2", "x3", "x4"}, lines: 1},
+		}},
+		{"rotation that kept the checkpointed lines loses nothing", []step{
+			{do: func(k *kubelet, p *pod) { k.add(0, 0, "x1"); k.add(1, 0, "x2") }, want: []string{"x1", "x2"}, lines: 2},
+			{do: func(k *kubelet, p *pod) {
+				k.mu.Lock()
+				k.current = []entry{{ts(1, 0), "x2"}, {ts(1, 1), "x3"}}
+				k.mu.Unlock()
+			}, want: []string{"x1", "x2", "x3"}, lines: 1},
+		}},
+		{"a line still being written waits for its newline", []step{
+			{do: func(k *kubelet, p *pod) { k.add(0, 0, "a"); k.unterminated = &entry{ts(0, 5), "half"} }, want: []string{"a"}, lines: 1},
+			{do: func(k *kubelet, p *pod) { k.unterminated = nil; k.add(0, 5, "half done") }, want: []string{"a", "half done"}, lines: 1},
+		}},
+		{"lines longer than the read buffer", []step{
+			{do: func(k *kubelet, p *pod) { k.add(0, 0, strings.Repeat("l", 1000), "s") }, want: []string{strings.Repeat("l", 1000), "s"}, lines: 2},
+			{do: func(k *kubelet, p *pod) { k.add(0, 0, strings.Repeat("m", 300)) }, want: []string{strings.Repeat("l", 1000), "s", strings.Repeat("m", 300)}, lines: 1},
+		}},
+		{"since bounds the first export only", []step{
+			{since: ts(10, 0), do: func(k *kubelet, p *pod) { k.add(0, 0, "old"); k.add(10, 0, "new") }, want: []string{"new"}, lines: 1},
+			{since: ts(20, 0), do: func(k *kubelet, p *pod) { k.add(11, 0, "newer") }, want: []string{"new", "newer"}, lines: 1},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k := &kubelet{}
+			srv := httptest.NewServer(k)
+			defer srv.Close()
+			client := kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL})
+			dir := t.TempDir()
+			p := &pod{status: corev1.ContainerStatus{Name: "app"}}
+			p.running()
+			for i, s := range tt.steps {
+				s.do(k, p)
+				d, err := store.Open(dir, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				e := &Exporter{Client: client, Dir: d, Options: Options{Since: s.since, BufferSize: 64}}
+				st := p.status
+				res := e.Export(context.Background(), Target{Namespace: "ns", Pod: "p", PodUID: "uid", Container: "app", Status: &st})
+				d.Close()
+				if res.Err != nil {
+					t.Fatalf("step %d: %v", i, res.Err)
+				}
+				if res.Lines != s.lines || len(res.Gaps) != s.gaps {
+					t.Fatalf("step %d: added %d lines with gaps %v, want %d lines and %d gaps", i, res.Lines, res.Gaps, s.lines, s.gaps)
+				}
+				b, err := os.ReadFile(filepath.Join(dir, "ns", "p", "app.log"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := strings.Join(s.want, "\n") + "\n"; string(b) != want {
+					t.Fatalf("step %d: file %q, want %q", i, b, want)
+				}
+			}
+		})
+	}
+}
+
+func TestInstances(t *testing.T) {
+	running := corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(ts(10, 0))}}
+	last := corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ContainerID: "c://1", StartedAt: metav1.NewTime(ts(1, 0))}}
+	tests := []struct {
+		name          string
+		st            *corev1.ContainerStatus
+		older, newest string
+	}{
+		{"not reported", nil, "", ""},
+		{"waiting first time", &corev1.ContainerStatus{State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{}}}, "", ""},
+		{"running", &corev1.ContainerStatus{ContainerID: "c://2", State: running}, "", "c://2"},
+		{"restarted", &corev1.ContainerStatus{ContainerID: "c://2", State: running, LastTerminationState: last}, "c://1", "c://2"},
+		{"crash loop waiting serves the last instance", &corev1.ContainerStatus{State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{}}, LastTerminationState: last}, "", "c://1"},
+		{"no container IDs: start times tell instances apart", &corev1.ContainerStatus{State: running, LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{StartedAt: metav1.NewTime(ts(1, 0))}}},
+			"pod://uid/started/2024-01-01T10:00:01Z", "pod://uid/started/2024-01-01T10:00:10Z"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, c := instances("uid", tt.st)
+			id := func(in *instance) string {
+				if in == nil {
+					return ""
+				}
+				return in.id
+			}
+			if id(o) != tt.older || id(c) != tt.newest {
+				t.Fatalf("got %q, %q; want %q, %q", id(o), id(c), tt.older, tt.newest)
+			}
+		})
+	}
+}
