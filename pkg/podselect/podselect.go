@@ -34,7 +34,6 @@ type Selector struct {
 // Compile builds a Selector from pattern strings, naming the pattern that does not compile.
 func Compile(pods, excludePods, containers, excludeContainers []string) (Selector, error) {
 	var s Selector
-	var err error
 	for _, p := range []struct {
 		flag string
 		in   []string
@@ -53,7 +52,7 @@ func Compile(pods, excludePods, containers, excludeContainers []string) (Selecto
 			*p.out = append(*p.out, re)
 		}
 	}
-	return s, err
+	return s, nil
 }
 
 func match(name string, include, exclude []*regexp.Regexp) bool {

@@ -1,0 +1,98 @@
+package cmd
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/logexport/kubectl-logexport/pkg/export"
+)
+
+func TestValidate(t *testing.T) {
+	now := time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name      string
+		mutate    func(o *Options)
+		wantErr   string
+		wantSince time.Time
+	}{
+		{name: "defaults"},
+		{name: "bad pattern", mutate: func(o *Options) { o.Patterns = []string{"a("} }, wantErr: `invalid pod pattern "a("`},
+		{name: "zero requests", mutate: func(o *Options) { o.MaxLogRequests = 0 }, wantErr: "--max-log-requests"},
+		{name: "output", mutate: func(o *Options) { o.Output = "wide" }, wantErr: "unsupported output format"},
+		{name: "since", mutate: func(o *Options) { o.Since = time.Hour }, wantSince: now.Add(-time.Hour)},
+		{name: "since-time", mutate: func(o *Options) { o.SinceTime = "2023-05-01T00:00:00Z" }, wantSince: time.Date(2023, 5, 1, 0, 0, 0, 0, time.UTC)},
+		{name: "both", mutate: func(o *Options) { o.Since, o.SinceTime = time.Hour, "2023-05-01T00:00:00Z" }, wantErr: "together"},
+		{name: "negative since", mutate: func(o *Options) { o.Since = -time.Hour }, wantErr: "positive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			streams, _, _, _ := genericiooptions.NewTestIOStreams()
+			o := NewOptions(streams)
+			o.now = func() time.Time { return now }
+			if tt.mutate != nil {
+				tt.mutate(o)
+			}
+			err := o.Validate()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !o.since.Equal(tt.wantSince) {
+				t.Fatalf("err = %v, since = %s, want %s", err, o.since, tt.wantSince)
+			}
+		})
+	}
+}
+
+func TestDryRunPrintsTargetsSorted(t *testing.T) {
+	mk := func(ns, name string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}}
+	}
+	streams, _, out, _ := genericiooptions.NewTestIOStreams()
+	o := NewOptions(streams)
+	o.client = fake.NewClientset(mk("b", "redis-0"), mk("a", "redis-1"), mk("a", "web"))
+	o.AllNamespaces, o.DryRun, o.Patterns, o.Dir = true, true, []string{"redis"}, "out"
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"NAMESPACE   POD       CONTAINER   FILE",
+		"a           redis-1   app         " + filepath.Join("out", "a", "redis-1", "app.log"),
+		"b           redis-0   app         " + filepath.Join("out", "b", "redis-0", "app.log"),
+	}
+	if got := strings.TrimRight(out.String(), "\n"); got != strings.Join(want, "\n") {
+		t.Fatalf("got\n%s\nwant\n%s", got, strings.Join(want, "\n"))
+	}
+}
+
+func TestSummaryStatuses(t *testing.T) {
+	results := []export.Result{
+		{Target: export.Target{Namespace: "a", Pod: "p", Container: "ok"}, Lines: 2, Bytes: 10},
+		{Target: export.Target{Namespace: "a", Pod: "p", Container: "idle"}},
+		{Target: export.Target{Namespace: "a", Pod: "p", Container: "gap"}, Lines: 1, Gaps: []export.Gap{{Reason: "r"}}},
+		{Target: export.Target{Namespace: "a", Pod: "p", Container: "bad"}, Err: context.Canceled},
+		{Target: export.Target{Namespace: "a", Pod: "p", Container: "new"}, Skipped: "not started"},
+	}
+	s := newSummary(results, nil)
+	var got []string
+	for _, c := range s.Containers {
+		got = append(got, c.Container+"="+c.Status)
+	}
+	if strings.Join(got, " ") != "ok=ok idle=up to date gap=gap bad=failed new=not started" || s.Failed != 1 || s.Lines != 3 || s.Gaps != 1 {
+		t.Fatalf("got %v %+v", got, s)
+	}
+}
