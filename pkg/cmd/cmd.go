@@ -55,7 +55,10 @@ var (
 		kubectl logexport -A --dry-run
 
 		# The summary as JSON
-		kubectl logexport -o json`)
+		kubectl logexport -o json
+
+		# Keep following every pod of the namespace, with a status line every minute
+		kubectl logexport -f --summary-interval 1m`)
 )
 
 // Options are the command's settings.
@@ -77,6 +80,8 @@ type Options struct {
 	MaxLogRequests    int
 	DryRun            bool
 	Output            string
+	Follow            bool
+	SummaryInterval   time.Duration
 
 	namespace string
 	selector  podselect.Selector
@@ -134,6 +139,8 @@ func NewCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	f.IntVar(&o.MaxLogRequests, "max-log-requests", o.MaxLogRequests, "Log streams open at once")
 	f.BoolVar(&o.DryRun, "dry-run", false, "Print the containers that would be exported and where, write nothing")
 	f.StringVarP(&o.Output, "output", "o", "", "Summary format: '' (a table) or json")
+	f.BoolVarP(&o.Follow, "follow", "f", false, "Keep running: follow every selected container, pick up new pods, until SIGINT or SIGTERM")
+	f.DurationVar(&o.SummaryInterval, "summary-interval", 0, "With --follow, print a status line to stderr this often (0: only on a terminal)")
 	o.configFlags.AddFlags(f)
 	addKlogFlags(cmd)
 	cmd.AddCommand(newVersionCmd(streams))
@@ -194,6 +201,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("--since and --since-time cannot be used together")
 	case o.Dir == "":
 		return fmt.Errorf("--dir must not be empty")
+	case o.SummaryInterval < 0:
+		return fmt.Errorf("--summary-interval must be positive")
 	}
 	if o.SinceTime != "" {
 		t, err := time.Parse(time.RFC3339Nano, o.SinceTime)
@@ -234,6 +243,9 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	scope := podselect.Scope{Namespace: o.namespace, AllNamespaces: o.AllNamespaces, LabelSelector: o.LabelSelector, FieldSelector: o.FieldSelector}
+	if o.Follow && !o.DryRun {
+		return o.runFollow(ctx, client, scope)
+	}
 	pods, nsErrs, err := podselect.List(ctx, client, scope, o.selector)
 	if err != nil {
 		return err
@@ -262,9 +274,13 @@ func (o *Options) Run(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: progress is saved, run again to continue")
 	}
+	return failures(s, len(results), nsErrs)
+}
+
+func failures(s Summary, containers int, nsErrs []podselect.NamespaceError) error {
 	var failed []string
 	if s.Failed > 0 {
-		failed = append(failed, fmt.Sprintf("%d of %d containers failed", s.Failed, len(results)))
+		failed = append(failed, fmt.Sprintf("%d of %d containers failed", s.Failed, containers))
 	}
 	if len(nsErrs) > 0 {
 		failed = append(failed, fmt.Sprintf("%d namespaces could not be read", len(nsErrs)))

@@ -67,6 +67,10 @@ type Options struct {
 	Since time.Time
 	// BufferSize is the read buffer of one stream (logline.DefaultBufferSize if zero).
 	BufferSize int
+	// Follow keeps the current instance's stream open for new lines, writing each out as it comes
+	// and saving the checkpoint at most every CommitInterval while lines arrive.
+	Follow         bool
+	CommitInterval time.Duration
 }
 
 // Exporter exports containers into one directory.
@@ -171,6 +175,8 @@ type merge struct {
 	cp store.Checkpoint
 	// gap waits for the timestamp of the next written line, which ends it.
 	gap *Gap
+	// saved is when the checkpoint was last saved in this run.
+	saved time.Time
 }
 
 func (m *merge) run(ctx context.Context, stored *store.Checkpoint, older, current *instance) error {
@@ -236,7 +242,8 @@ func (m *merge) resume(ctx context.Context, in *instance) error {
 // ones (their hash is checked against the checkpoint); after them every line is new, except that
 // with after set only lines newer than *after are written.
 func (m *merge) stream(ctx context.Context, in *instance, since time.Time, skip int64, after *time.Time) error {
-	opts := &corev1.PodLogOptions{Container: m.t.Container, Timestamps: true, Previous: in.previous}
+	follow := m.Follow && in.running && !in.previous
+	opts := &corev1.PodLogOptions{Container: m.t.Container, Timestamps: true, Previous: in.previous, Follow: follow}
 	if !since.IsZero() {
 		st := metav1.NewTime(since)
 		opts.SinceTime = &st
@@ -314,6 +321,12 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, skip 
 			if err := m.maybeCommit(); err != nil {
 				return err
 			}
+			if follow && r.Buffered() == 0 {
+				// Caught up: the next read waits for the container. Make what came visible now.
+				if err := m.idle(); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	if served < skip {
@@ -364,7 +377,21 @@ func (m *merge) maybeCommit() error {
 	if m.log.Length()-m.log.Committed() < CommitEvery {
 		return nil
 	}
+	return m.save()
+}
+
+func (m *merge) save() error {
+	m.saved = time.Now()
 	return m.log.Commit(m.t.Namespace, m.t.Pod, m.t.Container, m.cp)
+}
+
+// idle writes out what a followed stream delivered, and saves the checkpoint if the last save is
+// older than CommitInterval, so that a killed follower fetches little again.
+func (m *merge) idle() error {
+	if time.Since(m.saved) >= m.CommitInterval {
+		return m.save()
+	}
+	return m.log.Flush()
 }
 
 // commit saves the checkpoint if the run changed anything.

@@ -182,3 +182,7 @@ func daysIn(month, year int) int {
 
 // Partial tells whether the stream ended inside a line (after its last fragment came out).
 func (r *Reader) Partial() bool { return r.inLine }
+
+// Buffered is the number of bytes read from the stream and not yet handed out; zero means the
+// next call to Next waits for the stream.
+func (r *Reader) Buffered() int { return r.br.Buffered() }

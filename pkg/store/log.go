@@ -255,3 +255,19 @@ func (l *Log) Close() error {
 
 // Committed is the length of the file its saved checkpoint covers.
 func (l *Log) Committed() int64 { return l.committed }
+
+// Flush writes out the buffered complete lines without saving the checkpoint.
+func (l *Log) Flush() error {
+	keep := l.size + int64(len(l.buf)) - l.line
+	if keep < 0 || keep > int64(len(l.buf)) {
+		return nil // the partial line's start is already in the file
+	}
+	n := len(l.buf) - int(keep)
+	w, err := l.f.Write(l.buf[:n])
+	l.size += int64(w)
+	if err != nil {
+		return err
+	}
+	l.buf = l.buf[:copy(l.buf, l.buf[n:])]
+	return nil
+}

@@ -1,0 +1,303 @@
+// Package follow keeps exporting while pods run: it watches the selected pods with an informer and
+// keeps one log stream per running container, with the same merge and checkpoints as a one-shot
+// export, so a directory can switch between the two at any time.
+package follow
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	"github.com/logexport/kubectl-logexport/pkg/export"
+	"github.com/logexport/kubectl-logexport/pkg/podselect"
+)
+
+// Follower follows the logs of the selected containers until its context ends.
+type Follower struct {
+	Client   kubernetes.Interface
+	Exporter *export.Exporter
+	Scope    podselect.Scope
+	Selector podselect.Selector
+	// MaxStreams bounds the streams open at once; containers beyond it wait for a free one.
+	MaxStreams int
+	// Resync is the informer's resync period.
+	Resync time.Duration
+	// Backoff paces reconnects after a failed stream.
+	Backoff wait.Backoff
+	// Report, if set, is called (from one goroutine at a time) after each export of a container
+	// ends: a stream closed, failed or was stopped.
+	Report func(export.Result)
+
+	mu        sync.Mutex
+	followers map[string]*follower
+	totals    map[string]*export.Result
+	slots     chan struct{}
+	wg        sync.WaitGroup
+	waiting   int
+	open      int
+}
+
+type follower struct {
+	target export.Target
+	wake   chan struct{}
+	cancel context.CancelFunc
+	// gone is closed when the pod is deleted or stops matching.
+	gone     chan struct{}
+	goneOnce sync.Once
+}
+
+// Stats is a snapshot of the follower's state.
+type Stats struct {
+	Containers, Open, Waiting int
+	Lines, Bytes              int64
+}
+
+// Stats returns the current numbers, for a status line.
+func (f *Follower) Stats() Stats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := Stats{Containers: len(f.followers), Open: f.open, Waiting: f.waiting}
+	for _, r := range f.totals {
+		s.Lines += r.Lines
+		s.Bytes += r.Bytes
+	}
+	return s
+}
+
+// Run follows until ctx ends and returns, per container, what the session exported (lines and
+// bytes summed, every gap, the last error), sorted by namespace, pod and container.
+func (f *Follower) Run(ctx context.Context) ([]export.Result, error) {
+	f.followers = map[string]*follower{}
+	f.totals = map[string]*export.Result{}
+	f.slots = make(chan struct{}, max(f.MaxStreams, 1))
+	if f.Backoff.Steps == 0 {
+		f.Backoff = wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: 1 << 30, Cap: 30 * time.Second}
+	}
+	ns := f.Scope.Namespace
+	if f.Scope.AllNamespaces {
+		ns = metav1.NamespaceAll
+	}
+	factory := informers.NewSharedInformerFactoryWithOptions(f.Client, f.Resync, informers.WithNamespace(ns),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.LabelSelector, o.FieldSelector = f.Scope.LabelSelector, f.Scope.FieldSelector
+		}))
+	inf := factory.Core().V1().Pods().Informer()
+	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { f.sync(ctx, obj) },
+		UpdateFunc: func(_, obj any) { f.sync(ctx, obj) },
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if p, ok := obj.(*corev1.Pod); ok {
+				f.stopPod(p.Namespace, p.Name, "")
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	factory.Start(ctx.Done())
+	for _, ok := range factory.WaitForCacheSync(ctx.Done()) {
+		if !ok && ctx.Err() == nil {
+			return nil, context.Cause(ctx)
+		}
+	}
+	<-ctx.Done()
+	factory.Shutdown()
+	f.wg.Wait()
+	var out []export.Result
+	for _, r := range f.totals {
+		out = append(out, *r)
+	}
+	sort.Slice(out, func(i, j int) bool { return key(out[i].Target) < key(out[j].Target) })
+	return out, nil
+}
+
+func key(t export.Target) string { return t.Namespace + "/" + t.Pod + "/" + t.Container }
+
+// sync starts a follower for each selected container of a pod, and hands the newest status to
+// the running ones.
+func (f *Follower) sync(ctx context.Context, obj any) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	if !f.Selector.MatchPod(p.Name) {
+		f.stopPod(p.Namespace, p.Name, "")
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, t := range f.Selector.Targets(p) {
+		k := key(t)
+		if fl, ok := f.followers[k]; ok {
+			if fl.target.PodUID != t.PodUID {
+				// A new pod with the old name: the old follower ends, the file goes on.
+				fl.stop()
+			} else {
+				fl.target = t
+				select {
+				case fl.wake <- struct{}{}:
+				default:
+				}
+				continue
+			}
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		fl := &follower{target: t, wake: make(chan struct{}, 1), cancel: cancel, gone: make(chan struct{})}
+		f.followers[k] = fl
+		f.wg.Add(1)
+		go f.follow(cctx, fl)
+	}
+}
+
+func (fl *follower) stop() {
+	fl.goneOnce.Do(func() {
+		close(fl.gone)
+		// Let the stream drain what the container wrote before it went, then stop it.
+		time.AfterFunc(5*time.Second, fl.cancel)
+	})
+}
+
+func (f *Follower) stopPod(ns, name, _ string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, fl := range f.followers {
+		if fl.target.Namespace == ns && fl.target.Pod == name {
+			fl.stop()
+		}
+	}
+}
+
+func (f *Follower) current(fl *follower) export.Target {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return fl.target
+}
+
+// follow exports one container over and over: each export streams until the container's log
+// ends or the stream breaks, then waits for the next status (a restart) or a backoff.
+func (f *Follower) follow(ctx context.Context, fl *follower) {
+	defer f.wg.Done()
+	defer fl.cancel()
+	defer func() {
+		f.mu.Lock()
+		if f.followers[key(fl.target)] == fl {
+			delete(f.followers, key(fl.target))
+		}
+		f.mu.Unlock()
+	}()
+	backoff := f.Backoff
+	for {
+		select {
+		case <-fl.gone:
+			return
+		case <-ctx.Done():
+			return
+		default:
+		}
+		res, ok := f.exportOnce(ctx, fl)
+		if !ok {
+			return
+		}
+		var delay time.Duration
+		switch {
+		case res.Err != nil && ctx.Err() == nil:
+			delay = backoff.Step()
+			klog.V(1).InfoS("log stream failed; reconnecting", "container", key(res.Target), "err", res.Err, "after", delay)
+		case res.Skipped != "":
+			delay = time.Hour // until the status changes
+		default:
+			backoff = f.Backoff
+			// The stream ended: the container stopped, or the server closed it. Look again soon,
+			// sooner when a new status arrives.
+			delay = 2 * time.Second
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-fl.wake:
+			t.Stop()
+		case <-fl.gone:
+			t.Stop()
+			// One last export without follow picks up what the container wrote before it went.
+			f.finalExport(ctx, fl)
+			return
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+}
+
+func (f *Follower) exportOnce(ctx context.Context, fl *follower) (export.Result, bool) {
+	f.mu.Lock()
+	f.waiting++
+	f.mu.Unlock()
+	select {
+	case f.slots <- struct{}{}:
+	case <-ctx.Done():
+		f.mu.Lock()
+		f.waiting--
+		f.mu.Unlock()
+		return export.Result{}, false
+	}
+	f.mu.Lock()
+	f.waiting--
+	f.open++
+	f.mu.Unlock()
+	res := f.Exporter.Export(ctx, f.current(fl))
+	<-f.slots
+	f.mu.Lock()
+	f.open--
+	f.mu.Unlock()
+	f.record(res)
+	return res, true
+}
+
+func (f *Follower) finalExport(ctx context.Context, fl *follower) {
+	e := *f.Exporter
+	e.Follow = false
+	res := e.Export(ctx, f.current(fl))
+	f.record(res)
+}
+
+// record adds one export to the session's totals and reports it.
+func (f *Follower) record(res export.Result) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k := key(res.Target)
+	tot, ok := f.totals[k]
+	if !ok {
+		tot = &export.Result{Target: res.Target}
+		f.totals[k] = tot
+	}
+	tot.File = res.File
+	tot.Lines += res.Lines
+	tot.Bytes += res.Bytes
+	tot.Gaps = append(tot.Gaps, res.Gaps...)
+	tot.Skipped = res.Skipped
+	if res.Err != nil && !isCanceled(res.Err) {
+		tot.Err = res.Err
+	} else if res.Lines > 0 {
+		tot.Err = nil
+	}
+	if f.Report != nil {
+		f.Report(res)
+	}
+}
+
+func isCanceled(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
