@@ -4,6 +4,7 @@
 #
 #   hack/cluster.sh up   [NAME]   start (or reuse) cluster NAME, print its kubeconfig path
 #   hack/cluster.sh down [NAME]   delete it
+#   hack/cluster.sh restart-apiserver [NAME]   kill kube-apiserver and start it again
 #   hack/cluster.sh kubeconfig [NAME]
 #
 # State lives under CLUSTER_DIR (default ${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-logexport/clusters),
@@ -67,11 +68,38 @@ YAML
     kwokctl delete cluster --name "$name" >&2 || true
     rm -f "$kubeconfig"
     ;;
+  restart-apiserver)
+    # Kills kube-apiserver and starts it again with the same command line, as an upgrade or a
+    # crash would. A real node's kubelet restarts the controller-manager and scheduler when they
+    # exit on losing their leader lease; here this script does.
+    dir="$KWOK_WORKDIR/clusters/$name"
+    declare -A cmdlines
+    for pidfile in "$dir"/pids/*.pid; do
+      c=$(basename "$pidfile" .pid)
+      cmdlines[$c]=$(tr '\0' '\n' <"/proc/$(cat "$pidfile")/cmdline")
+    done
+    start() { # start COMPONENT: run its saved command line again, detached
+      local c=$1
+      mapfile -t args <<<"${cmdlines[$c]}"
+      (cd "$dir" && exec setsid "${args[@]}" >>"$dir/logs/$c.log" 2>&1 </dev/null) &
+      echo $! >"$dir/pids/$c.pid"
+    }
+    pid=$(cat "$dir/pids/kube-apiserver.pid")
+    kill "$pid"
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    start kube-apiserver
+    for _ in $(seq 120); do running && break; sleep 0.5; done
+    running
+    sleep 3
+    for c in "${!cmdlines[@]}"; do
+      kill -0 "$(cat "$dir/pids/$c.pid")" 2>/dev/null || start "$c"
+    done
+    ;;
   kubeconfig)
     echo "$kubeconfig"
     ;;
   *)
-    echo "usage: $0 up|down|kubeconfig [NAME]" >&2
+    echo "usage: $0 up|down|restart-apiserver|kubeconfig [NAME]" >&2
     exit 2
     ;;
 esac

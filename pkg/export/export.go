@@ -121,13 +121,23 @@ func instances(podUID string, st *corev1.ContainerStatus) (older, current *insta
 		// A kubelet always reports container IDs; without one, the start time still tells
 		// instances apart.
 		if in != nil && in.id == "" {
-			in.id = fmt.Sprintf("pod://%s/started/%s", podUID, in.started.UTC().Format(time.RFC3339))
+			in.id = startID(podUID, in.started)
 		}
 	}
 	if older != nil && older.id == current.id {
 		older = nil
 	}
 	return older, current
+}
+
+func startID(podUID string, started time.Time) string {
+	return fmt.Sprintf("pod://%s/started/%s", podUID, started.UTC().Format(time.RFC3339))
+}
+
+// is tells whether a checkpoint's instance is in. An instance first seen without a container ID
+// (before the runtime reported it) is the same one once the ID shows up.
+func (in *instance) is(podUID, stored string) bool {
+	return in != nil && (stored == in.id || stored == startID(podUID, in.started))
 }
 
 // Export brings one container's file up to date with what the API serves.
@@ -188,9 +198,9 @@ func (m *merge) run(ctx context.Context, stored *store.Checkpoint, older, curren
 			}
 		}
 		return m.full(ctx, current, true)
-	case stored.Instance == current.id:
+	case current.is(m.t.PodUID, stored.Instance):
 		return m.resume(ctx, current)
-	case older != nil && stored.Instance == older.id:
+	case older.is(m.t.PodUID, stored.Instance):
 		if err := m.resume(ctx, older); err != nil {
 			return err
 		}
@@ -224,7 +234,7 @@ func (m *merge) full(ctx context.Context, in *instance, first bool) error {
 
 // resume exports what is new in the instance the checkpoint points into.
 func (m *merge) resume(ctx context.Context, in *instance) error {
-	m.cp.PodUID = m.t.PodUID
+	m.cp.PodUID, m.cp.Instance = m.t.PodUID, in.id
 	err := m.stream(ctx, in, m.cp.Since, m.cp.Skip, nil)
 	if !errors.Is(err, errRotated) {
 		return err

@@ -174,6 +174,11 @@ func TestMerge(t *testing.T) {
 			{do: func(k *kubelet, p *pod) { k.add(0, 0, strings.Repeat("l", 1000), "s") }, want: []string{strings.Repeat("l", 1000), "s"}, lines: 2},
 			{do: func(k *kubelet, p *pod) { k.add(0, 0, strings.Repeat("m", 300)) }, want: []string{strings.Repeat("l", 1000), "s", strings.Repeat("m", 300)}, lines: 1},
 		}},
+		{"a container ID that shows up late is the same instance", []step{
+			{do: func(k *kubelet, p *pod) { p.status.ContainerID = "" }, want: []string{}, lines: 0},
+			{do: func(k *kubelet, p *pod) { k.add(0, 0, "a") }, want: []string{"a"}, lines: 1},
+			{do: func(k *kubelet, p *pod) { p.status.ContainerID = "containerd://late"; k.add(0, 0, "b") }, want: []string{"a", "b"}, lines: 1},
+		}},
 		{"since bounds the first export only", []step{
 			{since: ts(10, 0), do: func(k *kubelet, p *pod) { k.add(0, 0, "old"); k.add(10, 0, "new") }, want: []string{"new"}, lines: 1},
 			{since: ts(20, 0), do: func(k *kubelet, p *pod) { k.add(11, 0, "newer") }, want: []string{"new", "newer"}, lines: 1},
@@ -208,7 +213,7 @@ func TestMerge(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if want := strings.Join(s.want, "\n") + "\n"; string(b) != want {
+				if want := lines(s.want); string(b) != want {
 					t.Fatalf("step %d: file %q, want %q", i, b, want)
 				}
 			}
@@ -246,4 +251,11 @@ func TestInstances(t *testing.T) {
 			}
 		})
 	}
+}
+
+func lines(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return strings.Join(s, "\n") + "\n"
 }

@@ -6,6 +6,7 @@ package follow
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -49,6 +50,10 @@ type Follower struct {
 
 type follower struct {
 	target export.Target
+	// interrupt ends the export in flight when the container got a new instance: a kubelet ends
+	// the old stream itself, but nothing promises it.
+	interrupt context.CancelFunc
+	instance  string
 	wake   chan struct{}
 	cancel context.CancelFunc
 	// gone is closed when the pod is deleted or stops matching.
@@ -81,7 +86,7 @@ func (f *Follower) Run(ctx context.Context) ([]export.Result, error) {
 	f.totals = map[string]*export.Result{}
 	f.slots = make(chan struct{}, max(f.MaxStreams, 1))
 	if f.Backoff.Steps == 0 {
-		f.Backoff = wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: 1 << 30, Cap: 30 * time.Second}
+		f.Backoff = wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: 1 << 30, Cap: 10 * time.Second}
 	}
 	ns := f.Scope.Namespace
 	if f.Scope.AllNamespaces {
@@ -147,6 +152,9 @@ func (f *Follower) sync(ctx context.Context, obj any) {
 				fl.stop()
 			} else {
 				fl.target = t
+				if fl.interrupt != nil && instanceOf(t) != fl.instance {
+					fl.interrupt()
+				}
 				select {
 				case fl.wake <- struct{}{}:
 				default:
@@ -180,10 +188,11 @@ func (f *Follower) stopPod(ns, name, _ string) {
 	}
 }
 
-func (f *Follower) current(fl *follower) export.Target {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return fl.target
+func instanceOf(t export.Target) string {
+	if t.Status == nil {
+		return ""
+	}
+	return fmt.Sprintf("%s/%d", t.Status.ContainerID, t.Status.RestartCount)
 }
 
 // follow exports one container over and over: each export streams until the container's log
@@ -207,12 +216,14 @@ func (f *Follower) follow(ctx context.Context, fl *follower) {
 			return
 		default:
 		}
-		res, ok := f.exportOnce(ctx, fl)
+		res, interrupted, ok := f.exportOnce(ctx, fl)
 		if !ok {
 			return
 		}
 		var delay time.Duration
 		switch {
+		case interrupted:
+			// A new instance: take the old one's tail and follow the new one right away.
 		case res.Err != nil && ctx.Err() == nil:
 			delay = backoff.Step()
 			klog.V(1).InfoS("log stream failed; reconnecting", "container", key(res.Target), "err", res.Err, "after", delay)
@@ -241,7 +252,7 @@ func (f *Follower) follow(ctx context.Context, fl *follower) {
 	}
 }
 
-func (f *Follower) exportOnce(ctx context.Context, fl *follower) (export.Result, bool) {
+func (f *Follower) exportOnce(ctx context.Context, fl *follower) (res export.Result, interrupted, ok bool) {
 	f.mu.Lock()
 	f.waiting++
 	f.mu.Unlock()
@@ -251,25 +262,37 @@ func (f *Follower) exportOnce(ctx context.Context, fl *follower) (export.Result,
 		f.mu.Lock()
 		f.waiting--
 		f.mu.Unlock()
-		return export.Result{}, false
+		return export.Result{}, false, false
 	}
+	ectx, interrupt := context.WithCancel(ctx)
+	defer interrupt()
 	f.mu.Lock()
 	f.waiting--
 	f.open++
+	t := fl.target
+	fl.interrupt, fl.instance = interrupt, instanceOf(t)
 	f.mu.Unlock()
-	res := f.Exporter.Export(ctx, f.current(fl))
+	res = f.Exporter.Export(ectx, t)
 	<-f.slots
 	f.mu.Lock()
 	f.open--
+	fl.interrupt = nil
 	f.mu.Unlock()
+	interrupted = ectx.Err() != nil && ctx.Err() == nil
+	if interrupted && isCanceled(res.Err) {
+		res.Err = nil
+	}
 	f.record(res)
-	return res, true
+	return res, interrupted, true
 }
 
 func (f *Follower) finalExport(ctx context.Context, fl *follower) {
 	e := *f.Exporter
 	e.Follow = false
-	res := e.Export(ctx, f.current(fl))
+	f.mu.Lock()
+	t := fl.target
+	f.mu.Unlock()
+	res := e.Export(ctx, t)
 	f.record(res)
 }
 

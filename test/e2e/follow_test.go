@@ -1,0 +1,166 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+type follower struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stderr *strings.Builder
+	done   chan error
+}
+
+func startFollow(t *testing.T, args ...string) *follower {
+	t.Helper()
+	c := pluginCmd(nil, append([]string{"-f", "--summary-interval", "1s"}, args...)...)
+	f := &follower{t: t, cmd: c, stderr: &strings.Builder{}, done: make(chan error, 1)}
+	c.Stderr = f.stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { f.done <- c.Wait() }()
+	t.Cleanup(func() { _ = c.Process.Kill() })
+	return f
+}
+
+// stop sends sig and expects a clean exit within a few seconds.
+func (f *follower) stop(sig syscall.Signal) {
+	f.t.Helper()
+	_ = f.cmd.Process.Signal(sig)
+	select {
+	case err := <-f.done:
+		if err != nil {
+			f.t.Fatalf("follower exited with %v after %s:\n%s", err, sig, f.stderr)
+		}
+	case <-time.After(10 * time.Second):
+		f.t.Fatalf("follower still running 10s after %s", sig)
+	}
+}
+
+func (f *follower) kill() {
+	_ = f.cmd.Process.Signal(syscall.SIGKILL)
+	<-f.done
+}
+
+// waitContent waits until a followed file holds exactly want.
+func waitContent(t *testing.T, path, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var got []byte
+	for time.Now().Before(deadline) {
+		got, _ = os.ReadFile(path)
+		if string(got) == want {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s never became\n%q\nlast:\n%q", path, clip(want), clip(string(got)))
+}
+
+// Following: pods that appear, log, restart, rotate and go away; the files end up with every line
+// the API served, once.
+func TestFollow(t *testing.T) {
+	ns := newNamespace(t)
+	dir := t.TempDir()
+	la := newLog(t).add(at(0, 0), "a1", "a1")
+	csA := []container{{name: "app", log: la}}
+	createPod(t, ns, pod{name: "alpha", containers: csA})
+	f := startFollow(t, "-n", ns, "-d", dir)
+	fileA := filepath.Join(dir, ns, "alpha", "app.log")
+	waitContent(t, fileA, lines("a1", "a1"))
+
+	la.add(at(1, 0), "a2").add(at(1, 0), "a2")
+	waitContent(t, fileA, lines("a1", "a1", "a2", "a2"))
+
+	// A pod that appears while following is picked up.
+	lb := newLog(t).add(at(0, 0), "b1")
+	createPod(t, ns, pod{name: "beta", containers: []container{{name: "app", log: lb}}})
+	fileB := filepath.Join(dir, ns, "beta", "app.log")
+	waitContent(t, fileB, lines("b1"))
+
+	// A restart: the old instance's last lines, then the new instance.
+	la.add(at(2, 0), "a3")
+	la2 := newLog(t).add(at(10, 0), "a-new")
+	restart(t, ns, "alpha", csA, "app", la2)
+	waitContent(t, fileA, lines("a1", "a1", "a2", "a2", "a3", "a-new"))
+	la2.add(at(11, 0), "a-new2")
+	waitContent(t, fileA, lines("a1", "a1", "a2", "a2", "a3", "a-new", "a-new2"))
+
+	// The pod logs its last line and goes away; its file keeps everything.
+	lb.add(at(1, 0), "b-last")
+	deletePod(t, ns, "beta")
+	waitContent(t, fileB, lines("b1", "b-last"))
+	f.stop(syscall.SIGTERM)
+	assertFile(t, fileB, lines("b1", "b-last"))
+	assertFile(t, fileA, lines("a1", "a1", "a2", "a2", "a3", "a-new", "a-new2"))
+
+	// One-shot runs continue where the follower stopped.
+	la2.add(at(12, 0), "a-new3")
+	s := export(t, "-n", ns, "-d", dir)
+	if c := find(t, s, ns, "alpha", "app"); c.Lines != 1 {
+		t.Fatalf("one-shot after follow: %+v", c)
+	}
+	assertFile(t, fileA, lines("a1", "a1", "a2", "a2", "a3", "a-new", "a-new2", "a-new3"))
+}
+
+// A follower killed with SIGKILL resumes exactly when started again; a one-shot run meanwhile is
+// refused by the lock.
+func TestFollowKilledResumesAndLocks(t *testing.T) {
+	ns := newNamespace(t)
+	dir := t.TempDir()
+	log := newLog(t).add(at(0, 0), seq("x", 100)...)
+	createPod(t, ns, pod{name: "p", containers: []container{{name: "app", log: log}}})
+	file := filepath.Join(dir, ns, "p", "app.log")
+	f := startFollow(t, "-n", ns, "-d", dir)
+	want := lines(seq("x", 100)...)
+	waitContent(t, file, want)
+
+	res := logexport(t, "-n", ns, "-d", dir)
+	if res.code != 1 || !strings.Contains(res.stderr, "locked by another kubectl logexport run") {
+		t.Fatalf("one-shot while following: exit %d, %q", res.code, res.stderr)
+	}
+	for round := 0; round < 3; round++ {
+		more := seq("r"+string(rune('a'+round)), 50)
+		log.add(at(1+round, 0), more...)
+		want += lines(more...)
+		waitContent(t, file, want)
+		f.kill()
+		f = startFollow(t, "-n", ns, "-d", dir)
+	}
+	log.add(at(9, 0), "final")
+	want += lines("final")
+	waitContent(t, file, want)
+	f.stop(syscall.SIGINT)
+	assertFile(t, file, want)
+}
+
+// The API server restarts while following: the streams reconnect and resume with no loss and no
+// duplicate.
+func TestFollowAcrossAPIServerRestart(t *testing.T) {
+	if os.Getenv("E2E_KUBECONFIG") != "" {
+		t.Skip("restarts only a cluster the tests started themselves")
+	}
+	ns := newNamespace(t)
+	dir := t.TempDir()
+	log := newLog(t).add(at(0, 0), "before")
+	createPod(t, ns, pod{name: "p", containers: []container{{name: "app", log: log}}})
+	file := filepath.Join(dir, ns, "p", "app.log")
+	f := startFollow(t, "-n", ns, "-d", dir)
+	waitContent(t, file, lines("before"))
+
+	c := exec.Command(filepath.Join(repoRoot, "hack", "cluster.sh"), "restart-apiserver", clusterName)
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("restarting the cluster: %v\n%s", err, out)
+	}
+	log.add(at(0, 0), "before").add(at(5, 0), "after")
+	waitContent(t, file, lines("before", "before", "after"))
+	f.stop(syscall.SIGTERM)
+	assertFile(t, file, lines("before", "before", "after"))
+}
