@@ -164,10 +164,16 @@ func (e *Exporter) Export(ctx context.Context, t Target) Result {
 	}
 	m := &merge{Exporter: e, t: t, log: log, res: &res}
 	stored := log.Checkpoint()
-	if stored != nil {
+	switch {
+	case stored != nil:
 		m.cp = *stored
+		err = m.run(ctx, stored, older, current)
+	case log.Recovered != nil:
+		m.cp = *log.Recovered
+		err = m.recover(ctx, older, current)
+	default:
+		err = m.run(ctx, nil, older, current)
 	}
-	err = m.run(ctx, stored, older, current)
 	if cerr := m.commit(stored); err == nil {
 		err = cerr
 	}
@@ -214,6 +220,30 @@ func (m *merge) run(ctx context.Context, stored *store.Checkpoint, older, curren
 		}
 		return m.full(ctx, current, false)
 	}
+}
+
+// recover continues a file whose checkpoint was read back from its last lines, once the API
+// proves it: the instance that still serves those lines, exactly, is the one they came from.
+func (m *merge) recover(ctx context.Context, older, current *instance) error {
+	for _, in := range []*instance{current, older} {
+		if in == nil {
+			continue
+		}
+		m.cp.PodUID, m.cp.Instance = m.t.PodUID, in.id
+		err := m.stream(ctx, in, m.cp.Since, m.cp.Skip, nil)
+		if errors.Is(err, errRotated) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		klog.V(1).InfoS("checkpoint read back from the file and proven", "file", m.res.File, "instance", in.id)
+		if in == older {
+			return m.full(ctx, current, false)
+		}
+		return nil
+	}
+	return fmt.Errorf("%s %w, and its last lines are not what the API serves for this container: refusing to append (move it aside to export the log again)", m.res.File, store.ErrNoCheckpoint)
 }
 
 func (m *merge) openGap(from time.Time, reason string) {

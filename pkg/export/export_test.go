@@ -259,3 +259,74 @@ func lines(s []string) string {
 	}
 	return strings.Join(s, "\n") + "\n"
 }
+
+// A --timestamps file whose checkpoint is lost continues once its last lines prove which instance
+// they came from; a file whose last lines the API does not serve is refused.
+func TestRecoverLostCheckpoint(t *testing.T) {
+	tests := []struct {
+		name    string
+		between func(k *kubelet, p *pod, file string)
+		want    string // appended by the run after the loss
+		wantErr string
+	}{
+		{name: "same instance", between: func(k *kubelet, p *pod, _ string) { k.add(1, 0, "b"); k.add(2, 0, "c") }, want: "b c"},
+		{name: "after a restart", between: func(k *kubelet, p *pod, _ string) { k.add(1, 0, "b"); p.restart(k); k.add(50, 0, "n") }, want: "b n"},
+		{name: "tampered file", between: func(k *kubelet, p *pod, file string) {
+			b, _ := os.ReadFile(file)
+			_ = os.WriteFile(file, []byte(strings.Replace(string(b), " a2\n", " A2\n", 1)), 0o644)
+		}, wantErr: "last lines are not what the API serves"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k := &kubelet{}
+			srv := httptest.NewServer(k)
+			defer srv.Close()
+			client := kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL})
+			dir := t.TempDir()
+			p := &pod{status: corev1.ContainerStatus{Name: "app"}}
+			p.running()
+			k.add(0, 0, "a1", "a2", "a2")
+			file := filepath.Join(dir, "ns", "p", "app.log")
+			run := func() Result {
+				d, err := store.Open(dir, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer d.Close()
+				st := p.status
+				e := &Exporter{Client: client, Dir: d, Options: Options{Timestamps: true}}
+				return e.Export(context.Background(), Target{Namespace: "ns", Pod: "p", PodUID: "uid", Container: "app", Status: &st})
+			}
+			if r := run(); r.Err != nil || r.Lines != 3 {
+				t.Fatalf("first run: %+v", r)
+			}
+			before, _ := os.ReadFile(file)
+			if err := os.RemoveAll(filepath.Join(dir, ".logexport", "state")); err != nil {
+				t.Fatal(err)
+			}
+			tt.between(k, p, file)
+			stored, _ := os.ReadFile(file)
+			r := run()
+			if tt.wantErr != "" {
+				if r.Err == nil || !strings.Contains(r.Err.Error(), tt.wantErr) {
+					t.Fatalf("got %v, want %q", r.Err, tt.wantErr)
+				}
+				if after, _ := os.ReadFile(file); string(after) != string(stored) {
+					t.Fatalf("a refused file changed")
+				}
+				return
+			}
+			if r.Err != nil {
+				t.Fatal(r.Err)
+			}
+			after, _ := os.ReadFile(file)
+			var added []string
+			for _, l := range strings.Split(strings.TrimSuffix(strings.TrimPrefix(string(after), string(before)), "\n"), "\n") {
+				added = append(added, l[strings.IndexByte(l, ' ')+1:])
+			}
+			if !strings.HasPrefix(string(after), string(before)) || strings.Join(added, " ") != tt.want {
+				t.Fatalf("file %q: added %q, want %q", after, added, tt.want)
+			}
+		})
+	}
+}

@@ -85,6 +85,10 @@ type Log struct {
 	committed int64
 	// Reset is set when the file had been removed while its checkpoint stayed.
 	Reset bool
+	// Recovered is a checkpoint read back from a --timestamps file that had none. Its Instance
+	// is unknown: the export must prove it (the Skip lines must be served as stored) before
+	// appending, and refuse the file otherwise.
+	Recovered *Checkpoint
 }
 
 // OpenLog opens a container's log for appending. Bytes an interrupted run left after the
@@ -109,15 +113,21 @@ func (d *Dir) OpenLog(namespace, pod, container string) (*Log, error) {
 		return nil, fmt.Errorf("checking %s: %w", d.Path(rel), err)
 	case !fi.Mode().IsRegular():
 		return nil, fmt.Errorf("%s is not a regular file", d.Path(rel))
-	case l.cp == nil && fi.Size() > 0:
+	case l.cp == nil && fi.Size() > 0 && !d.meta.Timestamps:
 		return nil, fmt.Errorf("%s %w: refusing to append, which could duplicate lines (move it aside to export the log again)", d.Path(rel), ErrNoCheckpoint)
+	case l.cp == nil && fi.Size() > 0:
+		// Stored lines carry their timestamps: the checkpoint can be read back from the file's
+		// last lines, to be proven against what the API serves before anything is appended.
+		if l.Recovered, err = d.recover(rel, fi.Size()); err != nil {
+			return nil, fmt.Errorf("%s %w, and none can be read back from it (%v): move it aside to export the log again", d.Path(rel), ErrNoCheckpoint, err)
+		}
 	case l.cp != nil && fi.Size() < l.cp.Size:
 		return nil, fmt.Errorf("%s is shorter (%d bytes) than its checkpoint (%d bytes): it was changed outside kubectl logexport (move it aside to export the log again)", d.Path(rel), fi.Size(), l.cp.Size)
 	}
 	if err := d.root.MkdirAll(path.Dir(rel), 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", d.Path(path.Dir(rel)), err)
 	}
-	if l.cp == nil {
+	if l.cp == nil && l.Recovered == nil {
 		// An empty checkpoint goes first, so that a run killed before its first commit leaves a
 		// file the next run may cut back and fill again, rather than one it must refuse.
 		if err := d.saveCheckpoint(statePath(namespace, pod, container), Checkpoint{}); err != nil {
@@ -127,6 +137,9 @@ func (d *Dir) OpenLog(namespace, pod, container string) (*Log, error) {
 	l.f, err = d.root.OpenFile(rel, os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", d.Path(rel), err)
+	}
+	if l.Recovered != nil {
+		l.size = l.Recovered.Size
 	}
 	if l.cp != nil {
 		l.size = l.cp.Size

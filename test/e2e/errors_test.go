@@ -220,3 +220,24 @@ func TestFullDisk(t *testing.T) {
 	export(t, "-n", ns, "-d", dir)
 	assertFile(t, file, want)
 }
+
+// With --timestamps, a lost state directory is rebuilt from the stored files where the API proves
+// it, and the export goes on without a duplicate.
+func TestLostStateRecoveredWithTimestamps(t *testing.T) {
+	ns := newNamespace(t)
+	dir := t.TempDir()
+	log := newLog(t).add(at(0, 0), "same", "same").add(at(1, 0), "x")
+	createPod(t, ns, pod{name: "web", containers: []container{{name: "app", log: log}}})
+	export(t, "-n", ns, "-d", dir, "--timestamps")
+	if err := os.RemoveAll(filepath.Join(dir, ".logexport", "state")); err != nil {
+		t.Fatal(err)
+	}
+	log.add(at(1, 0), "x").add(at(2, 0), "y")
+	s := export(t, "-n", ns, "-d", dir, "--timestamps")
+	if c := find(t, s, ns, "web", "app"); c.Lines != 2 {
+		t.Fatalf("after recovery: %+v", c)
+	}
+	ts := func(sec int) string { return at(sec, 0).Format(criLayout) + " " }
+	assertFile(t, filepath.Join(dir, ns, "web", "app.log"),
+		lines(ts(0)+"same", ts(0)+"same", ts(1)+"x", ts(1)+"x", ts(2)+"y"))
+}

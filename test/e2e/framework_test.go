@@ -59,6 +59,12 @@ func newNamespace(t *testing.T) string {
 	t.Cleanup(func() {
 		_ = client.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
 	})
+	// The controller-manager makes this one too, but may be between leader leases right after an
+	// API server restart: pods must not wait for it.
+	_, err = client.CoreV1().ServiceAccounts(name).Create(context.Background(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("creating the default service account: %v", err)
+	}
 	return name
 }
 
