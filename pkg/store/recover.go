@@ -28,31 +28,21 @@ func (d *Dir) recover(rel string, size int64) (*Checkpoint, error) {
 	}
 	// Read back from the end until a line of an older second shows up.
 	var tail []byte
-	end := size
-	for {
-		n := min(int64(logline.DefaultBufferSize), end)
-		if n == 0 || int64(len(tail)) >= maxRecoverWindow {
-			break
+	start, end := -1, size
+	for start < 0 {
+		if int64(len(tail)) >= maxRecoverWindow {
+			return nil, errors.New("the last second of the file is too long to read back")
 		}
+		n := min(int64(logline.DefaultBufferSize), end)
 		chunk := make([]byte, n)
 		if _, err := f.ReadAt(chunk, end-n); err != nil {
 			return nil, err
 		}
 		end -= n
 		tail = append(chunk, tail...)
-		if done, err := windowStart(tail, end == 0); err != nil || done >= 0 {
-			if err != nil {
-				return nil, err
-			}
-			break
+		if start, err = windowStart(tail, end == 0); err != nil {
+			return nil, err
 		}
-	}
-	start, err := windowStart(tail, true)
-	if err != nil {
-		return nil, err
-	}
-	if start < 0 {
-		return nil, errors.New("the last second of the file is too long to read back")
 	}
 	complete := bytes.LastIndexByte(tail, '\n') + 1
 	window := tail[start:complete]
