@@ -83,8 +83,31 @@ func ts(sec, nsec int) time.Time { return t0.Add(time.Duration(sec)*time.Second 
 
 // pod is the status the tests move through instance by instance.
 type pod struct {
-	status corev1.ContainerStatus
-	n      int
+	status    corev1.ContainerStatus
+	n         int
+	dir, file string
+}
+
+// newFixture returns a kubelet, a running container and a function that runs one export of it
+// into a directory of its own.
+func newFixture(t *testing.T) (*kubelet, *pod, func(Options) Result) {
+	k := &kubelet{}
+	srv := httptest.NewServer(k)
+	t.Cleanup(srv.Close)
+	client := kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL})
+	dir := t.TempDir()
+	p := &pod{status: corev1.ContainerStatus{Name: "app"}, dir: dir, file: filepath.Join(dir, "ns", "p", "app.log")}
+	p.running()
+	return k, p, func(o Options) Result {
+		d, err := store.Open(dir, o.Timestamps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		st := p.status
+		e := &Exporter{Client: client, Dir: d, Options: o}
+		return e.Export(context.Background(), Target{Namespace: "ns", Pod: "p", PodUID: "uid", Container: "app", Status: &st})
+	}
 }
 
 func (p *pod) running() {
@@ -186,30 +209,17 @@ func TestMerge(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			k := &kubelet{}
-			srv := httptest.NewServer(k)
-			defer srv.Close()
-			client := kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL})
-			dir := t.TempDir()
-			p := &pod{status: corev1.ContainerStatus{Name: "app"}}
-			p.running()
+			k, p, run := newFixture(t)
 			for i, s := range tt.steps {
 				s.do(k, p)
-				d, err := store.Open(dir, false)
-				if err != nil {
-					t.Fatal(err)
-				}
-				e := &Exporter{Client: client, Dir: d, Options: Options{Since: s.since, BufferSize: 64}}
-				st := p.status
-				res := e.Export(context.Background(), Target{Namespace: "ns", Pod: "p", PodUID: "uid", Container: "app", Status: &st})
-				d.Close()
+				res := run(Options{Since: s.since, BufferSize: 64})
 				if res.Err != nil {
 					t.Fatalf("step %d: %v", i, res.Err)
 				}
 				if res.Lines != s.lines || len(res.Gaps) != s.gaps {
 					t.Fatalf("step %d: added %d lines with gaps %v, want %d lines and %d gaps", i, res.Lines, res.Gaps, s.lines, s.gaps)
 				}
-				b, err := os.ReadFile(filepath.Join(dir, "ns", "p", "app.log"))
+				b, err := os.ReadFile(p.file)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -278,25 +288,10 @@ func TestRecoverLostCheckpoint(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			k := &kubelet{}
-			srv := httptest.NewServer(k)
-			defer srv.Close()
-			client := kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL})
-			dir := t.TempDir()
-			p := &pod{status: corev1.ContainerStatus{Name: "app"}}
-			p.running()
+			k, p, export := newFixture(t)
+			run := func() Result { return export(Options{Timestamps: true}) }
+			dir, file := p.dir, p.file
 			k.add(0, 0, "a1", "a2", "a2")
-			file := filepath.Join(dir, "ns", "p", "app.log")
-			run := func() Result {
-				d, err := store.Open(dir, true)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer d.Close()
-				st := p.status
-				e := &Exporter{Client: client, Dir: d, Options: Options{Timestamps: true}}
-				return e.Export(context.Background(), Target{Namespace: "ns", Pod: "p", PodUID: "uid", Container: "app", Status: &st})
-			}
 			if r := run(); r.Err != nil || r.Lines != 3 {
 				t.Fatalf("first run: %+v", r)
 			}
