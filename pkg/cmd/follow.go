@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 
-	"golang.org/x/term"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/logexport/kubectl-logexport/pkg/export"
@@ -54,14 +54,17 @@ func (o *Options) runFollow(ctx context.Context, client kubernetes.Interface, sc
 	return failures(s, len(results), nil)
 }
 
-// statusLine reports the follower's state on stderr: every second on a terminal, every
+// statusLine reports the follower's state on stderr: a live line on a terminal, one line every
 // --summary-interval otherwise.
 func (o *Options) statusLine(ctx context.Context, f *follow.Follower, mu *sync.Mutex) func() {
-	interval, tty := o.SummaryInterval, isTerminal(o.ErrOut)
-	if tty && interval == 0 {
-		interval = time.Second
+	text := func(st follow.Stats, rate float64) string {
+		return fmt.Sprintf("following %d containers: %d streams open, %d waiting for a stream (--max-log-requests %d), %d lines (%d bytes) exported, %.0f lines/s",
+			st.Containers, st.Open, st.Waiting, o.MaxLogRequests, st.Lines, st.Bytes, rate)
 	}
-	if interval == 0 {
+	if isTerminal(o.ErrOut) && o.SummaryInterval == 0 {
+		return liveStatus(o.ErrOut, f, text)
+	}
+	if o.SummaryInterval == 0 {
 		return func() {}
 	}
 	done := make(chan struct{})
@@ -69,7 +72,7 @@ func (o *Options) statusLine(ctx context.Context, f *follow.Follower, mu *sync.M
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(interval)
+		t := time.NewTicker(o.SummaryInterval)
 		defer t.Stop()
 		var last follow.Stats
 		for {
@@ -81,30 +84,32 @@ func (o *Options) statusLine(ctx context.Context, f *follow.Follower, mu *sync.M
 			case <-t.C:
 			}
 			st := f.Stats()
-			rate := float64(st.Lines-last.Lines) / interval.Seconds()
+			rate := float64(st.Lines-last.Lines) / o.SummaryInterval.Seconds()
 			last = st
-			line := fmt.Sprintf("following %d containers: %d streams open, %d waiting for a stream (--max-log-requests %d), %d lines (%d bytes) exported, %.0f lines/s",
-				st.Containers, st.Open, st.Waiting, o.MaxLogRequests, st.Lines, st.Bytes, rate)
 			mu.Lock()
-			if tty {
-				// Clear the line and rewrite it in place.
-				fmt.Fprintf(o.ErrOut, "\r\x1b[K%s", line)
-			} else {
-				fmt.Fprintln(o.ErrOut, line)
-			}
+			fmt.Fprintln(o.ErrOut, text(st, rate))
 			mu.Unlock()
 		}
 	}()
 	return func() {
 		close(done)
 		wg.Wait()
-		if tty {
-			fmt.Fprintln(o.ErrOut)
-		}
 	}
 }
 
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
+// liveStatus keeps a spinner with the follower's numbers on a terminal.
+func liveStatus(w io.Writer, f *follow.Follower, text func(follow.Stats, float64) string) func() {
+	p := mpb.New(mpb.WithOutput(w), mpb.WithRefreshRate(time.Second), mpb.WithWidth(2))
+	var last follow.Stats
+	lastAt := time.Now()
+	bar := p.New(1, mpb.SpinnerStyle(), mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
+		st, now := f.Stats(), time.Now()
+		rate := float64(st.Lines-last.Lines) / max(now.Sub(lastAt).Seconds(), 1e-3)
+		last, lastAt = st, now
+		return text(st, rate)
+	})))
+	return func() {
+		bar.Abort(false)
+		p.Wait()
+	}
 }

@@ -19,8 +19,7 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, total int) *progress {
-	f, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) || total == 0 {
+	if !isTerminal(w) || total == 0 {
 		return &progress{}
 	}
 	p := mpb.New(mpb.WithOutput(w), mpb.WithWidth(40))
@@ -42,4 +41,9 @@ func (p *progress) wait() {
 		p.bar.SetTotal(-1, true)
 		p.p.Wait()
 	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -54,8 +54,8 @@ type follower struct {
 	// the old stream itself, but nothing promises it.
 	interrupt context.CancelFunc
 	instance  string
-	wake   chan struct{}
-	cancel context.CancelFunc
+	wake      chan struct{}
+	cancel    context.CancelFunc
 	// gone is closed when the pod is deleted or stops matching.
 	gone     chan struct{}
 	goneOnce sync.Once
@@ -272,7 +272,10 @@ func (f *Follower) exportOnce(ctx context.Context, fl *follower) (res export.Res
 	t := fl.target
 	fl.interrupt, fl.instance = interrupt, instanceOf(t)
 	f.mu.Unlock()
+	shared := make(chan struct{})
+	go f.share(ectx, interrupt, shared)
 	res = f.Exporter.Export(ectx, t)
+	close(shared)
 	<-f.slots
 	f.mu.Lock()
 	f.open--
@@ -284,6 +287,31 @@ func (f *Follower) exportOnce(ctx context.Context, fl *follower) (res export.Res
 	}
 	f.record(res)
 	return res, interrupted, true
+}
+
+// ShareAfter is how long a stream keeps its slot while other containers wait for one: then it
+// ends (its checkpoint saved) and queues again, so that every container gets its turn.
+var ShareAfter = 5 * time.Second
+
+func (f *Follower) share(ctx context.Context, interrupt context.CancelFunc, done <-chan struct{}) {
+	t := time.NewTicker(ShareAfter)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f.mu.Lock()
+			waiting := f.waiting
+			f.mu.Unlock()
+			if waiting > 0 {
+				interrupt()
+				return
+			}
+		}
+	}
 }
 
 func (f *Follower) finalExport(ctx context.Context, fl *follower) {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -163,4 +164,27 @@ func TestFollowAcrossAPIServerRestart(t *testing.T) {
 	waitContent(t, file, lines("before", "before", "after"))
 	f.stop(syscall.SIGTERM)
 	assertFile(t, file, lines("before", "before", "after"))
+}
+
+// More containers than --max-log-requests is not an error: the streams take turns, and every
+// container is followed.
+func TestFollowMoreContainersThanStreams(t *testing.T) {
+	ns := newNamespace(t)
+	dir := t.TempDir()
+	logs := map[string]*criLog{}
+	for _, name := range []string{"p1", "p2", "p3"} {
+		logs[name] = newLog(t).add(at(0, 0), name+"-a")
+		createPod(t, ns, pod{name: name, containers: []container{{name: "app", log: logs[name]}}})
+	}
+	f := startFollow(t, "-n", ns, "-d", dir, "--max-log-requests", "1")
+	for name, l := range logs {
+		l.add(at(1, 0), name+"-b")
+	}
+	for name := range logs {
+		waitContent(t, filepath.Join(dir, ns, name, "app.log"), lines(name+"-a", name+"-b"))
+	}
+	f.stop(syscall.SIGTERM)
+	if !regexp.MustCompile(`[1-9][0-9]* waiting for a stream \(--max-log-requests 1\)`).MatchString(f.stderr.String()) {
+		t.Fatalf("the status never said what waits:\n%s", f.stderr)
+	}
 }
