@@ -45,7 +45,7 @@ func (o *Options) runFollow(ctx context.Context, client kubernetes.Interface, sc
 	results, err := f.Run(ctx)
 	stop()
 	if err != nil {
-		return fmt.Errorf("following pods: %w", err)
+		return err
 	}
 	s := newSummary(results, nil)
 	if err := o.printSummary(s); err != nil {

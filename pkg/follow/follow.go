@@ -92,6 +92,14 @@ func (f *Follower) Run(ctx context.Context) ([]export.Result, error) {
 	if f.Scope.AllNamespaces {
 		ns = metav1.NamespaceAll
 	}
+	// An informer retries a forbidden or failing list forever; say it once, up front, instead.
+	if _, err := f.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{Limit: 1,
+		LabelSelector: f.Scope.LabelSelector, FieldSelector: f.Scope.FieldSelector}); err != nil {
+		if ns == metav1.NamespaceAll {
+			return nil, fmt.Errorf("listing pods in all namespaces: %w", err)
+		}
+		return nil, fmt.Errorf("listing pods in namespace %s: %w", ns, err)
+	}
 	factory := informers.NewSharedInformerFactoryWithOptions(f.Client, f.Resync, informers.WithNamespace(ns),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.LabelSelector, o.FieldSelector = f.Scope.LabelSelector, f.Scope.FieldSelector
