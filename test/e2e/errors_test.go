@@ -141,6 +141,7 @@ func TestForbiddenNamespace(t *testing.T) {
 		t.Fatalf("something was written for the forbidden namespace: %v", err)
 	}
 	oneLineError(t, logexportEnv(t, env, "-n", denied, "-d", dir), "forbidden")
+	oneLineError(t, logexportEnv(t, env, "-f", "-n", denied, "-d", dir), "forbidden")
 }
 
 // serviceAccountKubeconfig creates a ServiceAccount in ns bound to the rules (namespaced) and
