@@ -59,6 +59,10 @@ type follower struct {
 	// gone is closed when the pod is deleted or stops matching.
 	gone     chan struct{}
 	goneOnce sync.Once
+	// finished is closed when the follower has let go of its file; a follower for a new pod of
+	// the same name waits for it (after) before it touches the file.
+	finished chan struct{}
+	after    *follower
 }
 
 // Stats is a snapshot of the follower's state.
@@ -154,10 +158,12 @@ func (f *Follower) sync(ctx context.Context, obj any) {
 	defer f.mu.Unlock()
 	for _, t := range f.Selector.Targets(p) {
 		k := key(t)
+		var after *follower
 		if fl, ok := f.followers[k]; ok {
 			if fl.target.PodUID != t.PodUID {
 				// A new pod with the old name: the old follower ends, the file goes on.
 				fl.stop()
+				after = fl
 			} else {
 				fl.target = t
 				if fl.interrupt != nil && instanceOf(t) != fl.instance {
@@ -171,7 +177,8 @@ func (f *Follower) sync(ctx context.Context, obj any) {
 			}
 		}
 		cctx, cancel := context.WithCancel(ctx)
-		fl := &follower{target: t, wake: make(chan struct{}, 1), cancel: cancel, gone: make(chan struct{})}
+		fl := &follower{target: t, wake: make(chan struct{}, 1), cancel: cancel, gone: make(chan struct{}),
+			finished: make(chan struct{}), after: after}
 		f.followers[k] = fl
 		f.wg.Add(1)
 		go f.follow(cctx, fl)
@@ -207,7 +214,12 @@ func instanceOf(t export.Target) string {
 // ends or the stream breaks, then waits for the next status (a restart) or a backoff.
 func (f *Follower) follow(ctx context.Context, fl *follower) {
 	defer f.wg.Done()
+	defer close(fl.finished)
 	defer fl.cancel()
+	if fl.after != nil {
+		<-fl.after.finished
+		fl.after = nil
+	}
 	defer func() {
 		f.mu.Lock()
 		if f.followers[key(fl.target)] == fl {
