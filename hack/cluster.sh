@@ -90,6 +90,12 @@ YAML
     start kube-apiserver
     for _ in $(seq 120); do running && break; sleep 0.5; done
     running
+    # kwok v0.8.0 does not always pick up its watches again after the API server went away (new
+    # Logs objects are then not served): restart it, as a node would reconnect its kubelet.
+    kwok=$(cat "$dir/pids/kwok-controller.pid")
+    kill "$kwok"
+    while kill -0 "$kwok" 2>/dev/null; do sleep 0.1; done
+    start kwok-controller
     sleep 3
     for c in "${!cmdlines[@]}"; do
       kill -0 "$(cat "$dir/pids/$c.pid")" 2>/dev/null || start "$c"
