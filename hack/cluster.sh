@@ -95,6 +95,8 @@ YAML
     kwok=$(cat "$dir/pids/kwok-controller.pid")
     kill "$kwok"
     while kill -0 "$kwok" 2>/dev/null; do sleep 0.1; done
+    # The node lease names the old kwok as holder; the new one would wait for it to expire.
+    kubectl --kubeconfig "$kubeconfig" delete lease -n kube-node-lease --all >&2
     start kwok-controller
     sleep 3
     for c in "${!cmdlines[@]}"; do
