@@ -81,7 +81,8 @@ YAML
     start() { # start COMPONENT: run its saved command line again, detached
       local c=$1
       mapfile -t args <<<"${cmdlines[$c]}"
-      (cd "$dir" && exec setsid "${args[@]}" >>"$dir/logs/$c.log" 2>&1 </dev/null) &
+      # exec keeps $! the component's own pid, which kwokctl later stops by its pid file.
+      (cd "$dir" && exec "${args[@]}" >>"$dir/logs/$c.log" 2>&1 </dev/null) &
       echo $! >"$dir/pids/$c.pid"
     }
     pid=$(cat "$dir/pids/kube-apiserver.pid")
