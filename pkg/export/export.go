@@ -83,6 +83,9 @@ type Exporter struct {
 // errRotated marks a log whose already stored lines are no longer served as they were.
 var errRotated = errors.New("log rotated or replaced")
 
+// errGone marks a previous instance whose log the kubelet no longer serves.
+var errGone = errors.New("previous instance's log is gone")
+
 // instance is one run of a container, as the log API addresses it.
 type instance struct {
 	id       string
@@ -162,7 +165,7 @@ func (e *Exporter) Export(ctx context.Context, t Target) Result {
 	if log.Reset {
 		klog.V(1).InfoS("log file was removed; exporting again from the start", "file", res.File)
 	}
-	m := &merge{Exporter: e, t: t, log: log, res: &res}
+	m := &merge{Exporter: e, t: t, log: log, res: &res, gap: -1}
 	stored := log.Checkpoint()
 	switch {
 	case stored != nil:
@@ -189,8 +192,9 @@ type merge struct {
 	res *Result
 	// cp describes what the file holds, line by line as it is written.
 	cp store.Checkpoint
-	// gap waits for the timestamp of the next written line, which ends it.
-	gap *Gap
+	// gap is the index in res.Gaps of a gap that waits for the timestamp of the next written
+	// line, which ends it; -1 if none.
+	gap int
 	// saved is when the checkpoint was last saved in this run.
 	saved time.Time
 }
@@ -199,7 +203,8 @@ func (m *merge) run(ctx context.Context, stored *store.Checkpoint, older, curren
 	switch {
 	case stored == nil:
 		if older != nil {
-			if err := m.full(ctx, older, true); err != nil {
+			// A previous instance whose log is gone was never stored: nothing is lost here.
+			if err := m.full(ctx, older, true); err != nil && !errors.Is(err, errGone) {
 				return err
 			}
 		}
@@ -207,14 +212,17 @@ func (m *merge) run(ctx context.Context, stored *store.Checkpoint, older, curren
 	case current.is(m.t.PodUID, stored.Instance):
 		return m.resume(ctx, current)
 	case older.is(m.t.PodUID, stored.Instance):
-		if err := m.resume(ctx, older); err != nil {
+		err := m.resume(ctx, older)
+		if errors.Is(err, errGone) {
+			m.openGap(stored.Last, fmt.Sprintf("the log of container instance %s is no longer served; lines it logged after the checkpoint are lost", stored.Instance))
+		} else if err != nil {
 			return err
 		}
 		return m.full(ctx, current, false)
 	default:
 		m.openGap(stored.Last, fmt.Sprintf("container instance %s is no longer served (restarted more than once, or the pod was replaced); lines it logged after the checkpoint are lost", stored.Instance))
 		if older != nil {
-			if err := m.full(ctx, older, false); err != nil {
+			if err := m.full(ctx, older, false); err != nil && !errors.Is(err, errGone) {
 				return err
 			}
 		}
@@ -231,7 +239,7 @@ func (m *merge) recover(ctx context.Context, older, current *instance) error {
 		}
 		m.cp.PodUID, m.cp.Instance = m.t.PodUID, in.id
 		err := m.stream(ctx, in, m.cp.Since, m.cp.Skip, nil)
-		if errors.Is(err, errRotated) {
+		if errors.Is(err, errRotated) || errors.Is(err, errGone) {
 			continue
 		}
 		if err != nil {
@@ -248,7 +256,7 @@ func (m *merge) recover(ctx context.Context, older, current *instance) error {
 
 func (m *merge) openGap(from time.Time, reason string) {
 	m.res.Gaps = append(m.res.Gaps, Gap{From: from, Reason: reason})
-	m.gap = &m.res.Gaps[len(m.res.Gaps)-1]
+	m.gap = len(m.res.Gaps) - 1
 }
 
 // full exports an instance none of whose lines are stored.
@@ -290,8 +298,8 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, skip 
 	}
 	rc, err := m.Client.CoreV1().Pods(m.t.Namespace).GetLogs(m.t.Pod, opts).Stream(ctx)
 	if err != nil {
-		if skip > 0 && apierrors.IsBadRequest(err) && in.previous {
-			return errRotated
+		if in.previous && (apierrors.IsBadRequest(err) || apierrors.IsNotFound(err)) {
+			return errGone
 		}
 		return fmt.Errorf("reading log of %s/%s/%s: %w", m.t.Namespace, m.t.Pod, m.t.Container, err)
 	}
@@ -398,9 +406,9 @@ func (m *merge) endLine(write, inWindow, newWindow bool, h store.Hash, sec int64
 	if !write {
 		return
 	}
-	if m.gap != nil {
+	if m.gap >= 0 {
 		to := ts
-		m.gap.To, m.gap = &to, nil
+		m.res.Gaps[m.gap].To, m.gap = &to, -1
 	}
 	n := m.log.Length()
 	m.log.EndLine()

@@ -171,6 +171,20 @@ func TestMerge(t *testing.T) {
 				k.add(9, 0, "c1")
 			}, want: []string{"a1", "b1", "c1"}, lines: 2, gaps: 1},
 		}},
+		{"a previous instance whose log is gone: a gap, then the new instance", []step{
+			{do: func(k *kubelet, p *pod) { k.add(0, 0, "a1") }, want: []string{"a1"}, lines: 1},
+			{do: func(k *kubelet, p *pod) { k.add(1, 0, "a2"); p.restart(k); k.previous = nil; k.add(9, 0, "b1") }, want: []string{"a1", "b1"}, lines: 1, gaps: 1},
+		}},
+		{"two restarts, the middle instance's log gone too", []step{
+			{do: func(k *kubelet, p *pod) { k.add(0, 0, "a1") }, want: []string{"a1"}, lines: 1},
+			{do: func(k *kubelet, p *pod) {
+				p.restart(k)
+				k.add(5, 0, "b1")
+				p.restart(k)
+				k.previous = nil
+				k.add(9, 0, "c1")
+			}, want: []string{"a1", "c1"}, lines: 1, gaps: 1},
+		}},
 		{"rotation: a gap, and nothing stored twice", []step{
 			{do: func(k *kubelet, p *pod) { k.add(0, 0, "x1"); k.add(1, 0, "x2") }, want: []string{"x1", "x2"}, lines: 2},
 			{do: func(k *kubelet, p *pod) {
