@@ -82,6 +82,7 @@ type Options struct {
 	Output            string
 	Follow            bool
 	SummaryInterval   time.Duration
+	ReconnectInterval time.Duration
 
 	namespace string
 	selector  podselect.Selector
@@ -141,6 +142,7 @@ func NewCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	f.StringVarP(&o.Output, "output", "o", "", "Summary format: '' (a table) or json")
 	f.BoolVarP(&o.Follow, "follow", "f", false, "Keep running: follow every selected container, pick up new pods, until SIGINT or SIGTERM")
 	f.DurationVar(&o.SummaryInterval, "summary-interval", 0, "With --follow, print a status line to stderr this often (0: only on a terminal)")
+	f.DurationVar(&o.ReconnectInterval, "reconnect-interval", 5*time.Minute, "With --follow, reopen each stream this often from its checkpoint (0: never), in case the server missed a log rotation")
 	o.configFlags.AddFlags(f)
 	addKlogFlags(cmd)
 	cmd.AddCommand(newVersionCmd(streams))
@@ -201,8 +203,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("--since and --since-time cannot be used together")
 	case o.Dir == "":
 		return fmt.Errorf("--dir must not be empty")
-	case o.SummaryInterval < 0:
-		return fmt.Errorf("--summary-interval must be positive")
+	case o.SummaryInterval < 0 || o.ReconnectInterval < 0:
+		return fmt.Errorf("--summary-interval and --reconnect-interval must be positive")
 	}
 	if o.SinceTime != "" {
 		t, err := time.Parse(time.RFC3339Nano, o.SinceTime)

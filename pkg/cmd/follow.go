@@ -32,7 +32,7 @@ func (o *Options) runFollow(ctx context.Context, client kubernetes.Interface, sc
 	var mu sync.Mutex
 	f := &follow.Follower{
 		Client: client, Exporter: e, Scope: scope, Selector: o.selector,
-		MaxStreams: o.MaxLogRequests, Resync: 10 * time.Minute,
+		MaxStreams: o.MaxLogRequests, Resync: 10 * time.Minute, Reconnect: o.ReconnectInterval,
 		Report: func(r export.Result) {
 			mu.Lock()
 			defer mu.Unlock()

@@ -35,6 +35,9 @@ type Follower struct {
 	Resync time.Duration
 	// Backoff paces reconnects after a failed stream.
 	Backoff wait.Backoff
+	// Reconnect, if set, ends every stream after that long and opens it again from the
+	// checkpoint: a safety net for a server that keeps streaming the old file after a rotation.
+	Reconnect time.Duration
 	// Report, if set, is called (from one goroutine at a time) after each export of a container
 	// ends: a stream closed, failed or was stopped.
 	Report func(export.Result)
@@ -316,11 +319,20 @@ var ShareAfter = 5 * time.Second
 func (f *Follower) share(ctx context.Context, interrupt context.CancelFunc, done <-chan struct{}) {
 	t := time.NewTicker(ShareAfter)
 	defer t.Stop()
+	var reconnect <-chan time.Time
+	if f.Reconnect > 0 {
+		r := time.NewTimer(f.Reconnect)
+		defer r.Stop()
+		reconnect = r.C
+	}
 	for {
 		select {
 		case <-done:
 			return
 		case <-ctx.Done():
+			return
+		case <-reconnect:
+			interrupt()
 			return
 		case <-t.C:
 			f.mu.Lock()

@@ -188,3 +188,26 @@ func TestFollowMoreContainersThanStreams(t *testing.T) {
 		t.Fatalf("the status never said what waits:\n%s", f.stderr)
 	}
 }
+
+// A log rotated while it is followed (the file replaced, as the kubelet does): what the API
+// serves after the rotation is appended, nothing twice.
+func TestFollowRotation(t *testing.T) {
+	ns := newNamespace(t)
+	dir := t.TempDir()
+	log := newLog(t).add(at(0, 0), "r1", "r2")
+	createPod(t, ns, pod{name: "p", containers: []container{{name: "app", log: log}}})
+	file := filepath.Join(dir, ns, "p", "app.log")
+	// kwok keeps streaming the replaced file, a kubelet would not: reconnects catch it up.
+	f := startFollow(t, "-n", ns, "-d", dir, "--reconnect-interval", "2s")
+	waitContent(t, file, lines("r1", "r2"))
+	log.replace("")
+	log.add(at(3, 0), "after-1").add(at(4, 0), "after-2")
+	waitContent(t, file, lines("r1", "r2", "after-1", "after-2"))
+	f.stop(syscall.SIGTERM)
+	if !strings.Contains(f.stderr.String(), "gap from 2024-01-01T10:00:00Z to 2024-01-01T10:00:03Z: the log was rotated") {
+		t.Fatalf("the rotation was not reported as a possible gap:\n%s", f.stderr)
+	}
+	log.add(at(5, 0), "after-3")
+	export(t, "-n", ns, "-d", dir)
+	assertFile(t, file, lines("r1", "r2", "after-1", "after-2", "after-3"))
+}
