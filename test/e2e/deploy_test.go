@@ -1,0 +1,151 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	authv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+const deployNS = "logexport"
+
+func overlay(name string) string { return filepath.Join(repoRoot, "deploy", "overlays", name) }
+
+// applyOverlay applies an overlay for real and removes it, waiting until its namespace is gone,
+// when the test ends.
+func applyOverlay(t *testing.T, name string) {
+	t.Helper()
+	kubectl(t, "", "apply", "--server-side", "-k", overlay(name))
+	t.Cleanup(func() {
+		c := exec.Command("kubectl", "--kubeconfig", kubeconfig, "delete", "--wait=true", "--timeout=60s", "--ignore-not-found", "-k", overlay(name))
+		_ = c.Run()
+	})
+}
+
+// The manifests apply to a real API server with server-side validation, and the plugin succeeds
+// with exactly the RBAC they grant, through a token of their ServiceAccount.
+func TestDeployManifests(t *testing.T) {
+	applyOverlay(t, "cronjob")
+	for _, o := range []string{"follow", "namespaced"} {
+		kubectl(t, "", "apply", "--server-side", "--dry-run=server", "-k", overlay(o))
+	}
+	// The workloads ask for what the deploy promises.
+	rendered := kubectl(t, "", "kustomize", overlay("follow"))
+	for _, want := range []string{"runAsNonRoot: true", "readOnlyRootFilesystem: true", "allowPrivilegeEscalation: false", "- ALL", "type: Recreate", "replicas: 1", "--follow"} {
+		if !strings.Contains(rendered, want) {
+			t.Errorf("follow overlay lacks %q", want)
+		}
+	}
+	if r := kubectl(t, "", "kustomize", overlay("cronjob")); !strings.Contains(r, "concurrencyPolicy: Forbid") {
+		t.Errorf("cronjob overlay lacks concurrencyPolicy: Forbid")
+	}
+
+	ns := newNamespace(t)
+	run := "run-" + randID()
+	createPod(t, ns, pod{name: "web", labels: map[string]string{"e2e": run}, containers: []container{{name: "app", log: newLog(t).add(at(0, 0), "hello")}}})
+	kc := tokenKubeconfig(t, deployNS, "kubectl-logexport", "")
+	dir := t.TempDir()
+	res := logexportEnv(t, []string{"KUBECONFIG=" + kc}, "-A", "-l", "e2e="+run, "-d", dir, "-o", "json")
+	if res.code != 0 {
+		t.Fatalf("export with the deploy RBAC: exit %d\n%s", res.code, res.stderr)
+	}
+	sameList(t, "exported", exported(decode(t, res.stdout)), []string{ns + "/web/app"})
+	assertFile(t, filepath.Join(dir, ns, "web", "app.log"), lines("hello"))
+
+	t.Run("namespaced", func(t *testing.T) { testNamespacedInCluster(t) })
+}
+
+// tokenKubeconfig writes a kubeconfig that authenticates as a ServiceAccount with a fresh token.
+func tokenKubeconfig(t *testing.T, ns, sa, contextNS string) string {
+	t.Helper()
+	tok, err := client.CoreV1().ServiceAccounts(ns).CreateToken(context.Background(), sa,
+		&authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: ptr(int64(3600))}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := clientcmdapi.Config{
+		Clusters:       map[string]*clientcmdapi.Cluster{"local": {Server: admin.Host, CertificateAuthority: admin.CAFile, CertificateAuthorityData: admin.CAData}},
+		AuthInfos:      map[string]*clientcmdapi.AuthInfo{sa: {Token: tok.Status.Token}},
+		Contexts:       map[string]*clientcmdapi.Context{sa: {Cluster: "local", AuthInfo: sa, Namespace: contextNS}},
+		CurrentContext: sa,
+	}
+	p := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(cfg, p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// testNamespacedInCluster: in the cluster there is no kubeconfig: the plugin uses the ServiceAccount files and the
+// KUBERNETES_SERVICE_* variables, and exports the namespace it runs in when none is given. The
+// files are put in place inside a private mount namespace, so the host is not touched.
+func testNamespacedInCluster(t *testing.T) {
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("needs unshare (util-linux)")
+	}
+	// Replaces the cluster-wide overlay's CronJob arguments; the Role is all it may use here.
+	kubectl(t, "", "apply", "--server-side", "-k", overlay("namespaced"))
+	kubectl(t, "", "delete", "clusterrolebinding", "kubectl-logexport")
+	createPod(t, deployNS, pod{name: "self", containers: []container{{name: "app", log: newLog(t).add(at(0, 0), "in-cluster")}}})
+	t.Cleanup(func() { _ = client.CoreV1().Pods(deployNS).Delete(context.Background(), "self", metav1.DeleteOptions{GracePeriodSeconds: ptr(int64(0))}) })
+
+	admin, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, ok := strings.Cut(strings.TrimPrefix(admin.Host, "https://"), ":")
+	if !ok {
+		t.Fatalf("API server address %q", admin.Host)
+	}
+	ca := admin.CAData
+	if len(ca) == 0 {
+		if ca, err = os.ReadFile(admin.CAFile); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tok, err := client.CoreV1().ServiceAccounts(deployNS).CreateToken(context.Background(), "kubectl-logexport",
+		&authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: ptr(int64(3600))}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := t.TempDir()
+	for name, data := range map[string][]byte{"token": []byte(tok.Status.Token), "ca.crt": ca, "namespace": []byte(deployNS)} {
+		if err := os.WriteFile(filepath.Join(secrets, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir, home := t.TempDir(), t.TempDir()
+	sa := "/run/secrets/kubernetes.io/serviceaccount"
+	script := `mount -t tmpfs tmpfs /run && mkdir -p ` + sa + ` && cp "$SECRETS"/* ` + sa + `/ && exec "$PLUGIN" -d "$OUT" -o json`
+	c := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script)
+	c.Env = []string{
+		"PATH=/usr/bin:/bin", "HOME=" + home, "SECRETS=" + secrets, "OUT=" + dir,
+		"PLUGIN=" + filepath.Join(binDir, "kubectl-logexport"),
+		"KUBERNETES_SERVICE_HOST=" + host, "KUBERNETES_SERVICE_PORT=" + port,
+	}
+	out, err := c.Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		if strings.Contains(stderr, "unshare failed") || strings.Contains(stderr, "Operation not permitted") {
+			t.Skipf("cannot make a mount namespace here: %s", stderr)
+		}
+		t.Fatalf("in-cluster run: %v\n%s", err, stderr)
+	}
+	s := decode(t, string(out))
+	sameList(t, "exported", exported(s), []string{deployNS + "/self/app"})
+	assertFile(t, filepath.Join(dir, deployNS, "self", "app.log"), lines("in-cluster"))
+}
