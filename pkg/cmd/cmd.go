@@ -145,6 +145,7 @@ func NewCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	f.DurationVar(&o.ReconnectInterval, "reconnect-interval", 5*time.Minute, "With --follow, reopen each stream this often from its checkpoint (0: never), in case the server missed a log rotation")
 	o.configFlags.AddFlags(f)
 	addKlogFlags(cmd)
+	registerCompletions(cmd, o)
 	cmd.AddCommand(newVersionCmd(streams))
 	return cmd
 }

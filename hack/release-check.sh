@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Release and krew checks, runnable on a fresh machine (CI runs it through `make test`):
+#   1. goreleaser (pinned, built from the module proxy) validates .goreleaser.yaml and builds every
+#      archive as a snapshot;
+#   2. the krew manifest rendered from .krew.yaml with the snapshot's real checksums, and the
+#      committed plugins/logexport.yaml, pass krew's own validate-krew-manifest;
+#   3. krew installs the linux/amd64 archive into a temporary KREW_ROOT; kubectl finds the plugin,
+#      `kubectl logexport version` prints the snapshot version, one export against a local
+#      cluster works and `kubectl logexport -n <TAB>` completes namespaces from it;
+#   4. krew uninstalls it.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+bin=$(hack/tools.sh goreleaser krew)
+export PATH="$bin:$PATH"
+work=$(mktemp -d)
+cluster=release
+cleanup() {
+  hack/cluster.sh down "$cluster" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+step() { printf '\n== %s\n' "$*" >&2; }
+fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
+
+step "goreleaser check and snapshot build"
+goreleaser check
+goreleaser release --snapshot --clean --parallelism 2 --skip=docker >"$work/goreleaser.log" 2>&1 || { cat "$work/goreleaser.log"; fail "goreleaser release --snapshot"; }
+version=$(sed -n 's/.*"version":"\([^"]*\)".*/\1/p' dist/metadata.json)
+[[ -n $version ]] || fail "no version in dist/metadata.json"
+for os in linux darwin windows; do
+  for arch in amd64 arm64; do
+    ext=tar.gz; [[ $os == windows ]] && ext=zip
+    a="dist/kubectl-logexport_${version}_${os}_${arch}.$ext"
+    [[ -f $a ]] || fail "missing archive $a"
+    grep -q " ${a#dist/}$" dist/checksums.txt || fail "no checksum for $a"
+  done
+done
+archive="dist/kubectl-logexport_${version}_linux_amd64.tar.gz"
+tar -tzf "$archive" | sort | tr '\n' ' ' | grep -q "LICENSE README.md kubectl-logexport kubectl_complete-logexport" ||
+  fail "archive contents: $(tar -tzf "$archive" | tr '\n' ' ')"
+
+step "krew manifests"
+manifest="$work/logexport.yaml"
+go run ./hack/krew-manifest -tag "v$version" -checksums dist/checksums.txt <.krew.yaml >"$manifest"
+validate-krew-manifest -manifest "$manifest"
+validate-krew-manifest -manifest plugins/logexport.yaml
+
+step "krew install from the snapshot archive"
+export KREW_ROOT="$work/krew"
+export PATH="$KREW_ROOT/bin:$PATH"
+krew install --manifest="$manifest" --archive="$archive"
+kubectl plugin list 2>/dev/null | grep -q "$KREW_ROOT/bin/kubectl-logexport" || fail "kubectl plugin list does not show the krew-installed plugin"
+got=$(kubectl logexport version | head -1)
+[[ $got == "kubectl-logexport v$version" ]] || fail "version: got '$got', want 'kubectl-logexport v$version'"
+# krew links only the plugin's bin; the completion helper goes beside it (README, Install).
+ln -s "$KREW_ROOT/store/logexport/v$version/kubectl_complete-logexport" "$KREW_ROOT/bin/"
+
+step "one export through the krew-installed plugin"
+export KUBECONFIG
+KUBECONFIG=$(hack/cluster.sh up "$cluster")
+ns=krew-check
+log="$work/app.log"
+printf '2024-01-01T00:00:00.000000000Z stdout F hello from krew\n2024-01-01T00:00:01.000000000Z stdout F bye\n' >"$log"
+kubectl create namespace "$ns" >/dev/null
+kubectl create serviceaccount default -n "$ns" >/dev/null 2>&1 || true
+kubectl apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: $ns}
+spec:
+  nodeName: kwok-node-0
+  tolerations: [{key: kwok.x-k8s.io/node, operator: Exists, effect: NoSchedule}]
+  containers: [{name: app, image: fake}]
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Logs
+metadata: {name: web, namespace: $ns}
+spec:
+  logs: [{containers: [app], logsFile: $log}]
+YAML
+kubectl wait -n "$ns" --for=condition=Ready pod/web --timeout=60s >/dev/null
+for _ in $(seq 60); do kubectl logs -n "$ns" web -c app >/dev/null 2>&1 && break; sleep 0.5; done
+kubectl logexport -n "$ns" -d "$work/out"
+printf 'hello from krew\nbye\n' | cmp - "$work/out/$ns/web/app.log" || fail "exported content differs"
+
+step "completion of namespaces through kubectl"
+kubectl __complete logexport -n '' 2>/dev/null | grep -qx "$ns" || fail "kubectl __complete logexport -n '' does not list $ns"
+kubectl __complete logexport --context '' 2>/dev/null | grep -q . || fail "no contexts completed"
+
+step "krew uninstall"
+krew uninstall logexport
+[[ ! -e $KREW_ROOT/bin/kubectl-logexport ]] || fail "still installed"
+kubectl plugin list 2>/dev/null | grep -q "$KREW_ROOT/bin/kubectl-logexport" && fail "kubectl still lists the plugin"
+
+printf '\nPASS: release and krew checks (snapshot %s)\n' "$version" >&2
