@@ -1,5 +1,5 @@
 # The commands a newcomer needs; CI (.ci/run) runs `make test`.
-.PHONY: build test unit e2e release-check demo demo-down bench tools
+.PHONY: build test unit e2e release-check demo demo-down tools
 
 build:
 	go build -o bin/kubectl-logexport ./cmd/kubectl-logexport
