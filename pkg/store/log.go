@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"hash/crc64"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -35,25 +36,18 @@ type Checkpoint struct {
 	Lines int64 `json:"lines"`
 }
 
-// Hash is a 64-bit FNV-1a hash, stored as hex text.
+// Hash is a CRC-64 (ECMA) of the bytes added, stored as hex text. Its whole state is the value,
+// so a window's hash goes on from one run to the next; the table-driven update keeps it cheap on
+// the per-line path.
 type Hash uint64
 
-const (
-	hashOffset Hash = 14695981039346656037
-	hashPrime  Hash = 1099511628211
-)
+var crcTable = crc64.MakeTable(crc64.ECMA)
 
 // NewHash returns the hash of no bytes.
-func NewHash() Hash { return hashOffset }
+func NewHash() Hash { return 0 }
 
 // Add extends the hash with p.
-func (h Hash) Add(p []byte) Hash {
-	for _, c := range p {
-		h ^= Hash(c)
-		h *= hashPrime
-	}
-	return h
-}
+func (h Hash) Add(p []byte) Hash { return Hash(crc64.Update(uint64(h), crcTable, p)) }
 
 func (h Hash) MarshalText() ([]byte, error) {
 	return []byte(strconv.FormatUint(uint64(h), 16)), nil
