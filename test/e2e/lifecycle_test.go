@@ -109,6 +109,15 @@ func bigPod(t *testing.T, ns, name string, n int) string {
 	return want.String()
 }
 
+// bigExport makes a namespace with bigPod in it and returns it, an empty export directory, the
+// file the pod's log is exported to and what it must end up holding.
+func bigExport(t *testing.T) (ns, dir, file, want string) {
+	t.Helper()
+	ns, dir = newNamespace(t), t.TempDir()
+	want = bigPod(t, ns, "big", 120000)
+	return ns, dir, filepath.Join(dir, ns, "big", "app.log"), want
+}
+
 func waitSize(t *testing.T, path string, min int64) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
@@ -124,10 +133,7 @@ func waitSize(t *testing.T, path string, min int64) {
 // A run killed with SIGKILL in the middle of writing leaves the directory so that the next run
 // ends with exactly the right content.
 func TestSIGKILLThenResume(t *testing.T) {
-	ns := newNamespace(t)
-	dir := t.TempDir()
-	want := bigPod(t, ns, "big", 120000)
-	file := filepath.Join(dir, ns, "big", "app.log")
+	ns, dir, file, want := bigExport(t)
 	for _, min := range []int64{1 << 20, 6 << 20} {
 		c := pluginCmd(nil, "-n", ns, "-d", dir)
 		if err := c.Start(); err != nil {
@@ -146,10 +152,7 @@ func TestSIGKILLThenResume(t *testing.T) {
 
 // SIGINT stops a run cleanly: it saves its progress, and the next run goes on from there.
 func TestSIGINTSavesProgress(t *testing.T) {
-	ns := newNamespace(t)
-	dir := t.TempDir()
-	want := bigPod(t, ns, "big", 120000)
-	file := filepath.Join(dir, ns, "big", "app.log")
+	ns, dir, file, want := bigExport(t)
 	c := pluginCmd(nil, "-n", ns, "-d", dir)
 	var stderr strings.Builder
 	c.Stderr = &stderr
@@ -182,10 +185,7 @@ func TestSIGINTSavesProgress(t *testing.T) {
 
 // Two runs on one directory: the second fails fast with a clear message; the first is unharmed.
 func TestConcurrentRunsLocked(t *testing.T) {
-	ns := newNamespace(t)
-	dir := t.TempDir()
-	want := bigPod(t, ns, "big", 120000)
-	file := filepath.Join(dir, ns, "big", "app.log")
+	ns, dir, file, want := bigExport(t)
 	first := pluginCmd(nil, "-n", ns, "-d", dir)
 	if err := first.Start(); err != nil {
 		t.Fatal(err)
