@@ -1,5 +1,5 @@
 # The commands a newcomer needs; CI (.ci/run) runs `make test`.
-.PHONY: build test unit e2e release-check demo demo-down tools
+.PHONY: build test unit e2e release-check demo demo-down tools bench
 
 build:
 	go build -o bin/kubectl-logexport ./cmd/kubectl-logexport
@@ -9,7 +9,7 @@ tools:
 
 unit:
 	go vet ./...
-	go test -count=1 ./pkg/...
+	go test -count=1 ./pkg/... ./test/bench/
 
 e2e: tools
 	go test -count=1 -timeout 40m ./test/e2e/
@@ -18,6 +18,11 @@ release-check:
 	hack/release-check.sh
 
 test: unit e2e release-check
+
+# Side by side with the raw API, stern and kubectl logs on a local cluster; not part of `test`
+# (about an hour on 2 cores). BENCH_FLAGS passes flags, BENCH_SCALE scales the workloads.
+bench: tools
+	go run ./test/bench $(BENCH_FLAGS)
 
 demo:
 	hack/demo.sh

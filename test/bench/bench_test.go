@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// readCRI parses a generated file back: lines, printed bytes, and the timestamps in order.
+func readCRI(t *testing.T, path string) (lines, payload int64, stamps []time.Time) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		ts, rest, ok := strings.Cut(sc.Text(), " ")
+		if !ok || !strings.HasPrefix(rest, "stdout F ") {
+			t.Fatalf("not a CRI entry: %q", sc.Text())
+		}
+		at, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stamps = append(stamps, at)
+		lines++
+		payload += int64(len(rest)-len("stdout F ")) + 1
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return lines, payload, stamps
+}
+
+func TestLogFile(t *testing.T) {
+	for _, size := range []int64{1, 20 << 10, 1 << 20} {
+		f := &logFile{path: filepath.Join(t.TempDir(), "0.log"), tag: "p/c"}
+		if err := f.create(size); err != nil {
+			t.Fatal(err)
+		}
+		st, err := os.Stat(f.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines, payload, _ := readCRI(t, f.path)
+		if st.Size() != f.size || f.size < size || lines != f.lines || payload != f.payload {
+			t.Fatalf("size %d: file %d bytes, %d lines, %d printed; accounted %d bytes, %d lines, %d printed",
+				size, st.Size(), lines, payload, f.size, f.lines, f.payload)
+		}
+		if err := f.grow(0.01); err != nil {
+			t.Fatal(err)
+		}
+		all, allPayload, grown := readCRI(t, f.path)
+		if all-lines != f.grownLines || allPayload-payload != f.grownPayload || f.grownLines < 1 {
+			t.Fatalf("size %d: grew by %d lines, %d bytes; accounted %d, %d", size, all-lines, allPayload-payload, f.grownLines, f.grownPayload)
+		}
+		for i := 1; i < len(grown); i++ {
+			if !grown[i].After(grown[i-1]) {
+				t.Fatalf("size %d: timestamp %d (%s) not after %s", size, i, grown[i], grown[i-1])
+			}
+		}
+		if err := f.shrink(); err != nil {
+			t.Fatal(err)
+		}
+		if again, _, _ := readCRI(t, f.path); again != lines {
+			t.Fatalf("size %d: %d lines after shrinking, want %d", size, again, lines)
+		}
+		// A second growth appends the same lines again: every repetition sees the same workload.
+		before := f.grownPayload
+		if err := f.grow(0.01); err != nil || f.grownPayload != before {
+			t.Fatalf("size %d: second growth %d bytes (%v), first %d", size, f.grownPayload, err, before)
+		}
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	s := func(wall, cpu int, rss int64) sample {
+		return sample{wall: time.Duration(wall) * time.Second, cpu: time.Duration(cpu) * time.Second, rss: rss}
+	}
+	tests := []struct {
+		name    string
+		samples []sample
+		want    stats
+	}{
+		{"none", nil, stats{}},
+		{"odd", []sample{s(5, 1, 10), s(1, 3, 30), s(3, 2, 20)}, stats{wall: 3 * time.Second, minWall: time.Second, maxWall: 5 * time.Second, cpu: 2 * time.Second, rss: 30}},
+		{"even", []sample{s(4, 4, 1), s(1, 1, 1), s(2, 2, 5), s(3, 3, 1)}, stats{wall: 2500 * time.Millisecond, minWall: time.Second, maxWall: 4 * time.Second, cpu: 2500 * time.Millisecond, rss: 5}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := summarize(tt.samples); got != tt.want {
+				t.Errorf("summarize = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,197 @@
+// Command bench measures `kubectl logexport` side by side with the raw log API, stern and
+// `kubectl logs` on a local cluster (hack/cluster.sh), with pods on a kwok node whose generated CRI
+// logs kwok serves. Every contender reads the same logs through the same API server, alternating
+// within one run; each figure is also given as a ratio against the raw floor of the same run, since
+// kwok serves logs far slower than a kubelet would.
+//
+//	go run ./test/bench [-workloads a,b,c128,c256] [-reps 5] [-scale 1] [-out FILE]
+//
+// `make bench` runs it. BENCH_SCALE (or -scale) multiplies the pods of (a) and (b) and the log
+// size of (c) for a bigger machine.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+func main() {
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "raw" {
+		err = rawMain(os.Args[2:])
+	} else {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err = benchMain(ctx, os.Args[1:])
+		stop()
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+const mib = 1 << 20
+
+// workloads are the issue's three shapes: many pods of middling logs, very many small logs
+// (listing and per-request overhead), one huge log (memory), the latter at two sizes to show that
+// memory does not grow with the log.
+func workloads(scale float64) map[string]*workload {
+	n := func(v int) int { return max(1, int(float64(v)*scale)) }
+	return map[string]*workload{
+		"a":    {name: "a", pods: n(50), containers: 2, logBytes: mib},
+		"b":    {name: "b", pods: n(2000), containers: 1, logBytes: 20 << 10},
+		"c128": {name: "c128", pods: 1, containers: 1, logBytes: int64(float64(128*mib) * scale)},
+		"c256": {name: "c256", pods: 1, containers: 1, logBytes: int64(float64(256*mib) * scale)},
+	}
+}
+
+func benchMain(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	names := fs.String("workloads", "a,b,c128,c256", "workloads to run, comma-separated")
+	reps := fs.Int("reps", 5, "runs of each contender per workload (the median is reported)")
+	defScale := 1.0
+	if v := os.Getenv("BENCH_SCALE"); v != "" {
+		var err error
+		if defScale, err = strconv.ParseFloat(v, 64); err != nil {
+			return fmt.Errorf("BENCH_SCALE: %w", err)
+		}
+	}
+	scale := fs.Float64("scale", defScale, "multiplies the pods of (a) and (b) and the log size of (c)")
+	concurrency := fs.Int("concurrency", 10, "log requests at once, for every contender that has the setting")
+	out := fs.String("out", "bin/bench-results.md", "where to write the results table")
+	kubeconfig := fs.String("kubeconfig", "", "use this cluster instead of starting one with hack/cluster.sh")
+	keep := fs.Bool("keep-cluster", false, "leave the started cluster running")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	all := workloads(*scale)
+	var selected []*workload
+	for _, n := range strings.Split(*names, ",") {
+		w, ok := all[strings.TrimSpace(n)]
+		if !ok {
+			return fmt.Errorf("unknown workload %q (a, b, c128, c256)", n)
+		}
+		selected = append(selected, w)
+	}
+	if *reps < 1 {
+		return fmt.Errorf("-reps must be at least 1")
+	}
+
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	toolsBin, err := output(root, "hack/tools.sh", "cluster", "stern")
+	if err != nil {
+		return err
+	}
+	binDir, err := os.MkdirTemp("", "logexport-bench-bin-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(binDir)
+	plugin := filepath.Join(binDir, "kubectl-logexport")
+	if _, err := output(root, "go", "build", "-o", plugin, "./cmd/kubectl-logexport"); err != nil {
+		return err
+	}
+	if err := os.Setenv("PATH", binDir+string(os.PathListSeparator)+toolsBin+string(os.PathListSeparator)+os.Getenv("PATH")); err != nil {
+		return err
+	}
+	if *kubeconfig == "" {
+		if *kubeconfig, err = output(root, "hack/cluster.sh", "up", "bench"); err != nil {
+			return err
+		}
+		if !*keep {
+			defer func() { _, _ = output(root, "hack/cluster.sh", "down", "bench") }()
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	config, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
+	if err != nil {
+		return err
+	}
+	config.QPS, config.Burst = -1, 0
+	client, err := kubernetes.NewForConfig(config)
+	if err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(config)
+	if err != nil {
+		return err
+	}
+	logDir, err := os.MkdirTemp("", "logexport-bench-logs-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(logDir)
+
+	e := env{kubeconfig: *kubeconfig, plugin: []string{plugin}, self: self, concurrency: *concurrency}
+	rep := &report{machine: describeMachine(client), reps: *reps, concurrency: *concurrency, scale: *scale}
+	for _, w := range selected {
+		start := time.Now()
+		fmt.Fprintf(os.Stderr, "bench: workload %s: %d pods x %d containers x %s, creating\n", w.name, w.pods, w.containers, size(w.logBytes))
+		if err := w.create(ctx, client, dyn, logDir); err != nil {
+			return err
+		}
+		res := &result{w: w, samples: map[string][]sample{}}
+		for r := 0; r < *reps; r++ {
+			fmt.Fprintf(os.Stderr, "bench: workload %s: run %d/%d\n", w.name, r+1, *reps)
+			err := runRep(ctx, e, w, r, func(c string, s sample) { res.samples[c] = append(res.samples[c], s) })
+			if err != nil {
+				return fmt.Errorf("workload %s: %w", w.name, err)
+			}
+		}
+		w.delete(ctx, client)
+		for _, f := range w.files {
+			_ = os.Remove(f.path)
+		}
+		rep.results = append(rep.results, res)
+		fmt.Fprintf(os.Stderr, "bench: workload %s done in %s\n", w.name, time.Since(start).Round(time.Second))
+	}
+	text := rep.String()
+	fmt.Print(text)
+	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(*out, []byte(text), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "bench: results written to %s\n", *out)
+	return nil
+}
+
+// repoRoot is the module root, so that `go run ./test/bench` works from it and from test/bench.
+func repoRoot() (string, error) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
+	if err != nil {
+		return "", fmt.Errorf("finding the module root: %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// output runs a helper from the repository root, its messages going to our stderr.
+func output(root string, name string, args ...string) (string, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Dir, cmd.Stderr = root, os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}

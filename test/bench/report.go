@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+)
+
+type result struct {
+	w       *workload
+	samples map[string][]sample
+}
+
+// stats of one contender on one workload: medians, and the extremes of wall time.
+type stats struct {
+	wall, minWall, maxWall, cpu time.Duration
+	rss                         int64 // the highest peak of all runs
+}
+
+func summarize(ss []sample) stats {
+	if len(ss) == 0 {
+		return stats{}
+	}
+	walls := make([]time.Duration, len(ss))
+	cpus := make([]time.Duration, len(ss))
+	var st stats
+	for i, s := range ss {
+		walls[i], cpus[i] = s.wall, s.cpu
+		st.rss = max(st.rss, s.rss)
+	}
+	slices.Sort(walls)
+	slices.Sort(cpus)
+	st.wall, st.minWall, st.maxWall, st.cpu = median(walls), walls[0], walls[len(walls)-1], median(cpus)
+	return st
+}
+
+func median(sorted []time.Duration) time.Duration {
+	n := len(sorted)
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
+}
+
+func (r *result) stat(c string) stats { return summarize(r.samples[c]) }
+
+type report struct {
+	machine     string
+	reps        int
+	concurrency int
+	scale       float64
+	results     []*result
+}
+
+func (r *report) result(name string) *result {
+	for _, res := range r.results {
+		if res.w.name == name {
+			return res
+		}
+	}
+	return nil
+}
+
+func size(n int64) string {
+	switch {
+	case n >= mib:
+		return fmt.Sprintf("%g MiB", float64(n)/mib)
+	case n >= 1<<10:
+		return fmt.Sprintf("%g KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()) }
+
+func ratio(a, b time.Duration) string {
+	if b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fx", a.Seconds()/b.Seconds())
+}
+
+func (r *report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Machine: %s\n\n", r.machine)
+	fmt.Fprintf(&b, "%d runs of each contender per workload, alternating; median wall time (min-max), median CPU (user+system), highest peak RSS. "+
+		"Concurrency %d log requests for every contender that has the setting; scale %g.\n", r.reps, r.concurrency, r.scale)
+	for _, res := range r.results {
+		w := res.w
+		lines, printed := w.served()
+		var stored int64
+		for _, f := range w.files {
+			stored += f.size
+		}
+		fmt.Fprintf(&b, "\n(%s) %d pods x %d containers x %s of CRI log: %d lines, %.1f MB printed\n\n",
+			w.name, w.pods, w.containers, size(w.logBytes), lines, float64(printed)/1e6)
+		fmt.Fprintf(&b, "| contender | wall s, median (min-max) | wall x raw | MB/s | CPU s | CPU x raw | peak RSS MiB |\n")
+		fmt.Fprintf(&b, "|---|---|---|---|---|---|---|\n")
+		raw := res.stat(cRaw)
+		for _, c := range contenderNames {
+			st := res.stat(c)
+			if st.wall == 0 {
+				continue
+			}
+			bytes := printed
+			if c == cIncr {
+				_, bytes = w.grown()
+			}
+			fmt.Fprintf(&b, "| %s | %s (%s-%s) | %s | %.1f | %s | %s | %.0f |\n", c, secs(st.wall), secs(st.minWall), secs(st.maxWall),
+				ratio(st.wall, raw.wall), float64(bytes)/1e6/st.wall.Seconds(), secs(st.cpu), ratio(st.cpu, raw.cpu), float64(st.rss)/mib)
+		}
+	}
+	if t := r.targets(); t != "" {
+		b.WriteString("\nTargets\n\n| target | measured | met |\n|---|---|---|\n")
+		b.WriteString(t)
+	}
+	return b.String()
+}
+
+// targets checks the goals against what this run measured; a benchmark reports, it does
+// not fail.
+func (r *report) targets() string {
+	var b strings.Builder
+	line := func(target, measured string, met bool) {
+		yes := "yes"
+		if !met {
+			yes = "NO"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", target, measured, yes)
+	}
+	for _, name := range []string{"a", "b"} {
+		res := r.result(name)
+		if res == nil {
+			continue
+		}
+		raw, full, incr := res.stat(cRaw), res.stat(cFull), res.stat(cIncr)
+		stern, kubectl := res.stat(cStern), res.stat(cKubectl)
+		line(fmt.Sprintf("(%s) full export within 1.2x of the raw floor", name), ratio(full.wall, raw.wall), full.wall.Seconds() <= 1.2*raw.wall.Seconds())
+		line(fmt.Sprintf("(%s) full export faster than stern and kubectl logs", name),
+			fmt.Sprintf("%s of stern, %s of kubectl logs", ratio(full.wall, stern.wall), ratio(full.wall, kubectl.wall)),
+			full.wall < stern.wall && full.wall < kubectl.wall)
+		if name == "a" {
+			line("(a) +1% incremental run at most 10% of the full export", ratio(incr.wall, full.wall), incr.wall.Seconds() <= 0.1*full.wall.Seconds())
+		} else {
+			// Every container still needs its request; what must not matter is what is stored.
+			line("(b) +1% incremental run bound by listing and requests: within 1.2x of the raw floor", ratio(incr.wall, raw.wall),
+				incr.wall.Seconds() <= 1.2*raw.wall.Seconds())
+		}
+	}
+	small, big := r.result("c128"), r.result("c256")
+	if big != nil {
+		rss := big.stat(cFull).rss
+		line("(c) peak RSS of a full export of 256 MiB under 100 MiB", fmt.Sprintf("%.0f MiB", float64(rss)/mib), rss < 100*mib)
+		if small != nil {
+			s := small.stat(cFull).rss
+			line("(c) peak RSS flat when the log doubles (256 vs 128 MiB)", fmt.Sprintf("%.0f vs %.0f MiB", float64(rss)/mib, float64(s)/mib),
+				float64(rss) <= 1.1*float64(s))
+		}
+	}
+	return b.String()
+}
+
+// describeMachine names what the figures depend on.
+func describeMachine(client kubernetes.Interface) string {
+	parts := []string{fmt.Sprintf("%d cores", runtime.NumCPU())}
+	if m := procField("/proc/cpuinfo", "model name"); m != "" {
+		parts[0] += " (" + m + ")"
+	}
+	if m := procField("/proc/meminfo", "MemTotal"); m != "" {
+		parts = append(parts, m+" memory")
+	}
+	parts = append(parts, runtime.Version())
+	if v, err := client.Discovery().ServerVersion(); err == nil {
+		parts = append(parts, "kube-apiserver "+v.GitVersion)
+	}
+	for _, tool := range []string{"kwok", "stern"} {
+		parts = append(parts, tool+" "+toolVersion(tool))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func procField(path, key string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+func toolVersion(tool string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, tool, "--version").CombinedOutput()
+	if err != nil {
+		return "(unknown)"
+	}
+	first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	return strings.TrimSpace(strings.TrimPrefix(first, "version:"))
+}

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// sample is one timed run of a contender: wall time, CPU (user+system) and peak RSS of its process.
+type sample struct {
+	wall, cpu time.Duration
+	rss       int64 // bytes
+}
+
+// env is what every contender's command line needs.
+type env struct {
+	kubeconfig  string
+	plugin      []string // how to start the plugin
+	self        string   // this program, for the raw floor
+	concurrency int
+}
+
+// measure runs a command with stdout into a file and returns its resource use. The figures come
+// from the kernel's rusage of the child, so they cover exactly that process.
+func measure(ctx context.Context, args []string, stdout string) (sample, error) {
+	out, err := os.Create(stdout)
+	if err != nil {
+		return sample{}, err
+	}
+	defer out.Close()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.Stdout, cmd.Stderr = out, &stderr
+	start := time.Now()
+	err = cmd.Run()
+	wall := time.Since(start)
+	if err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if len(msg) > 2000 {
+			msg = msg[len(msg)-2000:]
+		}
+		return sample{}, fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, msg)
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	return sample{
+		wall: wall,
+		cpu:  cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(),
+		rss:  ru.Maxrss * 1024, // KiB on Linux
+	}, out.Close()
+}
+
+const (
+	cRaw     = "raw API (floor)"
+	cFull    = "logexport, full"
+	cIncr    = "logexport, +1% incremental"
+	cStern   = "stern --no-follow"
+	cKubectl = "kubectl logs"
+)
+
+var contenderNames = []string{cRaw, cFull, cIncr, cStern, cKubectl}
+
+func runRaw(ctx context.Context, e env, w *workload, scratch string) (sample, error) {
+	out := filepath.Join(scratch, "raw.out")
+	s, err := measure(ctx, []string{e.self, "raw", "-kubeconfig", e.kubeconfig, "-namespace", w.namespace,
+		"-selector", w.selector, "-concurrency", strconv.Itoa(e.concurrency)}, out)
+	if err != nil {
+		return s, err
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		return s, err
+	}
+	want, _ := w.served()
+	if got := strings.TrimSpace(string(b)); got != strconv.FormatInt(want, 10) {
+		return s, fmt.Errorf("raw: %s lines, want %d", got, want)
+	}
+	return s, nil
+}
+
+// runLogexport exports into dir (empty for a full run, the full run's for an incremental one)
+// and checks its JSON summary against what was added to the logs.
+func runLogexport(ctx context.Context, e env, w *workload, dir string, wantLines, wantBytes int64) (sample, error) {
+	out := dir + ".json"
+	args := append(append([]string{}, e.plugin...), "--kubeconfig", e.kubeconfig, "-n", w.namespace, "-l", w.selector,
+		"-d", dir, "--max-log-requests", strconv.Itoa(e.concurrency), "-o", "json")
+	s, err := measure(ctx, args, out)
+	if err != nil {
+		return s, err
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		return s, err
+	}
+	var sum struct {
+		Containers []json.RawMessage `json:"containers"`
+		Lines      int64             `json:"lines"`
+		Bytes      int64             `json:"bytes"`
+		Failed     int               `json:"failed"`
+		Gaps       int               `json:"gaps"`
+	}
+	if err := json.Unmarshal(b, &sum); err != nil {
+		return s, fmt.Errorf("logexport summary: %w", err)
+	}
+	if len(sum.Containers) != len(w.files) || sum.Lines != wantLines || sum.Bytes != wantBytes || sum.Failed != 0 || sum.Gaps != 0 {
+		return s, fmt.Errorf("logexport: %d containers, %d lines, %d bytes, %d failed, %d gaps; want %d containers, %d lines, %d bytes",
+			len(sum.Containers), sum.Lines, sum.Bytes, sum.Failed, sum.Gaps, len(w.files), wantLines, wantBytes)
+	}
+	return s, nil
+}
+
+// runOutput runs a contender that prints the logs and checks that all of them arrived.
+func runOutput(ctx context.Context, name string, args []string, w *workload, scratch string) (sample, error) {
+	out := filepath.Join(scratch, "out.log")
+	s, err := measure(ctx, args, out)
+	if err != nil {
+		return s, err
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		return s, err
+	}
+	defer f.Close()
+	var lines int64
+	n, err := io.Copy(lineCounter{&lines}, f)
+	if err != nil {
+		return s, err
+	}
+	wantLines, wantBytes := w.served()
+	if lines != wantLines || n != wantBytes {
+		return s, fmt.Errorf("%s: %d lines, %d bytes; want %d lines, %d bytes", name, lines, n, wantLines, wantBytes)
+	}
+	return s, nil
+}
+
+func runStern(ctx context.Context, e env, w *workload, scratch string) (sample, error) {
+	return runOutput(ctx, "stern", []string{"stern", "--kubeconfig", e.kubeconfig, "-n", w.namespace, "-l", w.selector,
+		"--no-follow", "--max-log-requests", strconv.Itoa(e.concurrency), "-o", "raw", "--color", "never", "."}, w, scratch)
+}
+
+// kubectl logs reads the pods one after the other without --follow; --max-log-requests only
+// bounds followed streams. --tail=-1 because a selector defaults to the last 10 lines.
+func runKubectl(ctx context.Context, e env, w *workload, scratch string) (sample, error) {
+	return runOutput(ctx, "kubectl logs", []string{"kubectl", "--kubeconfig", e.kubeconfig, "logs", "-n", w.namespace, "-l", w.selector,
+		"--all-containers", "--tail=-1", "--max-log-requests", strconv.Itoa(e.concurrency)}, w, scratch)
+}
+
+// runRep runs every contender once on w, in an order rotated by r so that no contender always runs
+// first (cold caches) or last. The incremental run follows the full one it builds on.
+func runRep(ctx context.Context, e env, w *workload, r int, record func(string, sample)) error {
+	// A contender's run either checks out and is recorded, or ends the benchmark.
+	one := func(name string, run func(context.Context, env, *workload, string) (sample, error)) func(string) error {
+		return func(scratch string) error {
+			s, err := run(ctx, e, w, scratch)
+			if err != nil {
+				return err
+			}
+			record(name, s)
+			return nil
+		}
+	}
+	units := []func(string) error{
+		one(cRaw, runRaw),
+		func(scratch string) error {
+			dir := filepath.Join(scratch, "logs")
+			lines, bytes := w.served()
+			s, err := runLogexport(ctx, e, w, dir, lines, bytes)
+			if err != nil {
+				return err
+			}
+			record(cFull, s)
+			if err := w.grow(0.01); err != nil {
+				return err
+			}
+			defer func() { _ = w.shrink() }()
+			lines, bytes = w.grown()
+			s, err = runLogexport(ctx, e, w, dir, lines, bytes)
+			if err != nil {
+				return err
+			}
+			record(cIncr, s)
+			return nil
+		},
+		one(cStern, runStern),
+		one(cKubectl, runKubectl),
+	}
+	for i := range units {
+		scratch, err := os.MkdirTemp("", "logexport-bench-")
+		if err != nil {
+			return err
+		}
+		err = units[(i+r)%len(units)](scratch)
+		_ = os.RemoveAll(scratch)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

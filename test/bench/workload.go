@@ -1,0 +1,276 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
+)
+
+// workload is a set of pods on the kwok node, each container logging from a generated CRI file.
+type workload struct {
+	name       string
+	pods       int
+	containers int
+	logBytes   int64 // size of each container's CRI file
+
+	namespace string
+	selector  string
+	files     []*logFile
+}
+
+// lines and bytes of what the containers printed, as `kubectl logs` shows it.
+func (w *workload) served() (lines, bytes int64) {
+	for _, f := range w.files {
+		lines += f.lines
+		bytes += f.payload
+	}
+	return lines, bytes
+}
+
+func (w *workload) grown() (lines, bytes int64) {
+	for _, f := range w.files {
+		lines += f.grownLines
+		bytes += f.grownPayload
+	}
+	return lines, bytes
+}
+
+// logFile is one container's CRI log. Lines are 1 ms apart, so a thousand share each second: a
+// resume from a second-precision sinceTime has to skip exactly what it stored.
+type logFile struct {
+	path    string
+	tag     string
+	size    int64
+	lines   int64
+	payload int64
+	next    time.Time
+
+	grownLines, grownPayload int64
+}
+
+var (
+	t0        = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	criLayout = "2006-01-02T15:04:05.000000000Z07:00"
+	filler    = strings.Repeat("lorem ipsum dolor sit amet consectetur ", 4)
+)
+
+// appendLines writes lines to w until at least n bytes of CRI entries were written.
+func (f *logFile) appendLines(w io.Writer, n int64) (lines, payload, written int64, err error) {
+	bw := bufio.NewWriterSize(w, 1<<20)
+	var buf []byte
+	for written < n {
+		msg := fmt.Sprintf("%s line %09d GET /api/items 200 %s", f.tag, f.lines+lines, filler[:40+int(f.lines+lines)%40])
+		buf = buf[:0]
+		buf = f.next.AppendFormat(buf, criLayout)
+		buf = append(buf, " stdout F "...)
+		buf = append(buf, msg...)
+		buf = append(buf, '\n')
+		if _, err = bw.Write(buf); err != nil {
+			return lines, payload, written, err
+		}
+		f.next = f.next.Add(time.Millisecond)
+		lines++
+		payload += int64(len(msg)) + 1
+		written += int64(len(buf))
+	}
+	return lines, payload, written, bw.Flush()
+}
+
+func (f *logFile) create(n int64) error {
+	out, err := os.Create(f.path)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	f.next = t0
+	f.lines, f.payload, f.size, err = f.appendLines(out, n)
+	if err != nil {
+		return err
+	}
+	return out.Close()
+}
+
+// grow appends the given fraction of new lines, as a container would between two runs.
+func (f *logFile) grow(fraction float64) error {
+	out, err := os.OpenFile(f.path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	save := f.next
+	f.grownLines, f.grownPayload, _, err = f.appendLines(out, int64(float64(f.size)*fraction))
+	f.next = save
+	if err != nil {
+		return err
+	}
+	return out.Close()
+}
+
+// shrink takes the file back to what every contender reads.
+func (f *logFile) shrink() error { return os.Truncate(f.path, f.size) }
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+var logsGVR = schema.GroupVersionResource{Group: "kwok.x-k8s.io", Version: "v1alpha1", Resource: "logs"}
+
+// create makes the namespace, the log files under dir and the pods, and waits until kwok serves
+// every container's log with a kubelet-like status.
+func (w *workload) create(ctx context.Context, client kubernetes.Interface, dyn dynamic.Interface, dir string) error {
+	w.namespace = "bench-" + w.name
+	w.selector = "bench=" + w.name
+	_ = client.CoreV1().Namespaces().Delete(ctx, w.namespace, metav1.DeleteOptions{})
+	err := wait.PollUntilContextTimeout(ctx, time.Second, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: w.namespace}}, metav1.CreateOptions{})
+		return err == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("creating namespace %s: %w", w.namespace, err)
+	}
+	if _, err := client.CoreV1().ServiceAccounts(w.namespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating the default service account: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, w.name), 0o755); err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(32)
+	w.files = make([]*logFile, w.pods*w.containers)
+	for p := 0; p < w.pods; p++ {
+		g.Go(func() error { return w.createPod(gctx, client, dyn, dir, p) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return w.settle(ctx, client)
+}
+
+func (w *workload) podName(p int) string { return fmt.Sprintf("%s-%04d", w.name, p) }
+
+func (w *workload) createPod(ctx context.Context, client kubernetes.Interface, dyn dynamic.Interface, dir string, p int) error {
+	name := w.podName(p)
+	spec := corev1.PodSpec{
+		NodeName:    "kwok-node-0",
+		Tolerations: []corev1.Toleration{{Key: "kwok.x-k8s.io/node", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
+	}
+	var logs []any
+	for c := 0; c < w.containers; c++ {
+		cname := fmt.Sprintf("c%d", c)
+		f := &logFile{path: filepath.Join(dir, w.name, name+"-"+cname+".log"), tag: name + "/" + cname}
+		if err := f.create(w.logBytes); err != nil {
+			return fmt.Errorf("writing %s: %w", f.path, err)
+		}
+		w.files[p*w.containers+c] = f
+		spec.Containers = append(spec.Containers, corev1.Container{Name: cname, Image: "fake"})
+		logs = append(logs, map[string]any{"containers": []any{cname}, "logsFile": f.path})
+	}
+	obj := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Logs",
+		"metadata": map[string]any{"name": name, "namespace": w.namespace},
+		"spec":     map[string]any{"logs": logs},
+	}}
+	if _, err := dyn.Resource(logsGVR).Namespace(w.namespace).Create(ctx, obj, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating Logs %s: %w", name, err)
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: w.namespace, Labels: map[string]string{"bench": w.name}}, Spec: spec}
+	if _, err := client.CoreV1().Pods(w.namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating pod %s: %w", name, err)
+	}
+	return nil
+}
+
+// settle waits for every pod to run, gives its containers the IDs a kubelet would (kwok leaves
+// them empty and stern skips such containers), and waits until each log is served.
+func (w *workload) settle(ctx context.Context, client kubernetes.Interface) error {
+	err := wait.PollUntilContextTimeout(ctx, time.Second, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
+		list, err := client.CoreV1().Pods(w.namespace).List(ctx, metav1.ListOptions{LabelSelector: w.selector})
+		if err != nil {
+			return false, nil
+		}
+		running := 0
+		for _, p := range list.Items {
+			if p.Status.Phase == corev1.PodRunning && len(p.Status.ContainerStatuses) == w.containers {
+				running++
+			}
+		}
+		return running == w.pods, nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for the pods of %s to run: %w", w.name, err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(32)
+	for p := 0; p < w.pods; p++ {
+		g.Go(func() error {
+			name := w.podName(p)
+			err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				pod, err := client.CoreV1().Pods(w.namespace).Get(gctx, name, metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				for i := range pod.Status.ContainerStatuses {
+					pod.Status.ContainerStatuses[i].ContainerID = "containerd://" + randHex(32)
+				}
+				_, err = client.CoreV1().Pods(w.namespace).UpdateStatus(gctx, pod, metav1.UpdateOptions{})
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("setting container IDs of %s: %w", name, err)
+			}
+			for c := 0; c < w.containers; c++ {
+				err := wait.PollUntilContextTimeout(gctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+					one := int64(1)
+					b, err := client.CoreV1().Pods(w.namespace).GetLogs(name, &corev1.PodLogOptions{Container: fmt.Sprintf("c%d", c), LimitBytes: &one}).DoRaw(ctx)
+					return err == nil && len(b) == 1, nil
+				})
+				if err != nil {
+					return fmt.Errorf("waiting for kwok to serve %s/%s c%d: %w", w.namespace, name, c, err)
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+func (w *workload) delete(ctx context.Context, client kubernetes.Interface) {
+	_ = client.CoreV1().Namespaces().Delete(ctx, w.namespace, metav1.DeleteOptions{})
+}
+
+func (w *workload) grow(fraction float64) error {
+	for _, f := range w.files {
+		if err := f.grow(fraction); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *workload) shrink() error {
+	for _, f := range w.files {
+		if err := f.shrink(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
