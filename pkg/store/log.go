@@ -2,9 +2,9 @@ package store
 
 import (
 	"encoding/json"
-	"hash/crc64"
 	"errors"
 	"fmt"
+	"hash/crc64"
 	"io/fs"
 	"os"
 	"path"

@@ -98,7 +98,9 @@ func testNamespacedInCluster(t *testing.T) {
 	kubectl(t, "", "apply", "--server-side", "-k", overlay("namespaced"))
 	kubectl(t, "", "delete", "clusterrolebinding", "kubectl-logexport")
 	createPod(t, deployNS, pod{name: "self", containers: []container{{name: "app", log: newLog(t).add(at(0, 0), "in-cluster")}}})
-	t.Cleanup(func() { _ = client.CoreV1().Pods(deployNS).Delete(context.Background(), "self", metav1.DeleteOptions{GracePeriodSeconds: ptr(int64(0))}) })
+	t.Cleanup(func() {
+		_ = client.CoreV1().Pods(deployNS).Delete(context.Background(), "self", metav1.DeleteOptions{GracePeriodSeconds: ptr(int64(0))})
+	})
 
 	admin, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
