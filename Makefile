@@ -22,7 +22,8 @@ test: unit e2e release-check
 # Side by side with the raw API, stern and kubectl logs on a local cluster; not part of `test`
 # (about an hour on 2 cores). BENCH_FLAGS passes flags, BENCH_SCALE scales the workloads.
 bench: tools
-	go run ./test/bench $(BENCH_FLAGS)
+	CGO_ENABLED=0 go build -ldflags "-s -w" -o bin/bench ./test/bench
+	bin/bench $(BENCH_FLAGS)
 
 demo:
 	hack/demo.sh

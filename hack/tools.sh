@@ -106,7 +106,8 @@ build_goreleaser() { GOBIN="$1/bin" go install "github.com/goreleaser/goreleaser
 build_krew() {
   GOBIN="$1/bin" go install "sigs.k8s.io/krew/cmd/krew@$2" "sigs.k8s.io/krew/cmd/validate-krew-manifest@$2"
 }
-build_stern() { GOBIN="$1/bin" go install "github.com/stern/stern@$2"; }
+# Built as stern's own releases are (static, stripped), so that the benchmark compares like with like.
+build_stern() { CGO_ENABLED=0 GOBIN="$1/bin" go install -ldflags "-s -w" "github.com/stern/stern@$2"; }
 
 tools=("$@")
 [[ ${#tools[@]} -gt 0 ]] || tools=(cluster)
@@ -120,7 +121,7 @@ for t in "${tools[@]}"; do
     kube) build kube "$KUBE_VERSION" build_kube ;;
     goreleaser) build goreleaser "$GORELEASER_VERSION" build_goreleaser ;;
     krew) build krew "$KREW_VERSION" build_krew ;;
-    stern) build stern "$STERN_VERSION" build_stern ;;
+    stern) build stern-static "$STERN_VERSION" build_stern ;;
     *) log "unknown tool $t"; exit 2 ;;
   esac
 done
