@@ -112,6 +112,10 @@ func benchMain(ctx context.Context, args []string) error {
 	if _, err := output(root, "go", "build", "-ldflags", "-s -w", "-o", plugin, "./cmd/kubectl-logexport"); err != nil {
 		return err
 	}
+	rusage := filepath.Join(binDir, "rusage")
+	if _, err := output(root, "go", "build", "-ldflags", "-s -w", "-o", rusage, "./test/bench/rusage"); err != nil {
+		return err
+	}
 	if err := os.Setenv("PATH", binDir+string(os.PathListSeparator)+toolsBin+string(os.PathListSeparator)+os.Getenv("PATH")); err != nil {
 		return err
 	}
@@ -146,7 +150,7 @@ func benchMain(ctx context.Context, args []string) error {
 	}
 	defer os.RemoveAll(logDir)
 
-	e := env{kubeconfig: *kubeconfig, plugin: []string{plugin}, self: self, concurrency: *concurrency}
+	e := env{kubeconfig: *kubeconfig, plugin: []string{plugin}, self: self, rusage: rusage, concurrency: *concurrency}
 	rep := &report{machine: describeMachine(client), reps: *reps, concurrency: *concurrency, scale: *scale}
 	for _, w := range selected {
 		start := time.Now()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -72,9 +71,9 @@ func (r *report) result(name string) *result {
 func size(n int64) string {
 	switch {
 	case n >= mib:
-		return fmt.Sprintf("%g MiB", float64(n)/mib)
+		return fmt.Sprintf("%.4g MiB", float64(n)/mib)
 	case n >= 1<<10:
-		return fmt.Sprintf("%g KiB", float64(n)/(1<<10))
+		return fmt.Sprintf("%.4g KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
 }
@@ -203,13 +202,21 @@ func procField(path, key string) string {
 	return ""
 }
 
+// toolVersion is the module version a tool was built from (they are built with go install, which
+// stamps no version of their own).
 func toolVersion(tool string) string {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, tool, "--version").CombinedOutput()
+	path, err := exec.LookPath(tool)
+	if err != nil {
+		return "(not found)"
+	}
+	out, err := exec.Command("go", "version", "-m", path).Output()
 	if err != nil {
 		return "(unknown)"
 	}
-	first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-	return strings.TrimSpace(strings.TrimPrefix(first, "version:"))
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && f[0] == "mod" {
+			return f[2]
+		}
+	}
+	return "(unknown)"
 }

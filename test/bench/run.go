@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -26,19 +25,21 @@ type env struct {
 	kubeconfig  string
 	plugin      []string // how to start the plugin
 	self        string   // this program, for the raw floor
+	rusage      string   // the helper that measures a command
 	concurrency int
 }
 
-// measure runs a command with stdout into a file and returns its resource use. The figures come
-// from the kernel's rusage of the child, so they cover exactly that process.
-func measure(ctx context.Context, args []string, stdout string) (sample, error) {
+// measure runs a command with stdout into a file and returns its resource use. CPU and peak RSS
+// come from the kernel's rusage of exactly that process, reported by the rusage helper.
+func measure(ctx context.Context, e env, args []string, stdout string) (sample, error) {
 	out, err := os.Create(stdout)
 	if err != nil {
 		return sample{}, err
 	}
 	defer out.Close()
+	usage := stdout + ".rusage"
 	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd := exec.CommandContext(ctx, e.rusage, append([]string{usage}, args...)...)
 	cmd.Stdout, cmd.Stderr = out, &stderr
 	start := time.Now()
 	err = cmd.Run()
@@ -50,12 +51,15 @@ func measure(ctx context.Context, args []string, stdout string) (sample, error) 
 		}
 		return sample{}, fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, msg)
 	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return sample{
-		wall: wall,
-		cpu:  cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(),
-		rss:  ru.Maxrss * 1024, // KiB on Linux
-	}, out.Close()
+	b, err := os.ReadFile(usage)
+	if err != nil {
+		return sample{}, err
+	}
+	var rssKiB, userUs, sysUs int64
+	if _, err := fmt.Sscan(string(b), &rssKiB, &userUs, &sysUs); err != nil {
+		return sample{}, fmt.Errorf("reading %s: %w", usage, err)
+	}
+	return sample{wall: wall, cpu: time.Duration(userUs+sysUs) * time.Microsecond, rss: rssKiB << 10}, out.Close()
 }
 
 const (
@@ -70,7 +74,7 @@ var contenderNames = []string{cRaw, cFull, cIncr, cStern, cKubectl}
 
 func runRaw(ctx context.Context, e env, w *workload, scratch string) (sample, error) {
 	out := filepath.Join(scratch, "raw.out")
-	s, err := measure(ctx, []string{e.self, "raw", "-kubeconfig", e.kubeconfig, "-namespace", w.namespace,
+	s, err := measure(ctx, e, []string{e.self, "raw", "-kubeconfig", e.kubeconfig, "-namespace", w.namespace,
 		"-selector", w.selector, "-concurrency", strconv.Itoa(e.concurrency)}, out)
 	if err != nil {
 		return s, err
@@ -92,7 +96,7 @@ func runLogexport(ctx context.Context, e env, w *workload, dir string, wantLines
 	out := dir + ".json"
 	args := append(append([]string{}, e.plugin...), "--kubeconfig", e.kubeconfig, "-n", w.namespace, "-l", w.selector,
 		"-d", dir, "--max-log-requests", strconv.Itoa(e.concurrency), "-o", "json")
-	s, err := measure(ctx, args, out)
+	s, err := measure(ctx, e, args, out)
 	if err != nil {
 		return s, err
 	}
@@ -118,9 +122,9 @@ func runLogexport(ctx context.Context, e env, w *workload, dir string, wantLines
 }
 
 // runOutput runs a contender that prints the logs and checks that all of them arrived.
-func runOutput(ctx context.Context, name string, args []string, w *workload, scratch string) (sample, error) {
+func runOutput(ctx context.Context, e env, name string, args []string, w *workload, scratch string) (sample, error) {
 	out := filepath.Join(scratch, "out.log")
-	s, err := measure(ctx, args, out)
+	s, err := measure(ctx, e, args, out)
 	if err != nil {
 		return s, err
 	}
@@ -142,14 +146,14 @@ func runOutput(ctx context.Context, name string, args []string, w *workload, scr
 }
 
 func runStern(ctx context.Context, e env, w *workload, scratch string) (sample, error) {
-	return runOutput(ctx, "stern", []string{"stern", "--kubeconfig", e.kubeconfig, "-n", w.namespace, "-l", w.selector,
+	return runOutput(ctx, e, "stern", []string{"stern", "--kubeconfig", e.kubeconfig, "-n", w.namespace, "-l", w.selector,
 		"--no-follow", "--max-log-requests", strconv.Itoa(e.concurrency), "-o", "raw", "--color", "never", "."}, w, scratch)
 }
 
 // kubectl logs reads the pods one after the other without --follow; --max-log-requests only
 // bounds followed streams. --tail=-1 because a selector defaults to the last 10 lines.
 func runKubectl(ctx context.Context, e env, w *workload, scratch string) (sample, error) {
-	return runOutput(ctx, "kubectl logs", []string{"kubectl", "--kubeconfig", e.kubeconfig, "logs", "-n", w.namespace, "-l", w.selector,
+	return runOutput(ctx, e, "kubectl logs", []string{"kubectl", "--kubeconfig", e.kubeconfig, "logs", "-n", w.namespace, "-l", w.selector,
 		"--all-containers", "--tail=-1", "--max-log-requests", strconv.Itoa(e.concurrency)}, w, scratch)
 }
 

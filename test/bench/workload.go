@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -66,7 +67,8 @@ type logFile struct {
 }
 
 var (
-	t0        = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	// A day ago: stern only asks for the last 48 hours unless told otherwise.
+	t0        = time.Now().UTC().Add(-24 * time.Hour).Truncate(time.Second)
 	criLayout = "2006-01-02T15:04:05.000000000Z07:00"
 	filler    = strings.Repeat("lorem ipsum dolor sit amet consectetur ", 4)
 )
@@ -147,7 +149,9 @@ func (w *workload) create(ctx context.Context, client kubernetes.Interface, dyn 
 	if err != nil {
 		return fmt.Errorf("creating namespace %s: %w", w.namespace, err)
 	}
-	if _, err := client.CoreV1().ServiceAccounts(w.namespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
+	// The controller-manager makes it too, but pods must not wait for it.
+	_, err = client.CoreV1().ServiceAccounts(w.namespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating the default service account: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Join(dir, w.name), 0o755); err != nil {
