@@ -71,6 +71,7 @@ func benchMain(ctx context.Context, args []string) error {
 	}
 	scale := fs.Float64("scale", defScale, "multiplies the pods of (a) and (b) and the log size of (c)")
 	concurrency := fs.Int("concurrency", 10, "log requests at once, for every contender that has the setting")
+	fs.DurationVar(&lineInterval, "line-interval", lineInterval, "time between two log lines; an incremental run re-reads the last second it stored")
 	out := fs.String("out", "bin/bench-results.md", "where to write the results table")
 	kubeconfig := fs.String("kubeconfig", "", "use this cluster instead of starting one with hack/cluster.sh")
 	keep := fs.Bool("keep-cluster", false, "leave the started cluster running")

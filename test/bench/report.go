@@ -91,7 +91,7 @@ func (r *report) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Machine: %s\n\n", r.machine)
 	fmt.Fprintf(&b, "%d runs of each contender per workload, alternating; median wall time (min-max), median CPU (user+system), highest peak RSS. "+
-		"Concurrency %d log requests for every contender that has the setting; scale %g.\n", r.reps, r.concurrency, r.scale)
+		"Concurrency %d log requests for every contender that has the setting; scale %g; log lines %s apart.\n", r.reps, r.concurrency, r.scale, lineInterval)
 	for _, res := range r.results {
 		w := res.w
 		lines, printed := w.served()

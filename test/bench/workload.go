@@ -53,8 +53,9 @@ func (w *workload) grown() (lines, bytes int64) {
 	return lines, bytes
 }
 
-// logFile is one container's CRI log. Lines are 1 ms apart, so a thousand share each second: a
-// resume from a second-precision sinceTime has to skip exactly what it stored.
+// logFile is one container's CRI log. Lines are lineInterval apart, so that many share each second:
+// a resume from a second-precision sinceTime re-reads that second and has to skip exactly what it
+// stored.
 type logFile struct {
 	path    string
 	tag     string
@@ -67,6 +68,8 @@ type logFile struct {
 }
 
 var (
+	// A busy container's pace: 100 lines a second.
+	lineInterval = 10 * time.Millisecond
 	// A day ago: stern only asks for the last 48 hours unless told otherwise.
 	t0        = time.Now().UTC().Add(-24 * time.Hour).Truncate(time.Second)
 	criLayout = "2006-01-02T15:04:05.000000000Z07:00"
@@ -87,7 +90,7 @@ func (f *logFile) appendLines(w io.Writer, n int64) (lines, payload, written int
 		if _, err = bw.Write(buf); err != nil {
 			return lines, payload, written, err
 		}
-		f.next = f.next.Add(time.Millisecond)
+		f.next = f.next.Add(lineInterval)
 		lines++
 		payload += int64(len(msg)) + 1
 		written += int64(len(buf))
