@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -83,4 +84,87 @@ func BenchmarkExportLines(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(mallocs)/float64(b.N)/lines, "allocs/line")
+}
+
+// BenchmarkExportManySmall is workload (b) of the side-by-side benchmark without the cluster:
+// many containers with small logs, where what counts is the cost per container (files, state,
+// request), first a full export, then a resume after a few more lines.
+func BenchmarkExportManySmall(b *testing.B) {
+	const containers, lines = 200, 170 // ~20 KiB each
+	var log bytes.Buffer
+	for i := 0; i < lines; i++ {
+		fmt.Fprintf(&log, "%s GET /api/v1/items/%d 200 in 3ms from 10.0.0.1 user-agent=bench\n",
+			ts(i/100, i%100*10000000).Format("2006-01-02T15:04:05.000000000Z07:00"), i)
+	}
+	full := log.Bytes()
+	grown := append(append([]byte{}, full...), fmt.Sprintf("%s one more\n", ts(lines/100, 0).Format("2006-01-02T15:04:05.000000000Z07:00"))...)
+	var served []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body := served
+		if s := r.URL.Query().Get("sinceTime"); s != "" {
+			since, err := time.Parse(time.RFC3339, s)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			body = fromSecond(body, since)
+		}
+		_, _ = w.Write(body)
+	}))
+	b.Cleanup(srv.Close)
+	client := kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL, QPS: -1})
+	st := &corev1.ContainerStatus{Name: "app", ContainerID: "containerd://1",
+		State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}}
+	targets := make([]Target, containers)
+	for i := range targets {
+		targets[i] = Target{Namespace: "ns", Pod: fmt.Sprintf("pod-%d", i), PodUID: fmt.Sprintf("u%d", i), Container: "app", Status: st}
+	}
+	run := func(b *testing.B, d *store.Dir, want int64) {
+		e := &Exporter{Client: client, Dir: d}
+		for _, res := range e.ExportAll(context.Background(), targets, 10, nil) {
+			if res.Err != nil || res.Lines != want {
+				b.Fatalf("%s: %d lines, %v", res.File, res.Lines, res.Err)
+			}
+		}
+	}
+	for _, incremental := range []bool{false, true} {
+		name := "full"
+		if incremental {
+			name = "incremental"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				served = full
+				d, err := store.Open(b.TempDir(), false)
+				if err != nil {
+					b.Fatal(err)
+				}
+				want := int64(lines)
+				if incremental {
+					run(b, d, lines)
+					served, want = grown, 1
+				}
+				b.StartTimer()
+				run(b, d, want)
+				b.StopTimer()
+				d.Close()
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*containers), "µs/container")
+		})
+	}
+}
+
+// fromSecond is what the kubelet serves for sinceTime: the entries from that second on.
+func fromSecond(log []byte, since time.Time) []byte {
+	for off := 0; off < len(log); {
+		end := bytes.IndexByte(log[off:], '\n') + off + 1
+		ts, err := time.Parse(time.RFC3339Nano, string(log[off:bytes.IndexByte(log[off:], ' ')+off]))
+		if err == nil && !ts.Before(since) {
+			return log[off:]
+		}
+		off = end
+	}
+	return nil
 }

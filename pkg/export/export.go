@@ -430,7 +430,7 @@ func (m *merge) maybeCommit() error {
 
 func (m *merge) save() error {
 	m.saved = time.Now()
-	return m.log.Commit(m.t.Namespace, m.t.Pod, m.t.Container, m.cp)
+	return m.log.Commit(m.cp)
 }
 
 // idle writes out what a followed stream delivered, and saves the checkpoint if the last save is
@@ -448,7 +448,7 @@ func (m *merge) commit(stored *store.Checkpoint) error {
 		stored.Skip == m.cp.Skip && stored.Hash == m.cp.Hash {
 		return nil
 	}
-	return m.log.Commit(m.t.Namespace, m.t.Pod, m.t.Container, m.cp)
+	return m.log.Commit(m.cp)
 }
 
 // ExportAll exports the targets, at most limit of them at once, and calls done (from one goroutine

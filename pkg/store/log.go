@@ -68,9 +68,15 @@ const writeBufferSize = 64 << 10
 // Log is an export in progress to one container's file. Writes are buffered; Commit makes what was
 // written up to the last complete line durable together with its checkpoint.
 type Log struct {
-	dir  *Dir
-	rel  string
-	f    *os.File
+	dir *Dir
+	rel string
+	f   *os.File
+	// state is the directory of the checkpoint, held open so that each commit is two calls on
+	// one name rather than a walk down .logexport/state/NS/POD for every file operation: with
+	// thousands of small logs, those walks cost more than the logs.
+	state      *os.Root
+	stateName  string
+	stateShown string // its host path, for messages
 	cp   *Checkpoint
 	buf  []byte
 	size int64 // bytes in the file
@@ -94,8 +100,27 @@ func (d *Dir) OpenLog(namespace, pod, container string) (*Log, error) {
 		return nil, err
 	}
 	l := &Log{dir: d, rel: rel}
-	if l.cp, err = d.loadCheckpoint(statePath(namespace, pod, container)); err != nil {
+	sp := statePath(namespace, pod, container)
+	if err := d.root.MkdirAll(path.Dir(sp), 0o755); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", d.Path(path.Dir(sp)), err)
+	}
+	if l.state, err = d.root.OpenRoot(path.Dir(sp)); err != nil {
+		return nil, fmt.Errorf("opening %s: %w", d.Path(path.Dir(sp)), err)
+	}
+	l.stateName, l.stateShown = path.Base(sp), d.Path(sp)
+	if err := l.open(); err != nil {
+		l.state.Close()
 		return nil, err
+	}
+	return l, nil
+}
+
+// open checks the file against its checkpoint and opens it at the checkpointed size.
+func (l *Log) open() error {
+	d, rel := l.dir, l.rel
+	var err error
+	if l.cp, err = l.loadCheckpoint(); err != nil {
+		return err
 	}
 	fi, err := d.root.Lstat(rel)
 	switch {
@@ -104,33 +129,33 @@ func (d *Dir) OpenLog(namespace, pod, container string) (*Log, error) {
 			l.cp, l.Reset = nil, true
 		}
 	case err != nil:
-		return nil, fmt.Errorf("checking %s: %w", d.Path(rel), err)
+		return fmt.Errorf("checking %s: %w", d.Path(rel), err)
 	case !fi.Mode().IsRegular():
-		return nil, fmt.Errorf("%s is not a regular file", d.Path(rel))
+		return fmt.Errorf("%s is not a regular file", d.Path(rel))
 	case l.cp == nil && fi.Size() > 0 && !d.meta.Timestamps:
-		return nil, fmt.Errorf("%s %w: refusing to append, which could duplicate lines (move it aside to export the log again)", d.Path(rel), ErrNoCheckpoint)
+		return fmt.Errorf("%s %w: refusing to append, which could duplicate lines (move it aside to export the log again)", d.Path(rel), ErrNoCheckpoint)
 	case l.cp == nil && fi.Size() > 0:
 		// Stored lines carry their timestamps: the checkpoint can be read back from the file's
 		// last lines, to be proven against what the API serves before anything is appended.
 		if l.Recovered, err = d.recover(rel, fi.Size()); err != nil {
-			return nil, fmt.Errorf("%s %w, and none can be read back from it (%v): move it aside to export the log again", d.Path(rel), ErrNoCheckpoint, err)
+			return fmt.Errorf("%s %w, and none can be read back from it (%v): move it aside to export the log again", d.Path(rel), ErrNoCheckpoint, err)
 		}
 	case l.cp != nil && fi.Size() < l.cp.Size:
-		return nil, fmt.Errorf("%s is shorter (%d bytes) than its checkpoint (%d bytes): it was changed outside kubectl logexport (move it aside to export the log again)", d.Path(rel), fi.Size(), l.cp.Size)
+		return fmt.Errorf("%s is shorter (%d bytes) than its checkpoint (%d bytes): it was changed outside kubectl logexport (move it aside to export the log again)", d.Path(rel), fi.Size(), l.cp.Size)
 	}
 	if err := d.root.MkdirAll(path.Dir(rel), 0o755); err != nil {
-		return nil, fmt.Errorf("creating %s: %w", d.Path(path.Dir(rel)), err)
+		return fmt.Errorf("creating %s: %w", d.Path(path.Dir(rel)), err)
 	}
 	if l.cp == nil && l.Recovered == nil {
 		// An empty checkpoint goes first, so that a run killed before its first commit leaves a
 		// file the next run may cut back and fill again, rather than one it must refuse.
-		if err := d.saveCheckpoint(statePath(namespace, pod, container), Checkpoint{}); err != nil {
-			return nil, err
+		if err := l.saveCheckpoint(Checkpoint{}); err != nil {
+			return err
 		}
 	}
 	l.f, err = d.root.OpenFile(rel, os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("opening %s: %w", d.Path(rel), err)
+		return fmt.Errorf("opening %s: %w", d.Path(rel), err)
 	}
 	if l.Recovered != nil {
 		l.size = l.Recovered.Size
@@ -143,19 +168,19 @@ func (d *Dir) OpenLog(namespace, pod, container string) (*Log, error) {
 	}
 	if err := l.f.Truncate(l.size); err != nil {
 		l.f.Close()
-		return nil, fmt.Errorf("restoring %s to its checkpoint: %w", d.Path(rel), err)
+		return fmt.Errorf("restoring %s to its checkpoint: %w", d.Path(rel), err)
 	}
 	if _, err := l.f.Seek(l.size, 0); err != nil {
 		l.f.Close()
-		return nil, fmt.Errorf("opening %s: %w", d.Path(rel), err)
+		return fmt.Errorf("opening %s: %w", d.Path(rel), err)
 	}
 	l.line, l.committed = l.size, l.size
 	l.buf = make([]byte, 0, writeBufferSize)
-	return l, nil
+	return nil
 }
 
-func (d *Dir) loadCheckpoint(rel string) (*Checkpoint, error) {
-	data, err := d.root.ReadFile(rel)
+func (l *Log) loadCheckpoint() (*Checkpoint, error) {
+	data, err := l.state.ReadFile(l.stateName)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -164,21 +189,21 @@ func (d *Dir) loadCheckpoint(rel string) (*Checkpoint, error) {
 	}
 	cp := &Checkpoint{}
 	if err := json.Unmarshal(data, cp); err != nil {
-		return nil, fmt.Errorf("checkpoint %s is corrupt (%v): move it and its log aside to export the log again", d.Path(rel), err)
+		return nil, fmt.Errorf("checkpoint %s is corrupt (%v): move it and its log aside to export the log again", l.stateShown, err)
 	}
 	if cp.Version != FormatVersion {
-		return nil, fmt.Errorf("checkpoint %s has format version %d, this kubectl logexport reads version %d", d.Path(rel), cp.Version, FormatVersion)
+		return nil, fmt.Errorf("checkpoint %s has format version %d, this kubectl logexport reads version %d", l.stateShown, cp.Version, FormatVersion)
 	}
 	return cp, nil
 }
 
-func (d *Dir) saveCheckpoint(rel string, cp Checkpoint) error {
+func (l *Log) saveCheckpoint(cp Checkpoint) error {
 	cp.Version = FormatVersion
 	b, err := json.Marshal(cp)
 	if err != nil {
 		return err
 	}
-	return d.writeFileAtomic(rel, append(b, '\n'))
+	return writeFileAtomic(l.state, l.stateName, l.stateShown, append(b, '\n'))
 }
 
 // Path is the host path of the log file.
@@ -222,7 +247,7 @@ func (l *Log) flush() error {
 // Commit writes out every complete line, drops a partial one, and saves cp (with its Size set) as
 // the file's checkpoint. If it fails, the previous checkpoint stays and the next run cuts the file
 // back to it.
-func (l *Log) Commit(namespace, pod, container string, cp Checkpoint) error {
+func (l *Log) Commit(cp Checkpoint) error {
 	partial := l.size + int64(len(l.buf)) - l.line
 	if partial > 0 && partial <= int64(len(l.buf)) {
 		l.buf = l.buf[:len(l.buf)-int(partial)]
@@ -241,7 +266,7 @@ func (l *Log) Commit(namespace, pod, container string, cp Checkpoint) error {
 		l.size = l.line
 	}
 	cp.Size = l.line
-	if err := l.dir.saveCheckpoint(statePath(namespace, pod, container), cp); err != nil {
+	if err := l.saveCheckpoint(cp); err != nil {
 		return err
 	}
 	c := cp
@@ -257,7 +282,7 @@ func (l *Log) Close() error {
 	if l.size > l.committed {
 		err = l.f.Truncate(l.committed)
 	}
-	return errors.Join(err, l.f.Close())
+	return errors.Join(err, l.f.Close(), l.state.Close())
 }
 
 // Committed is the length of the file its saved checkpoint covers.

@@ -93,7 +93,7 @@ func (d *Dir) open(timestamps bool) error {
 	case errors.Is(err, fs.ErrNotExist):
 		d.meta = Meta{Version: FormatVersion, Timestamps: timestamps}
 		b, _ := json.MarshalIndent(d.meta, "", "  ")
-		return d.writeFileAtomic(metaFile, append(b, '\n'))
+		return writeFileAtomic(d.root, metaFile, d.Path(metaFile), append(b, '\n'))
 	case err != nil:
 		return fmt.Errorf("reading %s: %w", d.Path(metaFile), err)
 	}
@@ -158,27 +158,24 @@ func checkName(n string) error {
 	return nil
 }
 
-// writeFileAtomic replaces name with data so that a reader (or a run after a crash) sees either
-// the old or the new content, never a mix.
-func (d *Dir) writeFileAtomic(name string, data []byte) error {
-	if err := d.root.MkdirAll(path.Dir(name), 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", d.Path(path.Dir(name)), err)
-	}
+// writeFileAtomic replaces name (in root) with data so that a reader (or a run after a crash)
+// sees either the old or the new content, never a mix. shown names the file in messages.
+func writeFileAtomic(root *os.Root, name, shown string, data []byte) error {
 	tmp := name + ".tmp"
-	f, err := d.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		return fmt.Errorf("writing %s: %w", d.Path(name), err)
+		return fmt.Errorf("writing %s: %w", shown, err)
 	}
 	_, err = f.Write(data)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = d.root.Rename(tmp, name)
+		err = root.Rename(tmp, name)
 	}
 	if err != nil {
-		_ = d.root.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", d.Path(name), err)
+		_ = root.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", shown, err)
 	}
 	return nil
 }

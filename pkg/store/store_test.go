@@ -61,7 +61,7 @@ func TestOpenLogRecovery(t *testing.T) {
 	write("one\n")
 	l.EndLine()
 	write("half")
-	if err := l.Commit("ns", "p", "c", Checkpoint{Instance: "i", Since: time.Unix(1, 0), Skip: 1}); err != nil {
+	if err := l.Commit(Checkpoint{Instance: "i", Since: time.Unix(1, 0), Skip: 1}); err != nil {
 		t.Fatal(err)
 	}
 	write("two\n")
