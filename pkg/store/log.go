@@ -77,10 +77,10 @@ type Log struct {
 	state      *os.Root
 	stateName  string
 	stateShown string // its host path, for messages
-	cp   *Checkpoint
-	buf  []byte
-	size int64 // bytes in the file
-	line int64 // logical length at the end of the last complete line
+	cp         *Checkpoint
+	buf        []byte
+	size       int64 // bytes in the file
+	line       int64 // logical length at the end of the last complete line
 	// committed is the length the saved checkpoint covers.
 	committed int64
 	// Reset is set when the file had been removed while its checkpoint stayed.
