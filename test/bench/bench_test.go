@@ -99,3 +99,25 @@ func TestSummarize(t *testing.T) {
 		})
 	}
 }
+
+func TestSkipSlow(t *testing.T) {
+	sec := func(n int) []sample { return []sample{{wall: time.Duration(n) * time.Second}} }
+	res := &result{samples: map[string][]sample{cRaw: sec(1), cFull: sec(20), cStern: sec(11), cKubectl: sec(9)}}
+	tests := []struct {
+		factor    float64
+		contender string
+		want      bool
+	}{
+		{10, cStern, true},
+		{10, cKubectl, false},
+		{10, cFull, false}, // the subject of the benchmark always repeats
+		{10, cIncr, false}, // no run yet
+		{0, cStern, false},
+		{20, cStern, false},
+	}
+	for _, tt := range tests {
+		if got := res.skip(tt.factor)(tt.contender); got != tt.want {
+			t.Errorf("skip(%g)(%s) = %v, want %v", tt.factor, tt.contender, got, tt.want)
+		}
+	}
+}

@@ -72,6 +72,7 @@ func benchMain(ctx context.Context, args []string) error {
 	scale := fs.Float64("scale", defScale, "multiplies the pods of (a) and (b) and the log size of (c)")
 	concurrency := fs.Int("concurrency", 10, "log requests at once, for every contender that has the setting")
 	fs.DurationVar(&lineInterval, "line-interval", lineInterval, "time between two log lines; an incremental run re-reads the last second it stored")
+	slow := fs.Float64("slow", 10, "run stern and kubectl logs only once when they take longer than this many times the raw floor (0: always repeat)")
 	out := fs.String("out", "bin/bench-results.md", "where to write the results table")
 	kubeconfig := fs.String("kubeconfig", "", "use this cluster instead of starting one with hack/cluster.sh")
 	keep := fs.Bool("keep-cluster", false, "leave the started cluster running")
@@ -162,7 +163,7 @@ func benchMain(ctx context.Context, args []string) error {
 		res := &result{w: w, samples: map[string][]sample{}}
 		for r := 0; r < *reps; r++ {
 			fmt.Fprintf(os.Stderr, "bench: workload %s: run %d/%d\n", w.name, r+1, *reps)
-			err := runRep(ctx, e, w, r, func(c string, s sample) { res.samples[c] = append(res.samples[c], s) })
+			err := runRep(ctx, e, w, r, res.skip(*slow), func(c string, s sample) { res.samples[c] = append(res.samples[c], s) })
 			if err != nil {
 				return fmt.Errorf("workload %s: %w", w.name, err)
 			}

@@ -51,6 +51,18 @@ func median(sorted []time.Duration) time.Duration {
 
 func (r *result) stat(c string) stats { return summarize(r.samples[c]) }
 
+// skip leaves out the other tools once they proved slower than factor times the floor: on many
+// small logs, kubectl logs and stern read one log after the other, and five runs of them would
+// take an hour to repeat what the first one showed. The table says how many runs each figure has.
+func (r *result) skip(factor float64) func(string) bool {
+	return func(c string) bool {
+		if factor <= 0 || (c != cStern && c != cKubectl) || len(r.samples[c]) == 0 || len(r.samples[cRaw]) == 0 {
+			return false
+		}
+		return r.stat(c).wall.Seconds() > factor*r.stat(cRaw).wall.Seconds()
+	}
+}
+
 type report struct {
 	machine     string
 	reps        int
@@ -101,8 +113,8 @@ func (r *report) String() string {
 		}
 		fmt.Fprintf(&b, "\n(%s) %d pods x %d containers x %s of CRI log: %d lines, %.1f MB printed\n\n",
 			w.name, w.pods, w.containers, size(w.logBytes), lines, float64(printed)/1e6)
-		fmt.Fprintf(&b, "| contender | wall s, median (min-max) | wall x raw | MB/s | CPU s | CPU x raw | peak RSS MiB |\n")
-		fmt.Fprintf(&b, "|---|---|---|---|---|---|---|\n")
+		fmt.Fprintf(&b, "| contender | runs | wall s, median (min-max) | wall x raw | MB/s | CPU s | CPU x raw | peak RSS MiB |\n")
+		fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|\n")
 		raw := res.stat(cRaw)
 		for _, c := range contenderNames {
 			st := res.stat(c)
@@ -113,7 +125,7 @@ func (r *report) String() string {
 			if c == cIncr {
 				_, bytes = w.grown()
 			}
-			fmt.Fprintf(&b, "| %s | %s (%s-%s) | %s | %.1f | %s | %s | %.0f |\n", c, secs(st.wall), secs(st.minWall), secs(st.maxWall),
+			fmt.Fprintf(&b, "| %s | %d | %s (%s-%s) | %s | %.1f | %s | %s | %.0f |\n", c, len(res.samples[c]), secs(st.wall), secs(st.minWall), secs(st.maxWall),
 				ratio(st.wall, raw.wall), float64(bytes)/1e6/st.wall.Seconds(), secs(st.cpu), ratio(st.cpu, raw.cpu), float64(st.rss)/mib)
 		}
 	}

@@ -159,10 +159,14 @@ func runKubectl(ctx context.Context, e env, w *workload, scratch string) (sample
 
 // runRep runs every contender once on w, in an order rotated by r so that no contender always runs
 // first (cold caches) or last. The incremental run follows the full one it builds on.
-func runRep(ctx context.Context, e env, w *workload, r int, record func(string, sample)) error {
+// Contenders for which skip says so are left out of this repetition.
+func runRep(ctx context.Context, e env, w *workload, r int, skip func(string) bool, record func(string, sample)) error {
 	// A contender's run either checks out and is recorded, or ends the benchmark.
 	one := func(name string, run func(context.Context, env, *workload, string) (sample, error)) func(string) error {
 		return func(scratch string) error {
+			if skip(name) {
+				return nil
+			}
 			s, err := run(ctx, e, w, scratch)
 			if err != nil {
 				return err
