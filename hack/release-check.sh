@@ -103,7 +103,9 @@ kubectl logexport -n "$ns" -d "$work/out"
 printf 'hello from krew\nbye\n' | cmp - "$work/out/$ns/web/app.log" || fail "exported content differs"
 
 step "completion of namespaces through kubectl"
-kubectl __complete logexport -n '' 2>/dev/null | grep -qx "$ns" || fail "kubectl __complete logexport -n '' does not list $ns"
+completed=$(kubectl __complete logexport -n '' 2>&1) || true
+grep -qx "$ns" <<<"$completed" || fail "kubectl __complete logexport -n '' does not list $ns:
+$completed"
 kubectl __complete logexport --context '' 2>/dev/null | grep -q . || fail "no contexts completed"
 
 step "krew uninstall"

@@ -2,9 +2,9 @@ package cmd
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
@@ -22,9 +22,10 @@ import (
 func registerCompletions(cmd *cobra.Command, o *Options) {
 	// Names come through the metadata API: the same listing for both, and no specs on the wire.
 	fromCluster := func(resource string, namespaced bool) cobra.CompletionFunc {
-		return func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-			names, err := o.listNames(resource, namespaced)
+		return func(cmd *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			names, err := o.listNames(cmd.Context(), resource, namespaced)
 			if err != nil {
+				cobra.CompErrorln(fmt.Sprintf("listing %s: %v", resource, err))
 				return nil, cobra.ShellCompDirectiveNoFileComp
 			}
 			return withPrefix(names, toComplete), cobra.ShellCompDirectiveNoFileComp
@@ -36,6 +37,7 @@ func registerCompletions(cmd *cobra.Command, o *Options) {
 		return func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 			raw, err := o.configFlags.ToRawKubeConfigLoader().RawConfig()
 			if err != nil {
+				cobra.CompErrorln(fmt.Sprintf("reading the kubeconfig: %v", err))
 				return nil, cobra.ShellCompDirectiveNoFileComp
 			}
 			var names []string
@@ -70,9 +72,11 @@ func registerCompletions(cmd *cobra.Command, o *Options) {
 	}
 }
 
-func (o *Options) listNames(resource string, namespaced bool) ([]string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+// listNames bounds its request as kubectl's completion does: by --request-timeout.
+func (o *Options) listNames(ctx context.Context, resource string, namespaced bool) ([]string, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	config, err := o.configFlags.ToRESTConfig()
 	if err != nil {
 		return nil, err
