@@ -173,7 +173,7 @@ func benchMain(ctx context.Context, args []string) error {
 			_ = os.Remove(f.path)
 		}
 		rep.results = append(rep.results, res)
-		fmt.Fprintf(os.Stderr, "bench: workload %s done in %s\n", w.name, time.Since(start).Round(time.Second))
+		fmt.Fprintf(os.Stderr, "bench: workload %s done in %s\n%s\n", w.name, time.Since(start).Round(time.Second), res.table())
 	}
 	text := rep.String()
 	fmt.Print(text)

@@ -105,33 +105,36 @@ func (r *report) String() string {
 	fmt.Fprintf(&b, "%d runs of each contender per workload, alternating; median wall time (min-max), median CPU (user+system), highest peak RSS. "+
 		"Concurrency %d log requests for every contender that has the setting; scale %g; log lines %s apart.\n", r.reps, r.concurrency, r.scale, lineInterval)
 	for _, res := range r.results {
-		w := res.w
-		lines, printed := w.served()
-		var stored int64
-		for _, f := range w.files {
-			stored += f.size
-		}
-		fmt.Fprintf(&b, "\n(%s) %d pods x %d containers x %s of CRI log: %d lines, %.1f MB printed\n\n",
-			w.name, w.pods, w.containers, size(w.logBytes), lines, float64(printed)/1e6)
-		fmt.Fprintf(&b, "| contender | runs | wall s, median (min-max) | wall x raw | MB/s | CPU s | CPU x raw | peak RSS MiB |\n")
-		fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|\n")
-		raw := res.stat(cRaw)
-		for _, c := range contenderNames {
-			st := res.stat(c)
-			if st.wall == 0 {
-				continue
-			}
-			bytes := printed
-			if c == cIncr {
-				_, bytes = w.grown()
-			}
-			fmt.Fprintf(&b, "| %s | %d | %s (%s-%s) | %s | %.1f | %s | %s | %.0f |\n", c, len(res.samples[c]), secs(st.wall), secs(st.minWall), secs(st.maxWall),
-				ratio(st.wall, raw.wall), float64(bytes)/1e6/st.wall.Seconds(), secs(st.cpu), ratio(st.cpu, raw.cpu), float64(st.rss)/mib)
-		}
+		b.WriteString(res.table())
 	}
 	if t := r.targets(); t != "" {
 		b.WriteString("\nTargets\n\n| target | measured | met |\n|---|---|---|\n")
 		b.WriteString(t)
+	}
+	return b.String()
+}
+
+// table is one workload's results.
+func (res *result) table() string {
+	var b strings.Builder
+	w := res.w
+	lines, printed := w.served()
+	fmt.Fprintf(&b, "\n(%s) %d pods x %d containers x %s of CRI log: %d lines, %.1f MB printed\n\n",
+		w.name, w.pods, w.containers, size(w.logBytes), lines, float64(printed)/1e6)
+	fmt.Fprintf(&b, "| contender | runs | wall s, median (min-max) | wall x raw | MB/s | CPU s | CPU x raw | peak RSS MiB |\n")
+	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|\n")
+	raw := res.stat(cRaw)
+	for _, c := range contenderNames {
+		st := res.stat(c)
+		if st.wall == 0 {
+			continue
+		}
+		bytes := printed
+		if c == cIncr {
+			_, bytes = w.grown()
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s (%s-%s) | %s | %.1f | %s | %s | %.0f |\n", c, len(res.samples[c]), secs(st.wall), secs(st.minWall), secs(st.maxWall),
+			ratio(st.wall, raw.wall), float64(bytes)/1e6/st.wall.Seconds(), secs(st.cpu), ratio(st.cpu, raw.cpu), float64(st.rss)/mib)
 	}
 	return b.String()
 }
