@@ -17,8 +17,8 @@ import (
 // kubectl_complete-logexport (shipped beside the plugin) to complete `kubectl logexport <TAB>`.
 //
 // kubectl's own completion helpers (k8s.io/kubectl/pkg/util/completion) would do the same, but
-// they bring in most of kubectl's commands: 25 MiB more resident memory and 40 ms more start-up
-// CPU on every run, completion or not, for a few lines of listing.
+// they bring in most of kubectl's commands, whose package initialisation cost every run,
+// completion or not, 65 instead of 16 ms of start-up CPU (measured), for a few lines of listing.
 func registerCompletions(cmd *cobra.Command, o *Options) {
 	// Names come through the metadata API: the same listing for both, and no specs on the wire.
 	fromCluster := func(resource string, namespaced bool) cobra.CompletionFunc {
