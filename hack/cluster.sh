@@ -65,7 +65,23 @@ YAML
     echo "$kubeconfig"
     ;;
   down)
+    # Components that restart-apiserver started again are not always stopped by kwokctl: stop
+    # whatever still runs from this cluster's directory.
+    dir="$KWOK_WORKDIR/clusters/$name"
+    pids=()
+    for f in "$dir"/pids/*.pid; do
+      [[ -f $f ]] && pids+=("$(<"$f")") # kwokctl writes them without a newline
+    done
     kwokctl delete cluster --name "$name" >&2 || true
+    ours() { grep -qF "clusters/$name/" "/proc/$1/cmdline" 2>/dev/null; }
+    for pid in "${pids[@]}"; do
+      ours "$pid" && { kill "$pid" 2>/dev/null || true; }
+    done
+    # With etcd gone, kube-apiserver's graceful shutdown can wait a long time.
+    for pid in "${pids[@]}"; do
+      for _ in $(seq 50); do ours "$pid" || break; sleep 0.1; done
+      ours "$pid" && { kill -9 "$pid" 2>/dev/null || true; }
+    done
     rm -f "$kubeconfig"
     ;;
   restart-apiserver)
