@@ -101,10 +101,16 @@ func (d *Dir) OpenLog(namespace, pod, container string) (*Log, error) {
 	}
 	l := &Log{dir: d, rel: rel}
 	sp := statePath(namespace, pod, container)
-	if err := d.root.MkdirAll(path.Dir(sp), 0o755); err != nil {
-		return nil, fmt.Errorf("creating %s: %w", d.Path(path.Dir(sp)), err)
+	// The directory exists on every run but a pod's first: create it only then, rather than
+	// walking the path twice each time.
+	l.state, err = d.root.OpenRoot(path.Dir(sp))
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = d.root.MkdirAll(path.Dir(sp), 0o755); err != nil {
+			return nil, fmt.Errorf("creating %s: %w", d.Path(path.Dir(sp)), err)
+		}
+		l.state, err = d.root.OpenRoot(path.Dir(sp))
 	}
-	if l.state, err = d.root.OpenRoot(path.Dir(sp)); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", d.Path(path.Dir(sp)), err)
 	}
 	l.stateName, l.stateShown = path.Base(sp), d.Path(sp)
