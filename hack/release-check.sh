@@ -38,7 +38,10 @@ for os in linux darwin windows; do
   done
 done
 archive="dist/kubectl-logexport_${version}_linux_amd64.tar.gz"
-tar -tzf "$archive" | sort | tr '\n' ' ' | grep -q "LICENSE README.md kubectl-logexport kubectl_complete-logexport" ||
+# Outputs are captured before grep -q looks at them: with pipefail, a writer that outlives grep's
+# early exit dies of SIGPIPE and fails the check at random.
+listing=$(tar -tzf "$archive" | sort | tr '\n' ' ')
+grep -q "LICENSE README.md kubectl-logexport kubectl_complete-logexport" <<<"$listing" ||
   fail "archive contents: $(tar -tzf "$archive" | tr '\n' ' ')"
 
 step "krew manifests"
@@ -68,7 +71,8 @@ step "krew install from the snapshot archive"
 export KREW_ROOT="$work/krew"
 export PATH="$KREW_ROOT/bin:$PATH"
 krew install --manifest="$manifest" --archive="$archive"
-kubectl plugin list 2>/dev/null | grep -q "$KREW_ROOT/bin/kubectl-logexport" || fail "kubectl plugin list does not show the krew-installed plugin"
+plugins=$(kubectl plugin list 2>/dev/null) || true
+grep -q "$KREW_ROOT/bin/kubectl-logexport" <<<"$plugins" || fail "kubectl plugin list does not show the krew-installed plugin"
 got=$(kubectl logexport version | head -1)
 [[ $got == "kubectl-logexport v$version" ]] || fail "version: got '$got', want 'kubectl-logexport v$version'"
 # krew links only the plugin's bin; the completion helper goes beside it (README, Install).
@@ -106,13 +110,17 @@ step "completion of namespaces through kubectl"
 completed=$(kubectl __complete logexport -n '' 2>&1) || true
 grep -qx "$ns" <<<"$completed" || fail "kubectl __complete logexport -n '' does not list $ns:
 $completed"
-kubectl __complete logexport --context '' 2>/dev/null | grep -q . || fail "no contexts completed"
+context=$(kubectl config current-context)
+completed=$(kubectl __complete logexport --context '' 2>/dev/null) || true
+grep -qx "$context" <<<"$completed" || fail "kubectl __complete logexport --context '' does not list $context:
+$completed"
 
 step "krew uninstall"
 # uninstall wants a cloned plugin index; GitHub's cannot be reached here, an empty local one does.
 git init -q "$KREW_ROOT/index/default"
 krew uninstall logexport
 [[ ! -e $KREW_ROOT/bin/kubectl-logexport ]] || fail "still installed"
-kubectl plugin list 2>/dev/null | grep -q "$KREW_ROOT/bin/kubectl-logexport" && fail "kubectl still lists the plugin"
+plugins=$(kubectl plugin list 2>/dev/null) || true
+grep -q "$KREW_ROOT/bin/kubectl-logexport" <<<"$plugins" && fail "kubectl still lists the plugin"
 
 printf '\nPASS: release and krew checks (snapshot %s)\n' "$version" >&2
