@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -119,5 +120,40 @@ func TestSkipSlow(t *testing.T) {
 		if got := res.skip(tt.factor)(tt.contender); got != tt.want {
 			t.Errorf("skip(%g)(%s) = %v, want %v", tt.factor, tt.contender, got, tt.want)
 		}
+	}
+}
+
+// A run with -contenders reports only the targets it measured, rather than calling the others
+// missed.
+func TestTargetsOfPartialRuns(t *testing.T) {
+	sec := func(n float64) []sample { return []sample{{wall: time.Duration(n * float64(time.Second))}} }
+	w := &workload{name: "b"}
+	tests := []struct {
+		name    string
+		samples map[string][]sample
+		want    []string
+	}{
+		{"all", map[string][]sample{cRaw: sec(10), cFull: sec(11), cIncr: sec(9), cStern: sec(400), cKubectl: sec(400)}, []string{
+			"| (b) full export within 1.2x of the raw floor | 1.10x | yes |",
+			"| (b) full export faster than stern and kubectl logs | 0.03x of stern, 0.03x of kubectl logs | yes |",
+			"| (b) +1% incremental run bound by listing and requests: within 1.2x of the raw floor | 0.90x | yes |",
+		}},
+		{"no stern", map[string][]sample{cRaw: sec(10), cFull: sec(13), cIncr: sec(9)}, []string{
+			"| (b) full export within 1.2x of the raw floor | 1.30x | NO |",
+			"| (b) +1% incremental run bound by listing and requests: within 1.2x of the raw floor | 0.90x | yes |",
+		}},
+		{"no export", map[string][]sample{cRaw: sec(10), cStern: sec(400)}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &report{results: []*result{{w: w, samples: tt.samples}}}
+			got := strings.Split(strings.TrimSuffix(r.targets(), "\n"), "\n")
+			if tt.want == nil {
+				tt.want = []string{""}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("targets:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
 	}
 }

@@ -62,6 +62,7 @@ func benchMain(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	names := fs.String("workloads", "a,b,c128,c256", "workloads to run, comma-separated")
 	reps := fs.Int("reps", 5, "runs of each contender per workload (the median is reported)")
+	only := fs.String("contenders", "raw,logexport,stern,kubectl", "contenders to run, comma-separated (logexport is the full and the incremental run)")
 	defScale := 1.0
 	if v := os.Getenv("BENCH_SCALE"); v != "" {
 		var err error
@@ -87,6 +88,16 @@ func benchMain(ctx context.Context, args []string) error {
 			return fmt.Errorf("unknown workload %q (a, b, c128, c256)", n)
 		}
 		selected = append(selected, w)
+	}
+	run := map[string]bool{}
+	for _, c := range strings.Split(*only, ",") {
+		names, ok := contenderFlags[strings.TrimSpace(c)]
+		if !ok {
+			return fmt.Errorf("unknown contender %q (raw, logexport, stern, kubectl)", c)
+		}
+		for _, n := range names {
+			run[n] = true
+		}
 	}
 	if *reps < 1 {
 		return fmt.Errorf("-reps must be at least 1")
@@ -163,7 +174,8 @@ func benchMain(ctx context.Context, args []string) error {
 		res := &result{w: w, samples: map[string][]sample{}}
 		for r := 0; r < *reps; r++ {
 			fmt.Fprintf(os.Stderr, "bench: workload %s: run %d/%d\n", w.name, r+1, *reps)
-			err := runRep(ctx, e, w, r, res.skip(*slow), func(c string, s sample) { res.samples[c] = append(res.samples[c], s) })
+			skip := res.skip(*slow)
+			err := runRep(ctx, e, w, r, func(c string) bool { return !run[c] || skip(c) }, func(c string, s sample) { res.samples[c] = append(res.samples[c], s) })
 			if err != nil {
 				return fmt.Errorf("workload %s: %w", w.name, err)
 			}

@@ -72,6 +72,9 @@ const (
 
 var contenderNames = []string{cRaw, cFull, cIncr, cStern, cKubectl}
 
+// contenderFlags maps the names -contenders takes to the contenders they stand for.
+var contenderFlags = map[string][]string{"raw": {cRaw}, "logexport": {cFull, cIncr}, "stern": {cStern}, "kubectl": {cKubectl}}
+
 func runRaw(ctx context.Context, e env, w *workload, scratch string) (sample, error) {
 	out := filepath.Join(scratch, "raw.out")
 	s, err := measure(ctx, e, []string{e.self, "raw", "-kubeconfig", e.kubeconfig, "-namespace", w.namespace,
@@ -180,6 +183,9 @@ func runRep(ctx context.Context, e env, w *workload, r int, skip func(string) bo
 	units := []func(string) error{
 		one(cRaw, runRaw),
 		func(scratch string) error {
+			if skip(cFull) {
+				return nil
+			}
 			dir := filepath.Join(scratch, "logs")
 			lines, bytes := w.served()
 			s, err := runLogexport(ctx, e, w, dir, lines, bytes)
