@@ -310,7 +310,7 @@ func TestRecoverLostCheckpoint(t *testing.T) {
 				t.Fatalf("first run: %+v", r)
 			}
 			before, _ := os.ReadFile(file)
-			if err := os.RemoveAll(filepath.Join(dir, ".logexport", "state")); err != nil {
+			if err := os.RemoveAll(filepath.Join(dir, ".logexport", "checkpoints")); err != nil {
 				t.Fatal(err)
 			}
 			tt.between(k, p, file)

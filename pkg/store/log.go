@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc64"
@@ -9,6 +8,7 @@ import (
 	"os"
 	"path"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -20,7 +20,6 @@ import (
 // exactly the first Skip. Hash covers those Skip lines as served, so a log that was rotated or
 // replaced since is noticed instead of skipped blindly.
 type Checkpoint struct {
-	Version int `json:"version"`
 	// PodUID and Instance (the container ID) name the container instance the last stored line came from.
 	PodUID   string `json:"podUID,omitempty"`
 	Instance string `json:"instance"`
@@ -71,18 +70,19 @@ type Log struct {
 	dir *Dir
 	rel string
 	f   *os.File
-	// state is the directory of the checkpoint, held open so that each commit is two calls on
-	// one name rather than a walk down .logexport/state/NS/POD for every file operation: with
-	// thousands of small logs, those walks cost more than the logs.
-	state      *os.Root
-	stateName  string
-	stateShown string // its host path, for messages
-	cp         *Checkpoint
+	// cps holds the checkpoint, under key.
+	cps *checkpoints
+	key containerKey
+	cp  *Checkpoint
 	buf        []byte
 	size       int64 // bytes in the file
 	line       int64 // logical length at the end of the last complete line
 	// committed is the length the saved checkpoint covers.
 	committed int64
+	// err is the first write to the file that failed. What the file holds after it is unknown
+	// (part of the buffer may be lost), so nothing more is written or committed, and Close cuts
+	// the file back to its checkpoint.
+	err error
 	// Reset is set when the file had been removed while its checkpoint stayed.
 	Reset bool
 	// Recovered is a checkpoint read back from a --timestamps file that had none. Its Instance
@@ -99,23 +99,8 @@ func (d *Dir) OpenLog(namespace, pod, container string) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{dir: d, rel: rel}
-	sp := statePath(namespace, pod, container)
-	// The directory exists on every run but a pod's first: create it only then, rather than
-	// walking the path twice each time.
-	l.state, err = d.root.OpenRoot(path.Dir(sp))
-	if errors.Is(err, fs.ErrNotExist) {
-		if err = d.root.MkdirAll(path.Dir(sp), 0o755); err != nil {
-			return nil, fmt.Errorf("creating %s: %w", d.Path(path.Dir(sp)), err)
-		}
-		l.state, err = d.root.OpenRoot(path.Dir(sp))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("opening %s: %w", d.Path(path.Dir(sp)), err)
-	}
-	l.stateName, l.stateShown = path.Base(sp), d.Path(sp)
+	l := &Log{dir: d, rel: rel, cps: d.checkpoints(namespace), key: containerKey{pod, container}}
 	if err := l.open(); err != nil {
-		l.state.Close()
 		return nil, err
 	}
 	return l, nil
@@ -125,10 +110,11 @@ func (d *Dir) OpenLog(namespace, pod, container string) (*Log, error) {
 func (l *Log) open() error {
 	d, rel := l.dir, l.rel
 	var err error
-	if l.cp, err = l.loadCheckpoint(); err != nil {
+	if l.cp, err = l.cps.get(l.key); err != nil {
 		return err
 	}
 	fi, err := d.root.Lstat(rel)
+	exists := err == nil
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if l.cp != nil {
@@ -149,13 +135,15 @@ func (l *Log) open() error {
 	case l.cp != nil && fi.Size() < l.cp.Size:
 		return fmt.Errorf("%s is shorter (%d bytes) than its checkpoint (%d bytes): it was changed outside kubectl logexport (move it aside to export the log again)", d.Path(rel), fi.Size(), l.cp.Size)
 	}
-	if err := d.root.MkdirAll(path.Dir(rel), 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", d.Path(path.Dir(rel)), err)
+	if !exists {
+		if err := d.root.MkdirAll(path.Dir(rel), 0o755); err != nil {
+			return fmt.Errorf("creating %s: %w", d.Path(path.Dir(rel)), err)
+		}
 	}
 	if l.cp == nil && l.Recovered == nil {
 		// An empty checkpoint goes first, so that a run killed before its first commit leaves a
 		// file the next run may cut back and fill again, rather than one it must refuse.
-		if err := l.saveCheckpoint(Checkpoint{}); err != nil {
+		if err := l.cps.save(l.key, Checkpoint{}); err != nil {
 			return err
 		}
 	}
@@ -181,36 +169,12 @@ func (l *Log) open() error {
 		return fmt.Errorf("opening %s: %w", d.Path(rel), err)
 	}
 	l.line, l.committed = l.size, l.size
-	l.buf = make([]byte, 0, writeBufferSize)
+	l.buf = (*writeBuffers.Get().(*[]byte))[:0]
 	return nil
 }
 
-func (l *Log) loadCheckpoint() (*Checkpoint, error) {
-	data, err := l.state.ReadFile(l.stateName)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading checkpoint: %w", err)
-	}
-	cp := &Checkpoint{}
-	if err := json.Unmarshal(data, cp); err != nil {
-		return nil, fmt.Errorf("checkpoint %s is corrupt (%v): move it and its log aside to export the log again", l.stateShown, err)
-	}
-	if cp.Version != FormatVersion {
-		return nil, fmt.Errorf("checkpoint %s has format version %d, this kubectl logexport reads version %d", l.stateShown, cp.Version, FormatVersion)
-	}
-	return cp, nil
-}
-
-func (l *Log) saveCheckpoint(cp Checkpoint) error {
-	cp.Version = FormatVersion
-	b, err := json.Marshal(cp)
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(l.state, l.stateName, l.stateShown, append(b, '\n'))
-}
+// writeBuffers saves allocating (and zeroing) a write buffer for each of thousands of small logs.
+var writeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, writeBufferSize); return &b }}
 
 // Path is the host path of the log file.
 func (l *Log) Path() string { return l.dir.Path(l.rel) }
@@ -241,19 +205,29 @@ func (l *Log) EndLine() { l.line = l.size + int64(len(l.buf)) }
 func (l *Log) Length() int64 { return l.line }
 
 func (l *Log) flush() error {
-	if len(l.buf) == 0 {
-		return nil
+	if l.err != nil || len(l.buf) == 0 {
+		return l.err
 	}
 	n, err := l.f.Write(l.buf)
 	l.size += int64(n)
 	l.buf = l.buf[:0]
-	return err // an *fs.PathError, which names the file
+	return l.fail(err) // an *fs.PathError, which names the file
+}
+
+func (l *Log) fail(err error) error {
+	if l.err == nil {
+		l.err = err
+	}
+	return err
 }
 
 // Commit writes out every complete line, drops a partial one, and saves cp (with its Size set) as
 // the file's checkpoint. If it fails, the previous checkpoint stays and the next run cuts the file
 // back to it.
 func (l *Log) Commit(cp Checkpoint) error {
+	if l.err != nil {
+		return l.err
+	}
 	partial := l.size + int64(len(l.buf)) - l.line
 	if partial > 0 && partial <= int64(len(l.buf)) {
 		l.buf = l.buf[:len(l.buf)-int(partial)]
@@ -264,15 +238,15 @@ func (l *Log) Commit(cp Checkpoint) error {
 	}
 	if partial > 0 {
 		if err := l.f.Truncate(l.line); err != nil {
-			return fmt.Errorf("dropping a partial line from %s: %w", l.Path(), err)
+			return l.fail(fmt.Errorf("dropping a partial line from %s: %w", l.Path(), err))
 		}
 		if _, err := l.f.Seek(l.line, 0); err != nil {
-			return fmt.Errorf("dropping a partial line from %s: %w", l.Path(), err)
+			return l.fail(fmt.Errorf("dropping a partial line from %s: %w", l.Path(), err))
 		}
 		l.size = l.line
 	}
 	cp.Size = l.line
-	if err := l.saveCheckpoint(cp); err != nil {
+	if err := l.cps.save(l.key, cp); err != nil {
 		return err
 	}
 	c := cp
@@ -288,7 +262,10 @@ func (l *Log) Close() error {
 	if l.size > l.committed {
 		err = l.f.Truncate(l.committed)
 	}
-	return errors.Join(err, l.f.Close(), l.state.Close())
+	buf := l.buf[:0]
+	writeBuffers.Put(&buf)
+	l.buf = nil
+	return errors.Join(err, l.f.Close())
 }
 
 // Committed is the length of the file its saved checkpoint covers.
@@ -296,6 +273,9 @@ func (l *Log) Committed() int64 { return l.committed }
 
 // Flush writes out the buffered complete lines without saving the checkpoint.
 func (l *Log) Flush() error {
+	if l.err != nil {
+		return l.err
+	}
 	keep := l.size + int64(len(l.buf)) - l.line
 	if keep < 0 || keep > int64(len(l.buf)) {
 		return nil // the partial line's start is already in the file
@@ -304,7 +284,7 @@ func (l *Log) Flush() error {
 	w, err := l.f.Write(l.buf[:n])
 	l.size += int64(w)
 	if err != nil {
-		return err
+		return l.fail(err)
 	}
 	l.buf = l.buf[:copy(l.buf, l.buf[n:])]
 	return nil

@@ -3,10 +3,10 @@
 //
 // Layout (all paths relative to the directory):
 //
-//	<namespace>/<pod>/<container>.log                  the exported log
-//	.logexport/meta.json                               format version and line mode of the directory
-//	.logexport/lock                                    held (flock) by the run that writes
-//	.logexport/state/<namespace>/<pod>/<container>.json the checkpoint of one log file
+//	<namespace>/<pod>/<container>.log          the exported log
+//	.logexport/meta.json                       format version and line mode of the directory
+//	.logexport/lock                            held (flock) by the run that writes
+//	.logexport/checkpoints/<namespace>.jsonl   the checkpoints of the namespace's log files
 //
 // Every path is opened through an os.Root, so no name from the cluster and no symlink planted in the
 // directory can make a write land outside it.
@@ -21,19 +21,21 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/gofrs/flock"
 )
 
-// FormatVersion is the version of the layout and of the meta and checkpoint files.
-const FormatVersion = 1
+// FormatVersion is the version of the layout and of the meta and checkpoint files. Version 1 kept
+// one checkpoint file per container under .logexport/state; Open converts it.
+const FormatVersion = 2
 
 const (
-	metaDir   = ".logexport"
-	metaFile  = metaDir + "/meta.json"
-	lockFile  = metaDir + "/lock"
-	stateDir  = metaDir + "/state"
-	logSuffix = ".log"
+	metaDir        = ".logexport"
+	metaFile       = metaDir + "/meta.json"
+	lockFile       = metaDir + "/lock"
+	checkpointsDir = metaDir + "/checkpoints"
+	logSuffix      = ".log"
 )
 
 // ErrLocked is returned by Open when another run holds the directory.
@@ -53,6 +55,10 @@ type Dir struct {
 	root *os.Root
 	lock *flock.Flock
 	meta Meta
+
+	mu sync.Mutex
+	// namespaces holds the checkpoint files read so far, by namespace.
+	namespaces map[string]*checkpoints
 }
 
 // Open creates (if needed) and locks the directory. timestamps must match the mode the directory was
@@ -65,7 +71,7 @@ func Open(dir string, timestamps bool) (*Dir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening output directory: %w", err)
 	}
-	d := &Dir{path: dir, root: root}
+	d := &Dir{path: dir, root: root, namespaces: map[string]*checkpoints{}}
 	if err := d.open(timestamps); err != nil {
 		d.Close()
 		return nil, err
@@ -88,26 +94,33 @@ func (d *Dir) open(timestamps bool) error {
 	if !ok {
 		return fmt.Errorf("output directory %s is %w (lock %s)", d.path, ErrLocked, d.Path(lockFile))
 	}
+	if err := d.root.MkdirAll(checkpointsDir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", d.Path(checkpointsDir), err)
+	}
 	data, err := d.root.ReadFile(metaFile)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		d.meta = Meta{Version: FormatVersion, Timestamps: timestamps}
-		b, _ := json.MarshalIndent(d.meta, "", "  ")
-		return writeFileAtomic(d.root, metaFile, d.Path(metaFile), append(b, '\n'))
+		return d.saveMeta()
 	case err != nil:
 		return fmt.Errorf("reading %s: %w", d.Path(metaFile), err)
 	}
 	if err := json.Unmarshal(data, &d.meta); err != nil {
 		return fmt.Errorf("reading %s: %w", d.Path(metaFile), err)
 	}
-	if d.meta.Version != FormatVersion {
+	if d.meta.Version > FormatVersion || d.meta.Version < 1 {
 		return fmt.Errorf("%s has format version %d, this kubectl logexport reads version %d", d.Path(metaFile), d.meta.Version, FormatVersion)
 	}
 	if d.meta.Timestamps != timestamps {
 		m := modeName(d.meta.Timestamps)
 		return fmt.Errorf("%s was created %s: run again %s, or use another directory", d.path, m, m)
 	}
-	return nil
+	return d.upgrade()
+}
+
+func (d *Dir) saveMeta() error {
+	b, _ := json.MarshalIndent(d.meta, "", "  ")
+	return writeFileAtomic(d.root, metaFile, d.Path(metaFile), append(b, '\n'))
 }
 
 func modeName(ts bool) string {
@@ -117,9 +130,12 @@ func modeName(ts bool) string {
 	return "without --timestamps"
 }
 
-// Close releases the lock.
+// Close closes the checkpoint files and releases the lock.
 func (d *Dir) Close() error {
 	var errs []error
+	for _, c := range d.namespaces {
+		errs = append(errs, c.close())
+	}
 	if d.lock != nil {
 		errs = append(errs, d.lock.Unlock())
 	}
@@ -146,8 +162,17 @@ func LogPath(namespace, pod, container string) (string, error) {
 	return path.Join(namespace, pod, container+logSuffix), nil
 }
 
-func statePath(namespace, pod, container string) string {
-	return path.Join(stateDir, namespace, pod, container+".json")
+// checkpoints returns a namespace's checkpoints, read on first use.
+func (d *Dir) checkpoints(namespace string) *checkpoints {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c, ok := d.namespaces[namespace]
+	if !ok {
+		name := checkpointsPath(namespace)
+		c = readCheckpoints(d.root, name, d.Path(name))
+		d.namespaces[namespace] = c
+	}
+	return c
 }
 
 func checkName(n string) error {

@@ -2,8 +2,10 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -119,5 +121,278 @@ func TestNoEscapeThroughSymlink(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
 		t.Fatalf("something was written outside: %v", entries)
+	}
+}
+
+func commit(t *testing.T, d *Dir, ns, pod, container string, cp Checkpoint) {
+	t.Helper()
+	l, err := d.OpenLog(ns, pod, container)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Commit(cp); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func checkpointOf(t *testing.T, d *Dir, ns, pod, container string) *Checkpoint {
+	t.Helper()
+	l, err := d.OpenLog(ns, pod, container)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Checkpoint()
+}
+
+// A line torn by a run killed in the middle of a save is dropped, and the next save overwrites it;
+// a complete line that does not parse refuses the namespace, and only that one.
+func TestCheckpointFileDamage(t *testing.T) {
+	tests := []struct {
+		name    string
+		damage  string // appended to ns's checkpoint file, after its two lines (the empty first checkpoint and a commit)
+		wantErr string
+	}{
+		{name: "torn line", damage: `{"pod":"p","container":"c","instance":"torn"`},
+		{name: "corrupt line", damage: "{\n", wantErr: "is corrupt at line 3"},
+		{name: "unsafe name", damage: `{"pod":"..","container":"c"}` + "\n", wantErr: "is corrupt at line 3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			d, err := Open(dir, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			commit(t, d, "ns", "p", "c", Checkpoint{Instance: "i1"})
+			commit(t, d, "other", "p", "c", Checkpoint{Instance: "o1"})
+			d.Close()
+			file := filepath.Join(dir, ".logexport", "checkpoints", "ns.jsonl")
+			f, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteString(tt.damage); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+
+			d, err = Open(dir, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			if cp := checkpointOf(t, d, "other", "p", "c"); cp == nil || cp.Instance != "o1" {
+				t.Fatalf("other namespace: %+v", cp)
+			}
+			_, err = d.OpenLog("ns", "p", "c")
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), file) {
+					t.Fatalf("OpenLog: %v, want %q naming %s", err, tt.wantErr, file)
+				}
+				if _, err := d.OpenLog("ns", "new", "c"); err == nil {
+					t.Fatal("a new container of the namespace was not refused")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			commit(t, d, "ns", "p", "c", Checkpoint{Instance: "i2"})
+			if b, _ := os.ReadFile(file); strings.Contains(string(b), "torn") || !strings.HasSuffix(string(b), "\n") {
+				t.Fatalf("the torn line was not overwritten:\n%s", b)
+			}
+			if cp := checkpointOf(t, d, "ns", "p", "c"); cp == nil || cp.Instance != "i2" {
+				t.Fatalf("after the save: %+v", cp)
+			}
+		})
+	}
+}
+
+// Saving appends; the file is rewritten with one line per container once it grows past twice
+// that, and what is read back is always the last checkpoint of each container.
+func TestCheckpointFileCompaction(t *testing.T) {
+	dir := t.TempDir()
+	d, err := Open(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const containers, saves = 3, 3 * compactMin
+	logs := make([]*Log, containers)
+	for i := range logs {
+		if logs[i], err = d.OpenLog("ns", "p", fmt.Sprint("c", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := filepath.Join(dir, ".logexport", "checkpoints", "ns.jsonl")
+	maxLines := 0
+	for n := range saves {
+		if err := logs[n%containers].Commit(Checkpoint{Instance: "i", Lines: int64(n)}); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		maxLines = max(maxLines, strings.Count(string(b), "\n"))
+	}
+	for _, l := range logs {
+		l.Close()
+	}
+	d.Close()
+	if maxLines > compactMin {
+		t.Fatalf("the file grew to %d lines for %d containers", maxLines, containers)
+	}
+	d, err = Open(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for i := range containers {
+		if cp := checkpointOf(t, d, "ns", "p", fmt.Sprint("c", i)); cp == nil || cp.Lines != int64(saves-containers+i) {
+			t.Fatalf("c%d: %+v, want the last of its saves (%d)", i, cp, saves-containers+i)
+		}
+	}
+}
+
+// A directory of format version 1 (a checkpoint file per container) is converted on open; a
+// conversion interrupted after the version was recorded finishes by removing the old files.
+func TestUpgradeFromVersion1(t *testing.T) {
+	v1 := map[string]string{
+		"ns/p/c.json":      `{"version":1,"instance":"i1","since":"2024-01-01T00:00:01Z","skip":2,"hash":"1f","last":"2024-01-01T00:00:01.5Z","size":8,"lines":2}`,
+		"ns/p/c.json.tmp":  `{"vers`,
+		"ns/q/c.json":      `{"version":1,"instance":"","since":"0001-01-01T00:00:00Z","skip":0,"hash":"0","last":"0001-01-01T00:00:00Z","size":0,"lines":0}`,
+		"other/r/app.json": `{"version":1,"podUID":"u","instance":"i3","since":"2024-01-01T00:00:05Z","skip":1,"hash":"a","last":"2024-01-01T00:00:05Z","size":3,"lines":1}`,
+	}
+	logs := map[string]string{"ns/p/c.log": "one\ntwo\nextra\n", "ns/q/c.log": "partial\n", "other/r/app.log": "xy\n"}
+	for _, interrupted := range []bool{false, true} {
+		t.Run(fmt.Sprint("interrupted=", interrupted), func(t *testing.T) {
+			dir := t.TempDir()
+			write := func(rel, data string) {
+				p := filepath.Join(dir, filepath.FromSlash(rel))
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			write(".logexport/meta.json", `{"version": 1, "timestamps": false}`)
+			for rel, data := range v1 {
+				write(".logexport/state/"+rel, data)
+			}
+			for rel, data := range logs {
+				write(rel, data)
+			}
+			if interrupted {
+				// As left by a run that recorded version 2 and stopped before removing the old files.
+				d, err := Open(dir, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				d.Close()
+				write(".logexport/state/ns/p/c.json", v1["ns/p/c.json"])
+			}
+			d, err := Open(dir, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			if d.Meta().Version != FormatVersion {
+				t.Fatalf("version %d", d.Meta().Version)
+			}
+			if _, err := os.Stat(filepath.Join(dir, ".logexport", "state")); !os.IsNotExist(err) {
+				t.Fatalf("the version 1 checkpoints are still there: %v", err)
+			}
+			want := map[[3]string]Checkpoint{
+				{"ns", "p", "c"}: {Instance: "i1", Since: time.Date(2024, 1, 1, 0, 0, 1, 0, time.UTC), Skip: 2, Hash: 0x1f,
+					Last: time.Date(2024, 1, 1, 0, 0, 1, 5e8, time.UTC), Size: 8, Lines: 2},
+				{"other", "r", "app"}: {PodUID: "u", Instance: "i3", Since: time.Date(2024, 1, 1, 0, 0, 5, 0, time.UTC), Skip: 1, Hash: 0xa,
+					Last: time.Date(2024, 1, 1, 0, 0, 5, 0, time.UTC), Size: 3, Lines: 1},
+			}
+			for k, cp := range want {
+				got := checkpointOf(t, d, k[0], k[1], k[2])
+				if got == nil || !reflect.DeepEqual(*got, cp) {
+					t.Errorf("%v: %+v, want %+v", k, got, cp)
+				}
+			}
+			// The empty checkpoint of an unfinished first export still lets its file be cut back.
+			if cp := checkpointOf(t, d, "ns", "q", "c"); cp != nil {
+				t.Errorf("ns/q/c: %+v, want none (an unfinished first export)", cp)
+			}
+			for rel, want := range map[string]string{"ns/p/c.log": "one\ntwo\n", "ns/q/c.log": ""} {
+				if b, _ := os.ReadFile(filepath.Join(dir, rel)); string(b) != want {
+					t.Errorf("%s: %q, want %q", rel, b, want)
+				}
+			}
+		})
+	}
+}
+
+// After a write to the log fails (a full disk), nothing more is committed: a checkpoint saved
+// then would describe bytes the file never got.
+func TestNoCommitAfterFailedWrite(t *testing.T) {
+	tests := []struct {
+		name  string
+		write func(l *Log) error
+	}{
+		{"buffer full", func(l *Log) error {
+			_, err := l.Write(make([]byte, 2*writeBufferSize))
+			return err
+		}},
+		{"flush", func(l *Log) error {
+			if _, err := l.Write([]byte("two\n")); err != nil {
+				return err
+			}
+			l.EndLine()
+			return l.Flush()
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			d, err := Open(dir, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			l, err := d.OpenLog("ns", "p", "c")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.Write([]byte("one\n")); err != nil {
+				t.Fatal(err)
+			}
+			l.EndLine()
+			if err := l.Commit(Checkpoint{Instance: "i", Lines: 1}); err != nil {
+				t.Fatal(err)
+			}
+			// Writes to the log fail from here on, as on a full disk.
+			good := l.f
+			if l.f, err = os.Open(good.Name()); err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.write(l); err == nil {
+				t.Fatal("the write did not fail")
+			}
+			l.EndLine()
+			if err := l.Commit(Checkpoint{Instance: "i", Lines: 2}); err == nil {
+				t.Fatal("Commit after a failed write succeeded")
+			}
+			l.f.Close()
+			l.f = good
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if cp := checkpointOf(t, d, "ns", "p", "c"); cp == nil || cp.Lines != 1 || cp.Size != 4 {
+				t.Fatalf("checkpoint %+v, want the one before the failure", cp)
+			}
+			if b, _ := os.ReadFile(filepath.Join(dir, "ns", "p", "c.log")); string(b) != "one\n" {
+				t.Fatalf("file %q", b)
+			}
+		})
 	}
 }

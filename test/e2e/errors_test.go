@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/logexport/kubectl-logexport/pkg/cmd"
 	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -37,7 +38,7 @@ func TestBadInput(t *testing.T) {
 	createPod(t, ns, pod{name: "web", containers: []container{{name: "app", log: log}}})
 	export(t, "-n", ns, "-d", dir)
 	file := filepath.Join(dir, ns, "web", "app.log")
-	state := filepath.Join(dir, ".logexport", "state", ns, "web", "app.json")
+	state := checkpointFile(dir, ns)
 	before := snapshot(t, file, state)
 	log.add(at(1, 0), "new")
 
@@ -74,37 +75,60 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// A log file without a checkpoint, or with a corrupt one, is refused rather than risking
-// duplicates; the other containers are still exported.
+// A log file without a checkpoint, or with corrupt checkpoints, is refused rather than risking
+// duplicates; a new container of a namespace that lost its checkpoints is still exported, and
+// other namespaces are not affected.
 func TestStateProblemsRefused(t *testing.T) {
-	ns := newNamespace(t)
+	ns, other := newNamespace(t), newNamespace(t)
 	dir := t.TempDir()
 	createPod(t, ns, pod{name: "a", containers: []container{{name: "app", log: newLog(t).add(at(0, 0), "a")}}})
 	createPod(t, ns, pod{name: "b", containers: []container{{name: "app", log: newLog(t).add(at(0, 0), "b")}}})
 	createPod(t, ns, pod{name: "c", containers: []container{{name: "app", log: newLog(t).add(at(0, 0), "c")}}})
+	otherLog := newLog(t).add(at(0, 0), "o1")
+	createPod(t, other, pod{name: "o", containers: []container{{name: "app", log: otherLog}}})
 	export(t, "-n", ns, "-d", dir, "a|b")
-	if err := os.Remove(filepath.Join(dir, ".logexport", "state", ns, "a", "app.json")); err != nil {
+	if err := os.Remove(checkpointFile(dir, ns)); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, ".logexport", "state", ns, "b", "app.json"), []byte("{"), 0o644); err != nil {
-		t.Fatal(err)
+	run := func(ns string) cmd.Summary {
+		t.Helper()
+		res := logexport(t, "-n", ns, "-d", dir, "-o", "json")
+		if res.code != 1 {
+			t.Fatalf("exit %d, want 1", res.code)
+		}
+		return decode(t, res.stdout)
 	}
-	res := logexport(t, "-n", ns, "-d", dir, "-o", "json")
-	if res.code != 1 {
-		t.Fatalf("exit %d, want 1", res.code)
-	}
-	s := decode(t, res.stdout)
-	if c := find(t, s, ns, "a", "app"); c.Status != "failed" || !strings.Contains(c.Error, "has no checkpoint") {
-		t.Fatalf("a without checkpoint: %+v", c)
-	}
-	if c := find(t, s, ns, "b", "app"); c.Status != "failed" || !strings.Contains(c.Error, "is corrupt") {
-		t.Fatalf("b with a corrupt checkpoint: %+v", c)
+	s := run(ns)
+	for _, p := range []string{"a", "b"} {
+		if c := find(t, s, ns, p, "app"); c.Status != "failed" || !strings.Contains(c.Error, "has no checkpoint") {
+			t.Fatalf("%s without checkpoint: %+v", p, c)
+		}
 	}
 	if c := find(t, s, ns, "c", "app"); c.Status != "ok" || c.Lines != 1 {
 		t.Fatalf("c: %+v", c)
 	}
-	assertFile(t, filepath.Join(dir, ns, "a", "app.log"), lines("a"))
-	assertFile(t, filepath.Join(dir, ns, "b", "app.log"), lines("b"))
+
+	export(t, "-n", other, "-d", dir)
+	f, err := os.OpenFile(checkpointFile(dir, ns), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("{\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	s = run(ns)
+	for _, p := range []string{"a", "b", "c"} {
+		if c := find(t, s, ns, p, "app"); c.Status != "failed" || !strings.Contains(c.Error, "is corrupt") {
+			t.Fatalf("%s with corrupt checkpoints: %+v", p, c)
+		}
+	}
+	otherLog.add(at(1, 0), "o2")
+	export(t, "-n", other, "-d", dir)
+	for p, want := range map[string]string{"a": "a", "b": "b", "c": "c"} {
+		assertFile(t, filepath.Join(dir, ns, p, "app.log"), lines(want))
+	}
+	assertFile(t, filepath.Join(dir, other, "o", "app.log"), lines("o1", "o2"))
 }
 
 // With a ServiceAccount that may read one namespace only, -A exports that namespace and names the
@@ -207,9 +231,11 @@ func TestFullDisk(t *testing.T) {
 	}
 	file := filepath.Join(dir, ns, "big", "app.log")
 	var cp struct{ Size int64 }
-	if b, err := os.ReadFile(filepath.Join(dir, ".logexport", "state", ns, "big", "app.json")); err == nil {
-		if err := json.Unmarshal(b, &cp); err != nil {
-			t.Fatal(err)
+	if _, err := os.Stat(checkpointFile(dir, ns)); err == nil {
+		if line := checkpointLine(t, dir, ns, "big", "app"); line != "" {
+			if err := json.Unmarshal([]byte(line), &cp); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	if got := readFile(t, file); int64(len(got)) != cp.Size || !strings.HasPrefix(want, got) {
@@ -222,7 +248,7 @@ func TestFullDisk(t *testing.T) {
 	assertFile(t, file, want)
 }
 
-// With --timestamps, a lost state directory is rebuilt from the stored files where the API proves
+// With --timestamps, lost checkpoints are rebuilt from the stored files where the API proves
 // it, and the export goes on without a duplicate.
 func TestLostStateRecoveredWithTimestamps(t *testing.T) {
 	ns := newNamespace(t)
@@ -230,7 +256,7 @@ func TestLostStateRecoveredWithTimestamps(t *testing.T) {
 	log := newLog(t).add(at(0, 0), "same", "same").add(at(1, 0), "x")
 	createPod(t, ns, pod{name: "web", containers: []container{{name: "app", log: log}}})
 	export(t, "-n", ns, "-d", dir, "--timestamps")
-	if err := os.RemoveAll(filepath.Join(dir, ".logexport", "state")); err != nil {
+	if err := os.Remove(checkpointFile(dir, ns)); err != nil {
 		t.Fatal(err)
 	}
 	log.add(at(1, 0), "x").add(at(2, 0), "y")

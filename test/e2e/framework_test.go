@@ -403,3 +403,25 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// checkpointFile is the file holding the checkpoints of a namespace's logs.
+func checkpointFile(dir, ns string) string {
+	return filepath.Join(dir, ".logexport", "checkpoints", ns+".jsonl")
+}
+
+// checkpointLine is the last line saved for a container in its namespace's checkpoint file, which
+// is the one in force; "" if there is none.
+func checkpointLine(t *testing.T, dir, ns, podName, c string) string {
+	t.Helper()
+	var last string
+	for _, line := range strings.Split(strings.TrimSuffix(readFile(t, checkpointFile(dir, ns)), "\n"), "\n") {
+		var key struct{ Pod, Container string }
+		if err := json.Unmarshal([]byte(line), &key); err != nil {
+			t.Fatalf("checkpoint line %q: %v", line, err)
+		}
+		if key.Pod == podName && key.Container == c {
+			last = line
+		}
+	}
+	return last
+}

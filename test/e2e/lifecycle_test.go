@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -42,13 +43,15 @@ func TestDeletedPodUntouched(t *testing.T) {
 	deletePod(t, ns, "gone")
 
 	file := filepath.Join(dir, ns, "gone", "app.log")
-	state := filepath.Join(dir, ".logexport", "state", ns, "gone", "app.json")
-	before := snapshot(t, file, state)
+	before, cp := snapshot(t, file), checkpointLine(t, dir, ns, "gone", "app")
 	stay.add(at(1, 0), "again")
 	s := export(t, "-n", ns, "-d", dir)
 	sameList(t, "exported", exported(s), []string{ns + "/stay/app"})
-	if after := snapshot(t, file, state); after != before {
-		t.Fatalf("deleted pod's files changed:\n%s\n%s", before, after)
+	if after := snapshot(t, file); after != before {
+		t.Fatalf("deleted pod's file changed:\n%s\n%s", before, after)
+	}
+	if after := checkpointLine(t, dir, ns, "gone", "app"); after != cp {
+		t.Fatalf("deleted pod's checkpoint changed:\n%s\n%s", cp, after)
 	}
 	assertFile(t, filepath.Join(dir, ns, "stay", "app.log"), lines("hi", "again"))
 }
@@ -218,4 +221,56 @@ func TestSinceBoundsFirstExportOnly(t *testing.T) {
 	log.add(now.Add(-5*time.Minute), "newer")
 	export(t, "-n", ns, "-d", dir, "--since", "1s")
 	assertFile(t, file, lines("recent", "newer"))
+}
+
+// A directory written with format version 1 (a checkpoint file per container) is converted by the
+// next run, which goes on exactly where the old one stopped.
+func TestUpgradeFromFormatVersion1(t *testing.T) {
+	ns := newNamespace(t)
+	dir := t.TempDir()
+	log := newLog(t).add(at(0, 0), "same", "same")
+	createPod(t, ns, pod{name: "web", containers: []container{{name: "app", log: log}}})
+	export(t, "-n", ns, "-d", dir)
+
+	// The same state as version 1 kept it.
+	var cp map[string]any
+	if err := json.Unmarshal([]byte(checkpointLine(t, dir, ns, "web", "app")), &cp); err != nil {
+		t.Fatal(err)
+	}
+	delete(cp, "pod")
+	delete(cp, "container")
+	cp["version"] = 1
+	v1, err := json.Marshal(cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, ".logexport", "state")
+	write := func(p string, data []byte) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(state, ns, "web", "app.json"), v1)
+	write(filepath.Join(dir, ".logexport", "meta.json"), []byte(`{"version": 1, "timestamps": false}`))
+	if err := os.RemoveAll(filepath.Join(dir, ".logexport", "checkpoints")); err != nil {
+		t.Fatal(err)
+	}
+
+	log.add(at(0, 0), "same").add(at(1, 0), "next")
+	s := export(t, "-n", ns, "-d", dir)
+	if c := find(t, s, ns, "web", "app"); c.Lines != 2 {
+		t.Fatalf("after the upgrade: %+v", c)
+	}
+	assertFile(t, filepath.Join(dir, ns, "web", "app.log"), lines("same", "same", "same", "next"))
+	var meta struct{ Version int }
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(dir, ".logexport", "meta.json"))), &meta); err != nil || meta.Version != 2 {
+		t.Fatalf("meta.json: version %d, %v", meta.Version, err)
+	}
+	if _, err := os.Stat(state); !os.IsNotExist(err) {
+		t.Fatalf("the version 1 checkpoints are still there: %v", err)
+	}
 }

@@ -1,0 +1,72 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"strings"
+)
+
+// stateDirV1 held the checkpoints of format version 1, one file per container:
+// .logexport/state/<namespace>/<pod>/<container>.json.
+const stateDirV1 = metaDir + "/state"
+
+// upgrade converts a directory of format version 1. The namespace files are written first and the
+// version recorded after them, so that a run interrupted in between converts again from the old
+// files; those go last, also when an earlier run stopped before removing them.
+func (d *Dir) upgrade() error {
+	if d.meta.Version == FormatVersion {
+		if _, err := d.root.Lstat(stateDirV1); err != nil {
+			return nil
+		}
+		return d.removeV1()
+	}
+	byNamespace := map[string]map[containerKey]Checkpoint{}
+	err := fs.WalkDir(d.root.FS(), stateDirV1, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() || strings.HasSuffix(p, ".tmp") {
+			return err // a .tmp file is a write that never completed
+		}
+		parts := strings.Split(strings.TrimPrefix(p, stateDirV1+"/"), "/")
+		if len(parts) != 3 || !strings.HasSuffix(parts[2], ".json") {
+			return fmt.Errorf("unexpected file %s", d.Path(p))
+		}
+		data, err := d.root.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		var v1 struct {
+			Version int `json:"version"`
+			Checkpoint
+		}
+		if err := json.Unmarshal(data, &v1); err != nil || v1.Version != 1 {
+			return fmt.Errorf("checkpoint %s is corrupt (%v, version %d): move it and its log aside to export the log again", d.Path(p), err, v1.Version)
+		}
+		ns, k := parts[0], containerKey{parts[1], strings.TrimSuffix(parts[2], ".json")}
+		if byNamespace[ns] == nil {
+			byNamespace[ns] = map[containerKey]Checkpoint{}
+		}
+		byNamespace[ns][k] = v1.Checkpoint
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("converting the checkpoints of %s to format version %d: %w", d.path, FormatVersion, err)
+	}
+	for ns, cps := range byNamespace {
+		name := checkpointsPath(ns)
+		if err := writeFileAtomic(d.root, name, d.Path(name), marshalRecords(cps)); err != nil {
+			return err
+		}
+	}
+	d.meta.Version = FormatVersion
+	if err := d.saveMeta(); err != nil {
+		return err
+	}
+	return d.removeV1()
+}
+
+func (d *Dir) removeV1() error {
+	if err := d.root.RemoveAll(stateDirV1); err != nil {
+		return fmt.Errorf("removing %s, replaced by %s: %w", d.Path(stateDirV1), d.Path(checkpointsDir), err)
+	}
+	return nil
+}
