@@ -172,15 +172,21 @@ func benchMain(ctx context.Context, args []string) error {
 			return err
 		}
 		res := &result{w: w, samples: map[string][]sample{}}
+		scratch, err := os.MkdirTemp("", "logexport-bench-"+w.name+"-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(scratch) // when a run fails; removed below otherwise
 		for r := 0; r < *reps; r++ {
 			fmt.Fprintf(os.Stderr, "bench: workload %s: run %d/%d\n", w.name, r+1, *reps)
 			skip := res.skip(*slow)
-			err := runRep(ctx, e, w, r, func(c string) bool { return !run[c] || skip(c) }, func(c string, s sample) { res.samples[c] = append(res.samples[c], s) })
+			err := runRep(ctx, e, w, r, scratch, func(c string) bool { return !run[c] || skip(c) }, func(c string, s sample) { res.samples[c] = append(res.samples[c], s) })
 			if err != nil {
 				return fmt.Errorf("workload %s: %w", w.name, err)
 			}
 		}
 		w.delete(ctx, client)
+		_ = os.RemoveAll(scratch)
 		for _, f := range w.files {
 			_ = os.Remove(f.path)
 		}
