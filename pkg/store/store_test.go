@@ -46,10 +46,7 @@ func TestLogPathRefusesUnsafeNames(t *testing.T) {
 // opened again; a file shorter than its checkpoint, or without one, is refused.
 func TestOpenLogRecovery(t *testing.T) {
 	dir := t.TempDir()
-	d, err := Open(dir, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := mustOpen(t, dir)
 	defer d.Close()
 	l, err := d.OpenLog("ns", "p", "c")
 	if err != nil {
@@ -108,10 +105,7 @@ func TestOpenLogRecovery(t *testing.T) {
 // A symlink planted in the directory cannot redirect a write outside it.
 func TestNoEscapeThroughSymlink(t *testing.T) {
 	dir, outside := t.TempDir(), t.TempDir()
-	d, err := Open(dir, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := mustOpen(t, dir)
 	defer d.Close()
 	if err := os.Symlink(outside, filepath.Join(dir, "ns")); err != nil {
 		t.Fatal(err)
@@ -163,10 +157,7 @@ func TestCheckpointFileDamage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			d, err := Open(dir, false)
-			if err != nil {
-				t.Fatal(err)
-			}
+			d := mustOpen(t, dir)
 			commit(t, d, "ns", "p", "c", Checkpoint{Instance: "i1"})
 			commit(t, d, "other", "p", "c", Checkpoint{Instance: "o1"})
 			d.Close()
@@ -180,10 +171,7 @@ func TestCheckpointFileDamage(t *testing.T) {
 			}
 			f.Close()
 
-			d, err = Open(dir, false)
-			if err != nil {
-				t.Fatal(err)
-			}
+			d = mustOpen(t, dir)
 			defer d.Close()
 			if cp := checkpointOf(t, d, "other", "p", "c"); cp == nil || cp.Instance != "o1" {
 				t.Fatalf("other namespace: %+v", cp)
@@ -216,13 +204,11 @@ func TestCheckpointFileDamage(t *testing.T) {
 // that, and what is read back is always the last checkpoint of each container.
 func TestCheckpointFileCompaction(t *testing.T) {
 	dir := t.TempDir()
-	d, err := Open(dir, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := mustOpen(t, dir)
 	const containers, saves = 3, 3 * compactMin
 	logs := make([]*Log, containers)
 	for i := range logs {
+		var err error
 		if logs[i], err = d.OpenLog("ns", "p", fmt.Sprint("c", i)); err != nil {
 			t.Fatal(err)
 		}
@@ -246,10 +232,7 @@ func TestCheckpointFileCompaction(t *testing.T) {
 	if maxLines > compactMin {
 		t.Fatalf("the file grew to %d lines for %d containers", maxLines, containers)
 	}
-	d, err = Open(dir, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d = mustOpen(t, dir)
 	defer d.Close()
 	for i := range containers {
 		if cp := checkpointOf(t, d, "ns", "p", fmt.Sprint("c", i)); cp == nil || cp.Lines != int64(saves-containers+i) {
@@ -289,17 +272,11 @@ func TestUpgradeFromVersion1(t *testing.T) {
 			}
 			if interrupted {
 				// As left by a run that recorded version 2 and stopped before removing the old files.
-				d, err := Open(dir, false)
-				if err != nil {
-					t.Fatal(err)
-				}
+				d := mustOpen(t, dir)
 				d.Close()
 				write(".logexport/state/ns/p/c.json", v1["ns/p/c.json"])
 			}
-			d, err := Open(dir, false)
-			if err != nil {
-				t.Fatal(err)
-			}
+			d := mustOpen(t, dir)
 			defer d.Close()
 			if d.Meta().Version != FormatVersion {
 				t.Fatalf("version %d", d.Meta().Version)
@@ -354,10 +331,7 @@ func TestNoCommitAfterFailedWrite(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			d, err := Open(dir, false)
-			if err != nil {
-				t.Fatal(err)
-			}
+			d := mustOpen(t, dir)
 			defer d.Close()
 			l, err := d.OpenLog("ns", "p", "c")
 			if err != nil {
@@ -395,4 +369,13 @@ func TestNoCommitAfterFailedWrite(t *testing.T) {
 			}
 		})
 	}
+}
+
+func mustOpen(t *testing.T, dir string) *Dir {
+	t.Helper()
+	d, err := Open(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
