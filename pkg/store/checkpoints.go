@@ -31,13 +31,17 @@ type checkpoints struct {
 
 	mu sync.Mutex
 	// err is why the file cannot be used; every container of the namespace fails with it.
-	err  error
-	cps  map[containerKey]Checkpoint
-	f    *os.File // open for writing from the first save on
-	size int64    // bytes of complete lines; a torn line after them is overwritten
+	err error
+	cps map[containerKey]Checkpoint
+	// f is open for writing from the first save on while logs of the namespace are open (users),
+	// rather than for the whole run: -A may reach thousands of namespaces.
+	f     *os.File
+	users int
+	size  int64 // bytes of complete lines; a torn line after them is overwritten
 	// lines in the file; the file is rewritten with one line per container when it has grown
-	// past twice that, so that reading it stays proportional to the containers.
-	lines int
+	// past twice that, so that reading it stays proportional to the containers. A rewrite
+	// that failed is tried again at retryAt lines.
+	lines, retryAt int
 }
 
 type containerKey struct{ pod, container string }
@@ -57,40 +61,59 @@ func checkpointsPath(namespace string) string {
 	return path.Join(checkpointsDir, namespace+".jsonl")
 }
 
-// readCheckpoints reads a namespace's checkpoint file; a missing file holds none.
-func readCheckpoints(root *os.Root, name, shown string) *checkpoints {
+// readCheckpoints reads a namespace's checkpoint file; a missing file holds none. A file that
+// cannot be read is an error; a corrupt one is kept in the result, to refuse every container of
+// the namespace.
+func readCheckpoints(root *os.Root, name, shown string, timestamps bool) (*checkpoints, error) {
 	c := &checkpoints{root: root, name: name, shown: shown, cps: map[containerKey]Checkpoint{}}
 	data, err := root.ReadFile(name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return c
+		return c, nil
 	case err != nil:
-		c.err = fmt.Errorf("reading checkpoints: %w", err)
-		return c
+		return nil, hostPathError("read", shown, err)
 	}
 	for n := 1; ; n++ {
 		i := bytes.IndexByte(data[c.size:], '\n')
 		if i < 0 {
 			break // the rest is a line torn by a run that was killed
 		}
-		line := data[c.size : c.size+int64(i)]
 		var r record
-		err := json.Unmarshal(line, &r)
-		if err == nil {
-			err = checkName(r.Pod)
-		}
-		if err == nil {
-			err = checkName(r.Container)
+		err := json.Unmarshal(data[c.size:c.size+int64(i)], &r)
+		if err == nil && (!plainName(r.Pod) || !plainName(r.Container)) {
+			err = fmt.Errorf("unsafe pod or container name %q/%q", r.Pod, r.Container)
 		}
 		if err != nil {
-			c.err = fmt.Errorf("checkpoint file %s is corrupt at line %d (%v): move it and the namespace's logs aside to export them again", shown, n, err)
-			return c
+			todo := "move it and the namespace's logs aside to export them again"
+			if timestamps {
+				todo = "move it aside, and the checkpoints will be read back from the logs"
+			}
+			c.err = fmt.Errorf("checkpoint file %s is corrupt at line %d (%v): %s", shown, n, err, todo)
+			return c, nil
 		}
 		c.cps[containerKey{r.Pod, r.Container}] = r.Checkpoint
 		c.size += int64(i) + 1
 		c.lines++
 	}
-	return c
+	return c, nil
+}
+
+// acquire and release bracket the use of the file by one log.
+func (c *checkpoints) acquire() {
+	c.mu.Lock()
+	c.users++
+	c.mu.Unlock()
+}
+
+func (c *checkpoints) release() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.users--; c.users > 0 || c.f == nil {
+		return nil
+	}
+	err := c.f.Close()
+	c.f = nil
+	return err
 }
 
 // get returns a container's checkpoint, nil if it has none.
@@ -122,20 +145,21 @@ func (c *checkpoints) save(k containerKey, cp Checkpoint) error {
 	}
 	if c.f == nil {
 		if c.f, err = c.root.OpenFile(c.name, os.O_WRONLY|os.O_CREATE, 0o644); err != nil {
-			return fmt.Errorf("writing %s: %w", c.shown, err)
+			return hostPathError("write", c.shown, err)
 		}
 	}
 	if _, err := c.f.WriteAt(b, c.size); err != nil {
 		_ = c.f.Truncate(c.size)
-		return fmt.Errorf("writing %s: %w", c.shown, err)
+		return err // an *fs.PathError, which names the file
 	}
 	c.size += int64(len(b))
 	c.lines++
 	c.cps[k] = cp
-	if c.lines >= compactMin && c.lines > 2*len(c.cps) {
-		// The checkpoint is saved; a failed rewrite leaves a longer file that the next save
-		// tries to rewrite again.
+	if c.lines >= max(compactMin, c.retryAt) && c.lines > 2*len(c.cps) {
+		// The checkpoint is saved; after a failed rewrite the file goes on growing, and the
+		// rewrite is tried again once it has grown by as much again.
 		if err := c.compact(); err != nil {
+			c.retryAt = c.lines + max(len(c.cps), compactMin)
 			klog.V(1).InfoS("could not rewrite the checkpoint file", "file", c.shown, "err", err)
 		}
 	}
@@ -150,7 +174,7 @@ func (c *checkpoints) compact() error {
 	}
 	// The open file is the replaced one: the next save opens the new one.
 	_ = c.f.Close()
-	c.f, c.size, c.lines = nil, int64(len(data)), len(c.cps)
+	c.f, c.size, c.lines, c.retryAt = nil, int64(len(data)), len(c.cps), 0
 	return nil
 }
 

@@ -99,8 +99,14 @@ func (d *Dir) OpenLog(namespace, pod, container string) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{dir: d, rel: rel, cps: d.checkpoints(namespace), key: containerKey{pod, container}}
+	cps, err := d.checkpoints(namespace)
+	if err != nil {
+		return nil, err
+	}
+	cps.acquire()
+	l := &Log{dir: d, rel: rel, cps: cps, key: containerKey{pod, container}}
 	if err := l.open(); err != nil {
+		_ = cps.release()
 		return nil, err
 	}
 	return l, nil
@@ -258,14 +264,18 @@ func (l *Log) Commit(cp Checkpoint) error {
 // Close closes the file. Bytes written after the last Commit are cut off, so that a failed run
 // (a full disk, say) leaves the file as its checkpoint describes.
 func (l *Log) Close() error {
+	if l.f == nil {
+		return nil // closed before
+	}
 	var err error
 	if l.size > l.committed {
 		err = l.f.Truncate(l.committed)
 	}
 	buf := l.buf[:0]
 	writeBuffers.Put(&buf)
-	l.buf = nil
-	return errors.Join(err, l.f.Close())
+	err = errors.Join(err, l.f.Close(), l.cps.release())
+	l.f, l.buf = nil, nil
+	return err
 }
 
 // Committed is the length of the file its saved checkpoint covers.

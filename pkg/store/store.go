@@ -162,25 +162,42 @@ func LogPath(namespace, pod, container string) (string, error) {
 	return path.Join(namespace, pod, container+logSuffix), nil
 }
 
-// checkpoints returns a namespace's checkpoints, read on first use.
-func (d *Dir) checkpoints(namespace string) *checkpoints {
+// checkpoints returns a namespace's checkpoints, read on first use. A file that could not be read
+// is read again next time; one that is corrupt stays refused for the run.
+func (d *Dir) checkpoints(namespace string) (*checkpoints, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c, ok := d.namespaces[namespace]
-	if !ok {
-		name := checkpointsPath(namespace)
-		c = readCheckpoints(d.root, name, d.Path(name))
-		d.namespaces[namespace] = c
+	if c, ok := d.namespaces[namespace]; ok {
+		return c, nil
 	}
-	return c
+	name := checkpointsPath(namespace)
+	c, err := readCheckpoints(d.root, name, d.Path(name), d.meta.Timestamps)
+	if err != nil {
+		return nil, err
+	}
+	d.namespaces[namespace] = c
+	return c, nil
 }
 
 func checkName(n string) error {
-	if n == "" || n == "." || n == ".." || strings.HasPrefix(n, ".") ||
-		strings.ContainsAny(n, "/\\\x00") || len(n) > 253 {
+	if !plainName(n) {
 		return fmt.Errorf("refusing unsafe name %q from the cluster", n)
 	}
 	return nil
+}
+
+// plainName tells whether n is a single path element that is safe to create.
+func plainName(n string) bool {
+	return n != "" && !strings.HasPrefix(n, ".") && !strings.ContainsAny(n, "/\\\x00") && len(n) <= 253
+}
+
+// hostPathError names the host path in err; os.Root reports paths relative to the directory.
+func hostPathError(op, shown string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return &fs.PathError{Op: op, Path: shown, Err: err}
 }
 
 // writeFileAtomic replaces name (in root) with data so that a reader (or a run after a crash)
@@ -189,7 +206,7 @@ func writeFileAtomic(root *os.Root, name, shown string, data []byte) error {
 	tmp := name + ".tmp"
 	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		return fmt.Errorf("writing %s: %w", shown, err)
+		return hostPathError("write", shown, err)
 	}
 	_, err = f.Write(data)
 	if cerr := f.Close(); err == nil {
@@ -200,7 +217,7 @@ func writeFileAtomic(root *os.Root, name, shown string, data []byte) error {
 	}
 	if err != nil {
 		_ = root.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", shown, err)
+		return hostPathError("write", shown, err)
 	}
 	return nil
 }

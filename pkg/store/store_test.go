@@ -379,3 +379,126 @@ func mustOpen(t *testing.T, dir string) *Dir {
 	}
 	return d
 }
+
+// A format version 1 directory that never exported a container has no state directory at all.
+func TestUpgradeFromVersion1WithoutCheckpoints(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, ".logexport"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".logexport", "meta.json"), []byte(`{"version": 1, "timestamps": true}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if d.Meta().Version != FormatVersion {
+		t.Fatalf("version %d", d.Meta().Version)
+	}
+}
+
+// A checkpoint file that could not be read is read again by the next OpenLog, rather than
+// refusing the namespace for the rest of a follow run.
+func TestCheckpointFileReadAgainAfterError(t *testing.T) {
+	dir := t.TempDir()
+	d := mustOpen(t, dir)
+	defer d.Close()
+	file := filepath.Join(dir, ".logexport", "checkpoints", "ns.jsonl")
+	if err := os.Mkdir(file, 0o755); err != nil { // reading it fails
+		t.Fatal(err)
+	}
+	if _, err := d.OpenLog("ns", "p", "c"); err == nil || !strings.Contains(err.Error(), file) {
+		t.Fatalf("OpenLog: %v, want an error naming %s", err, file)
+	}
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, d, "ns", "p", "c", Checkpoint{Instance: "i"})
+	if cp := checkpointOf(t, d, "ns", "p", "c"); cp == nil || cp.Instance != "i" {
+		t.Fatalf("checkpoint %+v", cp)
+	}
+}
+
+// The checkpoint file is open only while logs of its namespace are; closing a log twice is
+// harmless.
+func TestCheckpointFileClosedWithItsLogs(t *testing.T) {
+	d := mustOpen(t, t.TempDir())
+	defer d.Close()
+	a, err := d.OpenLog("ns", "a", "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := d.OpenLog("ns", "b", "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cps := a.cps
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if cps.f == nil {
+		t.Fatal("closed while a log of the namespace is open")
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if cps.f != nil || cps.users != 0 {
+		t.Fatalf("open after its last log closed (users %d)", cps.users)
+	}
+	c, err := d.OpenLog("ns", "c", "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if cap(c.buf) != writeBufferSize {
+		t.Fatalf("write buffer of %d bytes after a double close", cap(c.buf))
+	}
+}
+
+// A rewrite that fails (here: its temporary file cannot be created) leaves every checkpoint in
+// place and is tried again only after the file has grown by as much again.
+func TestCheckpointFileCompactionRetry(t *testing.T) {
+	dir := t.TempDir()
+	d := mustOpen(t, dir)
+	defer d.Close()
+	l, err := d.OpenLog("ns", "p", "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	tmp := filepath.Join(dir, ".logexport", "checkpoints", "ns.jsonl.tmp")
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	save := func(n int) {
+		t.Helper()
+		if err := l.Commit(Checkpoint{Instance: "i", Lines: int64(n)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := 1
+	for ; l.cps.lines < compactMin; n++ {
+		save(n)
+	}
+	if l.cps.retryAt != 2*compactMin {
+		t.Fatalf("retry at %d lines, want %d", l.cps.retryAt, 2*compactMin)
+	}
+	if err := os.Remove(tmp); err != nil {
+		t.Fatal(err)
+	}
+	for ; l.cps.lines < 2*compactMin-1; n++ {
+		save(n)
+	}
+	save(n)
+	if l.cps.lines != 1 {
+		t.Fatalf("%d lines after the retry, want 1", l.cps.lines)
+	}
+	if cp := l.cps.cps[containerKey{"p", "c"}]; cp.Lines != int64(n) {
+		t.Fatalf("checkpoint %+v, want the last save (%d)", cp, n)
+	}
+}

@@ -2,9 +2,12 @@ package store
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
+
+	"k8s.io/klog/v2"
 )
 
 // stateDirV1 held the checkpoints of format version 1, one file per container:
@@ -16,19 +19,22 @@ const stateDirV1 = metaDir + "/state"
 // files; those go last, also when an earlier run stopped before removing them.
 func (d *Dir) upgrade() error {
 	if d.meta.Version == FormatVersion {
-		if _, err := d.root.Lstat(stateDirV1); err != nil {
-			return nil
+		if _, err := d.root.Lstat(stateDirV1); err == nil {
+			d.removeV1()
 		}
-		return d.removeV1()
+		return nil
 	}
 	byNamespace := map[string]map[containerKey]Checkpoint{}
 	err := fs.WalkDir(d.root.FS(), stateDirV1, func(p string, e fs.DirEntry, err error) error {
+		if p == stateDirV1 && errors.Is(err, fs.ErrNotExist) {
+			return fs.SkipAll // no container was ever exported
+		}
 		if err != nil || e.IsDir() || strings.HasSuffix(p, ".tmp") {
 			return err // a .tmp file is a write that never completed
 		}
 		parts := strings.Split(strings.TrimPrefix(p, stateDirV1+"/"), "/")
 		if len(parts) != 3 || !strings.HasSuffix(parts[2], ".json") {
-			return fmt.Errorf("unexpected file %s", d.Path(p))
+			return fmt.Errorf("unexpected file %s: move it out of %s", d.Path(p), d.Path(stateDirV1))
 		}
 		data, err := d.root.ReadFile(p)
 		if err != nil {
@@ -61,12 +67,14 @@ func (d *Dir) upgrade() error {
 	if err := d.saveMeta(); err != nil {
 		return err
 	}
-	return d.removeV1()
+	d.removeV1()
+	return nil
 }
 
-func (d *Dir) removeV1() error {
+// removeV1 removes the converted checkpoints. They are not used any more, so failing to remove
+// them does not stop the run; the next one tries again.
+func (d *Dir) removeV1() {
 	if err := d.root.RemoveAll(stateDirV1); err != nil {
-		return fmt.Errorf("removing %s, replaced by %s: %w", d.Path(stateDirV1), d.Path(checkpointsDir), err)
+		klog.V(1).InfoS("could not remove the checkpoints of format version 1, which are not used any more", "dir", d.Path(stateDirV1), "err", err)
 	}
-	return nil
 }
