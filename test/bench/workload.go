@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -16,12 +14,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/logexport/kubectl-logexport/test/kwok"
 )
 
 // workload is a set of pods on the kwok node, each container logging from a generated CRI file.
@@ -131,14 +129,6 @@ func (f *logFile) grow(fraction float64) error {
 // shrink takes the file back to what every contender reads.
 func (f *logFile) shrink() error { return os.Truncate(f.path, f.size) }
 
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-var logsGVR = schema.GroupVersionResource{Group: "kwok.x-k8s.io", Version: "v1alpha1", Resource: "logs"}
-
 // create makes the namespace, the log files under dir and the pods, and waits until kwok serves
 // every container's log with a kubelet-like status.
 func (w *workload) create(ctx context.Context, client kubernetes.Interface, dyn dynamic.Interface, dir string) error {
@@ -176,11 +166,8 @@ func (w *workload) podName(p int) string { return fmt.Sprintf("%s-%04d", w.name,
 
 func (w *workload) createPod(ctx context.Context, client kubernetes.Interface, dyn dynamic.Interface, dir string, p int) error {
 	name := w.podName(p)
-	spec := corev1.PodSpec{
-		NodeName:    "kwok-node-0",
-		Tolerations: []corev1.Toleration{{Key: "kwok.x-k8s.io/node", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
-	}
-	var logs []any
+	spec := kwok.PodSpec()
+	var logs []kwok.LogFiles
 	for c := 0; c < w.containers; c++ {
 		cname := fmt.Sprintf("c%d", c)
 		f := &logFile{path: filepath.Join(dir, w.name, name+"-"+cname+".log"), tag: name + "/" + cname}
@@ -189,15 +176,10 @@ func (w *workload) createPod(ctx context.Context, client kubernetes.Interface, d
 		}
 		w.files[p*w.containers+c] = f
 		spec.Containers = append(spec.Containers, corev1.Container{Name: cname, Image: "fake"})
-		logs = append(logs, map[string]any{"containers": []any{cname}, "logsFile": f.path})
+		logs = append(logs, kwok.LogFiles{Container: cname, Current: f.path})
 	}
-	obj := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Logs",
-		"metadata": map[string]any{"name": name, "namespace": w.namespace},
-		"spec":     map[string]any{"logs": logs},
-	}}
-	if _, err := dyn.Resource(logsGVR).Namespace(w.namespace).Create(ctx, obj, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("creating Logs %s: %w", name, err)
+	if err := kwok.ApplyLogs(ctx, dyn, w.namespace, name, logs); err != nil {
+		return err
 	}
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: w.namespace, Labels: map[string]string{"bench": w.name}}, Spec: spec}
 	if _, err := client.CoreV1().Pods(w.namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
@@ -235,9 +217,7 @@ func (w *workload) settle(ctx context.Context, client kubernetes.Interface) erro
 				if err != nil {
 					return err
 				}
-				for i := range pod.Status.ContainerStatuses {
-					pod.Status.ContainerStatuses[i].ContainerID = "containerd://" + randHex(32)
-				}
+				kwok.SetContainerIDs(&pod.Status)
 				_, err = client.CoreV1().Pods(w.namespace).UpdateStatus(gctx, pod, metav1.UpdateOptions{})
 				return err
 			})
@@ -245,13 +225,8 @@ func (w *workload) settle(ctx context.Context, client kubernetes.Interface) erro
 				return fmt.Errorf("setting container IDs of %s: %w", name, err)
 			}
 			for c := 0; c < w.containers; c++ {
-				err := wait.PollUntilContextTimeout(gctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-					one := int64(1)
-					b, err := client.CoreV1().Pods(w.namespace).GetLogs(name, &corev1.PodLogOptions{Container: fmt.Sprintf("c%d", c), LimitBytes: &one}).DoRaw(ctx)
-					return err == nil && len(b) == 1, nil
-				})
-				if err != nil {
-					return fmt.Errorf("waiting for kwok to serve %s/%s c%d: %w", w.namespace, name, c, err)
+				if err := kwok.WaitServed(gctx, client, w.namespace, name, fmt.Sprintf("c%d", c), false); err != nil {
+					return err
 				}
 			}
 			return nil

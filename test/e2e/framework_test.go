@@ -23,23 +23,15 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	"github.com/logexport/kubectl-logexport/pkg/cmd"
+	"github.com/logexport/kubectl-logexport/test/kwok"
 )
 
-const (
-	kwokNode  = "kwok-node-0"
-	criLayout = "2006-01-02T15:04:05.000000000Z07:00"
-)
+const criLayout = "2006-01-02T15:04:05.000000000Z07:00"
 
 func randID() string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func containerID() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return "containerd://" + hex.EncodeToString(b)
 }
 
 var nonName = regexp.MustCompile(`[^a-z0-9-]+`)
@@ -137,10 +129,7 @@ func at(sec, nsec int) time.Time { return t0.Add(time.Duration(sec)*time.Second 
 func createPod(t *testing.T, ns string, p pod) {
 	t.Helper()
 	ctx := context.Background()
-	spec := corev1.PodSpec{
-		NodeName:    kwokNode,
-		Tolerations: []corev1.Toleration{{Key: "kwok.x-k8s.io/node", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
-	}
+	spec := kwok.PodSpec()
 	for _, c := range p.containers {
 		ct := corev1.Container{Name: c.name, Image: "fake"}
 		if c.init {
@@ -164,35 +153,26 @@ func createPod(t *testing.T, ns string, p pod) {
 	if err != nil {
 		t.Fatalf("waiting for pod %s/%s to run: %v", ns, p.name, err)
 	}
-	// kwok leaves containerID empty; a kubelet never does.
-	updateStatus(t, ns, p.name, func(st *corev1.PodStatus) {
-		for _, list := range [][]corev1.ContainerStatus{st.InitContainerStatuses, st.ContainerStatuses} {
-			for i := range list {
-				id := containerID()
-				list[i].ContainerID = id
-				if term := list[i].State.Terminated; term != nil {
-					term.ContainerID = id
-				}
-			}
-		}
-	})
+	updateStatus(t, ns, p.name, kwok.SetContainerIDs)
 	for _, c := range p.containers {
-		waitServed(t, ns, p.name, c.name)
+		waitServed(t, ns, p.name, c.name, false)
 	}
 }
 
 // applyLogs points kwok at the log files of a pod's containers (and at previous ones, if given).
 func applyLogs(t *testing.T, ns, podName string, cs []container, previous map[string]*criLog) {
 	t.Helper()
-	var b strings.Builder
-	fmt.Fprintf(&b, "apiVersion: kwok.x-k8s.io/v1alpha1\nkind: Logs\nmetadata:\n  name: %s\n  namespace: %s\nspec:\n  logs:\n", podName, ns)
+	var files []kwok.LogFiles
 	for _, c := range cs {
-		fmt.Fprintf(&b, "  - containers: [%s]\n    logsFile: %s\n", c.name, c.log.path)
+		f := kwok.LogFiles{Container: c.name, Current: c.log.path}
 		if prev := previous[c.name]; prev != nil {
-			fmt.Fprintf(&b, "    previousLogsFile: %s\n", prev.path)
+			f.Previous = prev.path
 		}
+		files = append(files, f)
 	}
-	kubectl(t, b.String(), "apply", "-f", "-")
+	if err := kwok.ApplyLogs(context.Background(), dyn, ns, podName, files); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func updateStatus(t *testing.T, ns, name string, mutate func(*corev1.PodStatus)) {
@@ -212,15 +192,11 @@ func updateStatus(t *testing.T, ns, name string, mutate func(*corev1.PodStatus))
 	}
 }
 
-// waitServed waits until the API serves the container's log (kwok picks up a Logs object late).
-func waitServed(t *testing.T, ns, podName, c string) {
+// waitServed waits until the API serves a container's log (or its previous instance's).
+func waitServed(t *testing.T, ns, podName, c string, previous bool) {
 	t.Helper()
-	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		_, err := client.CoreV1().Pods(ns).GetLogs(podName, &corev1.PodLogOptions{Container: c, TailLines: ptr(int64(1))}).DoRaw(ctx)
-		return err == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("log of %s/%s/%s never served: %v", ns, podName, c, err)
+	if err := kwok.WaitServed(context.Background(), client, ns, podName, c, previous); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -254,19 +230,13 @@ func restart(t *testing.T, ns, podName string, cs []container, c string, next *c
 			s.LastTerminationState = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
 				ExitCode: 1, Reason: "Error", StartedAt: started, FinishedAt: now, ContainerID: s.ContainerID,
 			}}
-			s.ContainerID = containerID()
+			s.ContainerID = kwok.ContainerID()
 			s.RestartCount++
 			s.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(now.Add(time.Second))}}
 		}
 	})
 	// kwok serves the new files once it has seen the new Logs object.
-	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		_, err := client.CoreV1().Pods(ns).GetLogs(podName, &corev1.PodLogOptions{Container: c, Previous: true, TailLines: ptr(int64(1))}).DoRaw(ctx)
-		return err == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("previous log of %s/%s/%s never served: %v", ns, podName, c, err)
-	}
+	waitServed(t, ns, podName, c, true)
 	return out
 }
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -22,6 +23,7 @@ var (
 	binDir     string
 	kubeconfig string
 	client     kubernetes.Interface
+	dyn        dynamic.Interface
 )
 
 const clusterName = "e2e"
@@ -74,6 +76,9 @@ func run(m *testing.M) (int, error) {
 	}
 	config.QPS, config.Burst = 100, 200
 	if client, err = kubernetes.NewForConfig(config); err != nil {
+		return 1, err
+	}
+	if dyn, err = dynamic.NewForConfig(config); err != nil {
 		return 1, err
 	}
 	return m.Run(), nil
