@@ -48,10 +48,7 @@ func TestOpenLogRecovery(t *testing.T) {
 	dir := t.TempDir()
 	d := mustOpen(t, dir)
 	defer d.Close()
-	l, err := d.OpenLog("ns", "p", "c")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpenLog(t, d, "ns", "p", "c")
 	write := func(s string) {
 		if _, err := l.Write([]byte(s)); err != nil {
 			t.Fatal(err)
@@ -72,10 +69,7 @@ func TestOpenLogRecovery(t *testing.T) {
 	if b, _ := os.ReadFile(file); string(b) != "one\ntwo\n" {
 		t.Fatalf("before reopen: %q", b)
 	}
-	l2, err := d.OpenLog("ns", "p", "c")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l2 := mustOpenLog(t, d, "ns", "p", "c")
 	l2.Close()
 	if b, _ := os.ReadFile(file); string(b) != "one\n" {
 		t.Fatalf("after reopen: %q, want the committed line only", b)
@@ -120,10 +114,7 @@ func TestNoEscapeThroughSymlink(t *testing.T) {
 
 func commit(t *testing.T, d *Dir, ns, pod, container string, cp Checkpoint) {
 	t.Helper()
-	l, err := d.OpenLog(ns, pod, container)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpenLog(t, d, ns, pod, container)
 	if err := l.Commit(cp); err != nil {
 		t.Fatal(err)
 	}
@@ -134,10 +125,7 @@ func commit(t *testing.T, d *Dir, ns, pod, container string, cp Checkpoint) {
 
 func checkpointOf(t *testing.T, d *Dir, ns, pod, container string) *Checkpoint {
 	t.Helper()
-	l, err := d.OpenLog(ns, pod, container)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpenLog(t, d, ns, pod, container)
 	defer l.Close()
 	return l.Checkpoint()
 }
@@ -333,10 +321,7 @@ func TestNoCommitAfterFailedWrite(t *testing.T) {
 			dir := t.TempDir()
 			d := mustOpen(t, dir)
 			defer d.Close()
-			l, err := d.OpenLog("ns", "p", "c")
-			if err != nil {
-				t.Fatal(err)
-			}
+			l := mustOpenLog(t, d, "ns", "p", "c")
 			if _, err := l.Write([]byte("one\n")); err != nil {
 				t.Fatal(err)
 			}
@@ -346,6 +331,7 @@ func TestNoCommitAfterFailedWrite(t *testing.T) {
 			}
 			// Writes to the log fail from here on, as on a full disk.
 			good := l.f
+			var err error
 			if l.f, err = os.Open(good.Name()); err != nil {
 				t.Fatal(err)
 			}
@@ -426,14 +412,8 @@ func TestCheckpointFileReadAgainAfterError(t *testing.T) {
 func TestCheckpointFileClosedWithItsLogs(t *testing.T) {
 	d := mustOpen(t, t.TempDir())
 	defer d.Close()
-	a, err := d.OpenLog("ns", "a", "c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := d.OpenLog("ns", "b", "c")
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := mustOpenLog(t, d, "ns", "a", "c")
+	b := mustOpenLog(t, d, "ns", "b", "c")
 	cps := a.cps
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
@@ -450,10 +430,7 @@ func TestCheckpointFileClosedWithItsLogs(t *testing.T) {
 	if cps.f != nil || cps.users != 0 {
 		t.Fatalf("open after its last log closed (users %d)", cps.users)
 	}
-	c, err := d.OpenLog("ns", "c", "c")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustOpenLog(t, d, "ns", "c", "c")
 	defer c.Close()
 	if cap(c.buf) != writeBufferSize {
 		t.Fatalf("write buffer of %d bytes after a double close", cap(c.buf))
@@ -466,10 +443,7 @@ func TestCheckpointFileCompactionRetry(t *testing.T) {
 	dir := t.TempDir()
 	d := mustOpen(t, dir)
 	defer d.Close()
-	l, err := d.OpenLog("ns", "p", "c")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustOpenLog(t, d, "ns", "p", "c")
 	defer l.Close()
 	tmp := filepath.Join(dir, ".logexport", "checkpoints", "ns.jsonl.tmp")
 	if err := os.Mkdir(tmp, 0o755); err != nil {
@@ -501,4 +475,13 @@ func TestCheckpointFileCompactionRetry(t *testing.T) {
 	if cp := l.cps.cps[containerKey{"p", "c"}]; cp.Lines != int64(n) {
 		t.Fatalf("checkpoint %+v, want the last save (%d)", cp, n)
 	}
+}
+
+func mustOpenLog(t *testing.T, d *Dir, namespace, pod, container string) *Log {
+	t.Helper()
+	l, err := d.OpenLog(namespace, pod, container)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
