@@ -108,12 +108,10 @@ func (c *checkpoints) acquire() {
 func (c *checkpoints) release() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.users--; c.users > 0 || c.f == nil {
+	if c.users--; c.users > 0 {
 		return nil
 	}
-	err := c.f.Close()
-	c.f = nil
-	return err
+	return c.closeFile()
 }
 
 // get returns a container's checkpoint, nil if it has none.
@@ -195,10 +193,15 @@ func marshalRecords(cps map[containerKey]Checkpoint) []byte {
 	return b
 }
 
-// close closes the file.
+// close closes the file, whatever logs still use it (the directory is being closed).
 func (c *checkpoints) close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.closeFile()
+}
+
+// closeFile closes the file if it is open; c.mu is held.
+func (c *checkpoints) closeFile() error {
 	if c.f == nil {
 		return nil
 	}
