@@ -24,6 +24,7 @@ import (
 	"github.com/logexport/kubectl-logexport/pkg/export"
 	"github.com/logexport/kubectl-logexport/pkg/podselect"
 	"github.com/logexport/kubectl-logexport/pkg/store"
+	"github.com/logexport/kubectl-logexport/pkg/target"
 	"github.com/logexport/kubectl-logexport/pkg/version"
 )
 
@@ -253,7 +254,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var targets []export.Target
+	var targets []target.Target
 	for i := range pods {
 		targets = append(targets, o.selector.Targets(&pods[i])...)
 	}
@@ -294,7 +295,7 @@ func failures(s Summary, containers int, nsErrs []podselect.NamespaceError) erro
 	return nil
 }
 
-func (o *Options) printDryRun(targets []export.Target, nsErrs []podselect.NamespaceError) error {
+func (o *Options) printDryRun(targets []target.Target, nsErrs []podselect.NamespaceError) error {
 	w := printers.GetNewTabWriter(o.Out)
 	fmt.Fprintln(w, "NAMESPACE\tPOD\tCONTAINER\tFILE")
 	for _, t := range targets {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/logexport/kubectl-logexport/pkg/export"
+	"github.com/logexport/kubectl-logexport/pkg/target"
 )
 
 func TestValidate(t *testing.T) {
@@ -81,11 +82,11 @@ func TestDryRunPrintsTargetsSorted(t *testing.T) {
 
 func TestSummaryStatuses(t *testing.T) {
 	results := []export.Result{
-		{Target: export.Target{Namespace: "a", Pod: "p", Container: "ok"}, Lines: 2, Bytes: 10},
-		{Target: export.Target{Namespace: "a", Pod: "p", Container: "idle"}},
-		{Target: export.Target{Namespace: "a", Pod: "p", Container: "gap"}, Lines: 1, Gaps: []export.Gap{{Reason: "r"}}},
-		{Target: export.Target{Namespace: "a", Pod: "p", Container: "bad"}, Err: context.Canceled},
-		{Target: export.Target{Namespace: "a", Pod: "p", Container: "new"}, Skipped: "not started"},
+		{Target: target.Target{Namespace: "a", Pod: "p", Container: "ok"}, Lines: 2, Bytes: 10},
+		{Target: target.Target{Namespace: "a", Pod: "p", Container: "idle"}},
+		{Target: target.Target{Namespace: "a", Pod: "p", Container: "gap"}, Lines: 1, Gaps: []export.Gap{{Reason: "r"}}},
+		{Target: target.Target{Namespace: "a", Pod: "p", Container: "bad"}, Err: context.Canceled},
+		{Target: target.Target{Namespace: "a", Pod: "p", Container: "new"}, Skipped: "not started"},
 	}
 	s := newSummary(results, nil)
 	var got []string

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/logexport/kubectl-logexport/pkg/store"
+	"github.com/logexport/kubectl-logexport/pkg/target"
 )
 
 // benchLog is a served log of many ordinary lines, and a client of a server that serves it.
@@ -74,7 +75,7 @@ func BenchmarkExportLines(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		b.StartTimer()
-		res := e.Export(context.Background(), Target{Namespace: "ns", Pod: "p", PodUID: "u", Container: "app", Status: st})
+		res := e.Export(context.Background(), target.Target{Namespace: "ns", Pod: "p", PodUID: "u", Container: "app", Status: st})
 		b.StopTimer()
 		runtime.ReadMemStats(&after)
 		mallocs += after.Mallocs - before.Mallocs
@@ -116,9 +117,9 @@ func BenchmarkExportManySmall(b *testing.B) {
 	client := kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL, QPS: -1})
 	st := &corev1.ContainerStatus{Name: "app", ContainerID: "containerd://1",
 		State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}}
-	targets := make([]Target, containers)
+	targets := make([]target.Target, containers)
 	for i := range targets {
-		targets[i] = Target{Namespace: "ns", Pod: fmt.Sprintf("pod-%d", i), PodUID: fmt.Sprintf("u%d", i), Container: "app", Status: st}
+		targets[i] = target.Target{Namespace: "ns", Pod: fmt.Sprintf("pod-%d", i), PodUID: fmt.Sprintf("u%d", i), Container: "app", Status: st}
 	}
 	run := func(b *testing.B, d *store.Dir, want int64) {
 		e := &Exporter{Client: client, Dir: d}

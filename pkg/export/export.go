@@ -20,17 +20,8 @@ import (
 
 	"github.com/logexport/kubectl-logexport/pkg/logline"
 	"github.com/logexport/kubectl-logexport/pkg/store"
+	"github.com/logexport/kubectl-logexport/pkg/target"
 )
-
-// Target is one container of one pod.
-type Target struct {
-	Namespace string
-	Pod       string
-	PodUID    string
-	Container string
-	// Status is the container's status in the pod; nil when the kubelet has not reported it yet.
-	Status *corev1.ContainerStatus
-}
 
 // Gap is a stretch of a log that could not be exported.
 type Gap struct {
@@ -49,7 +40,7 @@ func (g Gap) String() string {
 
 // Result is what one export of one container did.
 type Result struct {
-	Target
+	target.Target
 	File  string
 	Lines int64
 	Bytes int64
@@ -144,7 +135,7 @@ func (in *instance) is(podUID, stored string) bool {
 }
 
 // Export brings one container's file up to date with what the API serves.
-func (e *Exporter) Export(ctx context.Context, t Target) Result {
+func (e *Exporter) Export(ctx context.Context, t target.Target) Result {
 	res := Result{Target: t}
 	older, current := instances(t.PodUID, t.Status)
 	if current == nil {
@@ -187,7 +178,7 @@ func (e *Exporter) Export(ctx context.Context, t Target) Result {
 // merge is the export of one container in one run.
 type merge struct {
 	*Exporter
-	t   Target
+	t   target.Target
 	log *store.Log
 	res *Result
 	// cp describes what the file holds, line by line as it is written.
@@ -453,7 +444,7 @@ func (m *merge) commit(stored *store.Checkpoint) error {
 
 // ExportAll exports the targets, at most limit of them at once, and calls done (from one goroutine
 // at a time) after each. Results come in the order of targets.
-func (e *Exporter) ExportAll(ctx context.Context, targets []Target, limit int, done func(Result)) []Result {
+func (e *Exporter) ExportAll(ctx context.Context, targets []target.Target, limit int, done func(Result)) []Result {
 	results := make([]Result, len(targets))
 	var g errgroup.Group
 	g.SetLimit(limit)

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/logexport/kubectl-logexport/pkg/store"
+	"github.com/logexport/kubectl-logexport/pkg/target"
 )
 
 // kubelet serves container logs the way the kubelet does through the API server: timestamps
@@ -106,7 +107,7 @@ func newFixture(t *testing.T) (*kubelet, *pod, func(Options) Result) {
 		defer d.Close()
 		st := p.status
 		e := &Exporter{Client: client, Dir: d, Options: o}
-		return e.Export(context.Background(), Target{Namespace: "ns", Pod: "p", PodUID: "uid", Container: "app", Status: &st})
+		return e.Export(context.Background(), target.Target{Namespace: "ns", Pod: "p", PodUID: "uid", Container: "app", Status: &st})
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/logexport/kubectl-logexport/pkg/export"
 	"github.com/logexport/kubectl-logexport/pkg/podselect"
+	"github.com/logexport/kubectl-logexport/pkg/target"
 )
 
 // Follower follows the logs of the selected containers until its context ends.
@@ -52,7 +53,7 @@ type Follower struct {
 }
 
 type follower struct {
-	target export.Target
+	target target.Target
 	// interrupt ends the export in flight when the container got a new instance: a kubelet ends
 	// the old stream itself, but nothing promises it.
 	interrupt context.CancelFunc
@@ -144,7 +145,7 @@ func (f *Follower) Run(ctx context.Context) ([]export.Result, error) {
 	return out, nil
 }
 
-func key(t export.Target) string { return t.Namespace + "/" + t.Pod + "/" + t.Container }
+func key(t target.Target) string { return t.Key() }
 
 // sync starts a follower for each selected container of a pod, and hands the newest status to
 // the running ones.
@@ -206,7 +207,7 @@ func (f *Follower) stopPod(ns, name, _ string) {
 	}
 }
 
-func instanceOf(t export.Target) string {
+func instanceOf(t target.Target) string {
 	if t.Status == nil {
 		return ""
 	}

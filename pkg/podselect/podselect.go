@@ -16,7 +16,7 @@ import (
 	"k8s.io/client-go/tools/pager"
 	"k8s.io/klog/v2"
 
-	"github.com/logexport/kubectl-logexport/pkg/export"
+	"github.com/logexport/kubectl-logexport/pkg/target"
 )
 
 // PageSize is the number of pods asked for per list request.
@@ -83,7 +83,7 @@ func (s Selector) MatchContainer(name string) bool {
 }
 
 // Targets returns the selected containers of a pod in the order they run: init, regular, ephemeral.
-func (s Selector) Targets(pod *corev1.Pod) []export.Target {
+func (s Selector) Targets(pod *corev1.Pod) []target.Target {
 	statuses := map[string]*corev1.ContainerStatus{}
 	for _, list := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses, pod.Status.EphemeralContainerStatuses} {
 		for i := range list {
@@ -100,12 +100,12 @@ func (s Selector) Targets(pod *corev1.Pod) []export.Target {
 	for _, c := range pod.Spec.EphemeralContainers {
 		names = append(names, c.Name)
 	}
-	var out []export.Target
+	var out []target.Target
 	for _, n := range names {
 		if !s.MatchContainer(n) {
 			continue
 		}
-		out = append(out, export.Target{
+		out = append(out, target.Target{
 			Namespace: pod.Namespace, Pod: pod.Name, PodUID: string(pod.UID),
 			Container: n, Status: statuses[n],
 		})

@@ -71,12 +71,12 @@ type Log struct {
 	rel string
 	f   *os.File
 	// cps holds the checkpoint, under key.
-	cps *checkpoints
-	key containerKey
-	cp  *Checkpoint
-	buf        []byte
-	size       int64 // bytes in the file
-	line       int64 // logical length at the end of the last complete line
+	cps  *checkpoints
+	key  containerKey
+	cp   *Checkpoint
+	buf  []byte
+	size int64 // bytes in the file
+	line int64 // logical length at the end of the last complete line
 	// committed is the length the saved checkpoint covers.
 	committed int64
 	// err is the first write to the file that failed. What the file holds after it is unknown

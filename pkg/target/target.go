@@ -1,0 +1,18 @@
+// Package target names what is exported: one container of one pod, with the status the selection
+// saw. Selection produces targets and the merge consumes them; neither depends on the other.
+package target
+
+import corev1 "k8s.io/api/core/v1"
+
+// Target is one container of one pod.
+type Target struct {
+	Namespace string
+	Pod       string
+	PodUID    string
+	Container string
+	// Status is the container's status in the pod; nil when the kubelet has not reported it yet.
+	Status *corev1.ContainerStatus
+}
+
+// Key is "namespace/pod/container", unique within a cluster at one time.
+func (t Target) Key() string { return t.Namespace + "/" + t.Pod + "/" + t.Container }
