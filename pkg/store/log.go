@@ -27,6 +27,11 @@ type Checkpoint struct {
 	Since time.Time `json:"since"`
 	Skip  int64     `json:"skip"`
 	Hash  Hash      `json:"hash"`
+	// First is the hash of the first of the Skip lines as served. A stream asked for with
+	// sinceTime=Since may begin with the untimestamped tail of a long line that started before
+	// Since; First tells that tail from the window's first line. Zero in checkpoints written
+	// before it existed.
+	First Hash `json:"first,omitempty"`
 	// Last is the newest timestamp stored from Instance.
 	Last time.Time `json:"last"`
 	// Size is the length of the log file this checkpoint covers; anything beyond was written by a run
