@@ -77,75 +77,44 @@ var errRotated = errors.New("log rotated or replaced")
 // errGone marks a previous instance whose log the kubelet no longer serves.
 var errGone = errors.New("previous instance's log is gone")
 
-// instance is one run of a container, as the log API addresses it.
-type instance struct {
-	id       string
-	started  time.Time
-	running  bool
-	previous bool
-}
-
-// instances returns the instance before the current one (if the API still serves it) and the
-// current one, following the kubelet's choice of container for previous=false and previous=true.
-func instances(podUID string, st *corev1.ContainerStatus) (older, current *instance) {
-	if st == nil {
-		return nil, nil
-	}
-	last := st.LastTerminationState.Terminated
-	switch {
-	case st.State.Running != nil:
-		current = &instance{id: st.ContainerID, started: st.State.Running.StartedAt.Time, running: true}
-	case st.State.Terminated != nil:
-		t := st.State.Terminated
-		id := t.ContainerID
-		if id == "" {
-			id = st.ContainerID
-		}
-		current = &instance{id: id, started: t.StartedAt.Time}
-	case last != nil:
-		// Waiting to restart: the kubelet serves the last terminated instance as the current log.
-		return nil, &instance{id: last.ContainerID, started: last.StartedAt.Time}
-	default:
-		return nil, nil
-	}
-	if last != nil && (last.ContainerID == "" || last.ContainerID != current.id) {
-		older = &instance{id: last.ContainerID, started: last.StartedAt.Time, previous: true}
-	}
-	for _, in := range []*instance{older, current} {
-		// A kubelet always reports container IDs; without one, the start time still tells
-		// instances apart.
-		if in != nil && in.id == "" {
-			in.id = startID(podUID, in.started)
-		}
-	}
-	if older != nil && older.id == current.id {
-		older = nil
-	}
-	return older, current
-}
-
-func startID(podUID string, started time.Time) string {
-	return fmt.Sprintf("pod://%s/started/%s", podUID, started.UTC().Format(time.RFC3339))
-}
-
-// is tells whether a checkpoint's instance is in. An instance first seen without a container ID
-// (before the runtime reported it) is the same one once the ID shows up.
-func (in *instance) is(podUID, stored string) bool {
-	return in != nil && (stored == in.id || stored == startID(podUID, in.started))
-}
+// maxAttempts bounds how often one export starts again because the container changed under
+// it; a container that restarts faster than its log can be read is left for the next run.
+const maxAttempts = 4
 
 // Export brings one container's file up to date with what the API serves.
 func (e *Exporter) Export(ctx context.Context, t target.Target) Result {
-	res := Result{Target: t}
+	var total Result
+	for attempt := 1; ; attempt++ {
+		res, changed := e.export(ctx, t)
+		total.Target, total.File, total.Skipped, total.Err = res.Target, res.File, res.Skipped, res.Err
+		total.Lines += res.Lines
+		total.Bytes += res.Bytes
+		total.Gaps = append(total.Gaps, res.Gaps...)
+		if changed == nil || res.Err != nil {
+			return total
+		}
+		if attempt == maxAttempts {
+			total.Err = fmt.Errorf("%w %d times while it was exported; what is stored is consistent, run again", changed, attempt)
+			return total
+		}
+		klog.V(1).InfoS("container changed while it was exported; starting again from the checkpoint", "container", t.Key())
+		t = changed.fresh
+	}
+}
+
+// export runs one attempt. If the container changed under it, what the attempt wrote after its
+// last checkpoint is dropped, res counts only what is saved, and changed holds the fresh target.
+func (e *Exporter) export(ctx context.Context, t target.Target) (res Result, changed *instanceChanged) {
+	res = Result{Target: t}
 	older, current := instances(t.PodUID, t.Status)
 	if current == nil {
 		res.Skipped = "not started"
-		return res
+		return res, nil
 	}
 	log, err := e.Dir.OpenLog(t.Namespace, t.Pod, t.Container)
 	if err != nil {
 		res.Err = err
-		return res
+		return res, nil
 	}
 	res.File = log.Path()
 	defer func() {
@@ -156,7 +125,7 @@ func (e *Exporter) Export(ctx context.Context, t target.Target) Result {
 	if log.Reset {
 		klog.V(1).InfoS("log file was removed; exporting again from the start", "file", res.File)
 	}
-	m := &merge{Exporter: e, t: t, log: log, res: &res, gap: -1}
+	m := &merge{Exporter: e, ctx: ctx, t: t, log: log, res: &res, gap: -1}
 	stored := log.Checkpoint()
 	switch {
 	case stored != nil:
@@ -168,16 +137,21 @@ func (e *Exporter) Export(ctx context.Context, t target.Target) Result {
 	default:
 		err = m.run(ctx, nil, older, current)
 	}
+	if errors.As(err, &changed) {
+		res.Lines, res.Bytes, res.Gaps = m.saved.Lines, m.saved.Bytes, res.Gaps[:m.saved.gaps]
+		return res, changed
+	}
 	if cerr := m.commit(stored); err == nil {
 		err = cerr
 	}
 	res.Err = err
-	return res
+	return res, nil
 }
 
 // merge is the export of one container in one run.
 type merge struct {
 	*Exporter
+	ctx context.Context
 	t   target.Target
 	log *store.Log
 	res *Result
@@ -186,8 +160,15 @@ type merge struct {
 	// gap is the index in res.Gaps of a gap that waits for the timestamp of the next written
 	// line, which ends it; -1 if none.
 	gap int
-	// saved is when the checkpoint was last saved in this run.
-	saved time.Time
+	// unproven is the instance of the stream being read while lines it served are counted
+	// but not yet proven to come from it (see serves); nil otherwise.
+	unproven *instance
+	// saved is what the last saved checkpoint covers of this run.
+	saved struct {
+		at           time.Time
+		Lines, Bytes int64
+		gaps         int
+	}
 }
 
 func (m *merge) run(ctx context.Context, stored *store.Checkpoint, older, current *instance) error {
@@ -201,12 +182,15 @@ func (m *merge) run(ctx context.Context, stored *store.Checkpoint, older, curren
 		}
 		return m.full(ctx, current, true)
 	case current.is(m.t.PodUID, stored.Instance):
-		return m.resume(ctx, current)
+		return m.resume(ctx, current, older)
 	case older.is(m.t.PodUID, stored.Instance):
-		err := m.resume(ctx, older)
-		if errors.Is(err, errGone) {
+		err := m.resume(ctx, older, current)
+		switch {
+		case errors.Is(err, errProvenNewer):
+			return nil
+		case errors.Is(err, errGone):
 			m.openGap(stored.Last, fmt.Sprintf("the log of container instance %s is no longer served; lines it logged after the checkpoint are lost", stored.Instance))
-		} else if err != nil {
+		case err != nil:
 			return err
 		}
 		return m.full(ctx, current, false)
@@ -229,7 +213,7 @@ func (m *merge) recover(ctx context.Context, older, current *instance) error {
 			continue
 		}
 		m.cp.PodUID, m.cp.Instance = m.t.PodUID, in.id
-		err := m.stream(ctx, in, m.cp.Since, m.cp.Skip, nil)
+		err := m.stream(ctx, in, m.cp.Since, nil)
 		if errors.Is(err, errRotated) || errors.Is(err, errGone) {
 			continue
 		}
@@ -253,19 +237,49 @@ func (m *merge) openGap(from time.Time, reason string) {
 // full exports an instance none of whose lines are stored.
 func (m *merge) full(ctx context.Context, in *instance, first bool) error {
 	m.cp.PodUID, m.cp.Instance = m.t.PodUID, in.id
-	m.cp.Since, m.cp.Skip, m.cp.Hash, m.cp.Last = time.Time{}, 0, store.NewHash(), time.Time{}
+	windowOf(store.Checkpoint{}).saveTo(&m.cp)
+	m.cp.Last = time.Time{}
 	var since time.Time
 	if first {
 		since = m.Since
 	}
-	return m.stream(ctx, in, since, 0, nil)
+	return m.stream(ctx, in, since, nil)
 }
 
-// resume exports what is new in the instance the checkpoint points into.
-func (m *merge) resume(ctx context.Context, in *instance) error {
+// errProvenNewer: the lines a checkpoint put in the previous instance are served by the current
+// one, so the previous instance's tail can no longer be put in order; the current one was
+// exported.
+var errProvenNewer = errors.New("checkpoint proven in the current instance")
+
+// resume exports what is new in the instance the checkpoint points into; other is the instance
+// the API serves beside it.
+func (m *merge) resume(ctx context.Context, in, other *instance) error {
 	m.cp.PodUID, m.cp.Instance = m.t.PodUID, in.id
-	err := m.stream(ctx, in, m.cp.Since, m.cp.Skip, nil)
-	if !errors.Is(err, errRotated) {
+	err := m.stream(ctx, in, m.cp.Since, nil)
+	if !errors.Is(err, errRotated) && !errors.Is(err, errGone) {
+		return err
+	}
+	// The stored lines are not served as they were: the container may have restarted since the
+	// pods were listed, and then the request reached another instance.
+	if err := serves(ctx, m.Exporter, m.t, in); err != nil {
+		return err
+	}
+	if in.previous && other != nil {
+		// A status that lagged behind the kubelet can have put the current instance's first
+		// lines under the previous one's name: if they are served there, they came from it.
+		cp := m.cp
+		m.cp.Instance = other.id
+		oerr := m.stream(ctx, other, m.cp.Since, nil)
+		if oerr == nil {
+			m.res.Gaps = append(m.res.Gaps, Gap{From: cp.Last, To: ptr(cp.Last), Reason: fmt.Sprintf("lines stored as container instance %s's were served by %s; what %s logged after them cannot be stored in order", in.id, other.id, in.id)})
+			return errProvenNewer
+		}
+		if !errors.Is(oerr, errRotated) {
+			return oerr
+		}
+		m.cp = cp
+	}
+	if errors.Is(err, errGone) {
 		return err
 	}
 	// The stored lines are gone from what the API serves: keep only lines newer than the newest
@@ -273,14 +287,16 @@ func (m *merge) resume(ctx context.Context, in *instance) error {
 	last := m.cp.Last
 	klog.V(1).InfoS("log rotated since the last export", "file", m.res.File, "last", last)
 	m.openGap(last, "the log was rotated or replaced since the last export; lines logged in between may be missing")
-	m.cp.Skip, m.cp.Hash = 0, store.NewHash()
-	return m.stream(ctx, in, m.cp.Since, 0, &last)
+	m.cp.Skip, m.cp.Hash, m.cp.First = 0, store.NewHash(), 0
+	return m.stream(ctx, in, m.cp.Since, &last)
 }
 
-// stream reads one instance's log from since on. The first skip lines served must be the stored
-// ones (their hash is checked against the checkpoint); after them every line is new, except that
-// with after set only lines newer than *after are written.
-func (m *merge) stream(ctx context.Context, in *instance, since time.Time, skip int64, after *time.Time) error {
+func ptr[T any](v T) *T { return &v }
+
+// stream reads one instance's log from since on. The stream first serves what the checkpoint's
+// window says is stored (checked, then skipped); every line after it is new, except that with
+// after set only lines newer than *after are written.
+func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after *time.Time) error {
 	follow := m.Follow && in.running && !in.previous
 	opts := &corev1.PodLogOptions{Container: m.t.Container, Timestamps: true, Previous: in.previous, Follow: follow}
 	if !since.IsZero() {
@@ -292,19 +308,21 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, skip 
 		if in.previous && (apierrors.IsBadRequest(err) || apierrors.IsNotFound(err)) {
 			return errGone
 		}
-		return fmt.Errorf("reading log of %s/%s/%s: %w", m.t.Namespace, m.t.Pod, m.t.Container, err)
+		return fmt.Errorf("reading log of %s: %w", m.t.Key(), err)
 	}
 	defer rc.Close()
 	r := logline.NewReader(rc, m.BufferSize)
+	w := windowOf(m.cp)
+	skip := newSkipper(w, !since.IsZero())
+	// Lines after a proven window come from the instance that served the stored ones; without
+	// a window, the instance is proven by asking for the status after the lines came.
+	proven := w.skip > 0
+	m.unproven = nil
 	var (
-		served   int64
-		skipHash = store.NewHash()
-		// state of the line being read
-		write, inWindow bool
-		lineHash        store.Hash
-		lineSec         int64
-		lineTime        time.Time
-		newWindow       bool
+		line     windowLine
+		write    bool
+		lineTime time.Time
+		stored   bool // the fragment just read was already stored
 	)
 	for {
 		f, err := r.Next()
@@ -312,51 +330,34 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, skip 
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("reading log of %s/%s/%s: %w", m.t.Namespace, m.t.Pod, m.t.Container, err)
+			return fmt.Errorf("reading log of %s: %w", m.t.Key(), err)
+		}
+		if stored, err = skip.feed(f); err != nil {
+			return err
+		} else if stored {
+			continue
 		}
 		data := f.Data
 		if f.First {
-			served++
-			if served <= skip {
-				skipHash = skipHash.Add(data)
-				if f.Last && served == skip && skipHash != m.cp.Hash {
-					return errRotated
-				}
-				continue
-			}
 			ts, at, err := logline.ParseTimestamp(data)
 			if err != nil {
-				return fmt.Errorf("reading log of %s/%s/%s: %w", m.t.Namespace, m.t.Pod, m.t.Container, err)
+				return fmt.Errorf("reading log of %s: %w", m.t.Key(), err)
 			}
-			lineTime, lineSec = ts, ts.Unix()
+			lineTime, line = ts, w.begin(ts.Unix())
 			write = after == nil || ts.After(*after)
-			newWindow = m.cp.Since.IsZero() || lineSec > m.cp.Since.Unix()
-			inWindow = newWindow || lineSec == m.cp.Since.Unix()
-			if newWindow {
-				lineHash = store.NewHash()
-			} else {
-				lineHash = m.cp.Hash
-			}
 			if write && !m.Timestamps {
 				data = data[at:]
 			}
-		} else if served <= skip {
-			skipHash = skipHash.Add(data)
-			if f.Last && served == skip && skipHash != m.cp.Hash {
-				return errRotated
-			}
-			continue
 		}
-		if inWindow {
-			lineHash = lineHash.Add(f.Data)
-		}
+		line.add(f.Data)
 		if write {
 			if _, err := m.log.Write(data); err != nil {
 				return err
 			}
 		}
 		if f.Last {
-			m.endLine(write, inWindow, newWindow, lineHash, lineSec, lineTime)
+			w.end(line)
+			m.endLine(write, lineTime, w, in, proven)
 			if err := m.maybeCommit(); err != nil {
 				return err
 			}
@@ -368,28 +369,36 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, skip 
 			}
 		}
 	}
-	if served < skip {
-		return errRotated
+	if err := skip.finish(); err != nil {
+		return err
 	}
-	if r.Partial() && !in.running {
+	if r.Partial() && !stored && !in.running {
 		// A finished container's last line will never get its newline: store it completed.
 		if write {
 			if _, err := m.log.Write([]byte{'\n'}); err != nil {
 				return err
 			}
 		}
-		m.endLine(write, inWindow, newWindow, lineHash, lineSec, lineTime)
+		w.end(line)
+		m.endLine(write, lineTime, w, in, proven)
 	}
-	return nil
+	return m.prove()
 }
 
-func (m *merge) endLine(write, inWindow, newWindow bool, h store.Hash, sec int64, ts time.Time) {
-	if inWindow {
-		if newWindow {
-			m.cp.Since, m.cp.Skip = time.Unix(sec, 0).UTC(), 0
-		}
-		m.cp.Skip++
-		m.cp.Hash = h
+// prove checks, once per stream, that the lines counted came from the instance asked for.
+func (m *merge) prove() error {
+	if m.unproven == nil {
+		return nil
+	}
+	in := m.unproven
+	m.unproven = nil
+	return serves(m.ctx, m.Exporter, m.t, in)
+}
+
+func (m *merge) endLine(write bool, ts time.Time, w window, in *instance, proven bool) {
+	w.saveTo(&m.cp)
+	if !proven {
+		m.unproven = in
 	}
 	if ts.After(m.cp.Last) {
 		m.cp.Last = ts
@@ -398,7 +407,11 @@ func (m *merge) endLine(write, inWindow, newWindow bool, h store.Hash, sec int64
 		return
 	}
 	if m.gap >= 0 {
+		// A clock that stepped back must not make a gap end before it starts.
 		to := ts
+		if to.Before(m.res.Gaps[m.gap].From) {
+			to = m.res.Gaps[m.gap].From
+		}
 		m.res.Gaps[m.gap].To, m.gap = &to, -1
 	}
 	n := m.log.Length()
@@ -420,14 +433,21 @@ func (m *merge) maybeCommit() error {
 }
 
 func (m *merge) save() error {
-	m.saved = time.Now()
-	return m.log.Commit(m.cp)
+	if err := m.prove(); err != nil {
+		return err
+	}
+	m.saved.at = time.Now()
+	if err := m.log.Commit(m.cp); err != nil {
+		return err
+	}
+	m.saved.Lines, m.saved.Bytes, m.saved.gaps = m.res.Lines, m.res.Bytes, len(m.res.Gaps)
+	return nil
 }
 
 // idle writes out what a followed stream delivered, and saves the checkpoint if the last save is
 // older than CommitInterval, so that a killed follower fetches little again.
 func (m *merge) idle() error {
-	if time.Since(m.saved) >= m.CommitInterval {
+	if time.Since(m.saved.at) >= m.CommitInterval {
 		return m.save()
 	}
 	return m.log.Flush()
@@ -439,7 +459,7 @@ func (m *merge) commit(stored *store.Checkpoint) error {
 		stored.Skip == m.cp.Skip && stored.Hash == m.cp.Hash {
 		return nil
 	}
-	return m.log.Commit(m.cp)
+	return m.save()
 }
 
 // ExportAll exports the targets, at most limit of them at once, and calls done (from one goroutine

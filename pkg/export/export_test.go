@@ -2,6 +2,7 @@ package export
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -33,8 +34,9 @@ type kubelet struct {
 }
 
 type entry struct {
-	ts   time.Time
-	text string
+	ts      time.Time
+	text    string
+	partial bool // a CRI P entry: the line goes on in the next entry
 }
 
 func (k *kubelet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -57,16 +59,36 @@ func (k *kubelet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// As the kubelet's reader: entries before since are skipped one by one, but a line's start
+	// is tracked through them, so the timestamp is written only where a line begins.
+	newLine := true
 	emit := func(e entry, nl string) {
 		if !e.ts.Before(since) {
-			fmt.Fprintf(w, "%s %s%s", e.ts.Format("2006-01-02T15:04:05.000000000Z07:00"), e.text, nl)
+			if newLine {
+				fmt.Fprintf(w, "%s ", e.ts.Format("2006-01-02T15:04:05.000000000Z07:00"))
+			}
+			fmt.Fprint(w, e.text)
+			if !e.partial {
+				fmt.Fprint(w, nl)
+			}
 		}
+		newLine = !e.partial
 	}
 	for _, e := range log {
 		emit(e, "\n")
 	}
 	if k.unterminated != nil && q.Get("previous") != "true" {
 		emit(*k.unterminated, "")
+	}
+}
+
+// addPartial appends a line the runtime split into entries, one per piece, each at its own time.
+func (k *kubelet) addPartial(pieces ...entry) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for i, e := range pieces {
+		e.partial = i < len(pieces)-1
+		k.current = append(k.current, e)
 	}
 }
 
@@ -84,7 +106,10 @@ func ts(sec, nsec int) time.Time { return t0.Add(time.Duration(sec)*time.Second 
 
 // pod is the status the tests move through instance by instance.
 type pod struct {
-	status    corev1.ContainerStatus
+	status corev1.ContainerStatus
+	// listed, if set, is the status the next export listed: older than status when the
+	// container restarted between the list and the log request.
+	listed    *corev1.ContainerStatus
 	n         int
 	dir, file string
 }
@@ -93,21 +118,43 @@ type pod struct {
 // into a directory of its own.
 func newFixture(t *testing.T) (*kubelet, *pod, func(Options) Result) {
 	k := &kubelet{}
-	srv := httptest.NewServer(k)
-	t.Cleanup(srv.Close)
-	client := kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL})
 	dir := t.TempDir()
 	p := &pod{status: corev1.ContainerStatus{Name: "app"}, dir: dir, file: filepath.Join(dir, "ns", "p", "app.log")}
 	p.running()
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/namespaces/ns/pods/p/log", k)
+	mux.HandleFunc("/api/v1/namespaces/ns/pods/p", func(w http.ResponseWriter, r *http.Request) {
+		// The status as the API server has it now, which an export may have listed earlier.
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		pod := corev1.Pod{TypeMeta: metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"}, ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "uid"},
+			Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{p.status}}}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(&pod)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	client := kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL})
 	return k, p, func(o Options) Result {
-		d, err := store.Open(dir, o.Timestamps)
+		listed := p.status
+		if p.listed != nil {
+			listed, p.listed = *p.listed, nil
+		}
+		return p.export(t, client, o, listed)
+	}
+}
+
+// export runs one export of the container with listed as the status the run listed.
+func (p *pod) export(t *testing.T, client kubernetes.Interface, o Options, listed corev1.ContainerStatus) Result {
+	t.Helper()
+	{
+		d, err := store.Open(p.dir, o.Timestamps)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer d.Close()
-		st := p.status
 		e := &Exporter{Client: client, Dir: d, Options: o}
-		return e.Export(context.Background(), target.Target{Namespace: "ns", Pod: "p", PodUID: "uid", Container: "app", Status: &st})
+		return e.Export(context.Background(), target.Target{Namespace: "ns", Pod: "p", PodUID: "uid", Container: "app", Status: &listed})
 	}
 }
 
@@ -136,6 +183,8 @@ type step struct {
 	gaps  int
 	// since bounds a first export.
 	since time.Time
+	// listedBefore: the run listed the pods before do happened.
+	listedBefore bool
 }
 
 func TestMerge(t *testing.T) {
@@ -161,6 +210,40 @@ func TestMerge(t *testing.T) {
 		}},
 		{"first export takes the previous instance too", []step{
 			{do: func(k *kubelet, p *pod) { k.add(0, 0, "a1"); p.restart(k); k.add(9, 0, "b1") }, want: []string{"a1", "b1"}, lines: 2},
+		}},
+		{"a restart between the list and the log request", []step{
+			{do: func(k *kubelet, p *pod) { k.add(0, 0, "a1", "a2") }, want: []string{"a1", "a2"}, lines: 2},
+			{listedBefore: true, do: func(k *kubelet, p *pod) { k.add(1, 0, "a3"); p.restart(k); k.add(9, 0, "b1") },
+				want: []string{"a1", "a2", "a3", "b1"}, lines: 2},
+			{do: func(k *kubelet, p *pod) { k.add(9, 0, "b2") }, want: []string{"a1", "a2", "a3", "b1", "b2"}, lines: 1},
+		}},
+		{"a restart between the list and a first export", []step{
+			{listedBefore: true, do: func(k *kubelet, p *pod) { k.add(0, 0, "a1"); p.restart(k); k.add(9, 0, "b1") },
+				want: []string{"a1", "b1"}, lines: 2},
+			{do: func(k *kubelet, p *pod) { k.add(9, 0, "b2") }, want: []string{"a1", "b1", "b2"}, lines: 1},
+		}},
+		{"a long line whose pieces straddle the checkpoint's second", []step{
+			{do: func(k *kubelet, p *pod) {
+				k.add(0, 0, "x")
+				k.addPartial(entry{ts: ts(0, 5e8), text: "AAA"}, entry{ts: ts(1, 2e8), text: "BBB"})
+				k.add(1, 5e8, "y")
+			}, want: []string{"x", "AAABBB", "y"}, lines: 3},
+			{do: func(k *kubelet, p *pod) { k.add(1, 7e8, "z") }, want: []string{"x", "AAABBB", "y", "z"}, lines: 1},
+			{do: func(k *kubelet, p *pod) { k.add(2, 0, "w") }, want: []string{"x", "AAABBB", "y", "z", "w"}, lines: 1},
+		}},
+		{"a straddling line's tail that looks like a line of the window", []step{
+			{do: func(k *kubelet, p *pod) {
+				// The tail starts with what parses as a timestamp of the window's second.
+				k.addPartial(entry{ts: ts(0, 5e8), text: "AAA"}, entry{ts: ts(1, 2e8), text: "2024-01-01T10:00:01.500000000Z x"})
+				k.add(1, 5e8, "y")
+			}, want: []string{"AAA2024-01-01T10:00:01.500000000Z x", "y"}, lines: 2},
+			{do: func(k *kubelet, p *pod) { k.add(1, 7e8, "z") }, want: []string{"AAA2024-01-01T10:00:01.500000000Z x", "y", "z"}, lines: 1},
+		}},
+		{"a long line straddling the second of a --since first export", []step{
+			{since: ts(1, 0), do: func(k *kubelet, p *pod) {
+				k.addPartial(entry{ts: ts(0, 5e8), text: "AAA"}, entry{ts: ts(1, 2e8), text: "BBB"})
+				k.add(1, 5e8, "y")
+			}, want: []string{"y"}, lines: 1},
 		}},
 		{"two restarts between runs: a gap", []step{
 			{do: func(k *kubelet, p *pod) { k.add(0, 0, "a1") }, want: []string{"a1"}, lines: 1},
@@ -191,7 +274,7 @@ func TestMerge(t *testing.T) {
 			{do: func(k *kubelet, p *pod) {
 				k.mu.Lock()
 				// "lost" was logged, then rotated away with x1 and x2.
-				k.current = []entry{{ts(2, 0), "x3"}}
+				k.current = []entry{{ts: ts(2, 0), text: "x3"}}
 				k.mu.Unlock()
 			}, want: []string{"x1", "x2", "x3"}, lines: 1, gaps: 1},
 			{do: func(k *kubelet, p *pod) { k.add(2, 0, "x4") }, want: []string{"x1", "x2", "x3", "x4"}, lines: 1},
@@ -200,12 +283,12 @@ func TestMerge(t *testing.T) {
 			{do: func(k *kubelet, p *pod) { k.add(0, 0, "x1"); k.add(1, 0, "x2") }, want: []string{"x1", "x2"}, lines: 2},
 			{do: func(k *kubelet, p *pod) {
 				k.mu.Lock()
-				k.current = []entry{{ts(1, 0), "x2"}, {ts(1, 1), "x3"}}
+				k.current = []entry{{ts: ts(1, 0), text: "x2"}, {ts: ts(1, 1), text: "x3"}}
 				k.mu.Unlock()
 			}, want: []string{"x1", "x2", "x3"}, lines: 1},
 		}},
 		{"a line still being written waits for its newline", []step{
-			{do: func(k *kubelet, p *pod) { k.add(0, 0, "a"); k.unterminated = &entry{ts(0, 5), "half"} }, want: []string{"a"}, lines: 1},
+			{do: func(k *kubelet, p *pod) { k.add(0, 0, "a"); k.unterminated = &entry{ts: ts(0, 5), text: "half"} }, want: []string{"a"}, lines: 1},
 			{do: func(k *kubelet, p *pod) { k.unterminated = nil; k.add(0, 5, "half done") }, want: []string{"a", "half done"}, lines: 1},
 		}},
 		{"lines longer than the read buffer", []step{
@@ -226,6 +309,10 @@ func TestMerge(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			k, p, run := newFixture(t)
 			for i, s := range tt.steps {
+				if s.listedBefore {
+					listed := p.status
+					p.listed = &listed
+				}
 				s.do(k, p)
 				res := run(Options{Since: s.since, BufferSize: 64})
 				if res.Err != nil {

@@ -84,31 +84,18 @@ func (s Selector) MatchContainer(name string) bool {
 
 // Targets returns the selected containers of a pod in the order they run: init, regular, ephemeral.
 func (s Selector) Targets(pod *corev1.Pod) []target.Target {
-	statuses := map[string]*corev1.ContainerStatus{}
-	for _, list := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses, pod.Status.EphemeralContainerStatuses} {
-		for i := range list {
-			statuses[list[i].Name] = &list[i]
+	var out []target.Target
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range list {
+			if s.MatchContainer(c.Name) {
+				out = append(out, target.Of(pod, c.Name))
+			}
 		}
-	}
-	var names []string
-	for _, c := range pod.Spec.InitContainers {
-		names = append(names, c.Name)
-	}
-	for _, c := range pod.Spec.Containers {
-		names = append(names, c.Name)
 	}
 	for _, c := range pod.Spec.EphemeralContainers {
-		names = append(names, c.Name)
-	}
-	var out []target.Target
-	for _, n := range names {
-		if !s.MatchContainer(n) {
-			continue
+		if s.MatchContainer(c.Name) {
+			out = append(out, target.Of(pod, c.Name))
 		}
-		out = append(out, target.Target{
-			Namespace: pod.Namespace, Pod: pod.Name, PodUID: string(pod.UID),
-			Container: n, Status: statuses[n],
-		})
 	}
 	return out
 }

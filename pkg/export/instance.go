@@ -1,0 +1,113 @@
+package export
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/logexport/kubectl-logexport/pkg/target"
+)
+
+// instance is one run of a container, as the log API addresses it.
+type instance struct {
+	id       string
+	started  time.Time
+	running  bool
+	previous bool
+}
+
+// instances returns the instance before the current one (if the API still serves it) and the
+// current one, following the kubelet's choice of container for previous=false and previous=true.
+func instances(podUID string, st *corev1.ContainerStatus) (older, current *instance) {
+	if st == nil {
+		return nil, nil
+	}
+	last := st.LastTerminationState.Terminated
+	switch {
+	case st.State.Running != nil:
+		current = &instance{id: st.ContainerID, started: st.State.Running.StartedAt.Time, running: true}
+	case st.State.Terminated != nil:
+		t := st.State.Terminated
+		id := t.ContainerID
+		if id == "" {
+			id = st.ContainerID
+		}
+		current = &instance{id: id, started: t.StartedAt.Time}
+	case last != nil:
+		// Waiting to restart: the kubelet serves the last terminated instance as the current log.
+		return nil, &instance{id: last.ContainerID, started: last.StartedAt.Time}
+	default:
+		return nil, nil
+	}
+	if last != nil && (last.ContainerID == "" || last.ContainerID != current.id) {
+		older = &instance{id: last.ContainerID, started: last.StartedAt.Time, previous: true}
+	}
+	for _, in := range []*instance{older, current} {
+		// A kubelet always reports container IDs; without one, the start time still tells
+		// instances apart.
+		if in != nil && in.id == "" {
+			in.id = startID(podUID, in.started)
+		}
+	}
+	if older != nil && older.id == current.id {
+		older = nil
+	}
+	return older, current
+}
+
+func startID(podUID string, started time.Time) string {
+	return fmt.Sprintf("pod://%s/started/%s", podUID, started.UTC().Format(time.RFC3339))
+}
+
+// is tells whether a checkpoint's instance is in. An instance first seen without a container ID
+// (before the runtime reported it) is the same one once the ID shows up.
+func (in *instance) is(podUID, stored string) bool {
+	return in != nil && (stored == in.id || stored == startID(podUID, in.started))
+}
+
+// same tells whether two resolutions name the same instance.
+func (in *instance) same(podUID string, other *instance) bool {
+	return in != nil && other != nil && (other.is(podUID, in.id) || in.is(podUID, other.id))
+}
+
+// instanceChanged says that the pod's status no longer matches the one the export resolved its
+// instances from, so what a stream served may belong to another instance than the one asked for:
+// the export starts again from its last checkpoint with the fresh target.
+type instanceChanged struct {
+	fresh target.Target
+}
+
+func (e *instanceChanged) Error() string {
+	return fmt.Sprintf("container %s changed while it was exported (restarted, or the pod was replaced)", e.fresh.Key())
+}
+
+// serves asks the API server which instance a log request for in would be served from now. The
+// API cannot pin a log request to a container instance: previous=false serves whatever instance
+// is current when the request arrives, which may be newer than the listed status if the
+// container restarted in between. Asked after a stream, an unchanged answer proves the stream
+// came from in (container IDs only move forward); a changed one returns *instanceChanged.
+func serves(ctx context.Context, e *Exporter, t target.Target, in *instance) error {
+	pod, err := e.Client.CoreV1().Pods(t.Namespace).Get(ctx, t.Pod, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		// Deleted after it served: a deleted pod's log is no longer served, so the stream came
+		// from the pod as listed.
+		return nil
+	case err != nil:
+		return fmt.Errorf("checking the status of %s: %w", t.Key(), err)
+	}
+	fresh := target.Of(pod, t.Container)
+	older, current := instances(fresh.PodUID, fresh.Status)
+	now := current
+	if in.previous {
+		now = older
+	}
+	if fresh.PodUID != t.PodUID || !in.same(t.PodUID, now) {
+		return &instanceChanged{fresh: fresh}
+	}
+	return nil
+}
