@@ -47,7 +47,10 @@ type Result struct {
 	Gaps  []Gap
 	// Skipped says why nothing was exported, if so (a container that has not started yet).
 	Skipped string
-	Err     error
+	// Complete: the current instance is not running and its log is stored to its end, so it
+	// cannot serve anything new until the container starts again.
+	Complete bool
+	Err      error
 }
 
 // Options are the export settings.
@@ -86,7 +89,7 @@ func (e *Exporter) Export(ctx context.Context, t target.Target) Result {
 	var total Result
 	for attempt := 1; ; attempt++ {
 		res, changed := e.export(ctx, t)
-		total.Target, total.File, total.Skipped, total.Err = res.Target, res.File, res.Skipped, res.Err
+		total.Target, total.File, total.Skipped, total.Complete, total.Err = res.Target, res.File, res.Skipped, res.Complete, res.Err
 		total.Lines += res.Lines
 		total.Bytes += res.Bytes
 		total.Gaps = append(total.Gaps, res.Gaps...)
@@ -145,6 +148,7 @@ func (e *Exporter) export(ctx context.Context, t target.Target) (res Result, cha
 		err = cerr
 	}
 	res.Err = err
+	res.Complete = err == nil && !current.running
 	return res, nil
 }
 
