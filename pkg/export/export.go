@@ -396,8 +396,14 @@ func (m *merge) prove() error {
 	}
 	in := m.unproven
 	m.unproven = nil
-	return serves(m.ctx, m.Exporter, m.t, in)
+	// Also when the run is being stopped: what was read is saved, not fetched again.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(m.ctx), proveTimeout)
+	defer cancel()
+	return serves(ctx, m.Exporter, m.t, in)
 }
+
+// proveTimeout bounds the status request that proves a stream's instance.
+const proveTimeout = 30 * time.Second
 
 func (m *merge) endLine(write bool, ts time.Time, w window, in *instance, proven bool) {
 	w.saveTo(&m.cp)
