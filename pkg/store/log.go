@@ -74,7 +74,13 @@ const writeBufferSize = 64 << 10
 type Log struct {
 	dir *Dir
 	rel string
-	f   *os.File
+	f   file
+	// tmp is the file's name until its first checkpoint is saved ("" after): a new log is
+	// written under a name of its own and renamed after its checkpoint, so that a crash never
+	// leaves a log file without the checkpoint that says how much of it to keep (see open).
+	tmp string
+	// newDirs are the directories whose new entries the first checkpoint depends on.
+	newDirs []string
 	// cps holds the checkpoint, under key.
 	cps  *checkpoints
 	key  containerKey
@@ -84,6 +90,8 @@ type Log struct {
 	line int64 // logical length at the end of the last complete line
 	// committed is the length the saved checkpoint covers.
 	committed int64
+	// unsynced is set while the file has writes or a truncation that a commit must sync first.
+	unsynced bool
 	// err is the first write to the file that failed. What the file holds after it is unknown
 	// (part of the buffer may be lost), so nothing more is written or committed, and Close cuts
 	// the file back to its checkpoint.
@@ -111,26 +119,58 @@ func (d *Dir) OpenLog(namespace, pod, container string) (*Log, error) {
 	cps.acquire()
 	l := &Log{dir: d, rel: rel, cps: cps, key: containerKey{pod, container}}
 	if err := l.open(); err != nil {
+		if l.f != nil {
+			_ = l.f.Close()
+		}
 		_ = cps.release()
 		return nil, err
 	}
 	return l, nil
 }
 
+// tmpName is where a log is written until its first checkpoint. Names from the cluster never
+// begin with a dot, so it cannot be another container's log.
+func tmpName(rel string) string {
+	return path.Join(path.Dir(rel), "."+path.Base(rel)+".new")
+}
+
 // open checks the file against its checkpoint and opens it at the checkpointed size.
+//
+// A crash can persist any of the run's unsynced changes and lose the others, but a checkpoint
+// line is saved only after the bytes and the directory entries it covers are synced. So a log
+// with a checkpoint is at least as long as it says, and bytes after that (even NULs, where the
+// file system kept a size but not the data) were never committed: they are cut off. A new log
+// gets its final name only after its first checkpoint is saved; found under its temporary name
+// beside a checkpoint, it is renamed (the crash came between the two), and without one it is
+// started again.
 func (l *Log) open() error {
 	d, rel := l.dir, l.rel
 	var err error
 	if l.cp, err = l.cps.get(l.key); err != nil {
 		return err
 	}
-	fi, err := d.root.Lstat(rel)
-	exists := err == nil
+	parents, err := mkdirs(d.fs, path.Dir(rel), d.opts.dirMode)
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", d.Path(path.Dir(rel)), err)
+	}
+	l.newDirs = append(parents, path.Dir(rel))
+	tmp := tmpName(rel)
+	fi, err := d.fs.Lstat(rel)
+	if errors.Is(err, fs.ErrNotExist) && l.cp != nil {
+		if tfi, terr := d.fs.Lstat(tmp); terr == nil && tfi.Mode().IsRegular() && tfi.Size() >= l.cp.Size {
+			if err = d.fs.Rename(tmp, rel); err != nil {
+				return fmt.Errorf("renaming %s to %s: %w", d.Path(tmp), d.Path(rel), err)
+			}
+			d.markDirty(path.Dir(rel))
+			fi, err = d.fs.Lstat(rel)
+		}
+	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if l.cp != nil {
 			l.cp, l.Reset = nil, true
 		}
+		return l.create(tmp)
 	case err != nil:
 		return fmt.Errorf("checking %s: %w", d.Path(rel), err)
 	case !fi.Mode().IsRegular():
@@ -146,42 +186,58 @@ func (l *Log) open() error {
 	case l.cp != nil && fi.Size() < l.cp.Size:
 		return fmt.Errorf("%s is shorter (%d bytes) than its checkpoint (%d bytes): it was changed outside kubectl logexport (move it aside to export the log again)", d.Path(rel), fi.Size(), l.cp.Size)
 	}
-	if !exists {
-		if err := d.root.MkdirAll(path.Dir(rel), 0o755); err != nil {
-			return fmt.Errorf("creating %s: %w", d.Path(path.Dir(rel)), err)
-		}
-	}
-	if l.cp == nil && l.Recovered == nil {
-		// An empty checkpoint goes first, so that a run killed before its first commit leaves a
-		// file the next run may cut back and fill again, rather than one it must refuse.
-		if err := l.cps.save(l.key, Checkpoint{}); err != nil {
-			return err
-		}
-	}
-	l.f, err = d.root.OpenFile(rel, os.O_WRONLY|os.O_CREATE, 0o644)
-	if err != nil {
+	if l.f, err = d.fs.OpenFile(rel, os.O_WRONLY, 0); err != nil {
 		return fmt.Errorf("opening %s: %w", d.Path(rel), err)
 	}
+	// Opened by name after the checks: it must still be the file that was checked.
+	if ofi, err := l.f.Stat(); err != nil || !os.SameFile(fi, ofi) {
+		return fmt.Errorf("%s was replaced while it was opened", d.Path(rel))
+	}
+	l.newDirs = nil // the file is there already
 	if l.Recovered != nil {
 		l.size = l.Recovered.Size
 	}
 	if l.cp != nil {
 		l.size = l.cp.Size
 		if l.cp.Instance == "" {
-			l.cp = nil // the empty checkpoint of a first export that did not finish
+			l.cp = nil // the empty checkpoint of a first export that did not finish (before format 2.1)
 		}
 	}
-	if err := l.f.Truncate(l.size); err != nil {
-		l.f.Close()
-		return fmt.Errorf("restoring %s to its checkpoint: %w", d.Path(rel), err)
+	if fi.Size() != l.size {
+		if err := l.f.Truncate(l.size); err != nil {
+			return fmt.Errorf("restoring %s to its checkpoint: %w", d.Path(rel), err)
+		}
+		l.unsynced = true
 	}
-	if _, err := l.f.Seek(l.size, 0); err != nil {
-		l.f.Close()
-		return fmt.Errorf("opening %s: %w", d.Path(rel), err)
+	l.start()
+	return nil
+}
+
+// create starts a new log under its temporary name, replacing what an earlier run left there.
+func (l *Log) create(tmp string) error {
+	d := l.dir
+	var err error
+	for range 2 {
+		// O_EXCL: whatever is in the way (a file of a run that crashed, a symlink) is removed
+		// rather than followed or appended to.
+		if l.f, err = d.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, d.opts.fileMode); !errors.Is(err, fs.ErrExist) {
+			break
+		}
+		if err = d.fs.Remove(tmp); err != nil {
+			break
+		}
 	}
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", d.Path(tmp), err)
+	}
+	l.tmp, l.unsynced = tmp, true
+	l.start()
+	return nil
+}
+
+func (l *Log) start() {
 	l.line, l.committed = l.size, l.size
 	l.buf = (*writeBuffers.Get().(*[]byte))[:0]
-	return nil
 }
 
 // writeBuffers saves allocating (and zeroing) a write buffer for each of thousands of small logs.
@@ -219,9 +275,10 @@ func (l *Log) flush() error {
 	if l.err != nil || len(l.buf) == 0 {
 		return l.err
 	}
-	n, err := l.f.Write(l.buf)
+	n, err := l.f.WriteAt(l.buf, l.size)
 	l.size += int64(n)
 	l.buf = l.buf[:0]
+	l.unsynced = true
 	return l.fail(err) // an *fs.PathError, which names the file
 }
 
@@ -233,8 +290,9 @@ func (l *Log) fail(err error) error {
 }
 
 // Commit writes out every complete line, drops a partial one, and saves cp (with its Size set) as
-// the file's checkpoint. If it fails, the previous checkpoint stays and the next run cuts the file
-// back to it.
+// the file's checkpoint, after the file is synced: a crash keeps the bytes a checkpoint covers.
+// Concurrent commits of several logs share their syncs. If it fails, the previous checkpoint
+// stays and the next run cuts the file back to it.
 func (l *Log) Commit(cp Checkpoint) error {
 	if l.err != nil {
 		return l.err
@@ -251,23 +309,36 @@ func (l *Log) Commit(cp Checkpoint) error {
 		if err := l.f.Truncate(l.line); err != nil {
 			return l.fail(fmt.Errorf("dropping a partial line from %s: %w", l.Path(), err))
 		}
-		if _, err := l.f.Seek(l.line, 0); err != nil {
-			return l.fail(fmt.Errorf("dropping a partial line from %s: %w", l.Path(), err))
-		}
 		l.size = l.line
 	}
 	cp.Size = l.line
-	if err := l.cps.save(l.key, cp); err != nil {
+	r := &commitReq{log: l, dirs: l.newDirs, cp: cp}
+	err := l.dir.commits.commit(r)
+	if r.written {
+		c := cp
+		l.cp = &c
+		l.committed = l.line
+		l.newDirs = nil
+	}
+	if err != nil {
 		return err
 	}
-	c := cp
-	l.cp = &c
-	l.committed = l.line
+	if l.tmp != "" {
+		// The checkpoint is saved: the log takes its name. Until the directory is synced (with
+		// the next round, or at Close), a crash leaves it under the temporary name, which the
+		// next run renames.
+		if err := l.dir.fs.Rename(l.tmp, l.rel); err != nil {
+			return fmt.Errorf("renaming %s: %w", l.dir.Path(l.tmp), err)
+		}
+		l.tmp = ""
+		l.dir.markDirty(path.Dir(l.rel))
+	}
 	return nil
 }
 
 // Close closes the file. Bytes written after the last Commit are cut off, so that a failed run
-// (a full disk, say) leaves the file as its checkpoint describes.
+// (a full disk, say) leaves the file as its checkpoint describes; a new log that was never
+// committed is removed.
 func (l *Log) Close() error {
 	if l.f == nil {
 		return nil // closed before
@@ -278,7 +349,13 @@ func (l *Log) Close() error {
 	}
 	buf := l.buf[:0]
 	writeBuffers.Put(&buf)
-	err = errors.Join(err, l.f.Close(), l.cps.release())
+	err = errors.Join(err, l.f.Close())
+	if l.tmp != "" && l.cp == nil {
+		if rerr := l.dir.fs.Remove(l.tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			err = errors.Join(err, rerr)
+		}
+	}
+	err = errors.Join(err, l.cps.release())
 	l.f, l.buf = nil, nil
 	return err
 }
@@ -296,8 +373,9 @@ func (l *Log) Flush() error {
 		return nil // the partial line's start is already in the file
 	}
 	n := len(l.buf) - int(keep)
-	w, err := l.f.Write(l.buf[:n])
+	w, err := l.f.WriteAt(l.buf[:n], l.size)
 	l.size += int64(w)
+	l.unsynced = true
 	if err != nil {
 		return l.fail(err)
 	}

@@ -17,7 +17,7 @@ const maxRecoverWindow = 64 << 20
 // recover rebuilds a checkpoint from the last lines of a --timestamps file, whose stored lines are
 // the lines as served: the window is the trailing lines of the newest second.
 func (d *Dir) recover(rel string, size int64) (*Checkpoint, error) {
-	f, err := d.root.Open(rel)
+	f, err := d.fs.OpenFile(rel, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +101,7 @@ func windowStart(tail []byte, whole bool) (int, error) {
 	return 0, nil
 }
 
-func countLines(f *os.File) (int64, error) {
+func countLines(f io.Reader) (int64, error) {
 	buf := make([]byte, 1<<20)
 	var n int64
 	for {

@@ -22,8 +22,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-
-	"github.com/gofrs/flock"
 )
 
 // FormatVersion is the version of the layout and of the meta and checkpoint files. Version 1 kept
@@ -41,6 +39,11 @@ const (
 // ErrLocked is returned by Open when another run holds the directory.
 var ErrLocked = errors.New("locked by another kubectl logexport run")
 
+var (
+	errSymlink       = errors.New("is a symlink, which kubectl logexport does not follow")
+	errNotADirectory = errors.New("is not a directory")
+)
+
 // Meta is stored in .logexport/meta.json.
 type Meta struct {
 	Version int `json:"version"`
@@ -49,55 +52,76 @@ type Meta struct {
 	Timestamps bool `json:"timestamps"`
 }
 
+// Option changes how Open sets up the directory.
+type Option func(*options)
+
+type options struct {
+	fileMode, dirMode fs.FileMode
+	// fs wraps the directory's root; tests record through it.
+	fs func(*os.Root) fsys
+}
+
+// GroupReadable creates files 0640 and directories 0750 rather than 0600 and 0700, for teams that
+// read the logs through a group. Logs carry tokens and personal data: the default lets only the
+// owner read them.
+func GroupReadable() Option {
+	return func(o *options) { o.fileMode, o.dirMode = 0o640, 0o750 }
+}
+
 // Dir is an open, locked export directory.
 type Dir struct {
 	path string
 	root *os.Root
-	lock *flock.Flock
+	fs   fsys
+	lock *os.File
 	meta Meta
+	opts options
+	// commits batches the syncs of concurrent commits.
+	commits committer
 
 	mu sync.Mutex
 	// namespaces holds the checkpoint files read so far, by namespace.
 	namespaces map[string]*checkpoints
+	// dirty are directories with entries renamed since they were last synced, whose sync can
+	// wait for the next round of commits or Close: until then a crash leaves a log under its
+	// temporary name, which the next run renames.
+	dirty map[string]bool
 }
 
 // Open creates (if needed) and locks the directory. timestamps must match the mode the directory was
 // created with.
-func Open(dir string, timestamps bool) (*Dir, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+func Open(dir string, timestamps bool, opts ...Option) (*Dir, error) {
+	o := options{fileMode: 0o600, dirMode: 0o700, fs: func(r *os.Root) fsys { return rootFS{r} }}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := os.MkdirAll(dir, o.dirMode); err != nil {
 		return nil, fmt.Errorf("creating output directory: %w", err)
 	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, fmt.Errorf("opening output directory: %w", err)
 	}
-	d := &Dir{path: dir, root: root, namespaces: map[string]*checkpoints{}}
+	d := &Dir{path: dir, root: root, fs: o.fs(root), opts: o, namespaces: map[string]*checkpoints{}, dirty: map[string]bool{}}
+	d.commits.dir = d
 	if err := d.open(timestamps); err != nil {
-		d.Close()
+		_ = d.Close()
 		return nil, err
 	}
 	return d, nil
 }
 
 func (d *Dir) open(timestamps bool) error {
-	if err := d.root.MkdirAll(metaDir, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", d.Path(metaDir), err)
+	if err := d.mkdirs(metaDir); err != nil {
+		return err
 	}
-	if fi, err := d.root.Lstat(lockFile); err == nil && !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file", d.Path(lockFile))
+	if err := d.tryLock(); err != nil {
+		return err
 	}
-	d.lock = flock.New(filepath.Join(d.path, filepath.FromSlash(lockFile)))
-	ok, err := d.lock.TryLock()
-	if err != nil {
-		return fmt.Errorf("locking %s: %w", d.path, err)
+	if err := d.mkdirs(checkpointsDir); err != nil {
+		return err
 	}
-	if !ok {
-		return fmt.Errorf("output directory %s is %w (lock %s)", d.path, ErrLocked, d.Path(lockFile))
-	}
-	if err := d.root.MkdirAll(checkpointsDir, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", d.Path(checkpointsDir), err)
-	}
-	data, err := d.root.ReadFile(metaFile)
+	data, err := d.fs.ReadFile(metaFile)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		d.meta = Meta{Version: FormatVersion, Timestamps: timestamps}
@@ -118,9 +142,71 @@ func (d *Dir) open(timestamps bool) error {
 	return d.upgrade()
 }
 
+// tryLock locks the directory through its root, so that no symlink swapped in can point the lock
+// elsewhere, and checks what it opened rather than what a path named a moment before.
+func (d *Dir) tryLock() error {
+	f, err := d.root.OpenFile(lockFile, os.O_RDWR|os.O_CREATE, d.opts.fileMode)
+	if err != nil {
+		return fmt.Errorf("opening the lock: %w", hostPathError("open", d.Path(lockFile), err))
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		if err == nil {
+			return fmt.Errorf("%s is not a regular file", d.Path(lockFile))
+		}
+		return fmt.Errorf("opening the lock: %w", err)
+	}
+	ok, err := tryLock(f)
+	if err != nil || !ok {
+		f.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("locking %s: %w", d.path, err)
+	}
+	if !ok {
+		return fmt.Errorf("output directory %s is %w (lock %s)", d.path, ErrLocked, d.Path(lockFile))
+	}
+	d.lock = f
+	return nil
+}
+
+// mkdirs creates the missing directories of rel and makes their entries durable.
+func (d *Dir) mkdirs(rel string) error {
+	parents, err := mkdirs(d.fs, rel, d.opts.dirMode)
+	if err == nil {
+		err = d.syncDirs(parents)
+	}
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", d.Path(rel), err)
+	}
+	return nil
+}
+
+// syncDirs syncs the directories, concurrently: on a journaling file system, syncs that overlap
+// share a journal commit.
+func (d *Dir) syncDirs(dirs []string) error {
+	return parallel(len(dirs), func(i int) error {
+		if err := d.fs.SyncDir(dirs[i]); err != nil {
+			return hostPathError("sync", d.Path(dirs[i]), err)
+		}
+		return nil
+	})
+}
+
+// replace writes a file atomically and makes the rename durable.
+func (d *Dir) replace(rel string, data []byte) error {
+	if err := d.fs.WriteFileAtomic(rel, data, d.opts.fileMode); err != nil {
+		return hostPathError("write", d.Path(rel), err)
+	}
+	if err := d.fs.SyncDir(path.Dir(rel)); err != nil {
+		return hostPathError("sync", d.Path(path.Dir(rel)), err)
+	}
+	return nil
+}
+
 func (d *Dir) saveMeta() error {
 	b, _ := json.MarshalIndent(d.meta, "", "  ")
-	return writeFileAtomic(d.root, metaFile, d.Path(metaFile), append(b, '\n'))
+	return d.replace(metaFile, append(b, '\n'))
 }
 
 func modeName(ts bool) string {
@@ -130,17 +216,53 @@ func modeName(ts bool) string {
 	return "without --timestamps"
 }
 
-// Close closes the checkpoint files and releases the lock.
+// Close closes the checkpoint files, makes renames durable and releases the lock. Its error
+// matters: a sync that failed here means the last commits may not survive a crash.
 func (d *Dir) Close() error {
 	var errs []error
+	d.mu.Lock()
 	for _, c := range d.namespaces {
 		errs = append(errs, c.close())
 	}
+	d.mu.Unlock()
+	errs = append(errs, d.syncDirty())
 	if d.lock != nil {
-		errs = append(errs, d.lock.Unlock())
+		errs = append(errs, d.lock.Close())
+		d.lock = nil
 	}
-	errs = append(errs, d.root.Close())
+	if d.root != nil {
+		errs = append(errs, d.root.Close())
+		d.root = nil
+	}
 	return errors.Join(errs...)
+}
+
+// markDirty notes a directory whose renamed entries still have to be synced.
+func (d *Dir) markDirty(dir string) {
+	d.mu.Lock()
+	d.dirty[dir] = true
+	d.mu.Unlock()
+}
+
+// syncDirty syncs the directories marked dirty; those that fail stay marked.
+func (d *Dir) syncDirty() error {
+	d.mu.Lock()
+	dirs := make([]string, 0, len(d.dirty))
+	for dir := range d.dirty {
+		dirs = append(dirs, dir)
+	}
+	clear(d.dirty)
+	d.mu.Unlock()
+	if len(dirs) == 0 {
+		return nil
+	}
+	err := d.syncDirs(dirs)
+	if err != nil {
+		for _, dir := range dirs {
+			d.markDirty(dir)
+		}
+	}
+	return err
 }
 
 // Path returns the host path of a slash-separated path inside the directory, for messages.
@@ -171,7 +293,7 @@ func (d *Dir) checkpoints(namespace string) (*checkpoints, error) {
 		return c, nil
 	}
 	name := checkpointsPath(namespace)
-	c, err := readCheckpoints(d.root, name, d.Path(name), d.meta.Timestamps)
+	c, err := readCheckpoints(d, name, d.Path(name))
 	if err != nil {
 		return nil, err
 	}
@@ -198,26 +320,4 @@ func hostPathError(op, shown string, err error) error {
 		err = pe.Err
 	}
 	return &fs.PathError{Op: op, Path: shown, Err: err}
-}
-
-// writeFileAtomic replaces name (in root) with data so that a reader (or a run after a crash)
-// sees either the old or the new content, never a mix. shown names the file in messages.
-func writeFileAtomic(root *os.Root, name, shown string, data []byte) error {
-	tmp := name + ".tmp"
-	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return hostPathError("write", shown, err)
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = root.Rename(tmp, name)
-	}
-	if err != nil {
-		_ = root.Remove(tmp)
-		return hostPathError("write", shown, err)
-	}
-	return nil
 }

@@ -135,12 +135,12 @@ func checkpointOf(t *testing.T, d *Dir, ns, pod, container string) *Checkpoint {
 func TestCheckpointFileDamage(t *testing.T) {
 	tests := []struct {
 		name    string
-		damage  string // appended to ns's checkpoint file, after its two lines (the empty first checkpoint and a commit)
+		damage  string // appended to ns's checkpoint file, after its one line
 		wantErr string
 	}{
 		{name: "torn line", damage: `{"pod":"p","container":"c","instance":"torn"`},
-		{name: "corrupt line", damage: "{\n", wantErr: "is corrupt at line 3"},
-		{name: "unsafe name", damage: `{"pod":"..","container":"c"}` + "\n", wantErr: "is corrupt at line 3"},
+		{name: "corrupt line", damage: "{\n", wantErr: "is corrupt at line 2"},
+		{name: "unsafe name", damage: `{"pod":"..","container":"c"}` + "\n", wantErr: "is corrupt at line 2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -193,7 +193,7 @@ func TestCheckpointFileDamage(t *testing.T) {
 func TestCheckpointFileCompaction(t *testing.T) {
 	dir := t.TempDir()
 	d := mustOpen(t, dir)
-	const containers, saves = 3, 3 * compactMin
+	containers, saves := 3, 3*compactMin
 	logs := make([]*Log, containers)
 	for i := range logs {
 		var err error
@@ -332,7 +332,7 @@ func TestNoCommitAfterFailedWrite(t *testing.T) {
 			// Writes to the log fail from here on, as on a full disk.
 			good := l.f
 			var err error
-			if l.f, err = os.Open(good.Name()); err != nil {
+			if l.f, err = os.Open(l.Path()); err != nil {
 				t.Fatal(err)
 			}
 			if err := tt.write(l); err == nil {
@@ -415,6 +415,9 @@ func TestCheckpointFileClosedWithItsLogs(t *testing.T) {
 	a := mustOpenLog(t, d, "ns", "a", "c")
 	b := mustOpenLog(t, d, "ns", "b", "c")
 	cps := a.cps
+	if err := a.Commit(Checkpoint{Instance: "i"}); err != nil {
+		t.Fatal(err)
+	}
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -437,18 +440,19 @@ func TestCheckpointFileClosedWithItsLogs(t *testing.T) {
 	}
 }
 
-// A rewrite that fails (here: its temporary file cannot be created) leaves every checkpoint in
-// place and is tried again only after the file has grown by as much again.
+// A rewrite that fails leaves every checkpoint in place and is tried again only after the file
+// has grown by as much again.
 func TestCheckpointFileCompactionRetry(t *testing.T) {
 	dir := t.TempDir()
-	d := mustOpen(t, dir)
+	faults := &faultFS{}
+	d, err := Open(dir, false, faults.option(), noSync())
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer d.Close()
 	l := mustOpenLog(t, d, "ns", "p", "c")
 	defer l.Close()
-	tmp := filepath.Join(dir, ".logexport", "checkpoints", "ns.jsonl.tmp")
-	if err := os.Mkdir(tmp, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	faults.set("replace", errors.New("injected"))
 	save := func(n int) {
 		t.Helper()
 		if err := l.Commit(Checkpoint{Instance: "i", Lines: int64(n)}); err != nil {
@@ -462,9 +466,7 @@ func TestCheckpointFileCompactionRetry(t *testing.T) {
 	if l.cps.retryAt != 2*compactMin {
 		t.Fatalf("retry at %d lines, want %d", l.cps.retryAt, 2*compactMin)
 	}
-	if err := os.Remove(tmp); err != nil {
-		t.Fatal(err)
-	}
+	faults.set("replace", nil)
 	for ; l.cps.lines < 2*compactMin-1; n++ {
 		save(n)
 	}

@@ -19,13 +19,13 @@ const stateDirV1 = metaDir + "/state"
 // files; those go last, also when an earlier run stopped before removing them.
 func (d *Dir) upgrade() error {
 	if d.meta.Version == FormatVersion {
-		if _, err := d.root.Lstat(stateDirV1); err == nil {
+		if _, err := d.fs.Lstat(stateDirV1); err == nil {
 			d.removeV1()
 		}
 		return nil
 	}
 	byNamespace := map[string]map[containerKey]Checkpoint{}
-	err := fs.WalkDir(d.root.FS(), stateDirV1, func(p string, e fs.DirEntry, err error) error {
+	err := fs.WalkDir(d.fs.FS(), stateDirV1, func(p string, e fs.DirEntry, err error) error {
 		if p == stateDirV1 && errors.Is(err, fs.ErrNotExist) {
 			return fs.SkipAll // no container was ever exported
 		}
@@ -36,7 +36,7 @@ func (d *Dir) upgrade() error {
 		if len(parts) != 3 || !strings.HasSuffix(parts[2], ".json") {
 			return fmt.Errorf("unexpected file %s: move it out of %s", d.Path(p), d.Path(stateDirV1))
 		}
-		data, err := d.root.ReadFile(p)
+		data, err := d.fs.ReadFile(p)
 		if err != nil {
 			return err
 		}
@@ -59,9 +59,13 @@ func (d *Dir) upgrade() error {
 	}
 	for ns, cps := range byNamespace {
 		name := checkpointsPath(ns)
-		if err := writeFileAtomic(d.root, name, d.Path(name), marshalRecords(cps)); err != nil {
-			return err
+		if err := d.fs.WriteFileAtomic(name, marshalRecords(cps), d.opts.fileMode); err != nil {
+			return hostPathError("write", d.Path(name), err)
 		}
+	}
+	// The namespace files must be durable before the version that says to read them.
+	if err := d.fs.SyncDir(checkpointsDir); err != nil {
+		return hostPathError("sync", d.Path(checkpointsDir), err)
 	}
 	d.meta.Version = FormatVersion
 	if err := d.saveMeta(); err != nil {
@@ -74,7 +78,7 @@ func (d *Dir) upgrade() error {
 // removeV1 removes the converted checkpoints. They are not used any more, so failing to remove
 // them does not stop the run; the next one tries again.
 func (d *Dir) removeV1() {
-	if err := d.root.RemoveAll(stateDirV1); err != nil {
+	if err := d.fs.RemoveAll(stateDirV1); err != nil {
 		klog.V(1).InfoS("could not remove the checkpoints of format version 1, which are not used any more", "dir", d.Path(stateDirV1), "err", err)
 	}
 }

@@ -1,0 +1,169 @@
+package store
+
+import (
+	"errors"
+	"sync"
+)
+
+// committer saves checkpoints in rounds (group commit): a checkpoint may only reach the disk after
+// the log bytes it covers, so each commit costs a sync of the log and one of the checkpoint file,
+// and a run over thousands of small logs would pay two syncs per container, one after the other.
+// Instead, the commits that arrive while a round is being synced wait and go together in the
+// next: one concurrent sync of every dirty log and new directory entry, then the checkpoint lines
+// appended to each namespace's file in one write and one sync of it.
+type committer struct {
+	dir *Dir
+
+	mu    sync.Mutex
+	queue []*commitReq
+	busy  bool // a round is running; the next is led by the first request queued meanwhile
+}
+
+type commitReq struct {
+	log  *Log
+	dirs []string // directories whose new entries the checkpoint depends on
+	cp   Checkpoint
+	err  error
+	// written is set once the checkpoint line is in the file, even if syncing it failed: the
+	// next run may read it, so the log must keep the bytes it covers.
+	written bool
+	// lead says the waiting request is to run the next round (true) or is done (false).
+	lead chan bool
+}
+
+// commit saves r's checkpoint after r's log is synced, batched with the commits of other logs.
+func (c *committer) commit(r *commitReq) error {
+	r.lead = make(chan bool, 1)
+	c.mu.Lock()
+	c.queue = append(c.queue, r)
+	if c.busy {
+		c.mu.Unlock()
+		if !<-r.lead {
+			return r.err
+		}
+		c.mu.Lock()
+	}
+	c.busy = true
+	batch := c.queue
+	c.queue = nil
+	c.mu.Unlock()
+
+	c.round(batch)
+
+	c.mu.Lock()
+	if len(c.queue) > 0 {
+		c.queue[0].lead <- true
+	} else {
+		c.busy = false
+	}
+	c.mu.Unlock()
+	for _, b := range batch {
+		if b != r {
+			b.lead <- false
+		}
+	}
+	return r.err
+}
+
+func (c *committer) round(batch []*commitReq) {
+	d := c.dir
+	// First what the checkpoints describe: the logs' bytes and the entries that name them, and
+	// the renames of earlier rounds, whose sync was left for now.
+	needs := map[string][]*commitReq{}
+	for _, r := range batch {
+		for _, dir := range r.dirs {
+			needs[dir] = append(needs[dir], r)
+		}
+	}
+	d.mu.Lock()
+	for dir := range d.dirty {
+		if _, ok := needs[dir]; !ok {
+			needs[dir] = nil
+		}
+	}
+	clear(d.dirty)
+	d.mu.Unlock()
+	type job struct {
+		run  func() error
+		reqs []*commitReq
+		dir  string // a dirty directory, marked again if its sync fails
+	}
+	var jobs []job
+	for _, r := range batch {
+		if l := r.log; l.unsynced {
+			jobs = append(jobs, job{run: func() error {
+				if err := l.f.Sync(); err != nil {
+					// What the file holds is unknown now: no later commit may count on it.
+					return l.fail(hostPathError("sync", l.Path(), err))
+				}
+				l.unsynced = false
+				return nil
+			}, reqs: []*commitReq{r}})
+		}
+	}
+	for dir, reqs := range needs {
+		jobs = append(jobs, job{run: func() error {
+			if err := d.fs.SyncDir(dir); err != nil {
+				return hostPathError("sync", d.Path(dir), err)
+			}
+			return nil
+		}, reqs: reqs, dir: dir})
+	}
+	_ = parallel(len(jobs), func(i int) error {
+		err := jobs[i].run()
+		if err != nil {
+			for _, r := range jobs[i].reqs {
+				r.err = cmpErr(r.err, err)
+			}
+			if jobs[i].reqs == nil {
+				d.markDirty(jobs[i].dir)
+			}
+		}
+		return err
+	})
+	// Then the checkpoint lines, one write and one sync per namespace file.
+	files := map[*checkpoints][]*commitReq{}
+	var order []*checkpoints
+	for _, r := range batch {
+		if r.err != nil {
+			continue
+		}
+		cps := r.log.cps
+		if files[cps] == nil {
+			order = append(order, cps)
+		}
+		files[cps] = append(files[cps], r)
+	}
+	_ = parallel(len(order), func(i int) error {
+		err := order[i].save(files[order[i]])
+		for _, r := range files[order[i]] {
+			r.err = err
+		}
+		return err
+	})
+}
+
+// cmpErr keeps the first error.
+func cmpErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// parallel runs fn(0) ... fn(n-1) concurrently and joins their errors.
+func parallel(n int, fn func(i int) error) error {
+	switch n {
+	case 0:
+		return nil
+	case 1:
+		return fn(0)
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = fn(i) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

@@ -1,0 +1,229 @@
+package store_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/logexport/kubectl-logexport/pkg/export"
+	"github.com/logexport/kubectl-logexport/pkg/store"
+	"github.com/logexport/kubectl-logexport/pkg/target"
+)
+
+var (
+	crashStates = flag.Int("crash-states", 24, "crash states checked per crash point at most (sampled beyond)")
+	crashSeed   = flag.Uint64("crash-seed", 1, "seed of the sampling of crash states")
+)
+
+// source serves container logs as the kubelet does through the API server: each line with its
+// timestamp, sinceTime (whole seconds) filtering each line on its own.
+type source struct {
+	mu   sync.Mutex
+	logs map[string][]line // by namespace/pod/container
+}
+
+type line struct {
+	ts   time.Time
+	text string
+}
+
+var logPath = regexp.MustCompile(`^/api/v1/namespaces/([^/]+)/pods/([^/]+)/log$`)
+
+func (s *source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	m := logPath.FindStringSubmatch(r.URL.Path)
+	if m == nil {
+		http.NotFound(w, r)
+		return
+	}
+	q := r.URL.Query()
+	var since time.Time
+	if v := q.Get("sinceTime"); v != "" {
+		var err error
+		if since, err = time.Parse(time.RFC3339, v); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if q.Get("previous") == "true" {
+		http.Error(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"BadRequest","code":400,"message":"previous terminated container not found"}`, http.StatusBadRequest)
+		return
+	}
+	for _, l := range s.logs[m[1]+"/"+m[2]+"/"+q.Get("container")] {
+		if !l.ts.Before(since) {
+			fmt.Fprintf(w, "%s %s\n", l.ts.Format(time.RFC3339Nano), l.text)
+		}
+	}
+}
+
+var t0 = time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC)
+
+// grow appends n lines to each container's log, some of them identical and within one second.
+func (s *source) grow(step, n int, containers ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range containers {
+		for i := range n {
+			ts := t0.Add(time.Duration(step)*time.Second + time.Duration(i%2)*time.Millisecond)
+			s.logs[c] = append(s.logs[c], line{ts, fmt.Sprintf("%s line %d.%d", c, step, i/2)})
+		}
+	}
+}
+
+// want is the file each container's log must be.
+func (s *source) want(timestamps bool) map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	files := map[string]string{}
+	for c, lines := range s.logs {
+		var b strings.Builder
+		for _, l := range lines {
+			if timestamps {
+				b.WriteString(l.ts.Format(time.RFC3339Nano) + " ")
+			}
+			b.WriteString(l.text + "\n")
+		}
+		files[c] = b.String()
+	}
+	return files
+}
+
+func (s *source) targets() []target.Target {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ts []target.Target
+	for c := range s.logs {
+		p := strings.Split(c, "/")
+		st := &corev1.ContainerStatus{Name: p[2], ContainerID: "containerd://" + c,
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(t0)}}}
+		ts = append(ts, target.Target{Namespace: p[0], Pod: p[1], PodUID: "uid-" + p[1], Container: p[2], Status: st})
+	}
+	return ts
+}
+
+// export runs one export of every container into dir, as a run of the command does.
+func (s *source) export(client kubernetes.Interface, dir string, timestamps bool, opts ...store.Option) error {
+	d, err := store.Open(dir, timestamps, opts...)
+	if err != nil {
+		return err
+	}
+	e := &export.Exporter{Client: client, Dir: d, Options: export.Options{Timestamps: timestamps}}
+	var errs []string
+	for _, r := range e.ExportAll(context.Background(), s.targets(), 3, nil) {
+		if r.Err != nil {
+			errs = append(errs, r.Err.Error())
+		}
+		for _, g := range r.Gaps {
+			errs = append(errs, fmt.Sprintf("%s/%s/%s: %s", r.Namespace, r.Pod, r.Container, g))
+		}
+	}
+	if err := d.Close(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// TestCrashConsistency records runs of the real export and checks every state a crash could
+// leave at every point of each (sampled where there are too many): the next run must recover by
+// itself, refusing nothing, and leave every file exactly the lines served, each once, in order.
+func TestCrashConsistency(t *testing.T) {
+	for _, timestamps := range []bool{false, true} {
+		t.Run(fmt.Sprint("timestamps=", timestamps), func(t *testing.T) {
+			defer store.SetCompactMin(4)() // so that the third run rewrites a checkpoint file
+			src := &source{logs: map[string][]line{}}
+			srv := httptest.NewServer(src)
+			defer srv.Close()
+			client := kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL, QPS: -1})
+			dir := t.TempDir()
+			rng := rand.New(rand.NewPCG(*crashSeed, 0))
+			steps := []func(){
+				// the first run into an empty directory
+				func() { src.grow(1, 3, "ns1/a/app", "ns1/b/app", "ns2/c/app") },
+				// more lines, one second shared with the run before, and a new container
+				func() { src.grow(1, 2, "ns1/a/app"); src.grow(2, 2, "ns1/a/app", "ns2/c/app", "ns1/d/app") },
+				// enough saves for ns1's checkpoint file to be rewritten
+				func() { src.grow(3, 2, "ns1/a/app", "ns1/b/app", "ns1/d/app") },
+			}
+			states := 0
+			for run, step := range steps {
+				step()
+				rec, err := store.NewRecorder(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := src.export(client, dir, timestamps, rec.Option()); err != nil {
+					t.Fatalf("run %d: %v", run+1, err)
+				}
+				want := src.want(timestamps)
+				checkFiles(t, dir, want)
+				n := 0
+				rec.CrashStates(*crashStates, rng, func(st store.CrashState) bool {
+					n++
+					crashed := filepath.Join(t.TempDir(), "d")
+					if err := os.Mkdir(crashed, 0o700); err != nil {
+						t.Fatal(err)
+					}
+					if err := st.Materialize(crashed); err != nil {
+						t.Fatal(err)
+					}
+					err := src.export(client, crashed, timestamps, store.NoSync())
+					if err == nil {
+						err = compareFiles(crashed, want)
+					}
+					if err != nil {
+						t.Errorf("run %d, %s\nthe next run: %v\nrecorded operations:\n%s", run+1, st, err, rec.Trace())
+						return false
+					}
+					os.RemoveAll(filepath.Dir(crashed))
+					return true
+				})
+				t.Logf("run %d: %d operations, %d crash states, each recovered exactly", run+1, rec.Ops(), n)
+				states += n
+				if t.Failed() {
+					return
+				}
+			}
+			t.Logf("%d crash states in all", states)
+		})
+	}
+}
+
+func checkFiles(t *testing.T, dir string, want map[string]string) {
+	t.Helper()
+	if err := compareFiles(dir, want); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// compareFiles checks that dir holds exactly the logs in want.
+func compareFiles(dir string, want map[string]string) error {
+	for c, w := range want {
+		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(c)+".log"))
+		if err != nil {
+			return err
+		}
+		if string(b) != w {
+			return fmt.Errorf("%s is\n%q\nwant\n%q", c, b, w)
+		}
+	}
+	return nil
+}

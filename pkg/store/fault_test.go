@@ -1,0 +1,80 @@
+package store
+
+import (
+	"io/fs"
+	"os"
+	"sync"
+)
+
+// faultFS fails chosen operations, as a full disk or a failing device would.
+type faultFS struct {
+	fsys
+	mu   sync.Mutex
+	errs map[string]error // by operation: "replace", "syncdir", "sync", "write"
+}
+
+func (f *faultFS) set(op string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.errs == nil {
+		f.errs = map[string]error{}
+	}
+	f.errs[op] = err
+}
+
+func (f *faultFS) err(op string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.errs[op]
+}
+
+// option makes Open go through f.
+func (f *faultFS) option() Option {
+	return func(o *options) {
+		inner := o.fs
+		o.fs = func(root *os.Root) fsys { f.fsys = inner(root); return f }
+	}
+}
+
+func (f *faultFS) WriteFileAtomic(name string, data []byte, perm fs.FileMode) error {
+	if err := f.err("replace"); err != nil {
+		return err
+	}
+	return f.fsys.WriteFileAtomic(name, data, perm)
+}
+
+func (f *faultFS) SyncDir(name string) error {
+	if err := f.err("syncdir"); err != nil {
+		return err
+	}
+	return f.fsys.SyncDir(name)
+}
+
+func (f *faultFS) OpenFile(name string, flag int, perm fs.FileMode) (file, error) {
+	inner, err := f.fsys.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return faultFile{inner, f}, nil
+}
+
+type faultFile struct {
+	file
+	f *faultFS
+}
+
+func (f faultFile) Sync() error {
+	if err := f.f.err("sync"); err != nil {
+		return err
+	}
+	return f.file.Sync()
+}
+
+func (f faultFile) WriteAt(p []byte, off int64) (int, error) {
+	if err := f.f.err("write"); err != nil {
+		return 0, err
+	}
+	return f.file.WriteAt(p, off)
+}
+
+func noSync() Option { return NoSync() }

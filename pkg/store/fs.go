@@ -1,0 +1,133 @@
+package store
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+)
+
+// fsys is every change the store makes to its directory, so that a test can record a run's
+// operations and rebuild the states a crash could leave (see crash_test.go). Paths are
+// slash-separated and relative to the directory; the one implementation outside tests goes
+// through the directory's os.Root.
+type fsys interface {
+	OpenFile(name string, flag int, perm fs.FileMode) (file, error)
+	Lstat(name string) (fs.FileInfo, error)
+	ReadFile(name string) ([]byte, error)
+	Mkdir(name string, perm fs.FileMode) error
+	Rename(oldname, newname string) error
+	Remove(name string) error
+	RemoveAll(name string) error
+	// SyncDir makes the entries of a directory durable: created, renamed and removed names.
+	SyncDir(name string) error
+	// WriteFileAtomic replaces name with a file holding data, synced before the rename, so that
+	// a crash leaves the old or the new file. The rename itself is durable once the directory
+	// is synced.
+	WriteFileAtomic(name string, data []byte, perm fs.FileMode) error
+	// FS reads the directory, for walks.
+	FS() fs.FS
+}
+
+// file is an open file of the directory. The store writes at offsets it keeps itself, so that
+// a recorded write says where it landed.
+type file interface {
+	io.Reader
+	io.ReaderAt
+	io.WriterAt
+	Truncate(size int64) error
+	// Sync makes the file's data and size durable (fdatasync where the platform has it).
+	Sync() error
+	Stat() (fs.FileInfo, error)
+	Close() error
+}
+
+// rootFS is the directory itself.
+type rootFS struct{ root *os.Root }
+
+func (r rootFS) OpenFile(name string, flag int, perm fs.FileMode) (file, error) {
+	f, err := r.root.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return rootFile{f}, nil
+}
+
+func (r rootFS) Lstat(name string) (fs.FileInfo, error)    { return r.root.Lstat(name) }
+func (r rootFS) ReadFile(name string) ([]byte, error)      { return r.root.ReadFile(name) }
+func (r rootFS) Mkdir(name string, perm fs.FileMode) error { return r.root.Mkdir(name, perm) }
+func (r rootFS) Rename(oldname, newname string) error      { return r.root.Rename(oldname, newname) }
+func (r rootFS) Remove(name string) error                  { return r.root.Remove(name) }
+func (r rootFS) RemoveAll(name string) error               { return r.root.RemoveAll(name) }
+func (r rootFS) FS() fs.FS                                 { return r.root.FS() }
+
+func (r rootFS) SyncDir(name string) error {
+	f, err := r.root.Open(name)
+	if err != nil {
+		return err
+	}
+	err = syncDir(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (r rootFS) WriteFileAtomic(name string, data []byte, perm fs.FileMode) error {
+	// The temporary file must be created beside its destination, in the same directory: the
+	// rename is atomic only there, and a crash leaves the temporary file where the next
+	// replacement of the same file cannot miss it.
+	dir, err := r.root.OpenRoot(path.Dir(name))
+	if err != nil {
+		return err
+	}
+	err = writeFileAtomic(dir, path.Base(name), data, perm)
+	if cerr := dir.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// rootFile syncs data only: the store never depends on a file's times.
+type rootFile struct{ *os.File }
+
+func (f rootFile) Sync() error { return syncData(f.File) }
+
+// mkdirs creates the missing directories of dir, one level at a time so that symlinks are refused
+// on the way, and returns the directories whose entries changed: each created directory's parent.
+func mkdirs(fsys fsys, dir string, perm fs.FileMode) (parents []string, err error) {
+	if dir == "." {
+		return nil, nil
+	}
+	fi, err := fsys.Lstat(dir)
+	switch {
+	case err == nil && fi.IsDir():
+		return nil, nil
+	case err == nil:
+		return nil, &fs.PathError{Op: "mkdir", Path: dir, Err: errNotDir(fi)}
+	case !os.IsNotExist(err):
+		return nil, err
+	}
+	if parents, err = mkdirs(fsys, path.Dir(dir), perm); err != nil {
+		return nil, err
+	}
+	// Made by another log of the same run a moment ago (the error), its entry may not be synced
+	// yet: the caller syncs the parent either way.
+	if err := fsys.Mkdir(dir, perm); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, err
+	} else if err != nil {
+		if fi, err := fsys.Lstat(dir); err != nil || !fi.IsDir() {
+			return nil, &fs.PathError{Op: "mkdir", Path: dir, Err: fs.ErrExist}
+		}
+	}
+	return append(parents, path.Dir(dir)), nil
+}
+
+// errNotDir says what a path that should be a directory is instead.
+func errNotDir(fi fs.FileInfo) error {
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return errSymlink
+	}
+	return errNotADirectory
+}
