@@ -76,6 +76,7 @@ type Options struct {
 	FieldSelector     string
 	Dir               string
 	Timestamps        bool
+	GroupReadable     bool
 	Since             time.Duration
 	SinceTime         string
 	MaxLogRequests    int
@@ -136,6 +137,7 @@ func NewCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	f.StringVar(&o.FieldSelector, "field-selector", "", "Field selector to filter pods on")
 	f.StringVarP(&o.Dir, "dir", "d", o.Dir, "Directory to export into")
 	f.BoolVar(&o.Timestamps, "timestamps", false, "Keep each line's RFC3339Nano timestamp in front of it (fixed when the directory is created)")
+	f.BoolVar(&o.GroupReadable, "group-readable", false, "Create log files 0640 and directories 0750, for a group that reads them (default: 0600 and 0700, the owner only)")
 	f.DurationVar(&o.Since, "since", 0, "On a container's first export, only lines newer than this (5s, 2m, 3h); never limits a resume")
 	f.StringVar(&o.SinceTime, "since-time", "", "On a container's first export, only lines after this RFC3339 time; never limits a resume")
 	f.IntVar(&o.MaxLogRequests, "max-log-requests", o.MaxLogRequests, "Log streams open at once")
@@ -241,7 +243,7 @@ func (o *Options) clientset() (kubernetes.Interface, error) {
 }
 
 // Run lists the pods and exports their containers.
-func (o *Options) Run(ctx context.Context) error {
+func (o *Options) Run(ctx context.Context) (err error) {
 	client, err := o.clientset()
 	if err != nil {
 		return err
@@ -262,11 +264,11 @@ func (o *Options) Run(ctx context.Context) error {
 	if o.DryRun {
 		return o.printDryRun(targets, nsErrs)
 	}
-	dir, err := store.Open(o.Dir, o.Timestamps)
+	dir, err := o.openDir()
 	if err != nil {
 		return err
 	}
-	defer dir.Close()
+	defer closeDir(dir, &err)
 	e := &export.Exporter{Client: client, Dir: dir, Options: export.Options{Timestamps: o.Timestamps, Since: o.since}}
 	p := newProgress(o.ErrOut, len(targets))
 	results := e.ExportAll(ctx, targets, o.MaxLogRequests, p.done)
@@ -279,6 +281,23 @@ func (o *Options) Run(ctx context.Context) error {
 		return fmt.Errorf("interrupted: progress is saved, run again to continue")
 	}
 	return failures(s, len(results), nsErrs)
+}
+
+// openDir opens and locks the export directory with the file modes asked for.
+func (o *Options) openDir() (*store.Dir, error) {
+	var opts []store.Option
+	if o.GroupReadable {
+		opts = append(opts, store.GroupReadable())
+	}
+	return store.Open(o.Dir, o.Timestamps, opts...)
+}
+
+// closeDir closes the directory and makes its error the run's if the run had none: closing
+// syncs the last renames, and a failure there means the export may not survive a crash.
+func closeDir(dir *store.Dir, err *error) {
+	if cerr := dir.Close(); cerr != nil && *err == nil {
+		*err = fmt.Errorf("closing the output directory: %w", cerr)
+	}
 }
 
 func failures(s Summary, containers int, nsErrs []podselect.NamespaceError) error {

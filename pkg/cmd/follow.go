@@ -14,18 +14,17 @@ import (
 	"github.com/logexport/kubectl-logexport/pkg/export"
 	"github.com/logexport/kubectl-logexport/pkg/follow"
 	"github.com/logexport/kubectl-logexport/pkg/podselect"
-	"github.com/logexport/kubectl-logexport/pkg/store"
 )
 
 // checkpointInterval bounds what a killed follower fetches again.
 const checkpointInterval = 2 * time.Second
 
-func (o *Options) runFollow(ctx context.Context, client kubernetes.Interface, scope podselect.Scope) error {
-	dir, err := store.Open(o.Dir, o.Timestamps)
+func (o *Options) runFollow(ctx context.Context, client kubernetes.Interface, scope podselect.Scope) (err error) {
+	dir, err := o.openDir()
 	if err != nil {
 		return err
 	}
-	defer dir.Close()
+	defer closeDir(dir, &err)
 	e := &export.Exporter{Client: client, Dir: dir, Options: export.Options{
 		Timestamps: o.Timestamps, Since: o.since, Follow: true, CommitInterval: checkpointInterval,
 	}}
