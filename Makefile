@@ -1,5 +1,5 @@
 # The commands a newcomer needs; CI (.ci/run) runs `make test`.
-.PHONY: build test unit e2e release-check demo demo-down tools bench
+.PHONY: build test unit e2e release-check demo demo-down tools bench soak
 
 build:
 	go build -o bin/kubectl-logexport ./cmd/kubectl-logexport
@@ -9,10 +9,14 @@ tools:
 
 unit:
 	go vet ./...
-	go test -count=1 ./pkg/... ./test/bench/ ./test/kwok/ ./test/logserver/
+	go test -count=1 ./pkg/... ./test/bench/ ./test/kwok/ ./test/logserver/ ./test/model/
 
 e2e: tools
 	go test -count=1 -timeout 40m ./test/e2e/
+
+# The model-based randomized test for longer (MODEL_SEQUENCES sequences; see test/model); not part of `test`.
+soak:
+	MODEL_SEQUENCES=$${MODEL_SEQUENCES:-2000} go test -count=1 -timeout 0 -run TestModel ./test/model/
 
 release-check:
 	hack/release-check.sh

@@ -1,0 +1,975 @@
+// Package model is a model-based randomized test of the export, in the manner of Vector's tests
+// of its file source: random actions (logging, rotation, restarts, pod replacement and deletion,
+// one-shot exports, a follower, killed exporters) run against the in-process log server, a model
+// keeps what the API served and what of it could be lost, and after every action each stored
+// file is checked against the model. A failure prints its seed and the shortest action list
+// that still fails.
+//
+//	MODEL_SEQUENCES=n   sequences to run (default 60, about 40 actions each)
+//	MODEL_ACTIONS=n     actions per sequence
+//	MODEL_SEED=s        the first sequence's seed (default: from the clock, printed)
+//	MODEL_EXCLUDE=a,b   leave out action kinds (see kindNames), e.g. to look past a known bug
+//	MODEL_SHRINK=d      time to spend shrinking each distinct failure (default 60s)
+package model
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/logexport/kubectl-logexport/pkg/cmd"
+	"github.com/logexport/kubectl-logexport/test/logserver"
+)
+
+const ns = "default"
+
+// kind is what an action does.
+type kind int
+
+const (
+	kAppend      kind = iota // a few lines, stdout and stderr interleaved
+	kBurst                   // lines within one second: identical texts, identical timestamps
+	kLong                    // one long line that the runtime split into partial entries
+	kTick                    // time passes: the next line is in a later second
+	kRotate                  // the kubelet rotates the current log
+	kRestart                 // the container restarts; the instance before the previous is gone
+	kTerminate               // the container stops
+	kReplace                 // the pod is replaced by one with the same name
+	kDelete                  // the pod is deleted
+	kAdd                     // a deleted pod's name comes back
+	kExport                  // a one-shot export (with a follower running: wait for it instead)
+	kRace                    // a one-shot export during which a container restarts between list and fetch
+	kCancel                  // a one-shot export cancelled at its n-th log request
+	kKill                    // the built binary, killed with SIGKILL after a random delay
+	kFollowStart             // start a follower
+	kFollowStop              // stop the follower (as SIGTERM does)
+	nKinds
+)
+
+var kindNames = [nKinds]string{"append", "burst", "long", "tick", "rotate", "restart", "terminate", "replace",
+	"delete", "add", "export", "race", "cancel", "kill", "follow", "unfollow"}
+
+// weights of the kinds, out of their sum.
+var weights = [nKinds]int{22, 8, 10, 6, 5, 7, 2, 3, 2, 3, 14, 4, 4, 1, 3, 3}
+
+// Exclusions that are not kinds: "straddle" keeps long lines within one second,
+// "followdelete" does not delete or replace a pod while a follower runs.
+var extraExclusions = []string{"straddle", "followdelete"}
+
+// action is one step. Everything random about it is decided when the sequence is generated, so
+// that any subset of a sequence runs the same way again (pods that are gone make it a no-op).
+type action struct {
+	Kind      kind
+	Pod       int
+	Container int
+	N         int
+	Seed      int64
+}
+
+var podNames = []string{"p0", "p1"}
+var containerNames = [][]string{{"a", "b"}, {"a"}}
+
+func (a action) String() string {
+	c := containerNames[a.Pod][a.Container%len(containerNames[a.Pod])]
+	switch a.Kind {
+	case kAppend, kBurst, kLong, kRotate, kRestart, kTerminate, kRace:
+		return fmt.Sprintf("%s %s/%s n=%d seed=%d", kindNames[a.Kind], podNames[a.Pod], c, a.N, a.Seed)
+	case kReplace, kDelete, kAdd:
+		return fmt.Sprintf("%s %s", kindNames[a.Kind], podNames[a.Pod])
+	case kCancel, kKill, kTick:
+		return fmt.Sprintf("%s n=%d", kindNames[a.Kind], a.N)
+	}
+	return kindNames[a.Kind]
+}
+
+type config struct {
+	exclude map[string]bool
+}
+
+func generate(seed int64, n int, cfg config) []action {
+	rng := rand.New(rand.NewSource(seed))
+	total := 0
+	for k, w := range weights {
+		if !cfg.exclude[kindNames[k]] {
+			total += w
+		}
+	}
+	out := make([]action, 0, n)
+	for len(out) < n {
+		x := rng.Intn(total)
+		k := kind(0)
+		for ; k < nKinds; k++ {
+			if cfg.exclude[kindNames[k]] {
+				continue
+			}
+			if x < weights[k] {
+				break
+			}
+			x -= weights[k]
+		}
+		p := rng.Intn(len(podNames))
+		out = append(out, action{Kind: k, Pod: p, Container: rng.Intn(len(containerNames[p])), N: 1 + rng.Intn(12), Seed: rng.Int63()})
+	}
+	return out
+}
+
+// The model: what the API served for each stored file, line by line.
+
+type mline struct {
+	text string
+	at   time.Time
+	// secured: a finished export (or a follower that caught up) had the line served to it, so
+	// it must be stored, once.
+	secured bool
+	// lost: the API stopped serving the line before it was secured; it may be missing.
+	lost bool
+	// needGap: the line is lost where the tool can notice it, so if it is missing a reported gap
+	// must cover it.
+	needGap bool
+}
+
+type mfile struct {
+	key   string // pod/container
+	lines []*mline
+	// exported: a finished export wrote the file's checkpoint, so a change of instance or pod
+	// is noticed.
+	exported bool
+	// pending are lost lines that need a gap once an export sees the file again.
+	pending []*mline
+	// losses counts what could lose lines (rotation, a second restart, deletion); a gap
+	// reported for a file without any is false.
+	losses int
+	gaps   []gap
+}
+
+type gap struct {
+	From time.Time  `json:"from"`
+	To   *time.Time `json:"to,omitempty"`
+}
+
+type minst struct {
+	lines []*mline
+	// securedAny: some line of this instance is stored, so the checkpoint's window is not
+	// empty and a rotation of this instance is noticed.
+	securedAny bool
+}
+
+type mcont struct {
+	name      string
+	cur, prev *minst
+	running   bool
+	file      *mfile
+}
+
+type mpod struct {
+	name   string
+	exists bool
+	conts  []*mcont
+}
+
+// run is one sequence being executed.
+type run struct {
+	t          testing.TB
+	cfg        config
+	srv        *logserver.Server
+	kubeconfig string
+	dir        string
+	clock      time.Time
+	seq        int
+	pods       []*mpod
+	files      []*mfile
+	follower   *follower
+	// follows counts the follower starts, so that a line said to be lost while a follower ran
+	// is not required to be noticed by it.
+	log []string
+}
+
+func newRun(t testing.TB, cfg config) *run {
+	r := &run{t: t, cfg: cfg, srv: logserver.New(t), dir: t.TempDir(),
+		clock: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	r.kubeconfig = r.srv.Kubeconfig()
+	for i, name := range podNames {
+		p := &mpod{name: name}
+		for _, c := range containerNames[i] {
+			f := &mfile{key: name + "/" + c}
+			r.files = append(r.files, f)
+			p.conts = append(p.conts, &mcont{name: c, file: f})
+		}
+		r.pods = append(r.pods, p)
+		r.addPod(p)
+	}
+	return r
+}
+
+func (r *run) close() {
+	if r.follower != nil {
+		r.follower.cancel()
+		<-r.follower.done
+	}
+	r.srv.Close()
+}
+
+func (r *run) addPod(p *mpod) {
+	var names []string
+	for _, c := range p.conts {
+		names = append(names, c.name)
+		c.cur, c.prev, c.running = &minst{}, nil, true
+	}
+	r.srv.AddPod(ns, p.name, names...)
+	p.exists = true
+}
+
+// lose marks what an instance served as gone from the API.
+func (r *run) lose(f *mfile, in *minst, noticeable bool) {
+	if in == nil {
+		return
+	}
+	f.losses++
+	for _, l := range in.lines {
+		if l.secured || l.lost {
+			continue
+		}
+		l.lost = true
+		if noticeable {
+			f.pending = append(f.pending, l)
+		}
+	}
+}
+
+func (r *run) text(prefix string) string {
+	r.seq++
+	return fmt.Sprintf("%s-%d", prefix, r.seq)
+}
+
+func (r *run) apply(a action) error {
+	p := r.pods[a.Pod]
+	c := p.conts[a.Container%len(p.conts)]
+	rng := rand.New(rand.NewSource(a.Seed))
+	following := r.follower != nil
+	switch a.Kind {
+	case kAppend, kBurst, kLong:
+		if !p.exists || !c.running {
+			return nil
+		}
+		r.appendLines(a, p, c, rng)
+	case kTick:
+		r.clock = r.clock.Add(time.Duration(a.N) * 300 * time.Millisecond)
+	case kRotate:
+		if !p.exists || !c.running {
+			return nil
+		}
+		if following {
+			// A follower that caught up has read the file to its end; rotation then loses
+			// nothing. One that has not may lose what it did not read yet, silently, as
+			// ReadLogs does: that is not what this test checks.
+			if err := r.settle(); err != nil {
+				return err
+			}
+		}
+		r.srv.Rotate(ns, p.name, c.name)
+		r.lose(c.file, c.cur, c.cur.securedAny && c.file.exported)
+		c.cur = &minst{}
+		// The tool keeps, after a rotation, only lines newer than the newest stored one: a
+		// line with the very same timestamp cannot be told from it. Move the clock on.
+		r.clock = r.clock.Add(time.Millisecond)
+	case kRestart:
+		if !p.exists {
+			return nil
+		}
+		if following {
+			if err := r.settle(); err != nil {
+				return err
+			}
+		}
+		r.srv.Restart(ns, p.name, c.name)
+		r.restartModel(c)
+	case kTerminate:
+		if !p.exists || !c.running {
+			return nil
+		}
+		r.srv.Terminate(ns, p.name, c.name, int32(a.N))
+		c.running = false
+	case kReplace, kDelete:
+		if !p.exists || (following && r.cfg.exclude["followdelete"]) {
+			return nil
+		}
+		if following {
+			if err := r.settle(); err != nil {
+				return err
+			}
+		}
+		for _, c := range p.conts {
+			r.lose(c.file, c.cur, c.file.exported)
+			r.lose(c.file, c.prev, c.file.exported)
+		}
+		if a.Kind == kReplace {
+			r.srv.Delete(ns, p.name)
+			r.addPod(p)
+		} else {
+			r.srv.Delete(ns, p.name)
+			p.exists = false
+		}
+	case kAdd:
+		if p.exists {
+			return nil
+		}
+		r.addPod(p)
+	case kExport, kRace, kCancel, kKill:
+		if following {
+			return r.settle()
+		}
+		switch a.Kind {
+		case kExport:
+			return r.export(nil, 0)
+		case kRace:
+			if !p.exists {
+				return r.export(nil, 0)
+			}
+			return r.export(c, 0)
+		case kCancel:
+			return r.export(nil, a.N)
+		case kKill:
+			return r.kill(time.Duration(rng.Intn(40)) * time.Millisecond)
+		}
+	case kFollowStart:
+		if !following {
+			r.follower = r.startFollower()
+		}
+	case kFollowStop:
+		if following {
+			return r.stopFollower()
+		}
+	}
+	return nil
+}
+
+func (r *run) restartModel(c *mcont) {
+	r.lose(c.file, c.prev, c.file.exported)
+	c.prev, c.cur, c.running = c.cur, &minst{}, true
+}
+
+const letters = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+func (r *run) appendLines(a action, p *mpod, c *mcont, rng *rand.Rand) {
+	key := p.name + "/" + c.name
+	stream := func() string {
+		if rng.Intn(3) == 0 {
+			return "stderr"
+		}
+		return "stdout"
+	}
+	var entries []logserver.Entry
+	add := func(text string, at time.Time) {
+		l := &mline{text: text, at: at}
+		c.cur.lines = append(c.cur.lines, l)
+		c.file.lines = append(c.file.lines, l)
+	}
+	switch a.Kind {
+	case kAppend:
+		for range 1 + a.N%4 {
+			r.clock = r.clock.Add(time.Duration(rng.Intn(400)) * time.Millisecond)
+			text := r.text(key)
+			entries = append(entries, logserver.Entry{Time: r.clock, Stream: stream(), Text: text})
+			add(text, r.clock)
+		}
+	case kBurst:
+		// Within the current second: several lines share a timestamp, several a text.
+		end := r.clock.Truncate(time.Second).Add(time.Second)
+		dup := r.text("same")
+		for range 2 + a.N {
+			if rng.Intn(2) == 0 {
+				if next := r.clock.Add(time.Duration(rng.Intn(50_000_000))); next.Before(end) {
+					r.clock = next
+				}
+			}
+			text := dup
+			if rng.Intn(3) == 0 {
+				text = r.text(key)
+			}
+			entries = append(entries, logserver.Entry{Time: r.clock, Stream: stream(), Text: text})
+			add(text, r.clock)
+		}
+	case kLong:
+		size := 10 + rng.Intn(3000)
+		if rng.Intn(8) == 0 {
+			// Longer than the export's 64 KiB read buffer.
+			size = 64<<10 + rng.Intn(80<<10)
+		}
+		b := []byte(r.text(key) + ":")
+		for len(b) < size {
+			b = append(b, letters[rng.Intn(len(letters))])
+		}
+		text := string(b)
+		// Cut anywhere, into non-empty pieces, each later than the one before, possibly in a
+		// later second.
+		cuts := map[int]bool{}
+		for range 1 + a.N%6 {
+			cuts[1+rng.Intn(len(text)-1)] = true
+		}
+		var at []int
+		for x := range cuts {
+			at = append(at, x)
+		}
+		sort.Ints(at)
+		at = append(at, len(text))
+		s, start, prev := stream(), r.clock, 0
+		end := r.clock.Truncate(time.Second).Add(time.Second)
+		for i, x := range at {
+			if i > 0 {
+				next := r.clock.Add(time.Duration(rng.Intn(700)) * time.Millisecond)
+				if r.cfg.exclude["straddle"] && !next.Before(end) {
+					next = r.clock
+				}
+				r.clock = next
+			}
+			entries = append(entries, logserver.Entry{Time: r.clock, Stream: s, Partial: i < len(at)-1, Text: text[prev:x]})
+			prev = x
+		}
+		add(text, start)
+	}
+	r.srv.Append(ns, p.name, c.name, entries...)
+}
+
+// secure marks everything the API serves now as what the stored files must hold, after a
+// finished export or a follower that caught up, and the losses it saw as needing a gap.
+func (r *run) secure(except ...*mcont) {
+	for _, p := range r.pods {
+		if !p.exists {
+			continue
+		}
+		for _, c := range p.conts {
+			if len(except) > 0 && except[0] == c {
+				continue
+			}
+			for _, in := range []*minst{c.prev, c.cur} {
+				if in == nil {
+					continue
+				}
+				for _, l := range in.lines {
+					l.secured = true
+					in.securedAny = true
+				}
+			}
+			c.file.exported = true
+			for _, l := range c.file.pending {
+				l.needGap = true
+			}
+			c.file.pending = nil
+		}
+	}
+}
+
+// summary is the part of the command's -o json output the test reads.
+type summary struct {
+	Containers []struct {
+		Pod       string `json:"pod"`
+		Container string `json:"container"`
+		Status    string `json:"status"`
+		Gaps      []gap  `json:"gaps"`
+		Error     string `json:"error"`
+	} `json:"containers"`
+}
+
+func (r *run) file(pod, container string) *mfile {
+	for _, f := range r.files {
+		if f.key == pod+"/"+container {
+			return f
+		}
+	}
+	return nil
+}
+
+// record reads a summary: every gap must have its start before its end, and no container may
+// fail unless the run was stopped.
+func (r *run) record(out []byte, stopped bool) error {
+	var s summary
+	if err := json.Unmarshal(out, &s); err != nil {
+		return fmt.Errorf("reading the summary %q: %w", out, err)
+	}
+	for _, c := range s.Containers {
+		f := r.file(c.Pod, c.Container)
+		if f == nil {
+			return fmt.Errorf("summary names unknown container %s/%s", c.Pod, c.Container)
+		}
+		for _, g := range c.Gaps {
+			if g.To != nil && g.From.After(*g.To) {
+				return fmt.Errorf("%s: gap from %s to %s: its start is after its end", f.key, g.From.Format(time.RFC3339Nano), g.To.Format(time.RFC3339Nano))
+			}
+			if f.losses == 0 {
+				return fmt.Errorf("%s: gap from %s reported, but nothing that could lose lines happened", f.key, g.From.Format(time.RFC3339Nano))
+			}
+			f.gaps = append(f.gaps, g)
+		}
+		if c.Status == "failed" && !(stopped && strings.Contains(c.Error, "context canceled")) {
+			return fmt.Errorf("%s: status failed: %s", f.key, c.Error)
+		}
+	}
+	return nil
+}
+
+func (r *run) args(extra ...string) []string {
+	return append([]string{"--kubeconfig", r.kubeconfig, "-n", ns, "-d", r.dir, "-o", "json"}, extra...)
+}
+
+// export runs the real command once. With race, that container restarts when its log is first
+// asked for, after the list; with cancelAt > 0 the run is cancelled at that log request.
+func (r *run) export(race *mcont, cancelAt int) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		requests int
+		raced    bool
+	)
+	if race != nil || cancelAt > 0 {
+		var racePod string
+		for _, p := range r.pods {
+			for _, c := range p.conts {
+				if c == race {
+					racePod = p.name
+				}
+			}
+		}
+		r.srv.OnLogRequest(func(_, pod string, opts *corev1.PodLogOptions) {
+			mu.Lock()
+			defer mu.Unlock()
+			requests++
+			if cancelAt > 0 && requests == cancelAt {
+				cancel()
+			}
+			if race != nil && !raced && pod == racePod && opts.Container == race.name && !opts.Previous {
+				raced = true
+				r.srv.Restart(ns, pod, race.name)
+			}
+		})
+		defer r.srv.OnLogRequest(nil)
+	}
+	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+	c := cmd.NewCmd(streams)
+	c.SetArgs(r.args())
+	err := c.ExecuteContext(ctx)
+	r.srv.OnLogRequest(nil)
+	mu.Lock()
+	if raced {
+		r.restartModel(race)
+	}
+	stopped := ctx.Err() != nil
+	mu.Unlock()
+	if rerr := r.record(out.Bytes(), stopped); rerr != nil {
+		return fmt.Errorf("%w (stderr: %s)", rerr, strings.TrimSpace(errOut.String()))
+	}
+	if stopped {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("export failed: %w (stderr: %s)", err, strings.TrimSpace(errOut.String()))
+	}
+	// The raced container's new status may be left to the next run to find; its lines must be
+	// stored by the run after this one.
+	r.secure(race)
+	return nil
+}
+
+var (
+	binaryOnce sync.Once
+	binaryPath string
+	binaryErr  error
+)
+
+// kill runs the built command and kills it with SIGKILL after a delay: whatever it wrote must
+// leave a directory the next run continues exactly. Gaps it saw are not reported to anyone.
+func (r *run) kill(after time.Duration) error {
+	binaryOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "model-bin")
+		if err != nil {
+			binaryErr = err
+			return
+		}
+		binaryPath = filepath.Join(dir, "kubectl-logexport")
+		out, err := exec.Command("go", "build", "-o", binaryPath, "../../cmd/kubectl-logexport").CombinedOutput()
+		if err != nil {
+			binaryErr = fmt.Errorf("building the command: %w: %s", err, out)
+		}
+	})
+	if binaryErr != nil {
+		return binaryErr
+	}
+	c := exec.Command(binaryPath, r.args()...)
+	if err := c.Start(); err != nil {
+		return fmt.Errorf("starting the command: %w", err)
+	}
+	time.Sleep(after)
+	_ = c.Process.Kill()
+	_ = c.Wait()
+	// What it noticed may be checkpointed without its report: do not ask for those gaps.
+	for _, f := range r.files {
+		f.pending = nil
+	}
+	return nil
+}
+
+type follower struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	out    *bytes.Buffer
+	errOut *bytes.Buffer
+	err    error
+}
+
+func (r *run) startFollower() *follower {
+	ctx, cancel := context.WithCancel(context.Background())
+	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+	f := &follower{cancel: cancel, done: make(chan struct{}), out: out, errOut: errOut}
+	c := cmd.NewCmd(streams)
+	c.SetArgs(r.args("-f"))
+	go func() {
+		defer close(f.done)
+		f.err = c.ExecuteContext(ctx)
+	}()
+	return f
+}
+
+func (r *run) stopFollower() error {
+	f := r.follower
+	r.follower = nil
+	f.cancel()
+	select {
+	case <-f.done:
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("the follower did not stop within 30s of its context's end")
+	}
+	if f.out.Len() == 0 {
+		// Stopped before it had started: nothing to report, and nothing may have failed.
+		if f.err != nil && !errors.Is(f.err, context.Canceled) {
+			return fmt.Errorf("follower stopped at its start with %w (stderr: %s)", f.err, strings.TrimSpace(f.errOut.String()))
+		}
+		return nil
+	}
+	if err := r.record(f.out.Bytes(), false); err != nil {
+		return fmt.Errorf("follower: %w (stderr: %s)", err, strings.TrimSpace(f.errOut.String()))
+	}
+	if f.err != nil {
+		return fmt.Errorf("follower ended with %w (stderr: %s)", f.err, strings.TrimSpace(f.errOut.String()))
+	}
+	return nil
+}
+
+// settle waits until the follower has stored everything the API serves.
+func (r *run) settle() error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := r.check(false, true)
+		if err == nil {
+			r.secure()
+			return nil
+		}
+		select {
+		case <-r.follower.done:
+			return fmt.Errorf("the follower ended by itself: %v (stderr: %s)", r.follower.err, strings.TrimSpace(r.follower.errOut.String()))
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the follower did not store what the API serves within 10s: %w", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// check compares each stored file with the model: the file's lines must be the model's lines in
+// order, each at most once, with every secured line present and, when final, every missing line
+// lost and, if the tool could notice the loss, inside a reported gap. With available, every
+// line the API serves now counts as secured.
+func (r *run) check(final, available bool) error {
+	served := map[*mline]bool{}
+	if available {
+		for _, p := range r.pods {
+			if !p.exists {
+				continue
+			}
+			for _, c := range p.conts {
+				for _, in := range []*minst{c.prev, c.cur} {
+					if in != nil {
+						for _, l := range in.lines {
+							served[l] = true
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, f := range r.files {
+		data, err := os.ReadFile(filepath.Join(r.dir, ns, filepath.FromSlash(f.key)+".log"))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		stored := strings.SplitAfter(string(data), "\n")
+		if last := stored[len(stored)-1]; !strings.HasSuffix(last, "\n") {
+			// A run in flight or killed: bytes past the checkpoint that the next run cuts off.
+			if final && last != "" {
+				return fmt.Errorf("%s: ends with an incomplete line %q", f.key, abbrev(last))
+			}
+			stored = stored[:len(stored)-1]
+		}
+		for i := range stored {
+			stored[i] = strings.TrimSuffix(stored[i], "\n")
+		}
+		mayMiss := func(l *mline) bool {
+			switch {
+			case l.secured || served[l]:
+				return false
+			case !final:
+				return true
+			case !l.lost:
+				return false
+			case !l.needGap:
+				return true
+			}
+			for _, g := range f.gaps {
+				if !l.at.Before(g.From) && (g.To == nil || !l.at.After(*g.To)) {
+					return true
+				}
+			}
+			return false
+		}
+		if !embeds(stored, f.lines, mayMiss) {
+			return fmt.Errorf("%s: stored lines are not the served ones in order, once each, missing only what may be lost\n%s", f.key, explain(stored, f.lines, mayMiss, f.gaps))
+		}
+	}
+	return nil
+}
+
+// embeds tells whether stored is model with some lines left out, each of which may be missing.
+// Texts repeat (identical lines), so this is a dynamic program rather than a walk.
+func embeds(stored []string, model []*mline, mayMiss func(*mline) bool) bool {
+	reach := make([]bool, len(stored)+1) // reach[i]: stored[:i] is the model so far
+	reach[0] = true
+	for _, l := range model {
+		miss := mayMiss(l)
+		for i := len(stored); i >= 0; i-- {
+			ok := reach[i] && miss
+			if i > 0 && reach[i-1] && stored[i-1] == l.text {
+				ok = true
+			}
+			reach[i] = ok
+		}
+	}
+	return reach[len(stored)]
+}
+
+func abbrev(s string) string {
+	if len(s) > 40 {
+		return s[:37] + "..."
+	}
+	return s
+}
+
+func explain(stored []string, model []*mline, mayMiss func(*mline) bool, gaps []gap) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "  stored (%d lines):", len(stored))
+	for _, s := range stored {
+		fmt.Fprintf(&b, " %s", abbrev(s))
+	}
+	fmt.Fprintf(&b, "\n  served (%d lines; ! must be stored, ? may be missing, x lost):", len(model))
+	for _, l := range model {
+		mark := "!"
+		if mayMiss(l) {
+			mark = "?"
+		}
+		if l.lost {
+			mark += "x"
+		}
+		fmt.Fprintf(&b, " %s%s@%s", mark, abbrev(l.text), l.at.Format("05.000"))
+	}
+	fmt.Fprintf(&b, "\n  gaps:")
+	for _, g := range gaps {
+		to := "now"
+		if g.To != nil {
+			to = g.To.Format("15:04:05.000")
+		}
+		fmt.Fprintf(&b, " [%s, %s]", g.From.Format("15:04:05.000"), to)
+	}
+	return b.String()
+}
+
+// execute runs a sequence and returns the first violation, naming its step.
+func execute(t testing.TB, cfg config, actions []action) (err error) {
+	r := newRun(t, cfg)
+	defer r.close()
+	for i, a := range actions {
+		start := time.Now()
+		err := r.apply(a)
+		if os.Getenv("MODEL_TRACE") != "" {
+			t.Logf("%3d %-40s %v", i, a, time.Since(start).Round(time.Millisecond))
+		}
+		if err != nil {
+			return fmt.Errorf("step %d (%s): %w", i, a, err)
+		}
+		if err := r.check(false, false); err != nil {
+			return fmt.Errorf("after step %d (%s): %w", i, a, err)
+		}
+	}
+	// Quiesce: stop the follower, and a last export once everything is stable.
+	if r.follower != nil {
+		if err := r.stopFollower(); err != nil {
+			return fmt.Errorf("stopping the follower at the end: %w", err)
+		}
+	}
+	if err := r.export(nil, 0); err != nil {
+		return fmt.Errorf("the last export: %w", err)
+	}
+	if err := r.check(true, false); err != nil {
+		return fmt.Errorf("at the end: %w", err)
+	}
+	return nil
+}
+
+// shrink finds a shorter action list that still fails (ddmin), within the budget.
+func shrink(t testing.TB, cfg config, actions []action, budget time.Duration) ([]action, error) {
+	deadline := time.Now().Add(budget)
+	failing := actions
+	lastErr := execute(t, cfg, actions)
+	if lastErr == nil {
+		return actions, nil // flaky: it passed on the second run
+	}
+	n := 2
+	for len(failing) >= 2 && time.Now().Before(deadline) {
+		chunk := (len(failing) + n - 1) / n
+		reduced := false
+		for start := 0; start < len(failing) && time.Now().Before(deadline); start += chunk {
+			end := min(start+chunk, len(failing))
+			// Try the complement: everything but this chunk.
+			cand := append(append([]action{}, failing[:start]...), failing[end:]...)
+			if err := execute(t, cfg, cand); err != nil {
+				failing, lastErr, reduced = cand, err, true
+				n = max(n-1, 2)
+				break
+			}
+		}
+		if !reduced {
+			if n >= len(failing) {
+				break
+			}
+			n = min(n*2, len(failing))
+		}
+	}
+	return failing, lastErr
+}
+
+func envInt(t *testing.T, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		t.Fatalf("%s=%q: %v", name, v, err)
+	}
+	return n
+}
+
+// signature groups failures of the same kind, so that each is shrunk once.
+func signature(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "step") || strings.HasPrefix(msg, "after step") {
+		msg = msg[strings.Index(msg, "): ")+3:]
+	}
+	for _, cut := range []string{"\n", " (stderr"} {
+		if i := strings.Index(msg, cut); i >= 0 {
+			msg = msg[:i]
+		}
+	}
+	// Keep the words, not the names and times.
+	fields := strings.Fields(msg)
+	var words []string
+	for _, f := range fields {
+		if strings.ContainsAny(f, "0123456789/\"") {
+			continue
+		}
+		words = append(words, f)
+	}
+	return strings.Join(words, " ")
+}
+
+func TestModel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("randomized model test")
+	}
+	sequences := envInt(t, "MODEL_SEQUENCES", 60)
+	length := envInt(t, "MODEL_ACTIONS", 40)
+	seed := int64(envInt(t, "MODEL_SEED", int(time.Now().UnixNano()%1_000_000_000)))
+	budget := 60 * time.Second
+	if v := os.Getenv("MODEL_SHRINK"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("MODEL_SHRINK=%q: %v", v, err)
+		}
+		budget = d
+	}
+	cfg := config{exclude: map[string]bool{}}
+	if v := os.Getenv("MODEL_EXCLUDE"); v != "" {
+		known := map[string]bool{}
+		for _, k := range kindNames {
+			known[k] = true
+		}
+		for _, k := range extraExclusions {
+			known[k] = true
+		}
+		for _, k := range strings.Split(v, ",") {
+			if !known[k] {
+				t.Fatalf("MODEL_EXCLUDE: unknown %q (kinds: %v, and %v)", k, kindNames, extraExclusions)
+			}
+			cfg.exclude[k] = true
+		}
+	}
+	t.Logf("seeds %d to %d, %d actions each (MODEL_SEED=%d MODEL_SEQUENCES=%d MODEL_ACTIONS=%d to run them again)",
+		seed, seed+int64(sequences)-1, length, seed, sequences, length)
+	type failure struct {
+		seed    int64
+		actions []action
+		err     error
+		count   int
+	}
+	failures := map[string]*failure{}
+	var order []string
+	for i := range sequences {
+		s := seed + int64(i)
+		actions := generate(s, length, cfg)
+		if err := execute(t, cfg, actions); err != nil {
+			sig := signature(err)
+			if f, ok := failures[sig]; ok {
+				f.count++
+				continue
+			}
+			failures[sig] = &failure{seed: s, actions: actions, err: err, count: 1}
+			order = append(order, sig)
+		}
+	}
+	for _, sig := range order {
+		f := failures[sig]
+		shrunk, err := shrink(t, cfg, f.actions, budget)
+		if err == nil {
+			err = f.err
+		}
+		var list strings.Builder
+		for i, a := range shrunk {
+			fmt.Fprintf(&list, "\n  %d. %s", i, a)
+		}
+		t.Errorf("seed %d (MODEL_SEED=%d MODEL_SEQUENCES=1 MODEL_ACTIONS=%d), failing in %d sequences: %v\nshortest failing list (%d of %d actions):%s\nits failure: %v",
+			f.seed, f.seed, length, f.count, f.err, len(shrunk), len(f.actions), list.String(), err)
+	}
+}
