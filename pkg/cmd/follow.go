@@ -14,6 +14,7 @@ import (
 	"github.com/logexport/kubectl-logexport/pkg/export"
 	"github.com/logexport/kubectl-logexport/pkg/follow"
 	"github.com/logexport/kubectl-logexport/pkg/podselect"
+	"github.com/logexport/kubectl-logexport/pkg/target"
 )
 
 // checkpointInterval bounds what a killed follower fetches again.
@@ -25,12 +26,19 @@ func (o *Options) runFollow(ctx context.Context, client kubernetes.Interface, sc
 		return err
 	}
 	defer closeDir(dir, &err)
-	e := &export.Exporter{Client: client, Dir: dir, Options: export.Options{
-		Timestamps: o.Timestamps, Since: o.since, Follow: true, CommitInterval: checkpointInterval,
-	}}
+	opts := export.Options{Timestamps: o.Timestamps, Since: o.since, CommitInterval: checkpointInterval}
+	once := &export.Exporter{Client: client, Dir: dir, Options: opts}
+	opts.Follow = true
+	streaming := &export.Exporter{Client: client, Dir: dir, Options: opts}
 	var mu sync.Mutex
 	f := &follow.Follower{
-		Client: client, Exporter: e, Scope: scope, Selector: o.selector,
+		Client: client, Scope: scope, Selector: o.selector,
+		Export: func(ctx context.Context, t target.Target, follow bool) export.Result {
+			if follow {
+				return streaming.Export(ctx, t)
+			}
+			return once.Export(ctx, t)
+		},
 		MaxStreams: o.MaxLogRequests, Resync: 10 * time.Minute, Reconnect: o.ReconnectInterval,
 		Report: func(r export.Result) {
 			mu.Lock()
@@ -39,26 +47,31 @@ func (o *Options) runFollow(ctx context.Context, client kubernetes.Interface, sc
 				fmt.Fprintf(o.ErrOut, "warning: %s/%s/%s: %s\n", r.Namespace, r.Pod, r.Container, g)
 			}
 		},
+		NamespaceError: func(e podselect.NamespaceError) {
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(o.ErrOut, "warning: not following namespace %s: %v\n", e.Namespace, e.Err)
+		},
 	}
 	stop := o.statusLine(ctx, f, &mu)
-	results, err := f.Run(ctx)
+	results, nsErrs, err := f.Run(ctx)
 	stop()
 	if err != nil {
 		return err
 	}
-	s := newSummary(results, nil)
+	s := newSummary(results, nsErrs)
 	if err := o.printSummary(s); err != nil {
 		return err
 	}
-	return failures(s, len(results), nil)
+	return failures(s, len(results), nsErrs)
 }
 
 // statusLine reports the follower's state on stderr: a live line on a terminal, one line every
 // --summary-interval otherwise.
 func (o *Options) statusLine(ctx context.Context, f *follow.Follower, mu *sync.Mutex) func() {
 	text := func(st follow.Stats, rate float64) string {
-		return fmt.Sprintf("following %d containers: %d streams open, %d waiting for a stream (--max-log-requests %d), %d lines (%d bytes) exported, %.0f lines/s",
-			st.Containers, st.Open, st.Waiting, o.MaxLogRequests, st.Lines, st.Bytes, rate)
+		return fmt.Sprintf("following %d containers (%d stopped and stored): %d streams open, %d waiting for a stream (--max-log-requests %d), %d lines (%d bytes) exported, %.0f lines/s",
+			st.Containers, st.Stored, st.Open, st.Waiting, o.MaxLogRequests, st.Lines, st.Bytes, rate)
 	}
 	if isTerminal(o.ErrOut) && o.SummaryInterval == 0 {
 		return liveStatus(o.ErrOut, f, text)

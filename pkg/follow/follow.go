@@ -1,6 +1,14 @@
 // Package follow keeps exporting while pods run: it watches the selected pods with an informer and
 // keeps one log stream per running container, with the same merge and checkpoints as a one-shot
 // export, so a directory can switch between the two at any time.
+//
+// Each selected container has a goroutine of its own that exports it over and over: a stream
+// follows the running instance until it ends, breaks, or is interrupted (a new status, another
+// container's turn, the reconnect interval, the pod's deletion). An instance that is not running
+// and whose log was read to its end is not asked for again until the container's status changes,
+// so that finished init containers, Jobs and crash-looping containers leave the streams to the
+// running ones. Streams are bounded by MaxStreams; containers beyond it wait in line (a channel's
+// waiting senders are served first come, first served) and leave the line when their pod goes.
 package follow
 
 import (
@@ -12,74 +20,169 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 
 	"github.com/logexport/kubectl-logexport/pkg/export"
 	"github.com/logexport/kubectl-logexport/pkg/podselect"
 	"github.com/logexport/kubectl-logexport/pkg/target"
 )
 
+// ExportFunc exports one container once, as (*export.Exporter).Export does: with follow, the
+// stream of a running instance stays open until the container stops, the stream breaks or ctx
+// ends; without, it returns once what is served now is stored. It is a parameter, as kubectl
+// logs' ConsumeRequestFn is, so that the follower can be tested without a cluster.
+type ExportFunc func(ctx context.Context, t target.Target, follow bool) export.Result
+
+// Defaults of the Follower's settings.
+const (
+	DefaultShareAfter = 5 * time.Second
+	DefaultDrainAfter = 5 * time.Second
+)
+
 // Follower follows the logs of the selected containers until its context ends.
 type Follower struct {
 	Client   kubernetes.Interface
-	Exporter *export.Exporter
+	Export   ExportFunc
 	Scope    podselect.Scope
 	Selector podselect.Selector
-	// MaxStreams bounds the streams open at once; containers beyond it wait for a free one.
+	// MaxStreams bounds the exports running at once; containers beyond it wait for their turn.
 	MaxStreams int
 	// Resync is the informer's resync period.
 	Resync time.Duration
 	// Backoff paces reconnects after a failed stream.
 	Backoff wait.Backoff
+	// EndedBackoff paces new requests after a stream that ended cleanly while the status still
+	// says the container runs: a kubelet ends a stream when the container stops, and the status
+	// saying so may come a little later (or, from a server that closes streams, never).
+	EndedBackoff wait.Backoff
 	// Reconnect, if set, ends every stream after that long and opens it again from the
 	// checkpoint: a safety net for a server that keeps streaming the old file after a rotation.
 	Reconnect time.Duration
+	// ShareAfter is how long a stream keeps its slot while other containers wait for one: then it
+	// ends (its checkpoint saved) and queues again, so that every container gets its turn.
+	// DefaultShareAfter if zero.
+	ShareAfter time.Duration
+	// DrainAfter is how long the stream of a deleted pod may still deliver what the container
+	// wrote before it went. DefaultDrainAfter if zero.
+	DrainAfter time.Duration
+	// Clock drives every timer; clock.RealClock if nil.
+	Clock clock.Clock
 	// Report, if set, is called (from one goroutine at a time) after each export of a container
 	// ends: a stream closed, failed or was stopped.
 	Report func(export.Result)
+	// NamespaceError, if set, is called before following starts for each namespace whose pods
+	// may not be read, when all namespaces are followed without the right to list them at once.
+	NamespaceError func(podselect.NamespaceError)
 
-	mu        sync.Mutex
-	followers map[string]*follower
-	totals    map[string]*export.Result
-	slots     chan struct{}
-	wg        sync.WaitGroup
-	waiting   int
-	open      int
+	mu         sync.Mutex
+	containers map[string]*container
+	totals     map[string]*export.Result
+	slots      chan struct{}
+	wg         sync.WaitGroup
+	waiting    int
+	open       int
 }
 
-type follower struct {
+// Why a stream was ended by the follower rather than by the server.
+var (
+	errNewStatus = errors.New("the container's status changed")
+	errShare     = errors.New("other containers wait for a stream")
+	errReconnect = errors.New("reconnect interval reached")
+	errPodGone   = errors.New("the pod is gone")
+)
+
+// container is one followed container of one pod.
+type container struct {
+	key string
+
+	// Guarded by Follower.mu.
 	target target.Target
-	// interrupt ends the export in flight when the container got a new instance: a kubelet ends
-	// the old stream itself, but nothing promises it.
-	interrupt context.CancelFunc
-	instance  string
-	wake      chan struct{}
-	cancel    context.CancelFunc
-	// gone is closed when the pod is deleted or stops matching.
+	// status is instanceOf(target.Status): what of the status decides what to request.
+	status string
+	// stored is the status whose instance's log was stored to its end ("" if none).
+	stored string
+	// streamed is the status the open export was started with, "" if none is open.
+	streamed  string
+	interrupt context.CancelCauseFunc
+
+	// wake is signalled when the status changes.
+	wake chan struct{}
+	// gone is closed when the pod is deleted, replaced by one of the same name, or no longer
+	// selected.
 	gone     chan struct{}
 	goneOnce sync.Once
-	// finished is closed when the follower has let go of its file; a follower for a new pod of
-	// the same name waits for it (after) before it touches the file.
+	// finished is closed when the container's goroutine has let go of its file; the container of
+	// a new pod with the same name waits for it (after) before it touches the file.
 	finished chan struct{}
-	after    *follower
+	after    *container
+
+	// Owned by the container's goroutine: when the last stream broke and why, zero if it did
+	// not.
+	brokeAt time.Time
+	lastErr error
+}
+
+func (c *container) retire() {
+	c.goneOnce.Do(func() { close(c.gone) })
+}
+
+// instanceOf names what the log API serves as the current log of a container with this status,
+// and whether it runs: when it changes, there is something new to request. It is "" before the
+// container has started. Container IDs are empty on some servers (kwok), so the start time
+// stands in for them.
+func instanceOf(st *corev1.ContainerStatus) string {
+	if st == nil {
+		return ""
+	}
+	id := func(id string, started metav1.Time) string {
+		if id != "" {
+			return id
+		}
+		return "started:" + started.UTC().Format(time.RFC3339Nano)
+	}
+	switch s := st.State; {
+	case s.Running != nil:
+		return id(st.ContainerID, s.Running.StartedAt) + " running"
+	case s.Terminated != nil:
+		cid := s.Terminated.ContainerID
+		if cid == "" {
+			cid = st.ContainerID
+		}
+		return id(cid, s.Terminated.StartedAt) + " stopped"
+	case st.LastTerminationState.Terminated != nil:
+		// Waiting to restart: the kubelet serves the last terminated instance as the current log.
+		last := st.LastTerminationState.Terminated
+		return id(last.ContainerID, last.StartedAt) + " stopped"
+	}
+	return ""
 }
 
 // Stats is a snapshot of the follower's state.
 type Stats struct {
-	Containers, Open, Waiting int
-	Lines, Bytes              int64
+	// Containers are followed; Stored of them have stopped and are stored to their end.
+	Containers, Stored int
+	// Open exports run now; Waiting containers wait for a free one.
+	Open, Waiting int
+	Lines, Bytes  int64
 }
 
 // Stats returns the current numbers, for a status line.
 func (f *Follower) Stats() Stats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s := Stats{Containers: len(f.followers), Open: f.open, Waiting: f.waiting}
+	s := Stats{Containers: len(f.containers), Open: f.open, Waiting: f.waiting}
+	for _, c := range f.containers {
+		if c.stored != "" && c.stored == c.status {
+			s.Stored++
+		}
+	}
 	for _, r := range f.totals {
 		s.Lines += r.Lines
 		s.Bytes += r.Bytes
@@ -87,295 +190,474 @@ func (f *Follower) Stats() Stats {
 	return s
 }
 
-// Run follows until ctx ends and returns, per container, what the session exported (lines and
-// bytes summed, every gap, the last error), sorted by namespace, pod and container.
-func (f *Follower) Run(ctx context.Context) ([]export.Result, error) {
-	f.followers = map[string]*follower{}
-	f.totals = map[string]*export.Result{}
-	f.slots = make(chan struct{}, max(f.MaxStreams, 1))
+func (f *Follower) setDefaults() {
+	if f.Clock == nil {
+		f.Clock = clock.RealClock{}
+	}
+	if f.ShareAfter <= 0 {
+		f.ShareAfter = DefaultShareAfter
+	}
+	if f.DrainAfter <= 0 {
+		f.DrainAfter = DefaultDrainAfter
+	}
 	if f.Backoff.Steps == 0 {
 		f.Backoff = wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: 1 << 30, Cap: 10 * time.Second}
 	}
-	ns := f.Scope.Namespace
-	if f.Scope.AllNamespaces {
-		ns = metav1.NamespaceAll
+	if f.EndedBackoff.Steps == 0 {
+		f.EndedBackoff = wait.Backoff{Duration: 2 * time.Second, Factor: 2, Jitter: 0.2, Steps: 1 << 30, Cap: time.Minute}
 	}
-	// An informer retries a forbidden or failing list forever; say it once, up front, instead.
-	if _, err := f.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{Limit: 1,
-		LabelSelector: f.Scope.LabelSelector, FieldSelector: f.Scope.FieldSelector}); err != nil {
-		if ns == metav1.NamespaceAll {
-			return nil, fmt.Errorf("listing pods in all namespaces: %w", err)
+}
+
+// Run follows until ctx ends and returns, per container, what the session exported (lines and
+// bytes summed, every gap, the outcome of the last export), sorted by namespace, pod and
+// container, and the namespaces it could not follow.
+func (f *Follower) Run(ctx context.Context) ([]export.Result, []podselect.NamespaceError, error) {
+	f.setDefaults()
+	f.containers = map[string]*container{}
+	f.totals = map[string]*export.Result{}
+	f.slots = make(chan struct{}, max(f.MaxStreams, 1))
+	namespaces, nsErrs, err := f.namespaces(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range nsErrs {
+		if f.NamespaceError != nil {
+			f.NamespaceError(e)
 		}
-		return nil, fmt.Errorf("listing pods in namespace %s: %w", ns, err)
 	}
-	factory := informers.NewSharedInformerFactoryWithOptions(f.Client, f.Resync, informers.WithNamespace(ns),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.LabelSelector, o.FieldSelector = f.Scope.LabelSelector, f.Scope.FieldSelector
-		}))
-	inf := factory.Core().V1().Pods().Informer()
-	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { f.sync(ctx, obj) },
-		UpdateFunc: func(_, obj any) { f.sync(ctx, obj) },
+	handler := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { f.upsert(ctx, obj) },
+		UpdateFunc: func(_, obj any) { f.upsert(ctx, obj) },
 		DeleteFunc: func(obj any) {
 			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 				obj = d.Obj
 			}
 			if p, ok := obj.(*corev1.Pod); ok {
-				f.stopPod(p.Namespace, p.Name, "")
+				f.remove(p)
 			}
 		},
-	})
-	if err != nil {
-		return nil, err
 	}
-	factory.Start(ctx.Done())
-	for _, ok := range factory.WaitForCacheSync(ctx.Done()) {
-		if !ok && ctx.Err() == nil {
-			return nil, context.Cause(ctx)
+	// One informer per namespace when only some may be read; a multi-namespace informer would
+	// need a list and watch per namespace all the same.
+	var factories []informers.SharedInformerFactory
+	for _, ns := range namespaces {
+		factory := informers.NewSharedInformerFactoryWithOptions(f.Client, f.Resync, informers.WithNamespace(ns),
+			informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+				o.LabelSelector, o.FieldSelector = f.Scope.LabelSelector, f.Scope.FieldSelector
+			}))
+		if _, err := factory.Core().V1().Pods().Informer().AddEventHandler(handler); err != nil {
+			return nil, nil, fmt.Errorf("watching pods: %w", err)
 		}
+		factories = append(factories, factory)
+	}
+	for _, factory := range factories {
+		factory.Start(ctx.Done())
 	}
 	<-ctx.Done()
-	factory.Shutdown()
+	for _, factory := range factories {
+		factory.Shutdown()
+	}
 	f.wg.Wait()
-	var out []export.Result
+	out := make([]export.Result, 0, len(f.totals))
 	for _, r := range f.totals {
 		out = append(out, *r)
 	}
-	sort.Slice(out, func(i, j int) bool { return key(out[i].Target) < key(out[j].Target) })
-	return out, nil
+	sort.Slice(out, func(i, j int) bool { return out[i].Key() < out[j].Key() })
+	return out, nsErrs, nil
 }
 
-func key(t target.Target) string { return t.Key() }
-
-// sync starts a follower for each selected container of a pod, and hands the newest status to
-// the running ones.
-func (f *Follower) sync(ctx context.Context, obj any) {
-	p, ok := obj.(*corev1.Pod)
-	if !ok {
-		return
+// namespaces returns where to run an informer: the scope's namespace, all namespaces, or, when
+// listing pods in all namespaces is forbidden, each namespace whose pods may be listed, as
+// one-shot runs do (podselect.List). An informer retries a forbidden or failing list forever, so
+// each is tried once up front and said instead.
+func (f *Follower) namespaces(ctx context.Context) ([]string, []podselect.NamespaceError, error) {
+	probe := func(ns string) error {
+		_, err := f.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{Limit: 1,
+			LabelSelector: f.Scope.LabelSelector, FieldSelector: f.Scope.FieldSelector})
+		return err
 	}
-	if !f.Selector.MatchPod(p.Name) {
-		f.stopPod(p.Namespace, p.Name, "")
+	if !f.Scope.AllNamespaces {
+		if err := probe(f.Scope.Namespace); err != nil {
+			return nil, nil, fmt.Errorf("listing pods in namespace %s: %w", f.Scope.Namespace, err)
+		}
+		return []string{f.Scope.Namespace}, nil, nil
+	}
+	err := probe(metav1.NamespaceAll)
+	if err == nil {
+		return []string{metav1.NamespaceAll}, nil, nil
+	}
+	if !apierrors.IsForbidden(err) {
+		return nil, nil, fmt.Errorf("listing pods in all namespaces: %w", err)
+	}
+	klog.V(1).InfoS("listing pods in all namespaces is forbidden; following namespace by namespace", "err", err)
+	list, nerr := f.Client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	if nerr != nil {
+		return nil, nil, fmt.Errorf("listing pods in all namespaces: %w (and listing namespaces: %v)", err, nerr)
+	}
+	names := make([]string, 0, len(list.Items))
+	for _, n := range list.Items {
+		names = append(names, n.Name)
+	}
+	sort.Strings(names)
+	var readable []string
+	var failed []podselect.NamespaceError
+	for _, ns := range names {
+		if err := probe(ns); err != nil {
+			if ctx.Err() != nil {
+				return nil, nil, ctx.Err()
+			}
+			failed = append(failed, podselect.NamespaceError{Namespace: ns, Err: err})
+			continue
+		}
+		readable = append(readable, ns)
+	}
+	return readable, failed, nil
+}
+
+// upsert starts following each selected container of a new pod, and hands the newest status to
+// the followed ones.
+func (f *Follower) upsert(ctx context.Context, obj any) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok || !f.Selector.MatchPod(p.Name) {
 		return
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, t := range f.Selector.Targets(p) {
-		k := key(t)
-		var after *follower
-		if fl, ok := f.followers[k]; ok {
-			if fl.target.PodUID != t.PodUID {
-				// A new pod with the old name: the old follower ends, the file goes on.
-				fl.stop()
-				after = fl
-			} else {
-				fl.target = t
-				if fl.interrupt != nil && instanceOf(t) != fl.instance {
-					fl.interrupt()
-				}
-				select {
-				case fl.wake <- struct{}{}:
-				default:
+		k := t.Key()
+		status := instanceOf(t.Status)
+		var after *container
+		if c, ok := f.containers[k]; ok {
+			if c.target.PodUID == t.PodUID {
+				c.target = t
+				if status != c.status {
+					c.status = status
+					if c.streamed != "" && c.streamed != status {
+						// A kubelet ends the stream of a stopped container itself, but nothing
+						// promises it (kwok does not): the new instance, or the stopped one's
+						// end, is read by the next export.
+						c.interrupt(errNewStatus)
+					}
+					select {
+					case c.wake <- struct{}{}:
+					default:
+					}
 				}
 				continue
 			}
+			// A new pod with the old name (a StatefulSet's): the old one is done, the file goes
+			// on once it has let go of it.
+			c.retire()
+			after = c
 		}
-		cctx, cancel := context.WithCancel(ctx)
-		fl := &follower{target: t, wake: make(chan struct{}, 1), cancel: cancel, gone: make(chan struct{}),
-			finished: make(chan struct{}), after: after}
-		f.followers[k] = fl
+		c := &container{key: k, target: t, status: status, wake: make(chan struct{}, 1),
+			gone: make(chan struct{}), finished: make(chan struct{}), after: after}
+		f.containers[k] = c
 		f.wg.Add(1)
-		go f.follow(cctx, fl)
+		go f.follow(ctx, c)
 	}
 }
 
-func (fl *follower) stop() {
-	fl.goneOnce.Do(func() {
-		close(fl.gone)
-		// Let the stream drain what the container wrote before it went, then stop it.
-		time.AfterFunc(5*time.Second, fl.cancel)
-	})
-}
-
-func (f *Follower) stopPod(ns, name, _ string) {
+// remove ends following a pod that was deleted or no longer matches the selectors.
+func (f *Follower) remove(p *corev1.Pod) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, fl := range f.followers {
-		if fl.target.Namespace == ns && fl.target.Pod == name {
-			fl.stop()
+	for _, c := range f.containers {
+		if c.target.Namespace == p.Namespace && c.target.Pod == p.Name && c.target.PodUID == string(p.UID) {
+			c.retire()
 		}
 	}
 }
 
-func instanceOf(t target.Target) string {
-	if t.Status == nil {
-		return ""
-	}
-	return fmt.Sprintf("%s/%d", t.Status.ContainerID, t.Status.RestartCount)
-}
-
-// follow exports one container over and over: each export streams until the container's log
-// ends or the stream breaks, then waits for the next status (a restart) or a backoff.
-func (f *Follower) follow(ctx context.Context, fl *follower) {
+// follow exports one container over and over until its pod is gone or ctx ends.
+func (f *Follower) follow(ctx context.Context, c *container) {
 	defer f.wg.Done()
-	defer close(fl.finished)
-	defer fl.cancel()
-	if fl.after != nil {
-		<-fl.after.finished
-		fl.after = nil
+	defer close(c.finished)
+	if c.after != nil {
+		select {
+		case <-c.after.finished:
+		case <-ctx.Done():
+			return
+		}
+		c.after = nil
 	}
 	defer func() {
 		f.mu.Lock()
-		if f.followers[key(fl.target)] == fl {
-			delete(f.followers, key(fl.target))
+		if f.containers[c.key] == c {
+			delete(f.containers, c.key)
 		}
 		f.mu.Unlock()
 	}()
-	backoff := f.Backoff
-	for {
+	failed, ended := f.Backoff, f.EndedBackoff
+	for ctx.Err() == nil {
 		select {
-		case <-fl.gone:
-			return
-		case <-ctx.Done():
+		case <-c.gone:
+			f.final(ctx, c)
 			return
 		default:
 		}
-		res, interrupted, ok := f.exportOnce(ctx, fl)
-		if !ok {
-			return
+		f.mu.Lock()
+		done := c.stored != "" && c.stored == c.status
+		f.mu.Unlock()
+		// How long to wait before the next export; negative: until the status changes.
+		delay := time.Duration(-1)
+		if !done {
+			res, status, cause, ok := f.exportOnce(ctx, c)
+			if !ok {
+				continue // gone or ended while waiting for a turn
+			}
+			switch {
+			case ctx.Err() != nil:
+			case cause != nil:
+				// Interrupted: a new status, another container's turn, the reconnect interval, or
+				// the pod went. Go again (the gone check comes first).
+				klog.V(3).InfoS("log stream interrupted", "container", c.key, "reason", cause)
+				delay = 0
+			case res.Err != nil:
+				// The pod deleted before the informer said so is not a broken stream: nothing
+				// more is served.
+				if !apierrors.IsNotFound(res.Err) {
+					if c.brokeAt.IsZero() {
+						c.brokeAt = f.Clock.Now()
+					}
+					c.lastErr = res.Err
+				}
+				delay = failed.Step()
+				klog.V(1).InfoS("log stream failed; reconnecting", "container", c.key, "err", res.Err, "after", delay)
+			case res.Skipped != "":
+				// Not started: the next status says when.
+			case res.Complete:
+				// Stored to its end: not requested again until the status changes. The merge may
+				// have read a fresher status than the one it was given.
+				stored := instanceOf(res.Target.Status)
+				if res.Target.Status == nil {
+					stored = status
+				}
+				f.mu.Lock()
+				c.stored = stored
+				f.mu.Unlock()
+				klog.V(2).InfoS("container stopped and its log is stored to its end", "container", c.key, "instance", stored)
+			default:
+				// Ended while the status says running: the status may lag behind a container that
+				// stopped. Look again, later each time nothing comes.
+				if res.Lines > 0 {
+					ended = f.EndedBackoff
+				}
+				delay = ended.Step()
+				klog.V(2).InfoS("log stream ended while the container runs; requesting it again", "container", c.key, "after", delay)
+			}
+			if res.Err == nil && cause == nil {
+				failed, c.brokeAt, c.lastErr = f.Backoff, time.Time{}, nil
+			}
+			f.mu.Lock()
+			moved := c.status != status
+			f.mu.Unlock()
+			if moved {
+				// The status changed while the export ran; its wake is for this.
+				select {
+				case <-c.wake:
+				default:
+				}
+				ended = f.EndedBackoff
+				continue
+			}
 		}
-		var delay time.Duration
-		switch {
-		case interrupted:
-			// A new instance: take the old one's tail and follow the new one right away.
-		case res.Err != nil && ctx.Err() == nil:
-			delay = backoff.Step()
-			klog.V(1).InfoS("log stream failed; reconnecting", "container", key(res.Target), "err", res.Err, "after", delay)
-		case res.Skipped != "":
-			delay = time.Hour // until the status changes
-		default:
-			backoff = f.Backoff
-			// The stream ended: the container stopped, or the server closed it. Look again soon,
-			// sooner when a new status arrives.
-			delay = 2 * time.Second
+		if delay == 0 {
+			continue
 		}
-		t := time.NewTimer(delay)
+		var timeout <-chan time.Time
+		var timer clock.Timer
+		if delay > 0 {
+			timer = f.Clock.NewTimer(delay)
+			timeout = timer.C()
+		}
 		select {
-		case <-t.C:
-		case <-fl.wake:
-			t.Stop()
-		case <-fl.gone:
-			t.Stop()
-			// One last export without follow picks up what the container wrote before it went.
-			f.finalExport(ctx, fl)
-			return
+		case <-timeout:
+		case <-c.wake:
+			ended = f.EndedBackoff
+		case <-c.gone:
 		case <-ctx.Done():
-			t.Stop()
-			return
+		}
+		if timer != nil {
+			timer.Stop()
 		}
 	}
 }
 
-func (f *Follower) exportOnce(ctx context.Context, fl *follower) (res export.Result, interrupted, ok bool) {
+// acquire waits for a free stream, and gives up when gone is closed or ctx ends.
+func (f *Follower) acquire(ctx context.Context, gone <-chan struct{}) bool {
 	f.mu.Lock()
 	f.waiting++
 	f.mu.Unlock()
-	select {
-	case f.slots <- struct{}{}:
-	case <-ctx.Done():
+	defer func() {
 		f.mu.Lock()
 		f.waiting--
 		f.mu.Unlock()
-		return export.Result{}, false, false
+	}()
+	select {
+	case f.slots <- struct{}{}:
+	case <-gone:
+		return false
+	case <-ctx.Done():
+		return false
 	}
-	ectx, interrupt := context.WithCancel(ctx)
-	defer interrupt()
-	f.mu.Lock()
-	f.waiting--
-	f.open++
-	t := fl.target
-	fl.interrupt, fl.instance = interrupt, instanceOf(t)
-	f.mu.Unlock()
-	shared := make(chan struct{})
-	go f.share(ectx, interrupt, shared)
-	res = f.Exporter.Export(ectx, t)
-	close(shared)
-	<-f.slots
-	f.mu.Lock()
-	f.open--
-	fl.interrupt = nil
-	f.mu.Unlock()
-	interrupted = ectx.Err() != nil && ctx.Err() == nil
-	if interrupted && isCanceled(res.Err) {
-		res.Err = nil
+	// When both were ready the choice was random.
+	select {
+	case <-gone:
+		<-f.slots
+		return false
+	default:
+		return true
 	}
-	f.record(res)
-	return res, interrupted, true
 }
 
-// ShareAfter is how long a stream keeps its slot while other containers wait for one: then it
-// ends (its checkpoint saved) and queues again, so that every container gets its turn.
-var ShareAfter = 5 * time.Second
-
-func (f *Follower) share(ctx context.Context, interrupt context.CancelFunc, done <-chan struct{}) {
-	t := time.NewTicker(ShareAfter)
-	defer t.Stop()
-	var reconnect <-chan time.Time
-	if f.Reconnect > 0 {
-		r := time.NewTimer(f.Reconnect)
-		defer r.Stop()
-		reconnect = r.C
+// exportOnce follows the container's current instance in a stream of its own, until it ends or
+// the follower interrupts it; cause says why it did. ok is false when the pod went or ctx ended
+// while the container waited for its turn.
+func (f *Follower) exportOnce(ctx context.Context, c *container) (res export.Result, status string, cause error, ok bool) {
+	if !f.acquire(ctx, c.gone) {
+		return res, "", nil, false
 	}
+	defer func() { <-f.slots }()
+	ectx, interrupt := context.WithCancelCause(ctx)
+	defer interrupt(nil)
+	f.mu.Lock()
+	// The newest status: a container that waited for its turn may have restarted meanwhile.
+	t := c.target
+	status = c.status
+	c.streamed, c.interrupt = status, interrupt
+	if status == "" {
+		c.streamed = "not started"
+	}
+	f.open++
+	f.mu.Unlock()
+	done, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		f.watch(ectx, c, interrupt, done)
+	}()
+	res = f.Export(ectx, t, true)
+	close(done)
+	<-watched
+	f.mu.Lock()
+	f.open--
+	c.streamed, c.interrupt = "", nil
+	f.mu.Unlock()
+	if ectx.Err() != nil && ctx.Err() == nil {
+		cause = context.Cause(ectx)
+	}
+	if (cause != nil || ctx.Err() != nil) && isCanceled(res.Err) {
+		res.Err = nil
+	}
+	recorded := res
+	if apierrors.IsNotFound(res.Err) {
+		// The pod was deleted and the informer has not said so yet: no failure.
+		recorded.Err = nil
+	}
+	f.record(recorded)
+	return res, status, cause, true
+}
+
+// watch ends a stream when other containers have waited ShareAfter for a turn, when the
+// reconnect interval is reached, and DrainAfter after the pod went.
+func (f *Follower) watch(ctx context.Context, c *container, interrupt context.CancelCauseFunc, done <-chan struct{}) {
+	// Timers rather than a ticker: a stopped fake ticker stays among a fake clock's waiters,
+	// which tests count.
+	share := f.Clock.NewTimer(f.ShareAfter)
+	defer share.Stop()
+	var reconnect, drain <-chan time.Time
+	if f.Reconnect > 0 {
+		r := f.Clock.NewTimer(f.Reconnect)
+		defer r.Stop()
+		reconnect = r.C()
+	}
+	gone := c.gone
 	for {
 		select {
 		case <-done:
 			return
 		case <-ctx.Done():
 			return
-		case <-reconnect:
-			interrupt()
+		case <-gone:
+			// Let the stream deliver what the container wrote before it went, then stop it.
+			gone = nil
+			d := f.Clock.NewTimer(f.DrainAfter)
+			defer d.Stop()
+			drain = d.C()
+		case <-drain:
+			interrupt(errPodGone)
 			return
-		case <-t.C:
+		case <-reconnect:
+			interrupt(errReconnect)
+			return
+		case <-share.C():
 			f.mu.Lock()
 			waiting := f.waiting
 			f.mu.Unlock()
 			if waiting > 0 {
-				interrupt()
+				interrupt(errShare)
 				return
 			}
+			share.Reset(f.ShareAfter)
 		}
 	}
 }
 
-func (f *Follower) finalExport(ctx context.Context, fl *follower) {
-	e := *f.Exporter
-	e.Follow = false
+// final ends following a container whose pod went. If the pod still exists (it no longer
+// matches the selectors), what it wrote since the last export is read once more, without
+// following, unless its instance is stored to its end. A deleted pod's log is no longer served
+// (404), and its name may already belong to a new pod (a StatefulSet's) whose log a request
+// would return: then what the streams stored is all there is, and that is no failure; only a
+// stream that had broken before may have missed lines, reported as a gap.
+func (f *Follower) final(ctx context.Context, c *container) {
 	f.mu.Lock()
-	t := fl.target
+	t, done := c.target, c.stored != "" && c.stored == c.status
 	f.mu.Unlock()
-	res := e.Export(ctx, t)
-	f.record(res)
+	if done || ctx.Err() != nil {
+		return
+	}
+	p, err := f.Client.CoreV1().Pods(t.Namespace).Get(ctx, t.Pod, metav1.GetOptions{})
+	if err == nil && string(p.UID) == t.PodUID {
+		if !f.acquire(ctx, nil) {
+			return
+		}
+		res := f.Export(ctx, t, false)
+		<-f.slots
+		if !apierrors.IsNotFound(res.Err) {
+			f.record(res)
+			return
+		}
+		err = res.Err
+	}
+	klog.V(2).InfoS("pod gone; its log is no longer served", "container", c.key, "err", err)
+	if c.brokeAt.IsZero() {
+		return
+	}
+	f.record(export.Result{Target: t, Err: c.lastErr, Gaps: []export.Gap{{From: c.brokeAt,
+		Reason: "the pod was deleted while its log stream was broken; what it logged after the stream broke is lost"}}})
 }
 
-// record adds one export to the session's totals and reports it.
+// record adds one export to the session's totals and reports it. A container's outcome is its
+// last export's: a failure that a later export recovered from is not one.
 func (f *Follower) record(res export.Result) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	k := key(res.Target)
+	k := res.Key()
 	tot, ok := f.totals[k]
 	if !ok {
-		tot = &export.Result{Target: res.Target}
+		tot = &export.Result{}
 		f.totals[k] = tot
 	}
-	tot.File = res.File
+	tot.Target = res.Target
+	if res.File != "" {
+		tot.File = res.File
+	}
 	tot.Lines += res.Lines
 	tot.Bytes += res.Bytes
 	tot.Gaps = append(tot.Gaps, res.Gaps...)
 	tot.Skipped = res.Skipped
-	if res.Err != nil && !isCanceled(res.Err) {
+	if !isCanceled(res.Err) {
 		tot.Err = res.Err
-	} else if res.Lines > 0 {
-		tot.Err = nil
 	}
 	if f.Report != nil {
 		f.Report(res)
