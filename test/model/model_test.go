@@ -838,11 +838,18 @@ func execute(t testing.TB, cfg config, actions []action) (err error) {
 	return nil
 }
 
-// shrink finds a shorter action list that still fails (ddmin), within the budget.
-func shrink(t testing.TB, cfg config, actions []action, budget time.Duration) ([]action, error) {
+// shrink finds a shorter action list that still fails the same way (ddmin), within the budget.
+// Another failure does not count: a list shrunk from one bug must not slide into another.
+func shrink(t testing.TB, cfg config, actions []action, sig string, budget time.Duration) ([]action, error) {
 	deadline := time.Now().Add(budget)
 	failing := actions
-	lastErr := execute(t, cfg, actions)
+	fails := func(list []action) error {
+		if err := execute(t, cfg, list); err != nil && signature(err) == sig {
+			return err
+		}
+		return nil
+	}
+	lastErr := fails(actions)
 	if lastErr == nil {
 		return actions, nil // flaky: it passed on the second run
 	}
@@ -854,7 +861,7 @@ func shrink(t testing.TB, cfg config, actions []action, budget time.Duration) ([
 			end := min(start+chunk, len(failing))
 			// Try the complement: everything but this chunk.
 			cand := append(append([]action{}, failing[:start]...), failing[end:]...)
-			if err := execute(t, cfg, cand); err != nil {
+			if err := fails(cand); err != nil {
 				failing, lastErr, reduced = cand, err, true
 				n = max(n-1, 2)
 				break
@@ -885,8 +892,12 @@ func envInt(t *testing.T, name string, def int) int {
 // signature groups failures of the same kind, so that each is shrunk once.
 func signature(err error) string {
 	msg := err.Error()
-	if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "step") || strings.HasPrefix(msg, "after step") {
+	// Where it failed (the step, the last export) changes as a list shrinks; what failed does not.
+	if strings.HasPrefix(msg, "step") || strings.HasPrefix(msg, "after step") {
 		msg = msg[strings.Index(msg, "): ")+3:]
+	}
+	for _, prefix := range []string{"the last export: ", "at the end: ", "stopping the follower at the end: "} {
+		msg = strings.TrimPrefix(msg, prefix)
 	}
 	for _, cut := range []string{"\n", " (stderr"} {
 		if i := strings.Index(msg, cut); i >= 0 {
@@ -961,7 +972,7 @@ func TestModel(t *testing.T) {
 	}
 	for _, sig := range order {
 		f := failures[sig]
-		shrunk, err := shrink(t, cfg, f.actions, budget)
+		shrunk, err := shrink(t, cfg, f.actions, sig, budget)
 		if err == nil {
 			err = f.err
 		}
