@@ -193,8 +193,8 @@ func (c *checkpoints) save(reqs []*commitReq) error {
 		return c.err
 	}
 	if c.created {
-		if err := c.dir.fs.SyncDir(checkpointsDir); err != nil {
-			return hostPathError("sync", c.dir.Path(checkpointsDir), err)
+		if err := c.dir.syncDir(checkpointsDir); err != nil {
+			return err
 		}
 		c.created = false
 	}

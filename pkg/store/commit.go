@@ -17,6 +17,8 @@ type committer struct {
 	mu    sync.Mutex
 	queue []*commitReq
 	busy  bool // a round is running; the next is led by the first request queued meanwhile
+	// rounds counts the rounds run, for tests.
+	rounds int
 }
 
 type commitReq struct {
@@ -44,6 +46,7 @@ func (c *committer) commit(r *commitReq) error {
 		c.mu.Lock()
 	}
 	c.busy = true
+	c.rounds++
 	batch := c.queue
 	c.queue = nil
 	c.mu.Unlock()
@@ -102,12 +105,7 @@ func (c *committer) round(batch []*commitReq) {
 		}
 	}
 	for dir, reqs := range needs {
-		jobs = append(jobs, job{run: func() error {
-			if err := d.fs.SyncDir(dir); err != nil {
-				return hostPathError("sync", d.Path(dir), err)
-			}
-			return nil
-		}, reqs: reqs, dir: dir})
+		jobs = append(jobs, job{run: func() error { return d.syncDir(dir) }, reqs: reqs, dir: dir})
 	}
 	_ = parallel(len(jobs), func(i int) error {
 		err := jobs[i].run()

@@ -431,7 +431,8 @@ func entries(durable map[string]ent, pending []entOp, keep []bool) map[string]en
 }
 
 // fileChoices are the contents a file can have after a crash: any prefix of its unsynced
-// changes, the first change left out torn in half or, for a write past the end, as NULs.
+// changes, the first change left out torn in half or as NULs (the size kept, the data not), or
+// as NULs with the write after it kept (pages written back out of order).
 func fileChoices(f *fileModel) [][]byte {
 	var out [][]byte
 	seen := map[string]bool{}
@@ -454,6 +455,10 @@ func fileChoices(f *fileModel) [][]byte {
 		nul := w
 		nul.data = make([]byte, len(w.data))
 		addc(contents(base, []fsOp{nul}))
+		if j+1 < len(f.pending) && f.pending[j+1].kind == opWrite {
+			// written back out of order: the next write is kept, this one a hole of NULs
+			addc(contents(base, []fsOp{nul, f.pending[j+1]}))
+		}
 	}
 	return out
 }

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"errors"
 	"io"
 	"io/fs"
 	"os"
@@ -93,36 +92,6 @@ func (r rootFS) WriteFileAtomic(name string, data []byte, perm fs.FileMode) erro
 type rootFile struct{ *os.File }
 
 func (f rootFile) Sync() error { return syncData(f.File) }
-
-// mkdirs creates the missing directories of dir, one level at a time so that symlinks are refused
-// on the way, and returns the directories whose entries changed: each created directory's parent.
-func mkdirs(fsys fsys, dir string, perm fs.FileMode) (parents []string, err error) {
-	if dir == "." {
-		return nil, nil
-	}
-	fi, err := fsys.Lstat(dir)
-	switch {
-	case err == nil && fi.IsDir():
-		return nil, nil
-	case err == nil:
-		return nil, &fs.PathError{Op: "mkdir", Path: dir, Err: errNotDir(fi)}
-	case !os.IsNotExist(err):
-		return nil, err
-	}
-	if parents, err = mkdirs(fsys, path.Dir(dir), perm); err != nil {
-		return nil, err
-	}
-	// Made by another log of the same run a moment ago (the error), its entry may not be synced
-	// yet: the caller syncs the parent either way.
-	if err := fsys.Mkdir(dir, perm); err != nil && !errors.Is(err, fs.ErrExist) {
-		return nil, err
-	} else if err != nil {
-		if fi, err := fsys.Lstat(dir); err != nil || !fi.IsDir() {
-			return nil, &fs.PathError{Op: "mkdir", Path: dir, Err: fs.ErrExist}
-		}
-	}
-	return append(parents, path.Dir(dir)), nil
-}
 
 // errNotDir says what a path that should be a directory is instead.
 func errNotDir(fi fs.FileInfo) error {

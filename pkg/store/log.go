@@ -149,7 +149,7 @@ func (l *Log) open() error {
 	if l.cp, err = l.cps.get(l.key); err != nil {
 		return err
 	}
-	parents, err := mkdirs(d.fs, path.Dir(rel), d.opts.dirMode)
+	parents, err := d.makeDirs(path.Dir(rel))
 	if err != nil {
 		return fmt.Errorf("creating %s: %w", d.Path(path.Dir(rel)), err)
 	}

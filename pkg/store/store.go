@@ -86,6 +86,10 @@ type Dir struct {
 	// wait for the next round of commits or Close: until then a crash leaves a log under its
 	// temporary name, which the next run renames.
 	dirty map[string]bool
+	// fresh are the directories made in this run whose entry in their parent may not be synced
+	// yet, with the value of seq when they were made; seq counts the directory syncs begun.
+	fresh map[string]uint64
+	seq   uint64
 }
 
 // Open creates (if needed) and locks the directory. timestamps must match the mode the directory was
@@ -102,7 +106,7 @@ func Open(dir string, timestamps bool, opts ...Option) (*Dir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening output directory: %w", err)
 	}
-	d := &Dir{path: dir, root: root, fs: o.fs(root), opts: o, namespaces: map[string]*checkpoints{}, dirty: map[string]bool{}}
+	d := &Dir{path: dir, root: root, fs: o.fs(root), opts: o, namespaces: map[string]*checkpoints{}, dirty: map[string]bool{}, fresh: map[string]uint64{}}
 	d.commits.dir = d
 	if err := d.open(timestamps); err != nil {
 		_ = d.Close()
@@ -172,7 +176,7 @@ func (d *Dir) tryLock() error {
 
 // mkdirs creates the missing directories of rel and makes their entries durable.
 func (d *Dir) mkdirs(rel string) error {
-	parents, err := mkdirs(d.fs, rel, d.opts.dirMode)
+	parents, err := d.makeDirs(rel)
 	if err == nil {
 		err = d.syncDirs(parents)
 	}
@@ -182,15 +186,67 @@ func (d *Dir) mkdirs(rel string) error {
 	return nil
 }
 
+// makeDirs creates the missing directories of dir, one level at a time so that a symlink on the
+// way is refused rather than followed, even one that stays inside the directory (it would let two
+// containers share a file). It returns the directories to sync before anything in dir may be
+// counted on: the parents of those it created and of those another log created in this run
+// whose entry is not synced yet.
+func (d *Dir) makeDirs(dir string) (parents []string, err error) {
+	if dir == "." {
+		return nil, nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i := 0; i <= len(dir); i++ {
+		if i < len(dir) && dir[i] != '/' {
+			continue
+		}
+		p := dir[:i]
+		fi, err := d.fs.Lstat(p)
+		switch {
+		case err == nil && fi.IsDir():
+			if _, ok := d.fresh[p]; ok {
+				parents = append(parents, path.Dir(p))
+			}
+			continue
+		case err == nil:
+			return nil, &fs.PathError{Op: "mkdir", Path: p, Err: errNotDir(fi)}
+		case !errors.Is(err, fs.ErrNotExist):
+			return nil, err
+		}
+		if err := d.fs.Mkdir(p, d.opts.dirMode); err != nil {
+			return nil, err
+		}
+		d.fresh[p] = d.seq
+		parents = append(parents, path.Dir(p))
+	}
+	return parents, nil
+}
+
+// syncDir syncs a directory's entries; the directories made in this run that it names are
+// durable from then on.
+func (d *Dir) syncDir(dir string) error {
+	d.mu.Lock()
+	start := d.seq
+	d.seq++
+	d.mu.Unlock()
+	if err := d.fs.SyncDir(dir); err != nil {
+		return hostPathError("sync", d.Path(dir), err)
+	}
+	d.mu.Lock()
+	for p, made := range d.fresh {
+		if made <= start && path.Dir(p) == dir {
+			delete(d.fresh, p) // made before the sync began
+		}
+	}
+	d.mu.Unlock()
+	return nil
+}
+
 // syncDirs syncs the directories, concurrently: on a journaling file system, syncs that overlap
 // share a journal commit.
 func (d *Dir) syncDirs(dirs []string) error {
-	return parallel(len(dirs), func(i int) error {
-		if err := d.fs.SyncDir(dirs[i]); err != nil {
-			return hostPathError("sync", d.Path(dirs[i]), err)
-		}
-		return nil
-	})
+	return parallel(len(dirs), func(i int) error { return d.syncDir(dirs[i]) })
 }
 
 // replace writes a file atomically and makes the rename durable.
@@ -198,10 +254,7 @@ func (d *Dir) replace(rel string, data []byte) error {
 	if err := d.fs.WriteFileAtomic(rel, data, d.opts.fileMode); err != nil {
 		return hostPathError("write", d.Path(rel), err)
 	}
-	if err := d.fs.SyncDir(path.Dir(rel)); err != nil {
-		return hostPathError("sync", d.Path(path.Dir(rel)), err)
-	}
-	return nil
+	return d.syncDir(path.Dir(rel))
 }
 
 func (d *Dir) saveMeta() error {

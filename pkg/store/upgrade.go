@@ -64,8 +64,8 @@ func (d *Dir) upgrade() error {
 		}
 	}
 	// The namespace files must be durable before the version that says to read them.
-	if err := d.fs.SyncDir(checkpointsDir); err != nil {
-		return hostPathError("sync", d.Path(checkpointsDir), err)
+	if err := d.syncDir(checkpointsDir); err != nil {
+		return err
 	}
 	d.meta.Version = FormatVersion
 	if err := d.saveMeta(); err != nil {

@@ -1,0 +1,360 @@
+package store
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// Files and directories are the owner's only, unless the group is to read them too.
+func TestModes(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	tests := []struct {
+		name          string
+		opts          []Option
+		file, dirMode fs.FileMode
+	}{
+		{"default", nil, 0o600, 0o700},
+		{"group readable", []Option{GroupReadable()}, 0o640, 0o750},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "out")
+			d, err := Open(dir, false, tt.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			commit(t, d, "ns", "p", "c", Checkpoint{Instance: "i"})
+			if err := d.Close(); err != nil {
+				t.Fatal(err)
+			}
+			for rel, want := range map[string]fs.FileMode{
+				".": tt.dirMode, "ns": tt.dirMode, "ns/p": tt.dirMode, ".logexport": tt.dirMode, ".logexport/checkpoints": tt.dirMode,
+				"ns/p/c.log": tt.file, ".logexport/meta.json": tt.file, ".logexport/lock": tt.file, ".logexport/checkpoints/ns.jsonl": tt.file,
+			} {
+				fi, err := os.Stat(filepath.Join(dir, rel))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := fi.Mode().Perm(); got != want {
+					t.Errorf("%s: %v, want %v", rel, got, want)
+				}
+			}
+		})
+	}
+}
+
+// The lock is opened through the directory's root: a symlink there cannot point it elsewhere, and
+// what it opened must be a regular file.
+func TestLockThroughRoot(t *testing.T) {
+	tests := []struct {
+		name    string
+		plant   func(t *testing.T, dir, outside string)
+		wantErr string
+	}{
+		{"symlink out of the directory", func(t *testing.T, dir, outside string) {
+			if err := os.Symlink(filepath.Join(outside, "lock"), filepath.Join(dir, ".logexport", "lock")); err != nil {
+				t.Fatal(err)
+			}
+		}, "opening the lock"},
+		{"directory", func(t *testing.T, dir, _ string) {
+			if err := os.Mkdir(filepath.Join(dir, ".logexport", "lock"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}, "lock"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir, outside := t.TempDir(), t.TempDir()
+			if err := os.Mkdir(filepath.Join(dir, ".logexport"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			tt.plant(t, dir, outside)
+			if _, err := Open(dir, false); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Open: %v, want an error about %q", err, tt.wantErr)
+			}
+			if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+				t.Fatalf("something was created outside: %v", entries)
+			}
+		})
+	}
+}
+
+// A symlink inside the directory to another place inside it is refused too: it would let two
+// containers share one file.
+func TestSymlinkInsideRefused(t *testing.T) {
+	tests := []struct{ name, link, target, ns string }{
+		{"pod directory", "ns/p", "q", "ns"},
+		{"namespace directory", "ns2", "ns", "ns2"},
+		{"log file", "ns/p/c.log", "../q/c.log", "ns"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			d := mustOpen(t, dir)
+			defer d.Close()
+			commit(t, d, "ns", "q", "c", Checkpoint{Instance: "i"})
+			commit(t, d, "other", "p", "c", Checkpoint{Instance: "i"})
+			link := filepath.Join(dir, filepath.FromSlash(tt.link))
+			if err := os.MkdirAll(filepath.Dir(link), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(tt.target, link); err != nil {
+				t.Fatal(err)
+			}
+			pod := "p"
+			if tt.ns == "ns2" {
+				pod = "q"
+			}
+			l, err := d.OpenLog(tt.ns, pod, "c")
+			if err == nil {
+				l.Close()
+				t.Fatal("OpenLog followed a symlink inside the directory")
+			}
+		})
+	}
+}
+
+// What a crash can leave of a log beside its checkpoint, and what the next open makes of it.
+func TestOpenLogAfterCrash(t *testing.T) {
+	tests := []struct {
+		name string
+		// final and tmp are the contents of the log and of its temporary name; "-" for none.
+		final, tmp string
+		cp         *Checkpoint
+		want       string // the file after open and close; "!" for refused
+		wantSize   int64
+	}{
+		{name: "garbage tail cut", final: "one\n\x00\x00\x00", tmp: "-", cp: &Checkpoint{Instance: "i", Size: 4}, want: "one\n", wantSize: 4},
+		{name: "uncommitted lines cut", final: "one\ntwo\n", tmp: "-", cp: &Checkpoint{Instance: "i", Size: 4}, want: "one\n", wantSize: 4},
+		{name: "renamed after its checkpoint", final: "-", tmp: "one\nmore", cp: &Checkpoint{Instance: "i", Size: 4}, want: "one\n", wantSize: 4},
+		{name: "temporary file without checkpoint started again", final: "-", tmp: "junk\n", want: "", wantSize: 0},
+		{name: "temporary file shorter than its checkpoint", final: "-", tmp: "on", cp: &Checkpoint{Instance: "i", Size: 4}, want: "", wantSize: 0},
+		{name: "shorter than its checkpoint refused", final: "on", tmp: "-", cp: &Checkpoint{Instance: "i", Size: 4}, want: "!"},
+		{name: "no checkpoint refused", final: "one\n", tmp: "-", want: "!"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			d := mustOpen(t, dir)
+			defer d.Close()
+			if tt.cp != nil {
+				l := mustOpenLog(t, d, "ns", "p", "c")
+				if _, err := l.Write([]byte("one\n")); err != nil {
+					t.Fatal(err)
+				}
+				l.EndLine()
+				if err := l.Commit(*tt.cp); err != nil {
+					t.Fatal(err)
+				}
+				l.Close()
+			}
+			final := filepath.Join(dir, "ns", "p", "c.log")
+			tmp := filepath.Join(dir, "ns", "p", ".c.log.new")
+			if err := os.MkdirAll(filepath.Dir(final), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			for p, data := range map[string]string{final: tt.final, tmp: tt.tmp} {
+				os.Remove(p)
+				if data != "-" {
+					if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			l, err := d.OpenLog("ns", "p", "c")
+			if tt.want == "!" {
+				if err == nil {
+					l.Close()
+					t.Fatal("not refused")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Commit(Checkpoint{Instance: "i"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := os.ReadFile(final); err != nil || string(b) != tt.want {
+				t.Fatalf("log %q (%v), want %q", b, err, tt.want)
+			}
+			if _, err := os.Lstat(tmp); !os.IsNotExist(err) {
+				t.Fatalf("the temporary file is still there: %v", err)
+			}
+			if cp := checkpointOf(t, d, "ns", "p", "c"); cp == nil || cp.Size != tt.wantSize {
+				t.Fatalf("checkpoint %+v, want size %d", cp, tt.wantSize)
+			}
+		})
+	}
+}
+
+// A log that was opened and never committed leaves nothing behind, not even its directory
+// entry under the temporary name.
+func TestUncommittedNewLogRemoved(t *testing.T) {
+	dir := t.TempDir()
+	d := mustOpen(t, dir)
+	defer d.Close()
+	l := mustOpenLog(t, d, "ns", "p", "c")
+	if _, err := l.Write([]byte("one\n")); err != nil {
+		t.Fatal(err)
+	}
+	l.EndLine()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, "ns", "p")); len(entries) != 0 {
+		t.Fatalf("left behind: %v", entries)
+	}
+}
+
+// A checkpoint file whose tail a crash left as NULs (the size kept, not the data), possibly with
+// a later line written back before them, is read up to the NULs; the next save replaces the rest.
+func TestCheckpointFileNULTail(t *testing.T) {
+	tests := []struct{ name, tail string }{
+		{"NULs", "\x00\x00\x00\x00"},
+		{"NULs then a line", "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+			`{"pod":"p","container":"c","instance":"lost","size":99}` + "\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			d := mustOpen(t, dir)
+			commit(t, d, "ns", "p", "c", Checkpoint{Instance: "i1"})
+			d.Close()
+			file := filepath.Join(dir, ".logexport", "checkpoints", "ns.jsonl")
+			f, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteString(tt.tail); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			d = mustOpen(t, dir)
+			defer d.Close()
+			if cp := checkpointOf(t, d, "ns", "p", "c"); cp == nil || cp.Instance != "i1" {
+				t.Fatalf("checkpoint %+v, want i1", cp)
+			}
+			commit(t, d, "ns", "q", "c", Checkpoint{Instance: "q"})
+			b, _ := os.ReadFile(file)
+			if strings.Contains(string(b), "\x00") || strings.Contains(string(b), "lost") {
+				t.Fatalf("the debris is still there:\n%q", b)
+			}
+		})
+	}
+}
+
+// Concurrent commits share rounds of syncs: fewer rounds than commits, and every checkpoint
+// saved.
+func TestGroupCommit(t *testing.T) {
+	d := mustOpen(t, t.TempDir())
+	defer d.Close()
+	const logs, commits = 8, 20
+	ls := make([]*Log, logs)
+	for i := range ls {
+		ls[i] = mustOpenLog(t, d, "ns", "p", string(rune('a'+i)))
+	}
+	var wg sync.WaitGroup
+	for _, l := range ls {
+		wg.Go(func() {
+			for n := range commits {
+				if _, err := l.Write([]byte("line\n")); err != nil {
+					t.Error(err)
+				}
+				l.EndLine()
+				if err := l.Commit(Checkpoint{Instance: "i", Lines: int64(n + 1)}); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	rounds := d.commits.rounds
+	if rounds >= logs*commits {
+		t.Errorf("%d rounds for %d commits: none shared", rounds, logs*commits)
+	}
+	t.Logf("%d commits in %d rounds", logs*commits, rounds)
+	for _, l := range ls {
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range logs {
+		if cp := checkpointOf(t, d, "ns", "p", string(rune('a'+i))); cp == nil || cp.Lines != commits || cp.Size != 5*commits {
+			t.Fatalf("checkpoint %+v", cp)
+		}
+	}
+}
+
+// A sync that fails fails the commits that depend on it, and only those; a checkpoint that was
+// not saved leaves the log to be cut back to the one before.
+func TestCommitSyncFailure(t *testing.T) {
+	tests := []struct {
+		op       string
+		wantSize int64 // of the checkpoint read back after the failure
+	}{
+		{"sync", 4},    // the log's or the checkpoint file's sync: nothing more saved
+		{"syncdir", 4}, // the new log's directory: its first checkpoint is not saved
+		{"write", 4},   // the checkpoint line cannot be written
+	}
+	for _, tt := range tests {
+		t.Run(tt.op, func(t *testing.T) {
+			dir := t.TempDir()
+			faults := &faultFS{}
+			d, err := Open(dir, false, faults.option())
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := mustOpenLog(t, d, "ns", "p", "c")
+			if _, err := l.Write([]byte("one\n")); err != nil {
+				t.Fatal(err)
+			}
+			l.EndLine()
+			if err := l.Commit(Checkpoint{Instance: "i"}); err != nil {
+				t.Fatal(err)
+			}
+			faults.set(tt.op, errors.New("injected"))
+			if _, err := l.Write([]byte("two\n")); err != nil && tt.op != "write" {
+				t.Fatal(err)
+			}
+			l.EndLine()
+			l.newDirs = append(l.newDirs, "ns/p") // as for a new log, so that the directory is synced
+			if err := l.Commit(Checkpoint{Instance: "i"}); err == nil || !strings.Contains(err.Error(), "injected") {
+				t.Fatalf("Commit: %v, want the injected error", err)
+			}
+			faults.set(tt.op, nil)
+			l.Close()
+			d.Close()
+			d = mustOpen(t, dir)
+			defer d.Close()
+			if cp := checkpointOf(t, d, "ns", "p", "c"); cp == nil || cp.Size != tt.wantSize {
+				t.Fatalf("checkpoint %+v, want size %d", cp, tt.wantSize)
+			}
+		})
+	}
+}
+
+// Close reports what failed while closing: the last renames' directory sync.
+func TestCloseReportsErrors(t *testing.T) {
+	dir := t.TempDir()
+	faults := &faultFS{}
+	d, err := Open(dir, false, faults.option())
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit(t, d, "ns", "p", "c", Checkpoint{Instance: "i"}) // renamed: its directory is synced at Close
+	faults.set("syncdir", errors.New("injected"))
+	if err := d.Close(); err == nil || !strings.Contains(err.Error(), "injected") {
+		t.Fatalf("Close: %v, want the injected error", err)
+	}
+}
