@@ -10,6 +10,7 @@
 //	MODEL_SEED=s        the first sequence's seed (default: from the clock, printed)
 //	MODEL_EXCLUDE=a,b   leave out action kinds (see kindNames), e.g. to look past a known bug
 //	MODEL_SHRINK=d      time to spend shrinking each distinct failure (default 60s)
+//	MODEL_REPLAY=list   run one action list, as a failure prints it ("follow; append p0/a n=3 seed=5")
 package model
 
 import (
@@ -91,10 +92,66 @@ func (a action) String() string {
 		return fmt.Sprintf("%s %s/%s n=%d seed=%d", kindNames[a.Kind], podNames[a.Pod], c, a.N, a.Seed)
 	case kReplace, kDelete, kAdd:
 		return fmt.Sprintf("%s %s", kindNames[a.Kind], podNames[a.Pod])
-	case kCancel, kKill, kTick:
+	case kKill:
+		return fmt.Sprintf("%s seed=%d", kindNames[a.Kind], a.Seed)
+	case kCancel, kTick:
 		return fmt.Sprintf("%s n=%d", kindNames[a.Kind], a.N)
 	}
 	return kindNames[a.Kind]
+}
+
+// parseActions reads actions as String writes them, one per line or separated by ";", with or
+// without the "N. " numbering of a failure report, so that a shrunk list can be run again.
+func parseActions(text string) ([]action, error) {
+	var out []action
+	for _, item := range strings.FieldsFunc(text, func(r rune) bool { return r == '\n' || r == ';' }) {
+		fields := strings.Fields(item)
+		if len(fields) > 0 && strings.HasSuffix(fields[0], ".") {
+			fields = fields[1:]
+		}
+		if len(fields) == 0 {
+			continue
+		}
+		a := action{Kind: -1}
+		for k, name := range kindNames {
+			if name == fields[0] {
+				a.Kind = kind(k)
+			}
+		}
+		if a.Kind < 0 {
+			return nil, fmt.Errorf("unknown action %q", fields[0])
+		}
+		for _, f := range fields[1:] {
+			var err error
+			switch {
+			case strings.HasPrefix(f, "n="):
+				a.N, err = strconv.Atoi(f[2:])
+			case strings.HasPrefix(f, "seed="):
+				a.Seed, err = strconv.ParseInt(f[5:], 10, 64)
+			default:
+				pod, container, _ := strings.Cut(f, "/")
+				a.Pod = -1
+				for i, name := range podNames {
+					if name == pod {
+						a.Pod = i
+					}
+				}
+				if a.Pod < 0 {
+					return nil, fmt.Errorf("unknown pod in %q", item)
+				}
+				for i, name := range containerNames[a.Pod] {
+					if name == container {
+						a.Container = i
+					}
+				}
+			}
+			if err != nil {
+				return nil, fmt.Errorf("reading %q: %w", item, err)
+			}
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }
 
 type config struct {
@@ -947,6 +1004,16 @@ func TestModel(t *testing.T) {
 			cfg.exclude[k] = true
 		}
 	}
+	if v := os.Getenv("MODEL_REPLAY"); v != "" {
+		actions, err := parseActions(v)
+		if err != nil {
+			t.Fatalf("MODEL_REPLAY: %v", err)
+		}
+		if err := execute(t, cfg, actions); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
 	t.Logf("seeds %d to %d, %d actions each (MODEL_SEED=%d MODEL_SEQUENCES=%d MODEL_ACTIONS=%d to run them again)",
 		seed, seed+int64(sequences)-1, length, seed, sequences, length)
 	type failure struct {
@@ -982,5 +1049,45 @@ func TestModel(t *testing.T) {
 		}
 		t.Errorf("seed %d (MODEL_SEED=%d MODEL_SEQUENCES=1 MODEL_ACTIONS=%d), failing in %d sequences: %v\nshortest failing list (%d of %d actions):%s\nits failure: %v",
 			f.seed, f.seed, length, f.count, f.err, len(shrunk), len(f.actions), list.String(), err)
+	}
+}
+
+// TestParseActions checks that a printed action list reads back as the same actions.
+func TestParseActions(t *testing.T) {
+	tests := []struct {
+		name string
+		text func([]action) string
+	}{
+		{"numbered lines", func(as []action) string {
+			var b strings.Builder
+			for i, a := range as {
+				fmt.Fprintf(&b, "  %d. %s\n", i, a)
+			}
+			return b.String()
+		}},
+		{"semicolons", func(as []action) string {
+			var parts []string
+			for _, a := range as {
+				parts = append(parts, a.String())
+			}
+			return strings.Join(parts, "; ")
+		}},
+	}
+	actions := generate(1, 300, config{exclude: map[string]bool{}})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseActions(tt.text(actions))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(actions) {
+				t.Fatalf("read %d actions, want %d", len(got), len(actions))
+			}
+			for i := range got {
+				if got[i].String() != actions[i].String() {
+					t.Errorf("action %d = %q, want %q", i, got[i], actions[i])
+				}
+			}
+		})
 	}
 }
