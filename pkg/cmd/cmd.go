@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
@@ -235,6 +236,10 @@ func (o *Options) clientset() (kubernetes.Interface, error) {
 	// fairness does the rest.
 	config.QPS = -1
 	config.UserAgent = "kubectl-logexport/" + version.Get()
+	// Pods are listed and read back by the thousand; protobuf decodes them several times
+	// cheaper than JSON. Log bodies are plain text either way.
+	config.ContentType = runtime.ContentTypeProtobuf
+	config.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
 	c, err := kubernetes.NewForConfig(config)
 	if err != nil {
 		return nil, fmt.Errorf("creating client: %w", err)
