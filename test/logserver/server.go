@@ -12,6 +12,7 @@
 package logserver
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -35,10 +36,12 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -459,7 +462,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case len(parts) == 5 && parts[0] == "api" && parts[1] == "v1" && parts[2] == "namespaces" && parts[4] == "pods":
 		s.serveList(w, r, parts[3])
 	case len(parts) == 6 && parts[0] == "api" && parts[1] == "v1" && parts[2] == "namespaces" && parts[4] == "pods":
-		s.serveGet(w, parts[3], parts[5])
+		s.serveGet(w, r, parts[3], parts[5])
 	case len(parts) == 7 && parts[0] == "api" && parts[1] == "v1" && parts[2] == "namespaces" && parts[4] == "pods" && parts[6] == "log":
 		s.serveLog(w, r, parts[3], parts[5])
 	default:
@@ -482,13 +485,35 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// protobuf encodes objects as the API server does for clients that accept
+// application/vnd.kubernetes.protobuf (the command asks for pods that way).
+var protobuf = func() runtime.Encoder {
+	codecs := serializer.NewCodecFactory(scheme.Scheme)
+	info, _ := runtime.SerializerInfoForMediaType(codecs.SupportedMediaTypes(), runtime.ContentTypeProtobuf)
+	return codecs.EncoderForVersion(info.Serializer, corev1.SchemeGroupVersion)
+}()
+
+// writeObject answers with obj in protobuf when the client accepts it, else in JSON.
+func writeObject(w http.ResponseWriter, r *http.Request, obj runtime.Object) {
+	if strings.Contains(r.Header.Get("Accept"), runtime.ContentTypeProtobuf) {
+		var b bytes.Buffer
+		if err := protobuf.Encode(obj, &b); err == nil {
+			w.Header().Set("Content-Type", runtime.ContentTypeProtobuf)
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(b.Bytes())
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, obj)
+}
+
 func podJSON(p *corev1.Pod) *corev1.Pod {
 	p = p.DeepCopy()
 	p.TypeMeta = metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"}
 	return p
 }
 
-func (s *Server) serveGet(w http.ResponseWriter, ns, name string) {
+func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, ns, name string) {
 	s.mu.Lock()
 	p := s.pods[ns+"/"+name]
 	var obj *corev1.Pod
@@ -500,7 +525,7 @@ func (s *Server) serveGet(w http.ResponseWriter, ns, name string) {
 		writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound, fmt.Sprintf("pods %q not found", name), name)
 		return
 	}
-	writeJSON(w, http.StatusOK, obj)
+	writeObject(w, r, obj)
 }
 
 // filter is a list's or watch's namespace and selectors.
@@ -561,7 +586,7 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, ns string) {
 		}
 	}
 	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, list)
+	writeObject(w, r, list)
 }
 
 func (s *Server) sortedPods() []*pod {

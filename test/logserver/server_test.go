@@ -325,3 +325,38 @@ func TestInformer(t *testing.T) {
 		}
 	}
 }
+
+// TestContentTypes checks lists and gets in both encodings a clientset may ask for; the command
+// asks for protobuf.
+func TestContentTypes(t *testing.T) {
+	s := New(t)
+	uid := s.AddPod("default", "p", "c")
+	tests := []struct {
+		name        string
+		contentType string
+	}{
+		{"json", ""},
+		{"protobuf", "application/vnd.kubernetes.protobuf"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := s.RESTConfig()
+			if tt.contentType != "" {
+				cfg.ContentType = tt.contentType
+				cfg.AcceptContentTypes = tt.contentType
+			}
+			c, err := kubernetes.NewForConfig(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			list, err := c.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{})
+			if err != nil || len(list.Items) != 1 || list.Items[0].UID != uid {
+				t.Fatalf("list = %+v, %v", list, err)
+			}
+			p, err := c.CoreV1().Pods("default").Get(context.Background(), "p", metav1.GetOptions{})
+			if err != nil || p.Status.ContainerStatuses[0].ContainerID == "" {
+				t.Fatalf("get = %+v, %v", p, err)
+			}
+		})
+	}
+}
