@@ -164,9 +164,13 @@ type merge struct {
 	// gap is the index in res.Gaps of a gap that waits for the timestamp of the next written
 	// line, which ends it; -1 if none.
 	gap int
-	// unproven is the instance of the stream being read while lines it served are counted
-	// but not yet proven to come from it (see serves); nil otherwise.
-	unproven *instance
+	// proof is the state of the stream being read: whether its instance is proven (see
+	// serves), and while it is not, the instance asked for and the oldest line it served.
+	proof struct {
+		proven   bool
+		in       *instance
+		earliest time.Time
+	}
 	// saved is what the last saved checkpoint covers of this run.
 	saved struct {
 		at           time.Time
@@ -265,7 +269,7 @@ func (m *merge) resume(ctx context.Context, in, other *instance) error {
 	}
 	// The stored lines are not served as they were: the container may have restarted since the
 	// pods were listed, and then the request reached another instance.
-	if err := serves(ctx, m.Exporter, m.t, in); err != nil {
+	if err := serves(ctx, m.Exporter, m.t, in, time.Time{}); err != nil {
 		return err
 	}
 	if in.previous && other != nil {
@@ -302,6 +306,13 @@ func ptr[T any](v T) *T { return &v }
 // after set only lines newer than *after are written.
 func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after *time.Time) error {
 	follow := m.Follow && in.running && !in.previous
+	if follow && m.log.Length() > m.log.Committed() {
+		// A followed stream may wait long for its first line: what the previous instance gave
+		// is saved (and shown) now, not with it.
+		if err := m.save(); err != nil {
+			return err
+		}
+	}
 	opts := &corev1.PodLogOptions{Container: m.t.Container, Timestamps: true, Previous: in.previous, Follow: follow}
 	if !since.IsZero() {
 		st := metav1.NewTime(since)
@@ -320,8 +331,7 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 	skip := newSkipper(w, !since.IsZero())
 	// Lines after a proven window come from the instance that served the stored ones; without
 	// a window, the instance is proven by asking for the status after the lines came.
-	proven := w.skip > 0
-	m.unproven = nil
+	m.proof.proven, m.proof.in, m.proof.earliest = w.skip > 0, nil, time.Time{}
 	var (
 		line     windowLine
 		write    bool
@@ -361,7 +371,7 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 		}
 		if f.Last {
 			w.end(line)
-			m.endLine(write, lineTime, w, in, proven)
+			m.endLine(write, lineTime, w, in)
 			if err := m.maybeCommit(); err != nil {
 				return err
 			}
@@ -384,31 +394,36 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 			}
 		}
 		w.end(line)
-		m.endLine(write, lineTime, w, in, proven)
+		m.endLine(write, lineTime, w, in)
 	}
 	return m.prove()
 }
 
 // prove checks, once per stream, that the lines counted came from the instance asked for.
 func (m *merge) prove() error {
-	if m.unproven == nil {
+	if m.proof.proven || m.proof.in == nil {
 		return nil
 	}
-	in := m.unproven
-	m.unproven = nil
 	// Also when the run is being stopped: what was read is saved, not fetched again.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(m.ctx), proveTimeout)
 	defer cancel()
-	return serves(ctx, m.Exporter, m.t, in)
+	if err := serves(ctx, m.Exporter, m.t, m.proof.in, m.proof.earliest); err != nil {
+		return err
+	}
+	m.proof.proven = true
+	return nil
 }
 
 // proveTimeout bounds the status request that proves a stream's instance.
 const proveTimeout = 30 * time.Second
 
-func (m *merge) endLine(write bool, ts time.Time, w window, in *instance, proven bool) {
+func (m *merge) endLine(write bool, ts time.Time, w window, in *instance) {
 	w.saveTo(&m.cp)
-	if !proven {
-		m.unproven = in
+	if !m.proof.proven {
+		m.proof.in = in
+		if m.proof.earliest.IsZero() || ts.Before(m.proof.earliest) {
+			m.proof.earliest = ts
+		}
 	}
 	if ts.After(m.cp.Last) {
 		m.cp.Last = ts

@@ -120,7 +120,7 @@ func newFixture(t *testing.T) (*kubelet, *pod, func(Options) Result) {
 	k := &kubelet{}
 	dir := t.TempDir()
 	p := &pod{status: corev1.ContainerStatus{Name: "app"}, dir: dir, file: filepath.Join(dir, "ns", "p", "app.log")}
-	p.running()
+	p.running(ts(-1000, 0))
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/namespaces/ns/pods/p/log", k)
 	mux.HandleFunc("/api/v1/namespaces/ns/pods/p", func(w http.ResponseWriter, r *http.Request) {
@@ -158,10 +158,11 @@ func (p *pod) export(t *testing.T, client kubernetes.Interface, o Options, liste
 	}
 }
 
-func (p *pod) running() {
+// running starts a new instance at start: no instance logs before it starts.
+func (p *pod) running(start time.Time) {
 	p.n++
 	p.status.ContainerID = fmt.Sprintf("containerd://%d", p.n)
-	p.status.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(ts(p.n*100, 0))}}
+	p.status.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(start)}}
 }
 
 // restart moves the current instance to lastState and its log to previous=true.
@@ -169,8 +170,12 @@ func (p *pod) restart(k *kubelet) {
 	last := &corev1.ContainerStateTerminated{ContainerID: p.status.ContainerID, StartedAt: p.status.State.Running.StartedAt, ExitCode: 1}
 	p.status.LastTerminationState = corev1.ContainerState{Terminated: last}
 	p.status.RestartCount++
-	p.running()
 	k.mu.Lock()
+	start := ts(-1000, 0)
+	if n := len(k.current); n > 0 {
+		start = k.current[n-1].ts.Add(time.Second)
+	}
+	p.running(start)
 	k.previous, k.current, k.unterminated = k.current, nil, nil
 	k.mu.Unlock()
 }

@@ -88,9 +88,12 @@ func (e *instanceChanged) Error() string {
 // serves asks the API server which instance a log request for in would be served from now. The
 // API cannot pin a log request to a container instance: previous=false serves whatever instance
 // is current when the request arrives, which may be newer than the listed status if the
-// container restarted in between. Asked after a stream, an unchanged answer proves the stream
-// came from in (container IDs only move forward); a changed one returns *instanceChanged.
-func serves(ctx context.Context, e *Exporter, t target.Target, in *instance) error {
+// container restarted (or the pod was replaced) in between. Asked after a stream, an unchanged
+// answer proves the stream came from in (container IDs only move forward). So does a line older
+// than the only instance that could have served it instead: no instance logs before it starts.
+// Otherwise it returns *instanceChanged. earliest is the oldest line the stream served, zero if
+// none.
+func serves(ctx context.Context, e *Exporter, t target.Target, in *instance, earliest time.Time) error {
 	pod, err := e.Client.CoreV1().Pods(t.Namespace).Get(ctx, t.Pod, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
@@ -101,13 +104,28 @@ func serves(ctx context.Context, e *Exporter, t target.Target, in *instance) err
 		return fmt.Errorf("checking the status of %s: %w", t.Key(), err)
 	}
 	fresh := target.Of(pod, t.Container)
+	changed := &instanceChanged{fresh: fresh}
+	if fresh.PodUID != t.PodUID {
+		// Timestamps are whole seconds in the API: a line of an earlier second than the new
+		// pod's creation came from the old pod.
+		if !earliest.IsZero() && earliest.Before(pod.CreationTimestamp.Time) {
+			return nil
+		}
+		return changed
+	}
 	older, current := instances(fresh.PodUID, fresh.Status)
-	now := current
 	if in.previous {
-		now = older
+		if in.same(t.PodUID, older) {
+			return nil
+		}
+		return changed
 	}
-	if fresh.PodUID != t.PodUID || !in.same(t.PodUID, now) {
-		return &instanceChanged{fresh: fresh}
+	switch {
+	case in.same(t.PodUID, current):
+		return nil
+	case in.same(t.PodUID, older) && current != nil && !earliest.IsZero() && earliest.Before(current.started):
+		// One restart since: the new instance cannot have served a line older than its start.
+		return nil
 	}
-	return nil
+	return changed
 }

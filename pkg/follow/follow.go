@@ -546,7 +546,8 @@ func (f *Follower) exportOnce(ctx context.Context, c *container) (res export.Res
 	if ectx.Err() != nil && ctx.Err() == nil {
 		cause = context.Cause(ectx)
 	}
-	if (cause != nil || ctx.Err() != nil) && isCanceled(res.Err) {
+	// A stream cut by the follower fails with the cause it was given, as net/http reports it.
+	if (cause != nil || ctx.Err() != nil) && (isCanceled(res.Err) || (cause != nil && errors.Is(res.Err, cause))) {
 		res.Err = nil
 	}
 	recorded := res
