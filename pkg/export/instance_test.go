@@ -1,0 +1,69 @@
+package export
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/logexport/kubectl-logexport/pkg/target"
+)
+
+func TestServes(t *testing.T) {
+	at := func(sec int) metav1.Time { return metav1.NewTime(ts(sec, 0)) }
+	running := func(id string, start int) corev1.ContainerStatus {
+		return corev1.ContainerStatus{Name: "app", ContainerID: id, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: at(start)}}}
+	}
+	restarted := func(old string, oldStart int, id string, start int) corev1.ContainerStatus {
+		st := running(id, start)
+		st.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ContainerID: old, StartedAt: at(oldStart)}
+		return st
+	}
+	pod := func(uid string, created int, st corev1.ContainerStatus) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: types.UID("uid" + uid), CreationTimestamp: at(created)},
+			Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{st}}}
+	}
+	listed := target.Target{Namespace: "ns", Pod: "p", PodUID: "uid", Container: "app"}
+	x := &instance{id: "c://x", started: ts(0, 0), running: true}
+	xPrev := &instance{id: "c://x", started: ts(0, 0), previous: true}
+	tests := []struct {
+		name     string
+		now      *corev1.Pod // nil: deleted
+		in       *instance
+		earliest int // seconds; -1: no line
+		changed  bool
+	}{
+		{"unchanged", pod("", 0, running("c://x", 0)), x, 5, false},
+		{"deleted after it served", nil, x, 5, false},
+		{"restarted, lines older than the new instance", pod("", 0, restarted("c://x", 0, "c://y", 10)), x, 5, false},
+		{"restarted, lines as new as the new instance", pod("", 0, restarted("c://x", 0, "c://y", 10)), x, 10, true},
+		{"restarted, no line to tell", pod("", 0, restarted("c://x", 0, "c://y", 10)), x, -1, true},
+		{"restarted twice", pod("", 0, restarted("c://w", 8, "c://y", 10)), x, 5, true},
+		{"previous: still the previous one", pod("", 0, restarted("c://x", 0, "c://y", 10)), xPrev, 5, false},
+		{"previous: another restart since", pod("", 0, restarted("c://y", 10, "c://z", 20)), xPrev, 5, true},
+		{"replaced, lines older than the new pod", pod("2", 30, running("c://n", 31)), x, 5, false},
+		{"replaced, lines as new as the new pod", pod("2", 30, running("c://n", 31)), x, 30, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client := fake.NewClientset()
+			if tt.now != nil {
+				client = fake.NewClientset(tt.now)
+			}
+			var earliest time.Time
+			if tt.earliest >= 0 {
+				earliest = ts(tt.earliest, 0)
+			}
+			err := serves(context.Background(), &Exporter{Client: client}, listed, tt.in, earliest)
+			var c *instanceChanged
+			if got := errors.As(err, &c); got != tt.changed || (err != nil && !got) {
+				t.Fatalf("got %v, want changed=%v", err, tt.changed)
+			}
+		})
+	}
+}
