@@ -37,6 +37,8 @@ var (
 type source struct {
 	mu   sync.Mutex
 	logs map[string][]line // by namespace/pod/container
+	// full lists the containers asked for their whole log (no sinceTime).
+	full map[string]bool
 }
 
 type line struct {
@@ -63,6 +65,9 @@ func (s *source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if since.IsZero() && s.full != nil {
+		s.full[m[1]+"/"+m[2]+"/"+q.Get("container")] = true
+	}
 	if q.Get("previous") == "true" {
 		http.Error(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"BadRequest","code":400,"message":"previous terminated container not found"}`, http.StatusBadRequest)
 		return
@@ -86,6 +91,20 @@ func (s *source) grow(step, n int, containers ...string) {
 			s.logs[c] = append(s.logs[c], line{ts, fmt.Sprintf("%s line %d.%d", c, step, i/2)})
 		}
 	}
+}
+
+func (s *source) startCounting() {
+	s.mu.Lock()
+	s.full = map[string]bool{}
+	s.mu.Unlock()
+}
+
+func (s *source) stopCounting() map[string]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	full := s.full
+	s.full = nil
+	return full
 }
 
 // want is the file each container's log must be.
@@ -192,12 +211,25 @@ func TestCrashConsistency(t *testing.T) {
 					if err := st.Materialize(crashed); err != nil {
 						t.Fatal(err)
 					}
-					err := checkDurable(crashed, want)
+					stored, err := checkDurable(crashed, want)
 					if err == nil {
+						src.startCounting()
 						err = src.export(client, crashed, timestamps, store.NoSync())
+						if full := src.stopCounting(); err == nil {
+							// A stored log is resumed, never fetched again from its start.
+							for c := range stored {
+								if full[c] {
+									err = fmt.Errorf("%s was fetched again from its start", c)
+								}
+							}
+						}
 					}
 					if err == nil {
 						err = compareFiles(crashed, want)
+					}
+					if err == nil {
+						// and the run after it reads what that run saved
+						err = src.export(client, crashed, timestamps, store.NoSync())
 					}
 					if err != nil {
 						t.Errorf("run %d, %s\nthe next run: %v\nrecorded operations:\n%s", run+1, st, err, rec.Trace())
@@ -242,13 +274,14 @@ func compareFiles(dir string, want map[string]string) error {
 // log (or the new log under its temporary name, which the next run renames) begins with the
 // bytes the checkpoint covers. A run that found less would have to export them again, and the
 // kubelet may no longer serve them.
-func checkDurable(dir string, want map[string]string) error {
+func checkDurable(dir string, want map[string]string) (stored map[string]bool, err error) {
+	stored = map[string]bool{}
 	files, _ := filepath.Glob(filepath.Join(dir, ".logexport", "checkpoints", "*.jsonl"))
 	for _, f := range files {
 		ns := strings.TrimSuffix(filepath.Base(f), ".jsonl")
 		data, err := os.ReadFile(f)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		cps := map[string]store.Checkpoint{}
 		for {
@@ -261,7 +294,7 @@ func checkDurable(dir string, want map[string]string) error {
 				store.Checkpoint
 			}
 			if err := json.Unmarshal(data[:i], &r); err != nil {
-				return fmt.Errorf("%s: %q: %w", f, data[:i], err)
+				return nil, fmt.Errorf("%s: %q: %w", f, data[:i], err)
 			}
 			cps[ns+"/"+r.Pod+"/"+r.Container] = r.Checkpoint
 			data = data[i+1:]
@@ -270,18 +303,19 @@ func checkDurable(dir string, want map[string]string) error {
 			if cp.Instance == "" {
 				continue
 			}
+			stored[c] = true
 			p := filepath.Join(dir, filepath.FromSlash(c)+".log")
 			b, err := os.ReadFile(p)
 			if os.IsNotExist(err) {
 				b, err = os.ReadFile(filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".new"))
 			}
 			if err != nil {
-				return fmt.Errorf("the checkpoint of %s covers %d bytes: %w", c, cp.Size, err)
+				return nil, fmt.Errorf("the checkpoint of %s covers %d bytes: %w", c, cp.Size, err)
 			}
 			if int64(len(b)) < cp.Size || string(b[:cp.Size]) != want[c][:cp.Size] {
-				return fmt.Errorf("the checkpoint of %s covers %d bytes, the log holds %q", c, cp.Size, b)
+				return nil, fmt.Errorf("the checkpoint of %s covers %d bytes, the log holds %q", c, cp.Size, b)
 			}
 		}
 	}
-	return nil
+	return stored, nil
 }

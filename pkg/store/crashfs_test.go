@@ -455,6 +455,10 @@ func fileChoices(f *fileModel) [][]byte {
 		nul := w
 		nul.data = make([]byte, len(w.data))
 		addc(contents(base, []fsOp{nul}))
+		// a write across pages, the second written back and the first not
+		hole := w
+		hole.data = append(make([]byte, len(w.data)/2), w.data[len(w.data)/2:]...)
+		addc(contents(base, []fsOp{hole}))
 		if j+1 < len(f.pending) && f.pending[j+1].kind == opWrite {
 			// written back out of order: the next write is kept, this one a hole of NULs
 			addc(contents(base, []fsOp{nul, f.pending[j+1]}))

@@ -222,8 +222,7 @@ func TestUncommittedNewLogRemoved(t *testing.T) {
 func TestCheckpointFileNULTail(t *testing.T) {
 	tests := []struct{ name, tail string }{
 		{"NULs", "\x00\x00\x00\x00"},
-		{"NULs then a line", "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
-			`{"pod":"p","container":"c","instance":"lost","size":99}` + "\n"},
+		{"NULs then a line", strings.Repeat("\x00", 40) + `{"pod":"p","container":"c","instance":"` + strings.Repeat("lost", 60) + `","size":99}` + "\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -249,6 +248,11 @@ func TestCheckpointFileNULTail(t *testing.T) {
 			b, _ := os.ReadFile(file)
 			if strings.Contains(string(b), "\x00") || strings.Contains(string(b), "lost") {
 				t.Fatalf("the debris is still there:\n%q", b)
+			}
+			d.Close()
+			d = mustOpen(t, dir)
+			if cp := checkpointOf(t, d, "ns", "q", "c"); cp == nil || cp.Instance != "q" {
+				t.Fatalf("read back: %+v", cp)
 			}
 		})
 	}
