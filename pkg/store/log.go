@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -327,13 +328,39 @@ func (l *Log) Commit(cp Checkpoint) error {
 		// The checkpoint is saved: the log takes its name. Until the directory is synced (with
 		// the next round, or at Close), a crash leaves it under the temporary name, which the
 		// next run renames.
-		if err := l.dir.fs.Rename(l.tmp, l.rel); err != nil {
+		if err := l.rename(); err != nil {
 			return fmt.Errorf("renaming %s: %w", l.dir.Path(l.tmp), err)
 		}
 		l.tmp = ""
 		l.dir.markDirty(path.Dir(l.rel))
 	}
 	return nil
+}
+
+// rename gives the log its name.
+func (l *Log) rename() error {
+	if runtime.GOOS != "windows" {
+		return l.dir.fs.Rename(l.tmp, l.rel)
+	}
+	// Windows refuses to rename an open file (Go opens files without FILE_SHARE_DELETE).
+	if err := l.f.Close(); err != nil {
+		return err
+	}
+	name := l.rel
+	err := l.dir.fs.Rename(l.tmp, l.rel)
+	if err != nil {
+		name = l.tmp
+	}
+	f, oerr := l.dir.fs.OpenFile(name, os.O_WRONLY, 0)
+	if oerr != nil {
+		// Nothing more can be written; Close has nothing to close.
+		l.f = nil
+		_ = l.cps.release()
+		writeBuffers.Put(&l.buf)
+		return l.fail(errors.Join(err, oerr))
+	}
+	l.f = f
+	return err
 }
 
 // Close closes the file. Bytes written after the last Commit are cut off, so that a failed run
