@@ -323,7 +323,7 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 		if in.previous && (apierrors.IsBadRequest(err) || apierrors.IsNotFound(err)) {
 			return errGone
 		}
-		return fmt.Errorf("reading log of %s: %w", m.t.Key(), err)
+		return m.readError(ctx, err)
 	}
 	defer rc.Close()
 	r := logline.NewReader(rc, m.BufferSize)
@@ -344,7 +344,7 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("reading log of %s: %w", m.t.Key(), err)
+			return m.readError(ctx, err)
 		}
 		if stored, err = skip.feed(f); err != nil {
 			return err
@@ -397,6 +397,16 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 		m.endLine(write, lineTime, w, in)
 	}
 	return m.prove()
+}
+
+// readError names the container in a failed request or read. A stream whose context ended
+// fails with whatever the transport makes of it (a closed connection, say): it is reported as
+// the context's cause, so that callers can tell a stopped stream from a broken one.
+func (m *merge) readError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		err = context.Cause(ctx)
+	}
+	return fmt.Errorf("reading log of %s: %w", m.t.Key(), err)
 }
 
 // prove checks, once per stream, that the lines counted came from the instance asked for.

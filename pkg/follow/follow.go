@@ -546,8 +546,9 @@ func (f *Follower) exportOnce(ctx context.Context, c *container) (res export.Res
 	if ectx.Err() != nil && ctx.Err() == nil {
 		cause = context.Cause(ectx)
 	}
-	// A stream cut by the follower fails with the cause it was given, as net/http reports it.
-	if (cause != nil || ctx.Err() != nil) && (isCanceled(res.Err) || (cause != nil && errors.Is(res.Err, cause))) {
+	// A stream cut by the follower (or by the end of the run) fails with the cause it was given,
+	// as net/http reports it.
+	if ectx.Err() != nil && (isCanceled(res.Err) || errors.Is(res.Err, context.Cause(ectx))) {
 		res.Err = nil
 	}
 	recorded := res

@@ -696,7 +696,10 @@ func (r *run) startFollower() *follower {
 	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
 	f := &follower{cancel: cancel, done: make(chan struct{}), out: out, errOut: errOut}
 	c := cmd.NewCmd(streams)
-	c.SetArgs(r.args("-f"))
+	// A kubelet's follow stream stays on the old file after a rotation (cri-client's ReadLogs
+	// watches the file, not its name): the follower's reconnect interval is what picks up the
+	// new one, so the model's 10 s to catch up must include one.
+	c.SetArgs(r.args("-f", "--reconnect-interval", "3s"))
 	go func() {
 		defer close(f.done)
 		f.err = c.ExecuteContext(ctx)
