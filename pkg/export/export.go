@@ -328,7 +328,7 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 	defer rc.Close()
 	r := logline.NewReader(rc, m.BufferSize)
 	w := windowOf(m.cp)
-	skip := newSkipper(w, !since.IsZero())
+	skip := newSkipper(w, since)
 	// Lines after a proven window come from the instance that served the stored ones; without
 	// a window, the instance is proven by asking for the status after the lines came.
 	m.proof.proven, m.proof.in, m.proof.earliest = w.skip > 0, nil, time.Time{}

@@ -81,17 +81,18 @@ func (w *window) end(l windowLine) {
 // window's skip lines exactly as they were stored. Everything it consumes is already stored.
 type skipper struct {
 	w window
-	// fragment: the stream may begin with a tail (it was asked for with a sinceTime).
+	// fragment: the stream may begin with a tail (it was asked for with sinceTime=since).
 	fragment bool
+	since    time.Time
 	served   int64 // window lines read so far
 	hash     store.Hash
 	// line: the state of the line being read; tail marks one that is the leading tail.
 	inLine, tail, done bool
 }
 
-func newSkipper(w window, since bool) *skipper {
-	s := &skipper{w: w, fragment: since}
-	s.done = w.skip == 0 && !since
+func newSkipper(w window, since time.Time) *skipper {
+	s := &skipper{w: w, fragment: !since.IsZero(), since: since}
+	s.done = w.skip == 0 && since.IsZero()
 	return s
 }
 
@@ -105,8 +106,8 @@ func (s *skipper) feed(f logline.Fragment) (bool, error) {
 		s.inLine = true
 		if s.fragment && s.served == 0 && s.w.first == 0 {
 			// Without a stored first-line hash (a checkpoint of an older version, or no window),
-			// a tail is what does not start with a timestamp.
-			if _, _, err := logline.ParseTimestamp(f.Data); err != nil {
+			// a tail is what does not start as a served line does.
+			if !servedLine(f.Data, s.since) {
 				s.tail = true
 			} else if s.w.skip == 0 {
 				s.done = true
@@ -156,4 +157,17 @@ func (s *skipper) finish() error {
 		return nil
 	}
 	return errRotated
+}
+
+// servedLine tells whether p starts as a line the API serves with sinceTime=since: with the
+// timestamp the kubelet writes (RFC3339 with exactly nine fractional digits) of since's second
+// or later. A log's own text rarely has that shape, which is what tells a line from the tail of
+// one that began before since.
+func servedLine(p []byte, since time.Time) bool {
+	ts, at, err := logline.ParseTimestamp(p)
+	if err != nil || ts.Unix() < since.Unix() {
+		return false
+	}
+	n := at - 1 // the timestamp's length
+	return len(p) > 29 && p[19] == '.' && (n == 30 && p[29] == 'Z' || n == 35 && (p[29] == '+' || p[29] == '-'))
 }

@@ -72,6 +72,8 @@ func TestSkipper(t *testing.T) {
 		{"a leading tail, then the window", stored, true, []string{"tail of a long line\n", served(1, "a"), served(1, "b"), served(2, "c")}, 3, nil},
 		{"a tail that parses as a timestamp", stored, true, []string{served(1, "lookalike"), served(1, "a"), served(1, "b")}, 3, nil},
 		{"a tail with no window: dropped", window{}, true, []string{"tail\n", served(1, "a")}, 1, nil},
+		{"a tail with no window that parses as a timestamp: dropped", window{}, true, []string{"2099-01-01T00:00:00Z expires\n", served(1, "a")}, 1, nil},
+		{"a tail with no window that looks served but is older than since: dropped", window{}, true, []string{served(0, "old"), served(1, "a")}, 1, nil},
 		{"no tail and no window", window{}, true, []string{served(1, "a")}, 0, nil},
 		{"changed lines: rotated", stored, true, []string{served(1, "a"), served(1, "B")}, 0, errRotated},
 		{"fewer lines: rotated", stored, true, []string{served(1, "a")}, 0, errRotated},
@@ -84,7 +86,11 @@ func TestSkipper(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newSkipper(tt.w, tt.since)
+			var since time.Time
+			if tt.since {
+				since = t0.Add(time.Second)
+			}
+			s := newSkipper(tt.w, since)
 			r := logline.NewReader(strings.NewReader(strings.Join(tt.stream, "")), 16)
 			var lines int
 			var err error
