@@ -25,6 +25,7 @@ import (
 
 // Gap is a stretch of a log that could not be exported.
 type Gap struct {
+	// From is zero when the start is unknown.
 	From   time.Time  `json:"from"`
 	To     *time.Time `json:"to,omitempty"`
 	Reason string     `json:"reason"`
@@ -34,6 +35,9 @@ func (g Gap) String() string {
 	to := "now"
 	if g.To != nil {
 		to = g.To.UTC().Format(time.RFC3339Nano)
+	}
+	if g.From.IsZero() {
+		return fmt.Sprintf("gap up to %s: %s", to, g.Reason)
 	}
 	return fmt.Sprintf("gap from %s to %s: %s", g.From.UTC().Format(time.RFC3339Nano), to, g.Reason)
 }
@@ -279,7 +283,9 @@ func (m *merge) resume(ctx context.Context, in, other *instance) error {
 		m.cp.Instance = other.id
 		oerr := m.stream(ctx, other, m.cp.Since, nil)
 		if oerr == nil {
-			m.res.Gaps = append(m.res.Gaps, Gap{From: cp.Last, To: ptr(cp.Last), Reason: fmt.Sprintf("lines stored as container instance %s's were served by %s; what %s logged after them cannot be stored in order", in.id, other.id, in.id)})
+			// When in's unstored lines began is unknown (no line of in may be stored at all):
+			// they end before the newest stored line of other.
+			m.res.Gaps = append(m.res.Gaps, Gap{To: ptr(cp.Last), Reason: fmt.Sprintf("lines stored as container instance %s's were served by %s (the pod's status lagged behind a restart); what %s logged before them and was not stored is lost", in.id, other.id, in.id)})
 			return errProvenNewer
 		}
 		if !errors.Is(oerr, errRotated) {
