@@ -239,10 +239,10 @@ func TestMerge(t *testing.T) {
 		{"a straddling line's tail that looks like a line of the window", []step{
 			{do: func(k *kubelet, p *pod) {
 				// The tail starts with what parses as a timestamp of the window's second.
-				k.addPartial(entry{ts: ts(0, 5e8), text: "AAA"}, entry{ts: ts(1, 2e8), text: "2024-01-01T10:00:01.500000000Z x"})
+				k.addPartial(entry{ts: ts(0, 5e8), text: "AAA"}, entry{ts: ts(1, 2e8), text: "2024-01-01T10:00:01.5Z x"})
 				k.add(1, 5e8, "y")
-			}, want: []string{"AAA2024-01-01T10:00:01.500000000Z x", "y"}, lines: 2},
-			{do: func(k *kubelet, p *pod) { k.add(1, 7e8, "z") }, want: []string{"AAA2024-01-01T10:00:01.500000000Z x", "y", "z"}, lines: 1},
+			}, want: []string{"AAA2024-01-01T10:00:01.5Z x", "y"}, lines: 2},
+			{do: func(k *kubelet, p *pod) { k.add(1, 7e8, "z") }, want: []string{"AAA2024-01-01T10:00:01.5Z x", "y", "z"}, lines: 1},
 		}},
 		{"a long line straddling the second of a --since first export", []step{
 			{since: ts(1, 0), do: func(k *kubelet, p *pod) {

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"bytes"
 	"time"
 
 	"github.com/logexport/kubectl-logexport/pkg/logline"
@@ -86,8 +87,9 @@ type skipper struct {
 	since    time.Time
 	served   int64 // window lines read so far
 	hash     store.Hash
-	// line: the state of the line being read; tail marks one that is the leading tail.
-	inLine, tail, done bool
+	// line: the state of the line being read; tail marks one that is the leading tail, and
+	// looksServed one that starts as a served line does.
+	inLine, tail, looksServed, done bool
 }
 
 func newSkipper(w window, since time.Time) *skipper {
@@ -104,6 +106,9 @@ func (s *skipper) feed(f logline.Fragment) (bool, error) {
 	}
 	if f.First {
 		s.inLine = true
+		if s.fragment && s.served == 0 {
+			s.looksServed = servedLine(f.Data, s.since)
+		}
 		if s.fragment && s.served == 0 && s.w.first == 0 {
 			// Without a stored first-line hash (a checkpoint of an older version, or no window),
 			// a tail is what does not start as a served line does.
@@ -129,7 +134,9 @@ func (s *skipper) feed(f logline.Fragment) (bool, error) {
 	s.inLine = false
 	s.served++
 	if s.served == 1 && s.w.first != 0 && s.hash != s.w.first {
-		if !s.fragment {
+		// A whole served line that is not the window's first: the window is gone. Deciding
+		// now, rather than on the next line, matters to a followed stream that may wait long.
+		if !s.fragment || s.looksServed {
 			return true, errRotated
 		}
 		// Not the window's first line: the leading tail of a line that began before since.
@@ -164,6 +171,9 @@ func (s *skipper) finish() error {
 // or later. A log's own text rarely has that shape, which is what tells a line from the tail of
 // one that began before since.
 func servedLine(p []byte, since time.Time) bool {
+	if !bytes.HasPrefix(p, []byte("1")) && !bytes.HasPrefix(p, []byte("2")) {
+		return false // the common case, cheaply
+	}
 	ts, at, err := logline.ParseTimestamp(p)
 	if err != nil || ts.Unix() < since.Unix() {
 		return false
