@@ -174,6 +174,8 @@ type merge struct {
 		proven   bool
 		in       *instance
 		earliest time.Time
+		// before is the newest stored line when the stream began.
+		before time.Time
 	}
 	// saved is what the last saved checkpoint covers of this run.
 	saved struct {
@@ -337,7 +339,7 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 	skip := newSkipper(w, since)
 	// Lines after a proven window come from the instance that served the stored ones; without
 	// a window, the instance is proven by asking for the status after the lines came.
-	m.proof.proven, m.proof.in, m.proof.earliest = w.skip > 0, nil, time.Time{}
+	m.proof.proven, m.proof.in, m.proof.earliest, m.proof.before = w.skip > 0, nil, time.Time{}, m.cp.Last
 	var (
 		line     windowLine
 		write    bool
@@ -423,7 +425,15 @@ func (m *merge) prove() error {
 	// Also when the run is being stopped: what was read is saved, not fetched again.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(m.ctx), proveTimeout)
 	defer cancel()
-	if err := serves(ctx, m.Exporter, m.t, m.proof.in, m.proof.earliest); err != nil {
+	err := serves(ctx, m.Exporter, m.t, m.proof.in, m.proof.earliest)
+	if errors.Is(err, errUnprovable) && (m.proof.in.running || m.proof.in.previous) {
+		// The lines are the pod's and are kept. But had the container restarted just before the
+		// request, they are the next instance's, and what this one logged before them is lost.
+		m.res.Gaps = append(m.res.Gaps, Gap{From: m.proof.before, To: ptr(m.proof.earliest), Reason: fmt.Sprintf(
+			"the pod went before it could be asked which instance of the container served its log: if it restarted just before, what instance %s logged before this is lost", m.proof.in.id)})
+		err = nil
+	}
+	if err != nil && !errors.Is(err, errUnprovable) {
 		return err
 	}
 	m.proof.proven = true

@@ -2,6 +2,7 @@ package export
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -74,6 +75,10 @@ func (in *instance) same(podUID string, other *instance) bool {
 	return in != nil && other != nil && (other.is(podUID, in.id) || in.is(podUID, other.id))
 }
 
+// errUnprovable: the stream came from the listed pod, which is gone, so whether the container
+// restarted between the list and the log request cannot be told any more.
+var errUnprovable = errors.New("the pod is gone")
+
 // instanceChanged says that the pod's status no longer matches the one the export resolved its
 // instances from, so what a stream served may belong to another instance than the one asked for:
 // the export starts again from its last checkpoint with the fresh target.
@@ -97,9 +102,9 @@ func serves(ctx context.Context, e *Exporter, t target.Target, in *instance, ear
 	pod, err := e.Client.CoreV1().Pods(t.Namespace).Get(ctx, t.Pod, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		// Deleted after it served: a deleted pod's log is no longer served, so the stream came
-		// from the pod as listed.
-		return nil
+		// Deleted after it served: the stream came from the pod as listed, but which of its
+		// instances served it can no longer be asked.
+		return errUnprovable
 	case err != nil:
 		return fmt.Errorf("checking the status of %s: %w", t.Key(), err)
 	}
@@ -109,7 +114,7 @@ func serves(ctx context.Context, e *Exporter, t target.Target, in *instance, ear
 		// Timestamps are whole seconds in the API: a line of an earlier second than the new
 		// pod's creation came from the old pod.
 		if !earliest.IsZero() && earliest.Before(pod.CreationTimestamp.Time) {
-			return nil
+			return errUnprovable
 		}
 		return changed
 	}

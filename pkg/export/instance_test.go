@@ -37,17 +37,19 @@ func TestServes(t *testing.T) {
 		in       *instance
 		earliest int // seconds; -1: no line
 		changed  bool
+		// unprovable: the pod is gone, so the stream's instance cannot be told.
+		unprovable bool
 	}{
-		{"unchanged", pod("", 0, running("c://x", 0)), x, 5, false},
-		{"deleted after it served", nil, x, 5, false},
-		{"restarted, lines older than the new instance", pod("", 0, restarted("c://x", 0, "c://y", 10)), x, 5, false},
-		{"restarted, lines as new as the new instance", pod("", 0, restarted("c://x", 0, "c://y", 10)), x, 10, true},
-		{"restarted, no line to tell", pod("", 0, restarted("c://x", 0, "c://y", 10)), x, -1, true},
-		{"restarted twice", pod("", 0, restarted("c://w", 8, "c://y", 10)), x, 5, true},
-		{"previous: still the previous one", pod("", 0, restarted("c://x", 0, "c://y", 10)), xPrev, 5, false},
-		{"previous: another restart since", pod("", 0, restarted("c://y", 10, "c://z", 20)), xPrev, 5, true},
-		{"replaced, lines older than the new pod", pod("2", 30, running("c://n", 31)), x, 5, false},
-		{"replaced, lines as new as the new pod", pod("2", 30, running("c://n", 31)), x, 30, true},
+		{"unchanged", pod("", 0, running("c://x", 0)), x, 5, false, false},
+		{"deleted after it served", nil, x, 5, false, true},
+		{"restarted, lines older than the new instance", pod("", 0, restarted("c://x", 0, "c://y", 10)), x, 5, false, false},
+		{"restarted, lines as new as the new instance", pod("", 0, restarted("c://x", 0, "c://y", 10)), x, 10, true, false},
+		{"restarted, no line to tell", pod("", 0, restarted("c://x", 0, "c://y", 10)), x, -1, true, false},
+		{"restarted twice", pod("", 0, restarted("c://w", 8, "c://y", 10)), x, 5, true, false},
+		{"previous: still the previous one", pod("", 0, restarted("c://x", 0, "c://y", 10)), xPrev, 5, false, false},
+		{"previous: another restart since", pod("", 0, restarted("c://y", 10, "c://z", 20)), xPrev, 5, true, false},
+		{"replaced, lines older than the new pod", pod("2", 30, running("c://n", 31)), x, 5, false, true},
+		{"replaced, lines as new as the new pod", pod("2", 30, running("c://n", 31)), x, 30, true, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,8 +63,9 @@ func TestServes(t *testing.T) {
 			}
 			err := serves(context.Background(), &Exporter{Client: client}, listed, tt.in, earliest)
 			var c *instanceChanged
-			if got := errors.As(err, &c); got != tt.changed || (err != nil && !got) {
-				t.Fatalf("got %v, want changed=%v", err, tt.changed)
+			changed, unprovable := errors.As(err, &c), errors.Is(err, errUnprovable)
+			if changed != tt.changed || unprovable != tt.unprovable || (err != nil && !changed && !unprovable) {
+				t.Fatalf("got %v, want changed=%v unprovable=%v", err, tt.changed, tt.unprovable)
 			}
 		})
 	}
