@@ -3,17 +3,20 @@ package export
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -29,9 +32,33 @@ func benchLog(b *testing.B, lines int) ([]byte, kubernetes.Interface) {
 			ts(i/1000, i%1000).Format("2006-01-02T15:04:05.000000000Z07:00"), i)
 	}
 	served := log.Bytes()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(served) }))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if servePod(w, r, func(string) string { return "u" }) {
+			return
+		}
+		_, _ = w.Write(served)
+	}))
 	b.Cleanup(srv.Close)
 	return served, kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL})
+}
+
+// benchStatus is the status of every benchmark container.
+var benchStatus = corev1.ContainerStatus{Name: "app", ContainerID: "containerd://1",
+	State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(ts(-1000, 0))}}}
+
+// servePod answers a request for a pod (not its log) with the benchmark's status, as an export
+// asks for it to prove which instance served a first export.
+func servePod(w http.ResponseWriter, r *http.Request, uid func(name string) string) bool {
+	if strings.HasSuffix(r.URL.Path, "/log") {
+		return false
+	}
+	name := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
+	pod := corev1.Pod{TypeMeta: metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, UID: types.UID(uid(name))},
+		Status:     corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{benchStatus}}}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(&pod)
+	return true
 }
 
 // BenchmarkRawStream is the floor for BenchmarkExportLines: the same log request, the body
@@ -59,8 +86,7 @@ func BenchmarkRawStream(b *testing.B) {
 func BenchmarkExportLines(b *testing.B) {
 	const lines = 200000
 	served, client := benchLog(b, lines)
-	st := &corev1.ContainerStatus{Name: "app", ContainerID: "containerd://1",
-		State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}}
+	st := &benchStatus
 	b.SetBytes(int64(len(served)))
 	b.ReportAllocs()
 	var mallocs uint64
@@ -102,6 +128,9 @@ func BenchmarkExportManySmall(b *testing.B) {
 	grown := append(append([]byte{}, full...), fmt.Sprintf("%s one more\n", ts(lines/100, 0).Format("2006-01-02T15:04:05.000000000Z07:00"))...)
 	var served []byte
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if servePod(w, r, func(name string) string { return "u" + strings.TrimPrefix(name, "pod-") }) {
+			return
+		}
 		body := served
 		if s := r.URL.Query().Get("sinceTime"); s != "" {
 			since, err := time.Parse(time.RFC3339, s)
@@ -115,8 +144,7 @@ func BenchmarkExportManySmall(b *testing.B) {
 	}))
 	b.Cleanup(srv.Close)
 	client := kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL, QPS: -1})
-	st := &corev1.ContainerStatus{Name: "app", ContainerID: "containerd://1",
-		State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}}
+	st := &benchStatus
 	targets := make([]target.Target, containers)
 	for i := range targets {
 		targets[i] = target.Target{Namespace: "ns", Pod: fmt.Sprintf("pod-%d", i), PodUID: fmt.Sprintf("u%d", i), Container: "app", Status: st}

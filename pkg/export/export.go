@@ -76,6 +76,8 @@ type Exporter struct {
 	Client kubernetes.Interface
 	Dir    *store.Dir
 	Options
+	// streams, if set, bounds the log requests open at once (see ExportAll).
+	streams chan struct{}
 }
 
 // errRotated marks a log whose already stored lines are no longer served as they were.
@@ -326,6 +328,14 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 		st := metav1.NewTime(since)
 		opts.SinceTime = &st
 	}
+	if m.streams != nil {
+		select {
+		case m.streams <- struct{}{}:
+		case <-ctx.Done():
+			return m.readError(ctx, ctx.Err())
+		}
+		defer func() { <-m.streams }()
+	}
 	rc, err := m.Client.CoreV1().Pods(m.t.Namespace).GetLogs(m.t.Pod, opts).Stream(ctx)
 	if err != nil {
 		if in.previous && (apierrors.IsBadRequest(err) || apierrors.IsNotFound(err)) {
@@ -513,12 +523,20 @@ func (m *merge) commit(stored *store.Checkpoint) error {
 	return m.save()
 }
 
+// commitsPerStream is how many exports may wait for their checkpoint per open log request.
+const commitsPerStream = 4
+
 // ExportAll exports the targets, at most limit of them at once, and calls done (from one goroutine
 // at a time) after each. Results come in the order of targets.
 func (e *Exporter) ExportAll(ctx context.Context, targets []target.Target, limit int, done func(Result)) []Result {
 	results := make([]Result, len(targets))
+	// limit bounds the log requests; more containers than that are under way, so that those
+	// waiting for their checkpoint's sync (shared with others, see store) do not hold a stream.
+	es := *e
+	es.streams = make(chan struct{}, limit)
+	e = &es
 	var g errgroup.Group
-	g.SetLimit(limit)
+	g.SetLimit(commitsPerStream * limit)
 	var mu sync.Mutex
 	for i := range targets {
 		g.Go(func() error {
