@@ -19,6 +19,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -46,9 +47,25 @@ type line struct {
 	text string
 }
 
-var logPath = regexp.MustCompile(`^/api/v1/namespaces/([^/]+)/pods/([^/]+)/log$`)
+var (
+	logPath = regexp.MustCompile(`^/api/v1/namespaces/([^/]+)/pods/([^/]+)/log$`)
+	podPath = regexp.MustCompile(`^/api/v1/namespaces/([^/]+)/pods/([^/]+)$`)
+)
 
 func (s *source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if m := podPath.FindStringSubmatch(r.URL.Path); m != nil {
+		// The status an export asks for to prove which instance served a stream.
+		pod := corev1.Pod{TypeMeta: metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: m[1], Name: m[2], UID: types.UID("uid-" + m[2])}}
+		for _, t := range s.targets() {
+			if t.Namespace == m[1] && t.Pod == m[2] {
+				pod.Status.ContainerStatuses = append(pod.Status.ContainerStatuses, *t.Status)
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(&pod)
+		return
+	}
 	m := logPath.FindStringSubmatch(r.URL.Path)
 	if m == nil {
 		http.NotFound(w, r)
