@@ -70,13 +70,7 @@ func terminate(st *corev1.PodStatus, name string) {
 			if s.Name != name {
 				continue
 			}
-			started := metav1.NewTime(now.Add(-time.Minute))
-			if s.State.Running != nil {
-				started = s.State.Running.StartedAt
-			}
-			s.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-				ExitCode: 0, Reason: "Completed", StartedAt: started, FinishedAt: now, ContainerID: s.ContainerID,
-			}}
+			s.State = terminated(s, now, 0, "Completed")
 			s.Ready, s.Started = false, ptr(false)
 		}
 	}

@@ -223,13 +223,7 @@ func restart(t *testing.T, ns, podName string, cs []container, c string, next *c
 			if s.Name != c {
 				continue
 			}
-			started := metav1.NewTime(now.Add(-time.Minute))
-			if s.State.Running != nil {
-				started = s.State.Running.StartedAt
-			}
-			s.LastTerminationState = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-				ExitCode: 1, Reason: "Error", StartedAt: started, FinishedAt: now, ContainerID: s.ContainerID,
-			}}
+			s.LastTerminationState = terminated(s, now, 1, "Error")
 			s.ContainerID = kwok.ContainerID()
 			s.RestartCount++
 			s.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(now.Add(time.Second))}}
@@ -238,6 +232,17 @@ func restart(t *testing.T, ns, podName string, cs []container, c string, next *c
 	// kwok serves the new files once it has seen the new Logs object.
 	waitServed(t, ns, podName, c, true)
 	return out
+}
+
+// terminated is the state a kubelet reports for a container's running instance once it ended.
+func terminated(s *corev1.ContainerStatus, now metav1.Time, code int32, reason string) corev1.ContainerState {
+	started := metav1.NewTime(now.Add(-time.Minute))
+	if s.State.Running != nil {
+		started = s.State.Running.StartedAt
+	}
+	return corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+		ExitCode: code, Reason: reason, StartedAt: started, FinishedAt: now, ContainerID: s.ContainerID,
+	}}
 }
 
 func deletePod(t *testing.T, ns, name string) {
