@@ -93,8 +93,11 @@ const maxAttempts = 4
 // Export brings one container's file up to date with what the API serves.
 func (e *Exporter) Export(ctx context.Context, t target.Target) Result {
 	var total Result
+	// seen holds the instances of earlier attempts' statuses: the run saw them, so if they are
+	// gone by the time it reads the log, that is a loss to report, not a container never seen.
+	var seen []*instance
 	for attempt := 1; ; attempt++ {
-		res, changed := e.export(ctx, t)
+		res, changed := e.export(ctx, t, seen)
 		total.Target, total.File, total.Skipped, total.Complete, total.Err = res.Target, res.File, res.Skipped, res.Complete, res.Err
 		total.Lines += res.Lines
 		total.Bytes += res.Bytes
@@ -107,13 +110,15 @@ func (e *Exporter) Export(ctx context.Context, t target.Target) Result {
 			return total
 		}
 		klog.V(1).InfoS("container changed while it was exported; starting again from the checkpoint", "container", t.Key())
+		older, current := instances(t.PodUID, t.Status)
+		seen = append(seen, older, current)
 		t = changed.fresh
 	}
 }
 
 // export runs one attempt. If the container changed under it, what the attempt wrote after its
 // last checkpoint is dropped, res counts only what is saved, and changed holds the fresh target.
-func (e *Exporter) export(ctx context.Context, t target.Target) (res Result, changed *instanceChanged) {
+func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance) (res Result, changed *instanceChanged) {
 	res = Result{Target: t}
 	older, current := instances(t.PodUID, t.Status)
 	if current == nil {
@@ -134,7 +139,7 @@ func (e *Exporter) export(ctx context.Context, t target.Target) (res Result, cha
 	if log.Reset {
 		klog.V(1).InfoS("log file was removed; exporting again from the start", "file", res.File)
 	}
-	m := &merge{Exporter: e, ctx: ctx, t: t, log: log, res: &res, gap: -1}
+	m := &merge{Exporter: e, ctx: ctx, t: t, log: log, res: &res, gap: -1, seen: seen}
 	stored := log.Checkpoint()
 	switch {
 	case stored != nil:
@@ -165,6 +170,7 @@ type merge struct {
 	t   target.Target
 	log *store.Log
 	res *Result
+	seen []*instance
 	// cp describes what the file holds, line by line as it is written.
 	cp store.Checkpoint
 	// gap is the index in res.Gaps of a gap that waits for the timestamp of the next written
@@ -190,6 +196,12 @@ type merge struct {
 func (m *merge) run(ctx context.Context, stored *store.Checkpoint, older, current *instance) error {
 	switch {
 	case stored == nil:
+		for _, in := range m.seen {
+			if in != nil && !in.same(m.t.PodUID, older) && !in.same(m.t.PodUID, current) {
+				m.openGap(time.Time{}, fmt.Sprintf("container instance %s, seen when the pods were listed, was gone before its log was read (it restarted twice or more, or the pod was replaced)", in.id))
+				break
+			}
+		}
 		if older != nil {
 			// A previous instance whose log is gone was never stored: nothing is lost here.
 			if err := m.full(ctx, older, true); err != nil && !errors.Is(err, errGone) {

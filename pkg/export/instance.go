@@ -110,15 +110,20 @@ func serves(ctx context.Context, e *Exporter, t target.Target, in *instance, ear
 	}
 	fresh := target.Of(pod, t.Container)
 	changed := &instanceChanged{fresh: fresh}
+	older, current := instances(fresh.PodUID, fresh.Status)
 	if fresh.PodUID != t.PodUID {
-		// Timestamps are whole seconds in the API: a line of an earlier second than the new
-		// pod's creation came from the old pod.
-		if !earliest.IsZero() && earliest.Before(pod.CreationTimestamp.Time) {
+		// A new pod under the same name. Its container cannot have served a line older than
+		// its first instance started (both times from the node's clock, whole seconds in the
+		// API); one that never started served nothing.
+		first := current
+		if older != nil {
+			first = older
+		}
+		if first == nil || (!earliest.IsZero() && earliest.Before(first.started)) {
 			return errUnprovable
 		}
 		return changed
 	}
-	older, current := instances(fresh.PodUID, fresh.Status)
 	if in.previous {
 		if in.same(t.PodUID, older) {
 			return nil

@@ -48,8 +48,9 @@ func TestServes(t *testing.T) {
 		{"restarted twice", pod("", 0, restarted("c://w", 8, "c://y", 10)), x, 5, true, false},
 		{"previous: still the previous one", pod("", 0, restarted("c://x", 0, "c://y", 10)), xPrev, 5, false, false},
 		{"previous: another restart since", pod("", 0, restarted("c://y", 10, "c://z", 20)), xPrev, 5, true, false},
-		{"replaced, lines older than the new pod", pod("2", 30, running("c://n", 31)), x, 5, false, true},
-		{"replaced, lines as new as the new pod", pod("2", 30, running("c://n", 31)), x, 30, true, false},
+		{"replaced, lines older than the new pod's container", pod("2", 30, running("c://n", 31)), x, 5, false, true},
+		{"replaced, lines as new as the new pod's container", pod("2", 30, running("c://n", 31)), x, 31, true, false},
+		{"replaced, the new pod's container not started", pod("2", 30, corev1.ContainerStatus{Name: "app"}), x, 40, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -64,9 +64,13 @@ type Entry struct {
 // Server is the fake cluster. Its methods are safe for concurrent use; they report misuse (an
 // unknown pod) with t.Errorf, so they may also be called from OnLogRequest hooks.
 type Server struct {
-	t    testing.TB
-	dir  string
-	http *httptest.Server
+	// NodeClock is the clock of the node's kubelet and runtime: container start and finish
+	// times and the pod's startTime come from it, as log timestamps do; the API server's own
+	// (creationTimestamp) is time.Now. It may be set before pods are added.
+	NodeClock func() time.Time
+	t         testing.TB
+	dir       string
+	http      *httptest.Server
 
 	mu      sync.Mutex
 	rv      uint64
@@ -95,6 +99,8 @@ type pod struct {
 	containers map[string]*container
 	// gone is closed when the pod is deleted: open log streams end.
 	gone chan struct{}
+	// started is when the kubelet took the pod, by the node's clock.
+	started time.Time
 }
 
 type container struct {
@@ -112,16 +118,18 @@ type instance struct {
 	running           bool
 }
 
-// New starts a server; it stops when the test ends.
+// New starts a server; it stops when the test ends. Set NodeClock before adding pods to give
+// the node a clock of its own.
 func New(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{
-		t:       t,
-		dir:     t.TempDir(),
-		pods:    map[string]*pod{},
-		changed: make(chan struct{}),
-		closed:  make(chan struct{}),
-		byID:    map[string]*instance{},
+		t:         t,
+		dir:       t.TempDir(),
+		pods:      map[string]*pod{},
+		changed:   make(chan struct{}),
+		closed:    make(chan struct{}),
+		byID:      map[string]*instance{},
+		NodeClock: time.Now,
 	}
 	s.http = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
@@ -200,6 +208,7 @@ func (s *Server) newPod(ns, name string, containers []string) *pod {
 		},
 		containers: map[string]*container{},
 		gone:       make(chan struct{}),
+		started:    s.NodeClock(),
 	}
 	for _, c := range containers {
 		p.obj.Spec.Containers = append(p.obj.Spec.Containers, corev1.Container{Name: c, Image: "busybox"})
@@ -219,7 +228,7 @@ func (s *Server) newPod(ns, name string, containers []string) *pod {
 func (s *Server) start(c *container) *instance {
 	var b [32]byte
 	_, _ = rand.Read(b[:])
-	in := &instance{id: hex.EncodeToString(b[:]), started: time.Now(), running: true,
+	in := &instance{id: hex.EncodeToString(b[:]), started: s.NodeClock(), running: true,
 		path: filepath.Join(c.dir, fmt.Sprintf("%d.log", c.restarts))}
 	if err := os.WriteFile(in.path, nil, 0o644); err != nil {
 		s.t.Errorf("logserver: %v", err)
@@ -296,7 +305,7 @@ func (s *Server) Terminate(ns, podName, name string, exitCode int32) {
 	if c == nil || !c.cur.running {
 		return
 	}
-	c.cur.running, c.cur.finished, c.cur.exitCode = false, time.Now(), exitCode
+	c.cur.running, c.cur.finished, c.cur.exitCode = false, s.NodeClock(), exitCode
 	s.record(watch.Modified, s.pods[ns+"/"+podName])
 }
 
@@ -311,7 +320,7 @@ func (s *Server) Restart(ns, podName, name string) {
 		return
 	}
 	if c.cur.running {
-		c.cur.running, c.cur.finished, c.cur.exitCode = false, time.Now(), 1
+		c.cur.running, c.cur.finished, c.cur.exitCode = false, s.NodeClock(), 1
 	}
 	if c.prev != nil {
 		delete(s.byID, c.prev.id)
@@ -403,7 +412,7 @@ func (s *Server) record(typ watch.EventType, p *pod) {
 // status is the pod status a kubelet reports for the containers' instances.
 func (s *Server) status(p *pod) corev1.PodStatus {
 	st := corev1.PodStatus{Phase: corev1.PodRunning, HostIP: "10.0.0.1", PodIP: "10.1.0.1",
-		StartTime: &p.obj.CreationTimestamp}
+		StartTime: &metav1.Time{Time: p.started}}
 	for _, spec := range p.obj.Spec.Containers {
 		c := p.containers[spec.Name]
 		cs := corev1.ContainerStatus{Name: spec.Name, Image: spec.Image, ImageID: "docker.io/library/busybox@sha256:0",
