@@ -289,7 +289,7 @@ func (m *merge) resume(ctx context.Context, in, other *instance) error {
 	}
 	// The stored lines are not served as they were: the container may have restarted since the
 	// pods were listed, and then the request reached another instance.
-	if err := serves(ctx, m.Exporter, m.t, in, time.Time{}); err != nil {
+	if err := serves(ctx, m.Exporter, m.t, in, time.Time{}); err != nil && !errors.Is(err, errUnprovable) {
 		return err
 	}
 	if in.previous && other != nil {

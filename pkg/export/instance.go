@@ -77,7 +77,7 @@ func (in *instance) same(podUID string, other *instance) bool {
 
 // errUnprovable: the stream came from the listed pod, which is gone, so whether the container
 // restarted between the list and the log request cannot be told any more.
-var errUnprovable = errors.New("the pod is gone")
+var errUnprovable = errors.New("the pod is gone, and with it the status that would tell which instance served the log")
 
 // instanceChanged says that the pod's status no longer matches the one the export resolved its
 // instances from, so what a stream served may belong to another instance than the one asked for:
