@@ -265,8 +265,8 @@ func (m *merge) openGap(from time.Time, reason string) {
 // full exports an instance none of whose lines are stored.
 func (m *merge) full(ctx context.Context, in *instance, first bool) error {
 	m.cp.PodUID, m.cp.Instance = m.t.PodUID, in.id
+	// Last stays the newest stored line of any instance: a gap found later starts there.
 	windowOf(store.Checkpoint{}).saveTo(&m.cp)
-	m.cp.Last = time.Time{}
 	var since time.Time
 	if first {
 		since = m.Since
@@ -520,7 +520,9 @@ func (m *merge) save() error {
 // idle writes out what a followed stream delivered, and saves the checkpoint if the last save is
 // older than CommitInterval, so that a killed follower fetches little again.
 func (m *merge) idle() error {
-	if time.Since(m.saved.at) >= m.CommitInterval {
+	// Lines are shown only once proven to come from the instance asked for: a stream of a
+	// container that restarted or a pod that was replaced may have to be cut back.
+	if !m.proof.proven || time.Since(m.saved.at) >= m.CommitInterval {
 		return m.save()
 	}
 	return m.log.Flush()

@@ -286,6 +286,12 @@ func (s *Server) Rotate(ns, podName, name string) {
 	s.files.Lock()
 	defer s.files.Unlock()
 	path := c.cur.path
+	// A kubelet rotates a file that grew past its size limit, never an empty one; and
+	// cri-client's follow reader, which reopens the file by name on each create event, serves
+	// lines again when two rotations come back to back.
+	if fi, err := os.Stat(path); err == nil && fi.Size() == 0 {
+		return
+	}
 	rotated := fmt.Sprintf("%s.%s", path, time.Now().UTC().Format("20060102-150405.000000000"))
 	if err := os.Rename(path, rotated); err != nil {
 		s.t.Errorf("logserver: rotate: %v", err)

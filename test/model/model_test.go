@@ -260,6 +260,9 @@ type run struct {
 func newRun(t testing.TB, cfg config) *run {
 	r := &run{t: t, cfg: cfg, srv: logserver.New(t), dir: t.TempDir(),
 		clock: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	// The model's clock is the node's: container start times come from the same clock as log
+	// timestamps, which is what lets the tool prove which instance served a stream.
+	r.srv.NodeClock = func() time.Time { return r.clock }
 	r.kubeconfig = r.srv.Kubeconfig()
 	for i, name := range podNames {
 		p := &mpod{name: name}
