@@ -9,7 +9,7 @@ tools:
 
 unit:
 	go vet ./...
-	go test -count=1 ./pkg/... ./test/bench/ ./test/kwok/ ./test/logserver/ ./test/model/
+	go test -count=1 -timeout 30m ./pkg/... ./test/bench/ ./test/kwok/ ./test/logserver/ ./test/model/
 
 e2e: tools
 	go test -count=1 -timeout 40m ./test/e2e/
