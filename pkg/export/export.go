@@ -106,7 +106,7 @@ func (e *Exporter) Export(ctx context.Context, t target.Target) Result {
 			return total
 		}
 		if attempt == maxAttempts {
-			total.Err = fmt.Errorf("%w %d times while it was exported; what is stored is consistent, run again", changed, attempt)
+			total.Err = fmt.Errorf("%w, %d times: what is stored is consistent, run again", changed, attempt)
 			return total
 		}
 		klog.V(1).InfoS("container changed while it was exported; starting again from the checkpoint", "container", t.Key())
