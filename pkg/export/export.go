@@ -166,10 +166,10 @@ func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance
 // merge is the export of one container in one run.
 type merge struct {
 	*Exporter
-	ctx context.Context
-	t   target.Target
-	log *store.Log
-	res *Result
+	ctx  context.Context
+	t    target.Target
+	log  *store.Log
+	res  *Result
 	seen []*instance
 	// cp describes what the file holds, line by line as it is written.
 	cp store.Checkpoint
