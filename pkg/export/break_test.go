@@ -52,6 +52,15 @@ func breakExporter(t *testing.T, srv *logserver.Server, dir string, opts Options
 	return &Exporter{Client: client, Dir: d, Options: opts}, d
 }
 
+// restartLogging restarts p0/c, whose new instance B logs b-1 and b-2.
+func restartLogging(srv *logserver.Server) {
+	srv.Restart("default", "p0", "c")
+	now := time.Now()
+	srv.Append("default", "p0", "c",
+		logserver.Entry{Time: now, Text: "b-1"},
+		logserver.Entry{Time: now.Add(time.Millisecond), Text: "b-2"})
+}
+
 func breakTarget(t *testing.T, srv *logserver.Server, pod, container string) target.Target {
 	t.Helper()
 	p := srv.Pod("default", pod)
@@ -98,11 +107,7 @@ func TestBreakRestartBetweenListAndFetchThenPodGoneBeforeProof(t *testing.T) {
 					return
 				}
 				restarted = true
-				srv.Restart("default", "p0", "c")
-				now := time.Now()
-				srv.Append("default", "p0", "c",
-					logserver.Entry{Time: now, Text: "b-1"},
-					logserver.Entry{Time: now.Add(time.Millisecond), Text: "b-2"})
+				restartLogging(srv)
 			})
 			dir := t.TempDir()
 			e, d := breakExporter(t, srv, dir, Options{}, func(r *http.Request) {
@@ -231,11 +236,7 @@ func TestBreakLaggingStatusProvesWrongInstance(t *testing.T) {
 		srv.Append("default", "p0", "c", logserver.Entry{Time: at, Text: s})
 	}
 	stale := srv.Pod("default", "p0").DeepCopy()
-	srv.Restart("default", "p0", "c")
-	now := time.Now()
-	srv.Append("default", "p0", "c",
-		logserver.Entry{Time: now, Text: "b-1"},
-		logserver.Entry{Time: now.Add(time.Millisecond), Text: "b-2"})
+	restartLogging(srv)
 
 	dir := t.TempDir()
 	var gaps []Gap

@@ -189,15 +189,7 @@ func TestCheckpointFileNULTail(t *testing.T) {
 			d := mustOpen(t, dir)
 			commit(t, d, "ns", "p", "c", Checkpoint{Instance: "i1"})
 			d.Close()
-			file := filepath.Join(dir, ".logexport", "checkpoints", "ns.jsonl")
-			f, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := f.WriteString(tt.tail); err != nil {
-				t.Fatal(err)
-			}
-			f.Close()
+			file := appendCheckpointFile(t, dir, "ns", tt.tail)
 			d = mustOpen(t, dir)
 			defer d.Close()
 			if cp := checkpointOf(t, d, "ns", "p", "c"); cp == nil || cp.Instance != "i1" {

@@ -149,22 +149,14 @@ func TestCheckpointFileDamage(t *testing.T) {
 			commit(t, d, "ns", "p", "c", Checkpoint{Instance: "i1"})
 			commit(t, d, "other", "p", "c", Checkpoint{Instance: "o1"})
 			d.Close()
-			file := filepath.Join(dir, ".logexport", "checkpoints", "ns.jsonl")
-			f, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := f.WriteString(tt.damage); err != nil {
-				t.Fatal(err)
-			}
-			f.Close()
+			file := appendCheckpointFile(t, dir, "ns", tt.damage)
 
 			d = mustOpen(t, dir)
 			defer d.Close()
 			if cp := checkpointOf(t, d, "other", "p", "c"); cp == nil || cp.Instance != "o1" {
 				t.Fatalf("other namespace: %+v", cp)
 			}
-			_, err = d.OpenLog("ns", "p", "c")
+			_, err := d.OpenLog("ns", "p", "c")
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), file) {
 					t.Fatalf("OpenLog: %v, want %q naming %s", err, tt.wantErr, file)
@@ -486,4 +478,20 @@ func mustOpenLog(t *testing.T, d *Dir, namespace, pod, container string) *Log {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// appendCheckpointFile adds raw bytes to a namespace's checkpoint file, as damage or a crash
+// would leave them, and returns the file's path.
+func appendCheckpointFile(t *testing.T, dir, namespace, text string) string {
+	t.Helper()
+	file := filepath.Join(dir, ".logexport", "checkpoints", namespace+".jsonl")
+	f, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
+	return file
 }
