@@ -185,6 +185,8 @@ type merge struct {
 		// before is the newest stored line when the stream began.
 		before time.Time
 	}
+	// probing: the stream asks another instance whether it serves the stored lines.
+	probing bool
 	// saved is what the last saved checkpoint covers of this run.
 	saved struct {
 		at           time.Time
@@ -297,7 +299,11 @@ func (m *merge) resume(ctx context.Context, in, other *instance) error {
 		// lines under the previous one's name: if they are served there, they came from it.
 		cp := m.cp
 		m.cp.Instance = other.id
+		// Not followed: a stream that waits for new lines would never say that the stored ones
+		// are not there, and the previous instance's tail would never be read.
+		m.probing = true
 		oerr := m.stream(ctx, other, m.cp.Since, nil)
+		m.probing = false
 		if oerr == nil {
 			// When in's unstored lines began is unknown (no line of in may be stored at all):
 			// they end before the newest stored line of other.
@@ -327,7 +333,7 @@ func ptr[T any](v T) *T { return &v }
 // window says is stored (checked, then skipped); every line after it is new, except that with
 // after set only lines newer than *after are written.
 func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after *time.Time) error {
-	follow := m.Follow && in.running && !in.previous
+	follow := m.Follow && !m.probing && in.running && !in.previous
 	if follow && m.log.Length() > m.log.Committed() {
 		// A followed stream may wait long for its first line: what the previous instance gave
 		// is saved (and shown) now, not with it.

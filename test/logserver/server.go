@@ -79,6 +79,8 @@ type Server struct {
 	changed chan struct{}   // closed and replaced on every change
 	closed  chan struct{}
 	onLog   func(ns, pod string, opts *corev1.PodLogOptions)
+	// onLogToken, if set, limits onLog to requests with this bearer token.
+	onLogToken string
 	byID    map[string]*instance // by container ID without the runtime prefix
 
 	// files keeps a one-shot log read from seeing half of an Append: a follow read seeks back
@@ -180,9 +182,17 @@ func (s *Server) Kubeconfig() string {
 // OnLogRequest sets a hook called when a log request arrives, before the server looks at the
 // pod: a test can change a container there (restart it) to land "between list and fetch".
 func (s *Server) OnLogRequest(hook func(ns, pod string, opts *corev1.PodLogOptions)) {
+	s.OnLogRequestFrom("", hook)
+}
+
+// OnLogRequestFrom is OnLogRequest for one client's requests only, those that carry token as
+// their bearer token (the command's --token), or every request if token is "". A run that was
+// cancelled or killed can leave requests on their way to the server, which must not count as the
+// next run's.
+func (s *Server) OnLogRequestFrom(token string, hook func(ns, pod string, opts *corev1.PodLogOptions)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.onLog = hook
+	s.onLog, s.onLogToken = hook, token
 }
 
 // AddPod creates a running pod whose containers have each started one instance with an empty log.
@@ -711,6 +721,9 @@ func (s *Server) serveLog(w http.ResponseWriter, r *http.Request, ns, name strin
 	}
 	s.mu.Lock()
 	hook := s.onLog
+	if s.onLogToken != "" && r.Header.Get("Authorization") != "Bearer "+s.onLogToken {
+		hook = nil
+	}
 	s.mu.Unlock()
 	if hook != nil {
 		hook(ns, name, opts.DeepCopy())
