@@ -81,7 +81,7 @@ type Server struct {
 	onLog   func(ns, pod string, opts *corev1.PodLogOptions)
 	// onLogToken, if set, limits onLog to requests with this bearer token.
 	onLogToken string
-	byID    map[string]*instance // by container ID without the runtime prefix
+	byID       map[string]*instance // by container ID without the runtime prefix
 
 	// files keeps a one-shot log read from seeing half of an Append: a follow read seeks back
 	// over an incomplete entry by itself, a one-shot read would serve it.
