@@ -79,9 +79,9 @@ type Server struct {
 	changed chan struct{}   // closed and replaced on every change
 	closed  chan struct{}
 	onLog   func(ns, pod string, opts *corev1.PodLogOptions)
-	// onLogToken, if set, limits onLog to requests with this bearer token.
-	onLogToken string
-	byID       map[string]*instance // by container ID without the runtime prefix
+	// onLogUser, if set, limits onLog to requests that impersonate this user.
+	onLogUser string
+	byID      map[string]*instance // by container ID without the runtime prefix
 
 	// files keeps a one-shot log read from seeing half of an Append: a follow read seeks back
 	// over an incomplete entry by itself, a one-shot read would serve it.
@@ -108,6 +108,8 @@ type pod struct {
 type container struct {
 	dir      string
 	restarts int32
+	// requests counts the log requests for it, by impersonated user ("" for none).
+	requests map[string]int
 	// cur is the newest instance; prev the one before it, the only older one a kubelet keeps.
 	cur, prev *instance
 }
@@ -185,14 +187,27 @@ func (s *Server) OnLogRequest(hook func(ns, pod string, opts *corev1.PodLogOptio
 	s.OnLogRequestFrom("", hook)
 }
 
-// OnLogRequestFrom is OnLogRequest for one client's requests only, those that carry token as
-// their bearer token (the command's --token), or every request if token is "". A run that was
-// cancelled or killed can leave requests on their way to the server, which must not count as the
-// next run's.
-func (s *Server) OnLogRequestFrom(token string, hook func(ns, pod string, opts *corev1.PodLogOptions)) {
+// OnLogRequestFrom is OnLogRequest for one client's requests only, those that impersonate user
+// (the command's --as, which the server otherwise ignores), or every request if user is "". A
+// run that was cancelled or killed can leave requests on their way to the server, which must not
+// count as the next run's.
+func (s *Server) OnLogRequestFrom(user string, hook func(ns, pod string, opts *corev1.PodLogOptions)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.onLog, s.onLogToken = hook, token
+	s.onLog, s.onLogUser = hook, user
+}
+
+// LogRequests counts the log requests that reached a container of the pod that has the name now,
+// from clients that impersonate user (the command's --as; "" for none): 0 for a pod that does not
+// exist.
+func (s *Server) LogRequests(ns, podName, name, user string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.pods[ns+"/"+podName]
+	if p == nil || p.containers[name] == nil {
+		return 0
+	}
+	return p.containers[name].requests[user]
 }
 
 // AddPod creates a running pod whose containers have each started one instance with an empty log.
@@ -721,7 +736,7 @@ func (s *Server) serveLog(w http.ResponseWriter, r *http.Request, ns, name strin
 	}
 	s.mu.Lock()
 	hook := s.onLog
-	if s.onLogToken != "" && r.Header.Get("Authorization") != "Bearer "+s.onLogToken {
+	if s.onLogUser != "" && r.Header.Get("Impersonate-User") != s.onLogUser {
 		hook = nil
 	}
 	s.mu.Unlock()
@@ -757,6 +772,10 @@ func (s *Server) serveLog(w http.ResponseWriter, r *http.Request, ns, name strin
 			fmt.Sprintf("container %s is not valid for pod %s", cname, name), "")
 		return
 	}
+	if c.requests == nil {
+		c.requests = map[string]int{}
+	}
+	c.requests[r.Header.Get("Impersonate-User")]++
 	// The kubelet's choice: previous=true is the last terminated instance, previous=false the
 	// newest one, running or not.
 	in := c.cur

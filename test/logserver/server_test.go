@@ -360,3 +360,38 @@ func TestContentTypes(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestsByUser checks that a client is told apart by the user it impersonates, as the
+// model test tells its runs apart: hooks and counts see only that client's requests.
+func TestRequestsByUser(t *testing.T) {
+	s := New(t)
+	s.AddPod("default", "p", "c")
+	client := func(user string) kubernetes.Interface {
+		cfg := s.RESTConfig()
+		cfg.Impersonate.UserName = user
+		c, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	var hooked []string
+	s.OnLogRequestFrom("run-2", func(_, pod string, _ *corev1.PodLogOptions) { hooked = append(hooked, pod) })
+	for _, user := range []string{"", "run-1", "run-2", "run-2"} {
+		if _, err := readLog(t, client(user), "p", &corev1.PodLogOptions{Container: "c"}); err != nil {
+			t.Fatalf("reading log as %q: %v", user, err)
+		}
+	}
+	if len(hooked) != 2 {
+		t.Errorf("hook called %d times, want 2 (the requests of run-2 only)", len(hooked))
+	}
+	for user, want := range map[string]int{"": 1, "run-1": 1, "run-2": 2, "run-3": 0} {
+		if got := s.LogRequests("default", "p", "c", user); got != want {
+			t.Errorf("LogRequests(%q) = %d, want %d", user, got, want)
+		}
+	}
+	s.Replace("default", "p")
+	if got := s.LogRequests("default", "p", "c", "run-2"); got != 0 {
+		t.Errorf("LogRequests of a replaced pod = %d, want 0 (a new pod)", got)
+	}
+}

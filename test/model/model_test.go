@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -249,13 +250,11 @@ type run struct {
 	dir        string
 	clock      time.Time
 	seq        int
-	runs       int // one-shot exports so far, for their tokens
+	runs       int // runs and followers started, for the users they impersonate
 	pods       []*mpod
 	files      []*mfile
 	follower   *follower
-	// follows counts the follower starts, so that a line said to be lost while a follower ran
-	// is not required to be noticed by it.
-	log []string
+	log        []string
 }
 
 func newRun(t testing.TB, cfg config) *run {
@@ -601,8 +600,9 @@ func (r *run) export(race *mcont, cancelAt int) error {
 		raced    bool
 	)
 	// The hook counts this run's requests only: a cancelled run's may still be on their way.
+	// Runs tell themselves apart by the user they impersonate, which the server ignores.
 	r.runs++
-	token := fmt.Sprintf("run-%d", r.runs)
+	user := fmt.Sprintf("run-%d", r.runs)
 	if race != nil || cancelAt > 0 {
 		var racePod string
 		for _, p := range r.pods {
@@ -612,23 +612,25 @@ func (r *run) export(race *mcont, cancelAt int) error {
 				}
 			}
 		}
-		r.srv.OnLogRequestFrom(token, func(_, pod string, opts *corev1.PodLogOptions) {
+		r.srv.OnLogRequestFrom(user, func(_, pod string, opts *corev1.PodLogOptions) {
 			mu.Lock()
 			defer mu.Unlock()
 			requests++
 			if cancelAt > 0 && requests == cancelAt {
 				cancel()
+				hooksFired.cancels.Add(1)
 			}
 			if race != nil && !raced && pod == racePod && opts.Container == race.name && !opts.Previous {
 				raced = true
 				r.srv.Restart(ns, pod, race.name)
+				hooksFired.races.Add(1)
 			}
 		})
 		defer r.srv.OnLogRequest(nil)
 	}
 	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
 	c := cmd.NewCmd(streams)
-	c.SetArgs(r.args("--token", token))
+	c.SetArgs(r.args("--as", user))
 	err := c.ExecuteContext(ctx)
 	r.srv.OnLogRequest(nil)
 	mu.Lock()
@@ -651,6 +653,10 @@ func (r *run) export(race *mcont, cancelAt int) error {
 	r.secure(race)
 	return nil
 }
+
+// hooksFired counts the restarts and cancellations the log request hook made, so that a test
+// whose hook stopped firing (its runs' requests no longer recognised) fails rather than passes.
+var hooksFired struct{ races, cancels atomic.Int64 }
 
 var (
 	binaryOnce sync.Once
@@ -691,6 +697,8 @@ func (r *run) kill(after time.Duration) error {
 }
 
 type follower struct {
+	// user, impersonated, tells its log requests from those of one-shot runs.
+	user   string
 	cancel context.CancelFunc
 	done   chan struct{}
 	out    *bytes.Buffer
@@ -701,12 +709,13 @@ type follower struct {
 func (r *run) startFollower() *follower {
 	ctx, cancel := context.WithCancel(context.Background())
 	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
-	f := &follower{cancel: cancel, done: make(chan struct{}), out: out, errOut: errOut}
+	r.runs++
+	f := &follower{user: fmt.Sprintf("follower-%d", r.runs), cancel: cancel, done: make(chan struct{}), out: out, errOut: errOut}
 	c := cmd.NewCmd(streams)
 	// A kubelet's follow stream stays on the old file after a rotation (cri-client's ReadLogs
 	// watches the file, not its name): the follower's reconnect interval is what picks up the
 	// new one, so the model's 10 s to catch up must include one.
-	c.SetArgs(r.args("-f", "--reconnect-interval", "3s"))
+	c.SetArgs(r.args("-f", "--reconnect-interval", "3s", "--as", f.user))
 	go func() {
 		defer close(f.done)
 		f.err = c.ExecuteContext(ctx)
@@ -739,11 +748,16 @@ func (r *run) stopFollower() error {
 	return nil
 }
 
-// settle waits until the follower has stored everything the API serves.
+// settle waits until the follower has stored everything the API serves, and has asked for the
+// log of every container there is: only then has it seen each file, and must have reported what
+// it found lost.
 func (r *run) settle() error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		err := r.check(false, true)
+		if err == nil {
+			err = r.requested(r.follower.user)
+		}
 		if err == nil {
 			r.secure()
 			return nil
@@ -758,6 +772,22 @@ func (r *run) settle() error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// requested checks that every container of every pod has had a log request from the client
+// that impersonates user.
+func (r *run) requested(user string) error {
+	for _, p := range r.pods {
+		if !p.exists {
+			continue
+		}
+		for _, c := range p.conts {
+			if r.srv.LogRequests(ns, p.name, c.name, user) == 0 {
+				return fmt.Errorf("%s/%s: its log was not requested", p.name, c.name)
+			}
+		}
+	}
+	return nil
 }
 
 // check compares each stored file with the model: the file's lines must be the model's lines in
@@ -1050,6 +1080,10 @@ func TestModel(t *testing.T) {
 			order = append(order, sig)
 		}
 	}
+	if sequences >= 50 && (hooksFired.races.Load() == 0 || hooksFired.cancels.Load() == 0) {
+		t.Errorf("in %d sequences the log request hook restarted %d containers and cancelled %d runs: it no longer sees the runs' requests",
+			sequences, hooksFired.races.Load(), hooksFired.cancels.Load())
+	}
 	for i, sig := range order {
 		f := failures[sig]
 		shrunk, err := f.actions, f.err
@@ -1081,6 +1115,13 @@ func TestModelFound(t *testing.T) {
 			// stream, so the old instance's tail was never stored.
 			name:    "follow after rotation and restart",
 			actions: "append p0/a n=9 seed=1975620327692710810; export; rotate p0/a n=12 seed=3666974034505977209; append p0/a n=3 seed=5288706121093590647; restart p0/a n=3 seed=5808705973846688597; follow; cancel n=1",
+		},
+		{
+			// A pod replaced after an export, then deleted while a follower ran: the follower
+			// must report the old pod's lost tail once it has looked at the container (settle
+			// waits until it has asked for every container's log).
+			name:    "replaced pod deleted while followed",
+			actions: "export; long p1/a n=4 seed=1921505798452631720; replace p1; follow; delete p1",
 		},
 	}
 	for _, tt := range tests {
