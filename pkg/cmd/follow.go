@@ -39,6 +39,7 @@ func (o *Options) runFollow(ctx context.Context, client kubernetes.Interface, sc
 			}
 			return once.Export(ctx, t)
 		},
+		Gone:       once.Gone,
 		MaxStreams: o.MaxLogRequests, Resync: 10 * time.Minute, Reconnect: o.ReconnectInterval,
 		Report: func(r export.Result) {
 			mu.Lock()

@@ -116,6 +116,24 @@ func (e *Exporter) Export(ctx context.Context, t target.Target) Result {
 	}
 }
 
+// Gone reports what is lost of a container whose pod went before its log could be read: if the
+// file's checkpoint belongs to an older pod of the same name, what that pod logged after it is
+// served by no one any more. Nothing is requested, since the name may belong to a newer pod
+// already.
+func (e *Exporter) Gone(t target.Target) Result {
+	res := Result{Target: t}
+	cp, err := e.Dir.Checkpoint(t.Namespace, t.Pod, t.Container)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	if cp != nil && cp.PodUID != "" && cp.PodUID != t.PodUID {
+		res.Gaps = append(res.Gaps, Gap{From: cp.Last, Reason: fmt.Sprintf(
+			"pod %s was replaced by one of the same name (uid %s), which went before its log was read: what the old pod logged after the checkpoint, and the new one's log, are lost", cp.PodUID, t.PodUID)})
+	}
+	return res
+}
+
 // export runs one attempt. If the container changed under it, what the attempt wrote after its
 // last checkpoint is dropped, res counts only what is saved, and changed holds the fresh target.
 func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance) (res Result, changed *instanceChanged) {

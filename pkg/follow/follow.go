@@ -48,8 +48,12 @@ const (
 
 // Follower follows the logs of the selected containers until its context ends.
 type Follower struct {
-	Client   kubernetes.Interface
-	Export   ExportFunc
+	Client kubernetes.Interface
+	Export ExportFunc
+	// Gone, if set, is called for a container whose pod went, to report what its file's
+	// checkpoint says is lost without requesting anything, as (*export.Exporter).Gone does: a
+	// pod that replaced an exported one of the same name and went before its first export.
+	Gone     func(target.Target) export.Result
 	Scope    podselect.Scope
 	Selector podselect.Selector
 	// MaxStreams bounds the exports running at once; containers beyond it wait for their turn.
@@ -632,6 +636,11 @@ func (f *Follower) final(ctx context.Context, c *container) {
 		err = res.Err
 	}
 	klog.V(2).InfoS("pod gone; its log is no longer served", "container", c.key, "err", err)
+	if f.Gone != nil {
+		if res := f.Gone(t); len(res.Gaps) > 0 || res.Err != nil {
+			f.record(res)
+		}
+	}
 	if c.brokeAt.IsZero() {
 		return
 	}

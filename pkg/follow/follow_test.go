@@ -532,6 +532,40 @@ func TestWaitingContainerSeesDeletion(t *testing.T) {
 	}
 }
 
+// A pod deleted before its container's first export: what the file's checkpoint says is lost (the
+// tail of an older pod of the same name) is still reported, without a log request.
+func TestGoneBeforeItsFirstExport(t *testing.T) {
+	a, b := newPod("ns", "a", running("app", "a1")), newPod("ns", "b", running("app", "b1"))
+	gone := make(chan string, 10)
+	h := start(t, []runtime.Object{a, b}, withStreams(1), func(h *harness) {
+		h.f.Gone = func(tg target.Target) export.Result {
+			gone <- tg.Key()
+			return export.Result{Target: tg, Gaps: []export.Gap{{Reason: "an older pod's tail"}}}
+		}
+	})
+	first := h.next()
+	waiter := b
+	if first.t.Pod == "b" {
+		waiter = a
+	}
+	h.waitFor("one to wait", func() bool { return h.f.Stats().Waiting == 1 })
+	h.delete(waiter)
+	h.waitFor("the waiter to leave", func() bool { return h.f.Stats().Containers == 1 })
+	h.none()
+	res := h.stop()
+	close(gone)
+	var keys []string
+	for k := range gone {
+		keys = append(keys, k)
+	}
+	if want := "ns/" + waiter.Name + "/app"; len(keys) != 1 || keys[0] != want {
+		t.Fatalf("Gone called for %v, want only %s", keys, want)
+	}
+	if r := res["ns/"+waiter.Name+"/app"]; r.Err != nil || len(r.Gaps) != 1 {
+		t.Fatalf("the deleted waiter: gaps %v, err %v; want the one gap Gone found", r.Gaps, r.Err)
+	}
+}
+
 // The end of the run reaches containers waiting for a stream at once.
 func TestWaitingContainerSeesTheEnd(t *testing.T) {
 	h := start(t, []runtime.Object{newPod("ns", "a", running("app", "a1")), newPod("ns", "b", running("app", "b1"))},

@@ -354,6 +354,19 @@ func (d *Dir) checkpoints(namespace string) (*checkpoints, error) {
 	return c, nil
 }
 
+// Checkpoint returns a container's saved checkpoint, nil if it has none, without opening (or
+// creating) its log.
+func (d *Dir) Checkpoint(namespace, pod, container string) (*Checkpoint, error) {
+	if _, err := LogPath(namespace, pod, container); err != nil {
+		return nil, err
+	}
+	cps, err := d.checkpoints(namespace)
+	if err != nil {
+		return nil, err
+	}
+	return cps.get(containerKey{pod, container})
+}
+
 func checkName(n string) error {
 	if !plainName(n) {
 		return fmt.Errorf("refusing unsafe name %q from the cluster", n)
