@@ -11,6 +11,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -77,6 +78,7 @@ func benchMain(ctx context.Context, args []string) error {
 	out := fs.String("out", "bin/bench-results.md", "where to write the results table")
 	kubeconfig := fs.String("kubeconfig", "", "use this cluster instead of starting one with hack/cluster.sh")
 	keep := fs.Bool("keep-cluster", false, "leave the started cluster running")
+	hold := fs.Bool("hold", false, "after creating each workload, wait for a line on stdin before running the contenders (to profile one by hand)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -170,6 +172,12 @@ func benchMain(ctx context.Context, args []string) error {
 		fmt.Fprintf(os.Stderr, "bench: workload %s: %d pods x %d containers x %s, creating\n", w.name, w.pods, w.containers, size(w.logBytes))
 		if err := w.create(ctx, client, dyn, logDir); err != nil {
 			return err
+		}
+		if *hold {
+			fmt.Fprintf(os.Stderr, "bench: workload %s is in namespace %s (--kubeconfig %s); press Enter to run the contenders\n", w.name, w.namespace, *kubeconfig)
+			if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+				return fmt.Errorf("waiting for Enter: %w", err)
+			}
 		}
 		res := &result{w: w, samples: map[string][]sample{}}
 		scratch, err := os.MkdirTemp("", "logexport-bench-"+w.name+"-")
