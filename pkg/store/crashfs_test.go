@@ -267,30 +267,6 @@ func (f *recFile) Sync() error {
 	return nil
 }
 
-// NoSync makes Open skip every sync: for runs whose durability does not matter (checking a crash
-// state), which are many.
-func NoSync() Option {
-	return func(o *options) {
-		inner := o.fs
-		o.fs = func(root *os.Root) fsys { return noSyncFS{inner(root)} }
-	}
-}
-
-type noSyncFS struct{ fsys }
-
-func (noSyncFS) SyncDir(string) error { return nil }
-func (f noSyncFS) OpenFile(name string, flag int, perm fs.FileMode) (file, error) {
-	inner, err := f.fsys.OpenFile(name, flag, perm)
-	if err != nil {
-		return nil, err
-	}
-	return noSyncFile{inner}, nil
-}
-
-type noSyncFile struct{ file }
-
-func (noSyncFile) Sync() error { return nil }
-
 // CrashState is one state a crash could leave.
 type CrashState struct {
 	// After is how many of the recorded operations ran.
