@@ -262,8 +262,12 @@ func (o *Options) Run(ctx context.Context) (err error) {
 		return err
 	}
 	var targets []target.Target
+	nodeTimes := target.NodeTimes(pods)
 	for i := range pods {
-		targets = append(targets, o.selector.Targets(&pods[i])...)
+		for _, t := range o.selector.Targets(&pods[i]) {
+			t.NodeTime = nodeTimes[pods[i].Spec.NodeName]
+			targets = append(targets, t)
+		}
 	}
 	klog.V(1).InfoS("selected", "pods", len(pods), "containers", len(targets))
 	if o.DryRun {

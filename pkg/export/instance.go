@@ -90,6 +90,20 @@ func (e *instanceChanged) Error() string {
 	return fmt.Sprintf("container %s changed while it was exported (restarted, or the pod was replaced)", e.fresh.Key())
 }
 
+// nodeClockSkew is how far the clocks of two nodes may be apart: a pod replaced under the same
+// name between the list and the log request may run on another node than the listed one.
+const nodeClockSkew = time.Minute
+
+// servedBefore tells, without asking the API, that a stream of the current log (previous=false)
+// came from the listed instance in, or from the pod as listed if it is gone: its oldest line is
+// older than the node's clock when the pods were listed (less nodeClockSkew), and an instance
+// that started after the list, which is the only other one previous=false can serve, cannot have
+// logged it. A previous=true stream gets no such proof: the instance it may serve instead (the
+// listed current one, after a restart) ran before the list.
+func servedBefore(in *instance, earliest, nodeTime time.Time) bool {
+	return !in.previous && !earliest.IsZero() && !nodeTime.IsZero() && earliest.Before(nodeTime.Add(-nodeClockSkew))
+}
+
 // serves asks the API server which instance a log request for in would be served from now. The
 // API cannot pin a log request to a container instance: previous=false serves whatever instance
 // is current when the request arrives, which may be newer than the listed status if the

@@ -3,6 +3,9 @@ package export
 import (
 	"context"
 	"errors"
+	"net/http"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/logexport/kubectl-logexport/pkg/target"
+	"github.com/logexport/kubectl-logexport/test/logserver"
 )
 
 func TestServes(t *testing.T) {
@@ -67,6 +71,79 @@ func TestServes(t *testing.T) {
 			changed, unprovable := errors.As(err, &c), errors.Is(err, errUnprovable)
 			if changed != tt.changed || unprovable != tt.unprovable || (err != nil && !changed && !unprovable) {
 				t.Fatalf("got %v, want changed=%v unprovable=%v", err, tt.changed, tt.unprovable)
+			}
+		})
+	}
+}
+
+func TestServedBefore(t *testing.T) {
+	listedAt := ts(1000, 0) // the node's clock had passed this when the pods were listed
+	current := &instance{id: "c://x", started: ts(0, 0), running: true}
+	previous := &instance{id: "c://w", started: ts(-500, 0), previous: true}
+	tests := []struct {
+		name     string
+		in       *instance
+		earliest time.Time
+		nodeTime time.Time
+		want     bool
+	}{
+		{name: "a line older than the list, beyond the skew", in: current, earliest: ts(100, 0), nodeTime: listedAt, want: true},
+		{name: "within the skew of the list: another node's new pod may have logged it", in: current, earliest: listedAt.Add(-nodeClockSkew + time.Second), nodeTime: listedAt},
+		{name: "after the list", in: current, earliest: ts(1001, 0), nodeTime: listedAt},
+		{name: "no line", in: current, nodeTime: listedAt},
+		{name: "node time unknown", in: current, earliest: ts(100, 0)},
+		// previous=true may serve the listed current instance after a restart: it ran before
+		// the list, so an old line proves nothing.
+		{name: "previous instance", in: previous, earliest: ts(-400, 0), nodeTime: listedAt},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := servedBefore(tt.in, tt.earliest, tt.nodeTime); got != tt.want {
+				t.Errorf("servedBefore = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// A first export whose lines are older than the node's clock at the list needs no status
+// request to prove its instance; without the node's time, or with lines too new, it asks.
+func TestFirstExportProvenByNodeTime(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name     string
+		lineAge  time.Duration
+		nodeTime bool
+		wantGets int
+	}{
+		{name: "old lines", lineAge: time.Hour, nodeTime: true, wantGets: 0},
+		{name: "lines within the skew", lineAge: time.Second, nodeTime: true, wantGets: 1},
+		{name: "node time unknown", lineAge: time.Hour, wantGets: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := logserver.New(t)
+			srv.NodeClock = func() time.Time { return now }
+			srv.AddPod("default", "p0", "c")
+			srv.Append("default", "p0", "c", logserver.Entry{Time: now.Add(-tt.lineAge), Text: "x"})
+			var gets atomic.Int64
+			e, d := breakExporter(t, srv, t.TempDir(), Options{}, func(r *http.Request) {
+				if !strings.HasSuffix(r.URL.Path, "/log") {
+					gets.Add(1)
+				}
+			})
+			defer d.Close()
+			tgt := breakTarget(t, srv, "p0", "c")
+			if tt.nodeTime {
+				tgt.NodeTime = target.NodeTimes([]corev1.Pod{*srv.Pod("default", "p0")})["node-0"]
+				if tgt.NodeTime.IsZero() {
+					t.Fatal("the log server's pod has no node time")
+				}
+			}
+			if res := e.Export(context.Background(), tgt); res.Err != nil || res.Lines != 1 {
+				t.Fatalf("export: %d lines, %v", res.Lines, res.Err)
+			}
+			if got := gets.Load(); got != int64(tt.wantGets) {
+				t.Errorf("%d status requests, want %d", got, tt.wantGets)
 			}
 		})
 	}

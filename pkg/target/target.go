@@ -2,7 +2,12 @@
 // saw. Selection produces targets and the merge consumes them; neither depends on the other.
 package target
 
-import corev1 "k8s.io/api/core/v1"
+import (
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
 
 // Target is one container of one pod.
 type Target struct {
@@ -12,6 +17,9 @@ type Target struct {
 	Container string
 	// Status is the container's status in the pod; nil when the kubelet has not reported it yet.
 	Status *corev1.ContainerStatus
+	// NodeTime is a time the clock of the pod's node had passed before the pod was listed (see
+	// NodeTimes); zero if unknown.
+	NodeTime time.Time
 }
 
 // Key is "namespace/pod/container", unique within a cluster at one time.
@@ -33,4 +41,45 @@ func StatusOf(pod *corev1.Pod, container string) *corev1.ContainerStatus {
 // Of returns the target of one container of a pod.
 func Of(pod *corev1.Pod, container string) Target {
 	return Target{Namespace: pod.Namespace, Pod: pod.Name, PodUID: string(pod.UID), Container: container, Status: StatusOf(pod, container)}
+}
+
+// NodeTimes returns, for each node of the pods, the newest time its kubelet and runtime reported
+// in any of them: the pod's start and its containers' start and finish. They come from the node's
+// clock, so when the pods were listed that clock had passed it; a container that starts after
+// the list cannot log a line older than that. Conditions are left out: other components set some
+// of them, by other clocks.
+func NodeTimes(pods []corev1.Pod) map[string]time.Time {
+	out := map[string]time.Time{}
+	for i := range pods {
+		p := &pods[i]
+		if p.Spec.NodeName == "" {
+			continue
+		}
+		newest := out[p.Spec.NodeName]
+		seen := func(t metav1.Time) {
+			if t.After(newest) {
+				newest = t.Time
+			}
+		}
+		if p.Status.StartTime != nil {
+			seen(*p.Status.StartTime)
+		}
+		for _, list := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses, p.Status.EphemeralContainerStatuses} {
+			for _, st := range list {
+				for _, s := range []corev1.ContainerState{st.State, st.LastTerminationState} {
+					if s.Running != nil {
+						seen(s.Running.StartedAt)
+					}
+					if s.Terminated != nil {
+						seen(s.Terminated.StartedAt)
+						seen(s.Terminated.FinishedAt)
+					}
+				}
+			}
+		}
+		if !newest.IsZero() {
+			out[p.Spec.NodeName] = newest
+		}
+	}
+	return out
 }

@@ -61,14 +61,15 @@ const (
 	kKill                    // the built binary, killed with SIGKILL after a random delay
 	kFollowStart             // start a follower
 	kFollowStop              // stop the follower (as SIGTERM does)
+	kWait                    // minutes pass: older lines are older than the node's clock by more than any skew
 	nKinds
 )
 
 var kindNames = [nKinds]string{"append", "burst", "long", "tick", "rotate", "restart", "terminate", "replace",
-	"delete", "add", "export", "race", "cancel", "kill", "follow", "unfollow"}
+	"delete", "add", "export", "race", "cancel", "kill", "follow", "unfollow", "wait"}
 
 // weights of the kinds, out of their sum.
-var weights = [nKinds]int{22, 8, 10, 6, 5, 7, 2, 3, 2, 3, 14, 4, 4, 1, 3, 3}
+var weights = [nKinds]int{22, 8, 10, 6, 5, 7, 2, 3, 2, 3, 14, 4, 4, 1, 3, 3, 2}
 
 // Exclusions that are not kinds: "straddle" keeps long lines within one second,
 // "followdelete" does not delete or replace a pod while a follower runs.
@@ -96,7 +97,7 @@ func (a action) String() string {
 		return fmt.Sprintf("%s %s", kindNames[a.Kind], podNames[a.Pod])
 	case kKill:
 		return fmt.Sprintf("%s seed=%d", kindNames[a.Kind], a.Seed)
-	case kCancel, kTick:
+	case kCancel, kTick, kWait:
 		return fmt.Sprintf("%s n=%d", kindNames[a.Kind], a.N)
 	}
 	return kindNames[a.Kind]
@@ -330,6 +331,8 @@ func (r *run) apply(a action) error {
 		r.appendLines(a, p, c, rng)
 	case kTick:
 		r.clock = r.clock.Add(time.Duration(a.N) * 300 * time.Millisecond)
+	case kWait:
+		r.clock = r.clock.Add(time.Duration(a.N) * time.Minute)
 	case kRotate:
 		if !p.exists || !c.running {
 			return nil
