@@ -115,7 +115,7 @@ func (r *Recorder) Ops() int {
 func (r *Recorder) Option() Option {
 	return func(o *options) {
 		inner := o.fs
-		o.fs = func(root *os.Root) fsys { return &recFS{fsys: inner(root), r: r} }
+		o.fs = func(root *os.Root) fsys { return &recFS{fsys: inner(root), r: r, dir: "."} }
 	}
 }
 
@@ -124,16 +124,31 @@ func (r *Recorder) add(o fsOp) { r.ops = append(r.ops, o) }
 type recFS struct {
 	fsys
 	r *Recorder
+	// dir is the directory this fsys was opened on (OpenDir), "." for the top: operations are
+	// recorded with the paths they have in the top directory.
+	dir string
+}
+
+// full is the path of name in the top directory.
+func (f *recFS) full(name string) string { return path.Join(f.dir, name) }
+
+func (f *recFS) OpenDir(name string) (fsys, error) {
+	inner, err := f.fsys.OpenDir(name)
+	if err != nil {
+		return nil, err
+	}
+	return &recFS{fsys: inner, r: f.r, dir: f.full(name)}, nil
 }
 
 func (f *recFS) OpenFile(name string, flag int, perm fs.FileMode) (file, error) {
 	f.r.mu.Lock()
 	defer f.r.mu.Unlock()
-	ino, existed := f.r.live[name]
 	inner, err := f.fsys.OpenFile(name, flag, perm)
 	if err != nil {
 		return nil, err
 	}
+	name = f.full(name)
+	ino, existed := f.r.live[name]
 	switch {
 	case !existed && flag&os.O_CREATE != 0:
 		f.r.next++
@@ -154,6 +169,7 @@ func (f *recFS) Mkdir(name string, perm fs.FileMode) error {
 	if err := f.fsys.Mkdir(name, perm); err != nil {
 		return err
 	}
+	name = f.full(name)
 	f.r.live[name] = -1
 	f.r.add(fsOp{kind: opMkdir, name: name})
 	return nil
@@ -168,6 +184,7 @@ func (f *recFS) Rename(oldname, newname string) error {
 	if err := f.fsys.Rename(oldname, newname); err != nil {
 		return err
 	}
+	oldname, newname = f.full(oldname), f.full(newname)
 	ino := f.r.live[oldname]
 	delete(f.r.live, oldname)
 	f.r.live[newname] = ino
@@ -187,6 +204,7 @@ func (f *recFS) remove(name string, all bool) error {
 	if err != nil {
 		return err
 	}
+	name = f.full(name)
 	if _, ok := f.r.live[name]; !ok {
 		return nil
 	}
@@ -208,7 +226,7 @@ func (f *recFS) SyncDir(name string) error {
 	if err := f.fsys.SyncDir(name); err != nil {
 		return err
 	}
-	f.r.add(fsOp{kind: opSyncDir, name: name})
+	f.r.add(fsOp{kind: opSyncDir, name: f.full(name)})
 	return nil
 }
 
@@ -220,6 +238,7 @@ func (f *recFS) WriteFileAtomic(name string, data []byte, perm fs.FileMode) erro
 	if err := f.fsys.WriteFileAtomic(name, data, perm); err != nil {
 		return err
 	}
+	name = f.full(name)
 	f.r.next++
 	ino := f.r.next
 	tmp := path.Join(path.Dir(name), "."+path.Base(name)+".renameio")

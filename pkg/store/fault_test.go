@@ -11,6 +11,21 @@ type faultFS struct {
 	fsys
 	mu   sync.Mutex
 	errs map[string]error // by operation: "replace", "syncdir", "sync", "write"
+	// top is the faultFS of the directories opened through this one, whose errs apply (nil
+	// for itself).
+	top *faultFS
+}
+
+func (f *faultFS) OpenDir(name string) (fsys, error) {
+	inner, err := f.fsys.OpenDir(name)
+	if err != nil {
+		return nil, err
+	}
+	top := f
+	if f.top != nil {
+		top = f.top
+	}
+	return &faultFS{fsys: inner, top: top}, nil
 }
 
 func (f *faultFS) set(op string, err error) {
@@ -23,6 +38,9 @@ func (f *faultFS) set(op string, err error) {
 }
 
 func (f *faultFS) err(op string) error {
+	if f.top != nil {
+		return f.top.err(op)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.errs[op]

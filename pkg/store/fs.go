@@ -1,10 +1,12 @@
 package store
 
 import (
+	"errors"
 	"io"
 	"io/fs"
 	"os"
 	"path"
+	"sync"
 )
 
 // fsys is every change the store makes to its directory, so that a test can record a run's
@@ -27,6 +29,15 @@ type fsys interface {
 	WriteFileAtomic(name string, data []byte, perm fs.FileMode) error
 	// FS reads the directory, for walks.
 	FS() fs.FS
+	// OpenDir opens the directory name as an fsys of its own, whose names are relative to it
+	// and whose SyncDir(".") syncs it through the handle it holds: what works in one directory
+	// (a log, its temporary name, the directory's sync) then names a single path element
+	// instead of having every directory on the way opened again for each operation. Like every
+	// os.Root operation it follows a symlink that stays inside the tree, so the caller checks
+	// that it opened the directory it had checked (see Dir.openDir).
+	OpenDir(name string) (fsys, error)
+	// Close closes the directory's handles.
+	Close() error
 }
 
 // file is an open file of the directory. The store writes at offsets it keeps itself, so that
@@ -42,10 +53,16 @@ type file interface {
 	Close() error
 }
 
-// rootFS is the directory itself.
-type rootFS struct{ root *os.Root }
+// rootFS is the directory itself, or one inside it opened by OpenDir.
+type rootFS struct {
+	root *os.Root
+	mu   sync.Mutex
+	// self is the directory opened as a file, for its syncs: opened on the first, kept until
+	// Close.
+	self *os.File
+}
 
-func (r rootFS) OpenFile(name string, flag int, perm fs.FileMode) (file, error) {
+func (r *rootFS) OpenFile(name string, flag int, perm fs.FileMode) (file, error) {
 	f, err := r.root.OpenFile(name, flag, perm)
 	if err != nil {
 		return nil, err
@@ -53,15 +70,30 @@ func (r rootFS) OpenFile(name string, flag int, perm fs.FileMode) (file, error) 
 	return rootFile{f}, nil
 }
 
-func (r rootFS) Lstat(name string) (fs.FileInfo, error)    { return r.root.Lstat(name) }
-func (r rootFS) ReadFile(name string) ([]byte, error)      { return r.root.ReadFile(name) }
-func (r rootFS) Mkdir(name string, perm fs.FileMode) error { return r.root.Mkdir(name, perm) }
-func (r rootFS) Rename(oldname, newname string) error      { return r.root.Rename(oldname, newname) }
-func (r rootFS) Remove(name string) error                  { return r.root.Remove(name) }
-func (r rootFS) RemoveAll(name string) error               { return r.root.RemoveAll(name) }
-func (r rootFS) FS() fs.FS                                 { return r.root.FS() }
+func (r *rootFS) Lstat(name string) (fs.FileInfo, error)    { return r.root.Lstat(name) }
+func (r *rootFS) ReadFile(name string) ([]byte, error)      { return r.root.ReadFile(name) }
+func (r *rootFS) Mkdir(name string, perm fs.FileMode) error { return r.root.Mkdir(name, perm) }
+func (r *rootFS) Rename(oldname, newname string) error      { return r.root.Rename(oldname, newname) }
+func (r *rootFS) Remove(name string) error                  { return r.root.Remove(name) }
+func (r *rootFS) RemoveAll(name string) error               { return r.root.RemoveAll(name) }
+func (r *rootFS) FS() fs.FS                                 { return r.root.FS() }
 
-func (r rootFS) SyncDir(name string) error {
+func (r *rootFS) OpenDir(name string) (fsys, error) {
+	sub, err := r.root.OpenRoot(name)
+	if err != nil {
+		return nil, err
+	}
+	return &rootFS{root: sub}, nil
+}
+
+func (r *rootFS) SyncDir(name string) error {
+	if name == "." {
+		f, err := r.selfFile()
+		if err != nil {
+			return err
+		}
+		return syncDir(f)
+	}
 	f, err := r.root.Open(name)
 	if err != nil {
 		return err
@@ -73,7 +105,32 @@ func (r rootFS) SyncDir(name string) error {
 	return err
 }
 
-func (r rootFS) WriteFileAtomic(name string, data []byte, perm fs.FileMode) error {
+// selfFile returns the directory opened as a file.
+func (r *rootFS) selfFile() (*os.File, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.self == nil {
+		f, err := r.root.Open(".")
+		if err != nil {
+			return nil, err
+		}
+		r.self = f
+	}
+	return r.self, nil
+}
+
+func (r *rootFS) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var err error
+	if r.self != nil {
+		err = r.self.Close()
+		r.self = nil
+	}
+	return errors.Join(err, r.root.Close())
+}
+
+func (r *rootFS) WriteFileAtomic(name string, data []byte, perm fs.FileMode) error {
 	// The temporary file must be created beside its destination, in the same directory: the
 	// rename is atomic only there, and a crash leaves the temporary file where the next
 	// replacement of the same file cannot miss it.

@@ -76,6 +76,10 @@ type Log struct {
 	dir *Dir
 	rel string
 	f   file
+	// in is the log's directory, held open while the log is: the file is opened, renamed and
+	// removed by its name in it, base.
+	in   *dirHandle
+	base string
 	// tmp is the file's name until its first checkpoint is saved ("" after): a new log is
 	// written under a name of its own and renamed after its checkpoint, so that a crash never
 	// leaves a log file without the checkpoint that says how much of it to keep (see open).
@@ -123,6 +127,7 @@ func (d *Dir) OpenLog(namespace, pod, container string) (*Log, error) {
 		if l.f != nil {
 			_ = l.f.Close()
 		}
+		d.releaseDir(l.in)
 		_ = cps.release()
 		return nil, err
 	}
@@ -150,20 +155,21 @@ func (l *Log) open() error {
 	if l.cp, err = l.cps.get(l.key); err != nil {
 		return err
 	}
-	parents, err := d.makeDirs(path.Dir(rel))
+	parents, in, err := d.makeDirs(path.Dir(rel))
 	if err != nil {
 		return fmt.Errorf("creating %s: %w", d.Path(path.Dir(rel)), err)
 	}
+	l.in, l.base = in, path.Base(rel)
 	l.newDirs = append(parents, path.Dir(rel))
 	tmp := tmpName(rel)
-	fi, err := d.fs.Lstat(rel)
+	fi, err := in.fs.Lstat(l.base)
 	if errors.Is(err, fs.ErrNotExist) && l.cp != nil {
-		if tfi, terr := d.fs.Lstat(tmp); terr == nil && tfi.Mode().IsRegular() && tfi.Size() >= l.cp.Size {
-			if err = d.fs.Rename(tmp, rel); err != nil {
+		if tfi, terr := in.fs.Lstat(path.Base(tmp)); terr == nil && tfi.Mode().IsRegular() && tfi.Size() >= l.cp.Size {
+			if err = in.fs.Rename(path.Base(tmp), l.base); err != nil {
 				return fmt.Errorf("renaming %s to %s: %w", d.Path(tmp), d.Path(rel), err)
 			}
 			d.markDirty(path.Dir(rel))
-			fi, err = d.fs.Lstat(rel)
+			fi, err = in.fs.Lstat(l.base)
 		}
 	}
 	switch {
@@ -187,7 +193,7 @@ func (l *Log) open() error {
 	case l.cp != nil && fi.Size() < l.cp.Size:
 		return fmt.Errorf("%s is shorter (%d bytes) than its checkpoint (%d bytes): it was changed outside kubectl logexport (move it aside to export the log again)", d.Path(rel), fi.Size(), l.cp.Size)
 	}
-	if l.f, err = d.fs.OpenFile(rel, os.O_WRONLY, 0); err != nil {
+	if l.f, err = in.fs.OpenFile(l.base, os.O_WRONLY, 0); err != nil {
 		return fmt.Errorf("opening %s: %w", d.Path(rel), err)
 	}
 	// Opened by name after the checks: it must still be the file that was checked.
@@ -221,10 +227,10 @@ func (l *Log) create(tmp string) error {
 	for range 2 {
 		// O_EXCL: whatever is in the way (a file of a run that crashed, a symlink) is removed
 		// rather than followed or appended to.
-		if l.f, err = d.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, d.opts.fileMode); !errors.Is(err, fs.ErrExist) {
+		if l.f, err = l.in.fs.OpenFile(path.Base(tmp), os.O_WRONLY|os.O_CREATE|os.O_EXCL, d.opts.fileMode); !errors.Is(err, fs.ErrExist) {
 			break
 		}
-		if err = d.fs.Remove(tmp); err != nil {
+		if err = l.in.fs.Remove(path.Base(tmp)); err != nil {
 			break
 		}
 	}
@@ -339,22 +345,25 @@ func (l *Log) Commit(cp Checkpoint) error {
 
 // rename gives the log its name.
 func (l *Log) rename() error {
+	in, tmp := l.in.fs, path.Base(l.tmp)
 	if runtime.GOOS != "windows" {
-		return l.dir.fs.Rename(l.tmp, l.rel)
+		return in.Rename(tmp, l.base)
 	}
 	// Windows refuses to rename an open file (Go opens files without FILE_SHARE_DELETE).
 	if err := l.f.Close(); err != nil {
 		return err
 	}
-	name := l.rel
-	err := l.dir.fs.Rename(l.tmp, l.rel)
+	name := l.base
+	err := in.Rename(tmp, l.base)
 	if err != nil {
-		name = l.tmp
+		name = tmp
 	}
-	f, oerr := l.dir.fs.OpenFile(name, os.O_WRONLY, 0)
+	f, oerr := in.OpenFile(name, os.O_WRONLY, 0)
 	if oerr != nil {
 		// Nothing more can be written; Close has nothing to close.
 		l.f = nil
+		l.dir.releaseDir(l.in)
+		l.in = nil
 		_ = l.cps.release()
 		writeBuffers.Put(&l.buf)
 		return l.fail(errors.Join(err, oerr))
@@ -378,10 +387,12 @@ func (l *Log) Close() error {
 	writeBuffers.Put(&buf)
 	err = errors.Join(err, l.f.Close())
 	if l.tmp != "" && l.cp == nil {
-		if rerr := l.dir.fs.Remove(l.tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+		if rerr := l.in.fs.Remove(path.Base(l.tmp)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 			err = errors.Join(err, rerr)
 		}
 	}
+	l.dir.releaseDir(l.in)
+	l.in = nil
 	err = errors.Join(err, l.cps.release())
 	l.f, l.buf = nil, nil
 	return err

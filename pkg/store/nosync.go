@@ -17,6 +17,13 @@ func NoSync() Option {
 type noSyncFS struct{ fsys }
 
 func (noSyncFS) SyncDir(string) error { return nil }
+func (f noSyncFS) OpenDir(name string) (fsys, error) {
+	inner, err := f.fsys.OpenDir(name)
+	if err != nil {
+		return nil, err
+	}
+	return noSyncFS{inner}, nil
+}
 func (f noSyncFS) OpenFile(name string, flag int, perm fs.FileMode) (file, error) {
 	inner, err := f.fsys.OpenFile(name, flag, perm)
 	if err != nil {

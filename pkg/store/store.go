@@ -90,12 +90,30 @@ type Dir struct {
 	// yet, with the value of seq when they were made; seq counts the directory syncs begun.
 	fresh map[string]uint64
 	seq   uint64
+	// dirs are the directories held open, by path; those no longer in use are kept (up to
+	// maxIdleDirs) for the next log of the same pod or namespace, and for their syncs.
+	dirs map[string]*dirHandle
+	idle int
 }
+
+// dirHandle is a directory of the tree held open: its logs are opened, checked and renamed, and
+// it is synced, through it, without resolving its path again.
+type dirHandle struct {
+	path string
+	fs   fsys
+	fi   fs.FileInfo // what it was checked to be when opened
+	refs int
+	// stale is set when its path names another directory now: it is closed when no longer used.
+	stale bool
+}
+
+// maxIdleDirs bounds the directories kept open while no log uses them.
+const maxIdleDirs = 64
 
 // Open creates (if needed) and locks the directory. timestamps must match the mode the directory was
 // created with.
 func Open(dir string, timestamps bool, opts ...Option) (*Dir, error) {
-	o := options{fileMode: 0o600, dirMode: 0o700, fs: func(r *os.Root) fsys { return rootFS{r} }}
+	o := options{fileMode: 0o600, dirMode: 0o700, fs: func(r *os.Root) fsys { return &rootFS{root: r} }}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -106,7 +124,7 @@ func Open(dir string, timestamps bool, opts ...Option) (*Dir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening output directory: %w", err)
 	}
-	d := &Dir{path: dir, root: root, fs: o.fs(root), opts: o, namespaces: map[string]*checkpoints{}, dirty: map[string]bool{}, fresh: map[string]uint64{}}
+	d := &Dir{path: dir, root: root, fs: o.fs(root), opts: o, namespaces: map[string]*checkpoints{}, dirty: map[string]bool{}, fresh: map[string]uint64{}, dirs: map[string]*dirHandle{}}
 	d.commits.dir = d
 	if err := d.open(timestamps); err != nil {
 		_ = d.Close()
@@ -176,7 +194,8 @@ func (d *Dir) tryLock() error {
 
 // mkdirs creates the missing directories of rel and makes their entries durable.
 func (d *Dir) mkdirs(rel string) error {
-	parents, err := d.makeDirs(rel)
+	parents, h, err := d.makeDirs(rel)
+	d.releaseDir(h)
 	if err == nil {
 		err = d.syncDirs(parents)
 	}
@@ -190,47 +209,162 @@ func (d *Dir) mkdirs(rel string) error {
 // way is refused rather than followed, even one that stays inside the directory (it would let two
 // containers share a file). It returns the directories to sync before anything in dir may be
 // counted on: the parents of those it created and of those another log created in this run
-// whose entry is not synced yet.
-func (d *Dir) makeDirs(dir string) (parents []string, err error) {
+// whose entry is not synced yet; and dir held open (nil for "."), to be released by the caller.
+func (d *Dir) makeDirs(dir string) (parents []string, h *dirHandle, err error) {
 	if dir == "." {
-		return nil, nil
+		return nil, nil, nil
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	// Each level is checked and made through the one above, held open: one path element per
+	// operation.
+	var up *dirHandle
+	defer func() {
+		if err != nil {
+			d.releaseDirLocked(up)
+		}
+	}()
 	for i := 0; i <= len(dir); i++ {
 		if i < len(dir) && dir[i] != '/' {
 			continue
 		}
 		p := dir[:i]
-		fi, err := d.fs.Lstat(p)
+		in, name := d.fs, p
+		if up != nil {
+			in, name = up.fs, path.Base(p)
+		}
+		fi, err := in.Lstat(name)
 		switch {
 		case err == nil && fi.IsDir():
 			if _, ok := d.fresh[p]; ok {
 				parents = append(parents, path.Dir(p))
 			}
-			continue
 		case err == nil:
-			return nil, &fs.PathError{Op: "mkdir", Path: p, Err: errNotDir(fi)}
+			return nil, nil, &fs.PathError{Op: "mkdir", Path: p, Err: errNotDir(fi)}
 		case !errors.Is(err, fs.ErrNotExist):
-			return nil, err
+			return nil, nil, err
+		default:
+			if err := in.Mkdir(name, d.opts.dirMode); err != nil {
+				return nil, nil, err
+			}
+			d.fresh[p] = d.seq
+			parents = append(parents, path.Dir(p))
+			if fi, err = in.Lstat(name); err != nil {
+				return nil, nil, err
+			}
 		}
-		if err := d.fs.Mkdir(p, d.opts.dirMode); err != nil {
-			return nil, err
+		next, err := d.openDir(p, in, name, fi)
+		if err != nil {
+			return nil, nil, err
 		}
-		d.fresh[p] = d.seq
-		parents = append(parents, path.Dir(p))
+		d.releaseDirLocked(up)
+		up = next
 	}
-	return parents, nil
+	return parents, up, nil
+}
+
+// openDir returns the directory p held open, opened as name in the fsys in, and checked to be
+// the directory fi (just read from its path with Lstat) rather than whatever a symlink swapped
+// in since leads to. d.mu is held.
+func (d *Dir) openDir(p string, in fsys, name string, fi fs.FileInfo) (*dirHandle, error) {
+	if h, ok := d.dirs[p]; ok {
+		if os.SameFile(h.fi, fi) {
+			if h.refs == 0 {
+				d.idle--
+			}
+			h.refs++
+			return h, nil
+		}
+		// Another directory has the path now (moved aside and made again, say).
+		h.stale = true
+		delete(d.dirs, p)
+		if h.refs == 0 {
+			d.idle--
+			_ = h.fs.Close()
+		}
+	}
+	sub, err := in.OpenDir(name)
+	if err != nil {
+		return nil, err
+	}
+	if ofi, err := sub.Lstat("."); err != nil || !os.SameFile(fi, ofi) {
+		_ = sub.Close()
+		if err == nil {
+			err = errors.New("was replaced while it was opened")
+		}
+		return nil, &fs.PathError{Op: "open", Path: p, Err: err}
+	}
+	h := &dirHandle{path: p, fs: sub, fi: fi, refs: 1}
+	d.dirs[p] = h
+	return h, nil
+}
+
+// heldDir returns the directory p if it is held open, with one more use; nil if it is not.
+func (d *Dir) heldDir(p string) *dirHandle {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	h := d.dirs[p]
+	if h != nil {
+		if h.refs == 0 {
+			d.idle--
+		}
+		h.refs++
+	}
+	return h
+}
+
+func (d *Dir) releaseDir(h *dirHandle) {
+	if h == nil {
+		return
+	}
+	d.mu.Lock()
+	d.releaseDirLocked(h)
+	d.mu.Unlock()
+}
+
+// releaseDirLocked ends a use of h; d.mu is held. Past maxIdleDirs unused directories, the
+// unused ones whose renames are synced are closed.
+func (d *Dir) releaseDirLocked(h *dirHandle) {
+	if h == nil {
+		return
+	}
+	if h.refs--; h.refs > 0 {
+		return
+	}
+	if h.stale {
+		_ = h.fs.Close()
+		return
+	}
+	if d.idle++; d.idle <= maxIdleDirs {
+		return
+	}
+	for p, o := range d.dirs {
+		if o.refs == 0 && !d.dirty[p] {
+			_ = o.fs.Close()
+			delete(d.dirs, p)
+			if d.idle--; d.idle <= maxIdleDirs/2 {
+				return
+			}
+		}
+	}
 }
 
 // syncDir syncs a directory's entries; the directories made in this run that it names are
-// durable from then on.
+// durable from then on. A directory held open is synced through its handle.
 func (d *Dir) syncDir(dir string) error {
+	h := d.heldDir(dir)
+	defer d.releaseDir(h)
 	d.mu.Lock()
 	start := d.seq
 	d.seq++
 	d.mu.Unlock()
-	if err := d.fs.SyncDir(dir); err != nil {
+	var err error
+	if h != nil {
+		err = h.fs.SyncDir(".")
+	} else {
+		err = d.fs.SyncDir(dir)
+	}
+	if err != nil {
 		return hostPathError("sync", d.Path(dir), err)
 	}
 	d.mu.Lock()
@@ -279,12 +413,23 @@ func (d *Dir) Close() error {
 	}
 	d.mu.Unlock()
 	errs = append(errs, d.syncDirty())
+	d.mu.Lock()
+	for p, h := range d.dirs {
+		if h.refs == 0 {
+			errs = append(errs, h.fs.Close())
+		} else {
+			h.stale = true // closed by the log that still uses it
+		}
+		delete(d.dirs, p)
+	}
+	d.idle = 0
+	d.mu.Unlock()
 	if d.lock != nil {
 		errs = append(errs, d.lock.Close())
 		d.lock = nil
 	}
 	if d.root != nil {
-		errs = append(errs, d.root.Close())
+		errs = append(errs, d.fs.Close()) // and the root
 		d.root = nil
 	}
 	return errors.Join(errs...)
