@@ -261,14 +261,7 @@ func (o *Options) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	var targets []target.Target
-	nodeTimes := target.NodeTimes(pods)
-	for i := range pods {
-		for _, t := range o.selector.Targets(&pods[i]) {
-			t.NodeTime = nodeTimes[pods[i].Spec.NodeName]
-			targets = append(targets, t)
-		}
-	}
+	targets := o.selector.ListedTargets(pods)
 	klog.V(1).InfoS("selected", "pods", len(pods), "containers", len(targets))
 	if o.DryRun {
 		return o.printDryRun(targets, nsErrs)

@@ -116,10 +116,10 @@ func (e *Exporter) Export(ctx context.Context, t target.Target) Result {
 	}
 }
 
-// Gone reports what is lost of a container whose pod went before its log could be read: if the
-// file's checkpoint belongs to an older pod of the same name, what that pod logged after it is
-// served by no one any more. Nothing is requested, since the name may belong to a newer pod
-// already.
+// Gone reports what is lost of a container whose pod went before its log could be read: what
+// it (or an older pod of the same name) logged after the file's checkpoint, or its whole log if
+// nothing of it is stored, once it had started. Nothing is requested, since the name may belong
+// to a newer pod already.
 func (e *Exporter) Gone(t target.Target) Result {
 	res := Result{Target: t}
 	cp, err := e.Dir.Checkpoint(t.Namespace, t.Pod, t.Container)
@@ -127,9 +127,14 @@ func (e *Exporter) Gone(t target.Target) Result {
 		res.Err = err
 		return res
 	}
-	if cp != nil && cp.PodUID != "" && cp.PodUID != t.PodUID {
+	switch _, current := instances(t.PodUID, t.Status); {
+	case cp != nil && cp.PodUID != "" && cp.PodUID != t.PodUID:
 		res.Gaps = append(res.Gaps, Gap{From: cp.Last, Reason: fmt.Sprintf(
 			"pod %s was replaced by one of the same name (uid %s), which went before its log was read: what the old pod logged after the checkpoint, and the new one's log, are lost", cp.PodUID, t.PodUID)})
+	case cp != nil:
+		res.Gaps = append(res.Gaps, Gap{From: cp.Last, Reason: "the pod went before its log was read again: what it logged after the checkpoint is lost"})
+	case current != nil:
+		res.Gaps = append(res.Gaps, Gap{Reason: "the pod went before its log was read: its log is lost"})
 	}
 	return res
 }

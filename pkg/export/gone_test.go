@@ -12,19 +12,23 @@ import (
 	"github.com/logexport/kubectl-logexport/test/logserver"
 )
 
-// Gone reports the tail of an older pod of the same name as lost, once the pod that replaced it
-// went before its log was read, and asks the API for nothing.
+// Gone reports what a pod that went before its log was read leaves unstored (after the
+// checkpoint, its own or an older pod's of the same name, or all of it), and asks for nothing.
 func TestGone(t *testing.T) {
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name string
-		// exported: the container was exported before Gone; replaced: its pod was replaced after.
-		exported, replaced bool
-		wantGap            bool
+		// exported: the container was exported before Gone; replaced: its pod was replaced after;
+		// notStarted: the target's status says it never started.
+		exported, replaced, notStarted bool
+		wantGap                        bool
+		// wantFrom: the gap starts at the stored line; otherwise its start is unknown.
+		wantFrom bool
 	}{
-		{name: "never exported"},
-		{name: "exported, same pod", exported: true},
-		{name: "exported, pod replaced since", exported: true, replaced: true, wantGap: true},
+		{name: "never exported", wantGap: true},
+		{name: "never started", notStarted: true},
+		{name: "exported, same pod", exported: true, wantGap: true, wantFrom: true},
+		{name: "exported, pod replaced since", exported: true, replaced: true, wantGap: true, wantFrom: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -44,6 +48,9 @@ func TestGone(t *testing.T) {
 				srv.Replace("default", "p0")
 			}
 			tgt := breakTarget(t, srv, "p0", "c")
+			if tt.notStarted {
+				tgt.Status = nil
+			}
 			srv.Delete("default", "p0")
 			before := asked.Load()
 			res := e.Gone(tgt)
@@ -53,8 +60,8 @@ func TestGone(t *testing.T) {
 			if tt.wantGap != (len(res.Gaps) == 1) || len(res.Gaps) > 1 {
 				t.Fatalf("gaps %v, want a gap: %v", res.Gaps, tt.wantGap)
 			}
-			if tt.wantGap && (!res.Gaps[0].From.Equal(at) || res.Gaps[0].To != nil) {
-				t.Errorf("gap %v, want from the old pod's last stored line on", res.Gaps[0])
+			if tt.wantGap && (res.Gaps[0].From.Equal(at) != tt.wantFrom || !tt.wantFrom && !res.Gaps[0].From.IsZero() || res.Gaps[0].To != nil) {
+				t.Errorf("gap %v, want it open-ended, from the last stored line: %v", res.Gaps[0], tt.wantFrom)
 			}
 			if n := asked.Load() - before; n != 0 {
 				t.Errorf("Gone made %d requests, want none", n)

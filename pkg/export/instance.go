@@ -99,9 +99,11 @@ const nodeClockSkew = time.Minute
 // older than the node's clock when the pods were listed (less nodeClockSkew), and an instance
 // that started after the list, which is the only other one previous=false can serve, cannot have
 // logged it. A previous=true stream gets no such proof: the instance it may serve instead (the
-// listed current one, after a restart) ran before the list.
+// listed current one, after a restart) ran before the list. Nor does a line older than in's own
+// start, which in cannot have logged: the node's clock stepped back.
 func servedBefore(in *instance, earliest, nodeTime time.Time) bool {
-	return !in.previous && !earliest.IsZero() && !nodeTime.IsZero() && earliest.Before(nodeTime.Add(-nodeClockSkew))
+	return !in.previous && !earliest.IsZero() && !nodeTime.IsZero() && earliest.Before(nodeTime.Add(-nodeClockSkew)) &&
+		!earliest.Before(in.started.Truncate(time.Second))
 }
 
 // serves asks the API server which instance a log request for in would be served from now. The

@@ -95,6 +95,9 @@ func TestServedBefore(t *testing.T) {
 		// previous=true may serve the listed current instance after a restart: it ran before
 		// the list, so an old line proves nothing.
 		{name: "previous instance", in: previous, earliest: ts(-400, 0), nodeTime: listedAt},
+		// The instance cannot have logged before it started: the node's clock stepped back.
+		{name: "older than the instance's start", in: current, earliest: ts(-1, 0), nodeTime: listedAt},
+		{name: "in the second the instance started", in: &instance{id: "c://y", started: ts(5, 0), running: true}, earliest: ts(4, 999999999).Add(1), nodeTime: listedAt, want: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,12 +121,17 @@ func TestFirstExportProvenByNodeTime(t *testing.T) {
 		{name: "old lines", lineAge: time.Hour, nodeTime: true, wantGets: 0},
 		{name: "lines within the skew", lineAge: time.Second, nodeTime: true, wantGets: 1},
 		{name: "node time unknown", lineAge: time.Hour, wantGets: 1},
+		{name: "a line before the instance started", lineAge: 3 * time.Hour, nodeTime: true, wantGets: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := logserver.New(t)
-			srv.NodeClock = func() time.Time { return now }
+			// p0 started two hours ago, p1 on the same node now.
+			clock := now.Add(-2 * time.Hour)
+			srv.NodeClock = func() time.Time { return clock }
 			srv.AddPod("default", "p0", "c")
+			clock = now
+			srv.AddPod("default", "p1", "c")
 			srv.Append("default", "p0", "c", logserver.Entry{Time: now.Add(-tt.lineAge), Text: "x"})
 			var gets atomic.Int64
 			e, d := breakExporter(t, srv, t.TempDir(), Options{}, func(r *http.Request) {
@@ -134,9 +142,10 @@ func TestFirstExportProvenByNodeTime(t *testing.T) {
 			defer d.Close()
 			tgt := breakTarget(t, srv, "p0", "c")
 			if tt.nodeTime {
-				tgt.NodeTime = target.NodeTimes([]corev1.Pod{*srv.Pod("default", "p0")})["node-0"]
-				if tgt.NodeTime.IsZero() {
-					t.Fatal("the log server's pod has no node time")
+				p := srv.Pod("default", "p0")
+				tgt.NodeTime = target.NewNodeTimes([]corev1.Pod{*p, *srv.Pod("default", "p1")}).Of(p)
+				if !tgt.NodeTime.Equal(now) {
+					t.Fatalf("node time %v, want p1's start %v", tgt.NodeTime, now)
 				}
 			}
 			if res := e.Export(context.Background(), tgt); res.Err != nil || res.Lines != 1 {

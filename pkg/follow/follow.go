@@ -50,9 +50,8 @@ const (
 type Follower struct {
 	Client kubernetes.Interface
 	Export ExportFunc
-	// Gone, if set, is called for a container whose pod went, to report what its file's
-	// checkpoint says is lost without requesting anything, as (*export.Exporter).Gone does: a
-	// pod that replaced an exported one of the same name and went before its first export.
+	// Gone, if set, is called for a container whose pod went before any export of it ran, to
+	// report what is lost without requesting anything, as (*export.Exporter).Gone does.
 	Gone     func(target.Target) export.Result
 	Scope    podselect.Scope
 	Selector podselect.Selector
@@ -128,9 +127,10 @@ type container struct {
 	after    *container
 
 	// Owned by the container's goroutine: when the last stream broke and why, zero if it did
-	// not.
-	brokeAt time.Time
-	lastErr error
+	// not; whether any export of it ran.
+	brokeAt  time.Time
+	lastErr  error
+	exported bool
 }
 
 func (c *container) retire() {
@@ -410,6 +410,7 @@ func (f *Follower) follow(ctx context.Context, c *container) {
 			if !ok {
 				continue // gone or ended while waiting for a turn
 			}
+			c.exported = true
 			switch {
 			case ctx.Err() != nil:
 			case cause != nil:
@@ -636,7 +637,7 @@ func (f *Follower) final(ctx context.Context, c *container) {
 		err = res.Err
 	}
 	klog.V(2).InfoS("pod gone; its log is no longer served", "container", c.key, "err", err)
-	if f.Gone != nil {
+	if f.Gone != nil && !c.exported {
 		if res := f.Gone(t); len(res.Gaps) > 0 || res.Err != nil {
 			f.record(res)
 		}

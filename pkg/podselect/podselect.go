@@ -82,6 +82,20 @@ func (s Selector) MatchContainer(name string) bool {
 	return match(name, s.Containers, s.ExcludeContainers)
 }
 
+// ListedTargets returns the selected containers of pods that List returned, each with the time
+// its node's clock had passed when its pod was listed (target.NodeTimes).
+func (s Selector) ListedTargets(pods []corev1.Pod) []target.Target {
+	var out []target.Target
+	nodeTimes := target.NewNodeTimes(pods)
+	for i := range pods {
+		for _, t := range s.Targets(&pods[i]) {
+			t.NodeTime = nodeTimes.Of(&pods[i])
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 // Targets returns the selected containers of a pod in the order they run: init, regular, ephemeral.
 func (s Selector) Targets(pod *corev1.Pod) []target.Target {
 	var out []target.Target

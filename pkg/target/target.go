@@ -43,19 +43,27 @@ func Of(pod *corev1.Pod, container string) Target {
 	return Target{Namespace: pod.Namespace, Pod: pod.Name, PodUID: string(pod.UID), Container: container, Status: StatusOf(pod, container)}
 }
 
-// NodeTimes returns, for each node of the pods, the newest time its kubelet and runtime reported
-// in any of them: the pod's start and its containers' start and finish. They come from the node's
-// clock, so when the pods were listed that clock had passed it; a container that starts after
-// the list cannot log a line older than that. Conditions are left out: other components set some
-// of them, by other clocks.
-func NodeTimes(pods []corev1.Pod) map[string]time.Time {
-	out := map[string]time.Time{}
+// NodeTimes holds, for the pods of one namespace on one node, the newest time the node's kubelet
+// and runtime reported in any of them: the pod's start and its containers' start and finish.
+// They come from the node's clock, so when the pods were listed that clock had passed it; a
+// container that starts after the list cannot log a line older than that. The pods of one
+// namespace were listed at one moment, those of another may have been listed later (namespace by
+// namespace, without the right to list them all): a time is used only for its namespace's pods.
+// Conditions are left out: other components set some of them, by other clocks.
+type NodeTimes map[nodeKey]time.Time
+
+type nodeKey struct{ namespace, node string }
+
+// NewNodeTimes returns the node times of pods listed together.
+func NewNodeTimes(pods []corev1.Pod) NodeTimes {
+	out := NodeTimes{}
 	for i := range pods {
 		p := &pods[i]
 		if p.Spec.NodeName == "" {
 			continue
 		}
-		newest := out[p.Spec.NodeName]
+		k := nodeKey{p.Namespace, p.Spec.NodeName}
+		newest := out[k]
 		seen := func(t metav1.Time) {
 			if t.After(newest) {
 				newest = t.Time
@@ -78,8 +86,13 @@ func NodeTimes(pods []corev1.Pod) map[string]time.Time {
 			}
 		}
 		if !newest.IsZero() {
-			out[p.Spec.NodeName] = newest
+			out[k] = newest
 		}
 	}
 	return out
+}
+
+// Of returns the node time for a pod listed with the others (zero if unknown).
+func (n NodeTimes) Of(pod *corev1.Pod) time.Time {
+	return n[nodeKey{pod.Namespace, pod.Spec.NodeName}]
 }

@@ -13,8 +13,9 @@ func TestNodeTimes(t *testing.T) {
 	at := func(sec int) metav1.Time { return metav1.NewTime(t0.Add(time.Duration(sec) * time.Second)) }
 	ptr := func(t metav1.Time) *metav1.Time { return &t }
 	pod := func(node string, start *metav1.Time, statuses ...corev1.ContainerStatus) corev1.Pod {
-		return corev1.Pod{Spec: corev1.PodSpec{NodeName: node}, Status: corev1.PodStatus{StartTime: start, ContainerStatuses: statuses}}
+		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns"}, Spec: corev1.PodSpec{NodeName: node}, Status: corev1.PodStatus{StartTime: start, ContainerStatuses: statuses}}
 	}
+	in := func(ns string, p corev1.Pod) corev1.Pod { p.Namespace = ns; return p }
 	running := func(start int) corev1.ContainerStatus {
 		return corev1.ContainerStatus{State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: at(start)}}}
 	}
@@ -34,6 +35,7 @@ func TestNodeTimes(t *testing.T) {
 	tests := []struct {
 		name string
 		pods []corev1.Pod
+		// want is the time for a pod in namespace "ns" on each node.
 		want map[string]time.Time
 	}{
 		{name: "no pods", want: map[string]time.Time{}},
@@ -49,16 +51,21 @@ func TestNodeTimes(t *testing.T) {
 			},
 			want: map[string]time.Time{"n1": at(40).Time, "n2": at(90).Time},
 		},
+		{
+			// Namespaces may be listed one after the other: another's later list says nothing of
+			// the node's clock when this one was listed.
+			name: "per namespace",
+			pods: []corev1.Pod{pod("n1", ptr(at(1)), running(2)), in("later", pod("n1", ptr(at(300)), running(301)))},
+			want: map[string]time.Time{"n1": at(2).Time},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := NodeTimes(tt.pods)
-			if len(got) != len(tt.want) {
-				t.Fatalf("NodeTimes = %v, want %v", got, tt.want)
-			}
-			for n, w := range tt.want {
-				if !got[n].Equal(w) {
-					t.Errorf("node %s: %v, want %v", n, got[n], w)
+			got := NewNodeTimes(tt.pods)
+			for _, n := range []string{"", "n1", "n2"} {
+				p := pod(n, nil)
+				if w := tt.want[n]; !got.Of(&p).Equal(w) {
+					t.Errorf("node %q: %v, want %v", n, got.Of(&p), w)
 				}
 			}
 		})
