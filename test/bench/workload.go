@@ -55,8 +55,10 @@ func (w *workload) grown() (lines, bytes int64) {
 // a resume from a second-precision sinceTime re-reads that second and has to skip exactly what it
 // stored.
 type logFile struct {
-	path    string
-	tag     string
+	path string
+	tag  string
+	// start is when its container started, and its first line.
+	start   time.Time
 	size    int64
 	lines   int64
 	payload int64
@@ -102,7 +104,7 @@ func (f *logFile) create(n int64) error {
 		return err
 	}
 	defer out.Close()
-	f.next = t0
+	f.next = f.start
 	f.lines, f.payload, f.size, err = f.appendLines(out, n)
 	if err != nil {
 		return err
@@ -164,13 +166,20 @@ func (w *workload) create(ctx context.Context, client kubernetes.Interface, dyn 
 
 func (w *workload) podName(p int) string { return fmt.Sprintf("%s-%04d", w.name, p) }
 
+// started is when pod p and its containers started: the pods of a workload started one after the
+// other over an hour, as in a cluster that has run for a while, and each container logs from its
+// start on.
+func (w *workload) started(p int) time.Time {
+	return t0.Add(time.Duration(p) * time.Hour / time.Duration(w.pods)).Truncate(time.Second)
+}
+
 func (w *workload) createPod(ctx context.Context, client kubernetes.Interface, dyn dynamic.Interface, dir string, p int) error {
 	name := w.podName(p)
 	spec := kwok.PodSpec()
 	var logs []kwok.LogFiles
 	for c := 0; c < w.containers; c++ {
 		cname := fmt.Sprintf("c%d", c)
-		f := &logFile{path: filepath.Join(dir, w.name, name+"-"+cname+".log"), tag: name + "/" + cname}
+		f := &logFile{path: filepath.Join(dir, w.name, name+"-"+cname+".log"), tag: name + "/" + cname, start: w.started(p)}
 		if err := f.create(w.logBytes); err != nil {
 			return fmt.Errorf("writing %s: %w", f.path, err)
 		}
@@ -218,6 +227,14 @@ func (w *workload) settle(ctx context.Context, client kubernetes.Interface) erro
 					return err
 				}
 				kwok.SetContainerIDs(&pod.Status)
+				// kwok starts them now; their logs began earlier, which no kubelet shows.
+				start := metav1.NewTime(w.started(p))
+				pod.Status.StartTime = &start
+				for i := range pod.Status.ContainerStatuses {
+					if r := pod.Status.ContainerStatuses[i].State.Running; r != nil {
+						r.StartedAt = start
+					}
+				}
 				_, err = client.CoreV1().Pods(w.namespace).UpdateStatus(gctx, pod, metav1.UpdateOptions{})
 				return err
 			})
