@@ -218,8 +218,9 @@ type mfile struct {
 }
 
 type gap struct {
-	From time.Time  `json:"from"`
-	To   *time.Time `json:"to,omitempty"`
+	From   time.Time  `json:"from"`
+	To     *time.Time `json:"to,omitempty"`
+	Reason string     `json:"reason"`
 }
 
 type minst struct {
@@ -904,7 +905,7 @@ func explain(stored []string, model []*mline, mayMiss func(*mline) bool, gaps []
 		if g.To != nil {
 			to = g.To.Format("15:04:05.000")
 		}
-		fmt.Fprintf(&b, " [%s, %s]", g.From.Format("15:04:05.000"), to)
+		fmt.Fprintf(&b, " [%s, %s] (%s)", g.From.Format("15:04:05.000"), to, g.Reason)
 	}
 	return b.String()
 }
