@@ -396,6 +396,8 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 		write    bool
 		lineTime time.Time
 		stored   bool // the fragment just read was already stored
+		// ties: lines with the timestamp *after that are stored (see below).
+		ties = m.cp.Ties
 	)
 	for {
 		f, err := r.Next()
@@ -418,6 +420,17 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 			}
 			lineTime, line = ts, w.begin(ts.Unix())
 			write = after == nil || ts.After(*after)
+			if after != nil && ts.Equal(*after) {
+				// The stored lines with the newest timestamp came in the order served, so the
+				// log serves a suffix of them before any new one with that timestamp: after as
+				// many as are stored, the rest are new. (Had the rotation taken some of them,
+				// as many new ones are skipped, inside the gap reported.)
+				if ties > 0 {
+					ties--
+				} else {
+					write = true
+				}
+			}
 			if write && !m.Timestamps {
 				data = data[at:]
 			}
@@ -506,11 +519,14 @@ func (m *merge) endLine(write bool, ts time.Time, w window, in *instance) {
 			m.proof.earliest = ts
 		}
 	}
-	if ts.After(m.cp.Last) {
-		m.cp.Last = ts
-	}
 	if !write {
 		return
+	}
+	switch {
+	case ts.After(m.cp.Last):
+		m.cp.Last, m.cp.Ties = ts, 1
+	case ts.Equal(m.cp.Last):
+		m.cp.Ties++
 	}
 	if m.gap >= 0 {
 		// A clock that stepped back must not make a gap end before it starts.

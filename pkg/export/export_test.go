@@ -284,6 +284,19 @@ func TestMerge(t *testing.T) {
 			}, want: []string{"x1", "x2", "x3"}, lines: 1, gaps: 1},
 			{do: func(k *kubelet, p *pod) { k.add(2, 0, "x4") }, want: []string{"x1", "x2", "x3", "x4"}, lines: 1},
 		}},
+		{"rotation: a new line with the newest stored timestamp is kept", []step{
+			// x2 and x3 share a timestamp, as lines of a burst may; the window (x1, x2, x3) is
+			// gone with x1, but the log still serves the stored x2 and x3 before y.
+			{do: func(k *kubelet, p *pod) { k.add(1, 0, "x1"); k.add(1, 5, "x2", "x3") }, want: []string{"x1", "x2", "x3"}, lines: 3},
+			{do: func(k *kubelet, p *pod) {
+				k.mu.Lock()
+				k.current = k.current[1:]
+				k.mu.Unlock()
+				k.add(1, 5, "y")
+				k.add(2, 0, "z")
+			}, want: []string{"x1", "x2", "x3", "y", "z"}, lines: 2, gaps: 1},
+			{do: func(k *kubelet, p *pod) { k.add(2, 0, "w") }, want: []string{"x1", "x2", "x3", "y", "z", "w"}, lines: 1},
+		}},
 		{"rotation that kept the checkpointed lines loses nothing", []step{
 			{do: func(k *kubelet, p *pod) { k.add(0, 0, "x1"); k.add(1, 0, "x2") }, want: []string{"x1", "x2"}, lines: 2},
 			{do: func(k *kubelet, p *pod) {

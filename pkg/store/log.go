@@ -35,6 +35,9 @@ type Checkpoint struct {
 	First Hash `json:"first,omitempty"`
 	// Last is the newest timestamp stored from Instance.
 	Last time.Time `json:"last"`
+	// Ties is how many stored lines have the timestamp Last, zero if unknown (checkpoints
+	// written before it existed).
+	Ties int64 `json:"ties,omitempty"`
 	// Size is the length of the log file this checkpoint covers; anything beyond was written by a run
 	// that did not finish and is dropped before the next append.
 	Size  int64 `json:"size"`
