@@ -9,8 +9,9 @@ import (
 // the log bytes it covers, so each commit costs a sync of the log and one of the checkpoint file,
 // and a run over thousands of small logs would pay two syncs per container, one after the other.
 // Instead, the commits that arrive while a round is being synced wait and go together in the
-// next: one concurrent sync of every dirty log and new directory entry, then the checkpoint lines
-// appended to each namespace's file in one write and one sync of it.
+// next: one concurrent sync of every dirty log and new directory entry (on Linux, one syncfs of
+// the file system when they are many and all on it), then the checkpoint lines appended to each
+// namespace's file in one write and one sync of it.
 type committer struct {
 	dir *Dir
 
@@ -88,8 +89,12 @@ func (c *committer) round(batch []*commitReq) {
 	d.mu.Unlock()
 	type job struct {
 		run  func() error
+		done func() // what a syncfs that covered the job does instead of run
 		reqs []*commitReq
-		dir  string // a dirty directory, marked again if its sync fails
+		dir  string // a directory, marked dirty again if its sync fails and no request needs it
+		// dev is the device of what the job syncs, if known.
+		dev   uint64
+		devOK bool
 	}
 	var jobs []job
 	for _, r := range batch {
@@ -101,11 +106,29 @@ func (c *committer) round(batch []*commitReq) {
 				}
 				l.unsynced = false
 				return nil
-			}, reqs: []*commitReq{r}})
+			}, done: func() { l.unsynced = false }, reqs: []*commitReq{r}, dev: l.dev, devOK: l.devOK})
 		}
 	}
 	for dir, reqs := range needs {
-		jobs = append(jobs, job{run: func() error { return d.syncDir(dir) }, reqs: reqs, dir: dir})
+		dev, ok := d.dirDev(dir)
+		jobs = append(jobs, job{run: func() error { return d.syncDir(dir) }, reqs: reqs, dir: dir, dev: dev, devOK: ok})
+	}
+	if d.syncFS(len(jobs), func(i int) (uint64, bool) { return jobs[i].dev, jobs[i].devOK }) {
+		start := d.syncBegins()
+		if err := d.fs.SyncFS(); err == nil {
+			for _, j := range jobs {
+				if j.done != nil {
+					j.done()
+				} else {
+					d.synced(j.dir, start)
+				}
+			}
+			jobs = nil
+		} else if errors.Is(err, errors.ErrUnsupported) {
+			d.noSyncFS.Store(true)
+		}
+		// Otherwise the syncs of the files tell which of them failed: a write-back error is
+		// reported to each file's descriptor on its own.
 	}
 	_ = parallel(len(jobs), func(i int) error {
 		err := jobs[i].run()
@@ -139,6 +162,27 @@ func (c *committer) round(batch []*commitReq) {
 		}
 		return err
 	})
+}
+
+// syncFSMin is the number of syncs in a round from which they are replaced by one syncfs.
+// Fewer are synced one by one: syncfs writes back everything dirty on the file system, other
+// programs' writes too, which a round of one or two logs should not wait for.
+const syncFSMin = 6
+
+// syncFS tells whether the n syncs of a round, whose devices dev tells, are to be replaced by one
+// syncfs of the directory's file system: where there is one, and only if every file and
+// directory they sync is on it (a mount point inside the directory is on another file system,
+// which syncfs would not sync).
+func (d *Dir) syncFS(n int, dev func(i int) (uint64, bool)) bool {
+	if n < d.opts.syncFSMin || n == 0 || !d.devOK || d.noSyncFS.Load() {
+		return false
+	}
+	for i := range n {
+		if v, ok := dev(i); !ok || v != d.dev {
+			return false
+		}
+	}
+	return true
 }
 
 // cmpErr keeps the first error.

@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -189,9 +191,19 @@ func TestCrashConsistency(t *testing.T) {
 	if testing.Short() {
 		perPoint = min(perPoint, 6)
 	}
-	for _, timestamps := range []bool{false, true} {
-		t.Run(fmt.Sprint("timestamps=", timestamps), func(t *testing.T) {
+	for _, tt := range []struct{ timestamps, syncfs bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		timestamps := tt.timestamps
+		t.Run(fmt.Sprint("timestamps=", timestamps, ",syncfs=", tt.syncfs), func(t *testing.T) {
 			t.Parallel()
+			// Every round of commits syncs with one syncfs (where the system has it), or every
+			// one file by file.
+			opts := []store.Option{store.SyncFSMin(math.MaxInt)}
+			if tt.syncfs {
+				if runtime.GOOS != "linux" {
+					t.Skip("no syncfs")
+				}
+				opts = []store.Option{store.SyncFSMin(1)}
+			}
 			src := &source{logs: map[string][]line{}}
 			srv := httptest.NewServer(src)
 			defer srv.Close()
@@ -213,8 +225,11 @@ func TestCrashConsistency(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := src.export(client, dir, timestamps, rec.Option()); err != nil {
+				if err := src.export(client, dir, timestamps, append(opts, rec.Option())...); err != nil {
 					t.Fatalf("run %d: %v", run+1, err)
+				}
+				if n := rec.SyncFSOps(); tt.syncfs && n == 0 {
+					t.Fatalf("run %d synced no round with syncfs:\n%s", run+1, rec.Trace())
 				}
 				want := src.want(timestamps)
 				checkFiles(t, dir, want)

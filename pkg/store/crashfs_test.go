@@ -31,9 +31,10 @@ const (
 	opRename
 	opRemove
 	opSyncDir
+	opSyncFS
 )
 
-var opNames = [...]string{"create", "write", "truncate", "sync", "mkdir", "rename", "remove", "syncdir"}
+var opNames = [...]string{"create", "write", "truncate", "sync", "mkdir", "rename", "remove", "syncdir", "syncfs"}
 
 type fsOp struct {
 	kind        opKind
@@ -109,6 +110,19 @@ func (r *Recorder) Ops() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.ops)
+}
+
+// SyncFSOps returns how many of the recorded operations were a syncfs.
+func (r *Recorder) SyncFSOps() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, o := range r.ops {
+		if o.kind == opSyncFS {
+			n++
+		}
+	}
+	return n
 }
 
 // Option makes Open record through r.
@@ -228,6 +242,23 @@ func (f *recFS) SyncDir(name string) error {
 	}
 	f.r.add(fsOp{kind: opSyncDir, name: f.full(name)})
 	return nil
+}
+
+// SyncFS is recorded as making every file's and directory's changes durable.
+func (f *recFS) SyncFS() error {
+	f.r.mu.Lock()
+	defer f.r.mu.Unlock()
+	if err := f.fsys.SyncFS(); err != nil {
+		return err
+	}
+	f.r.add(fsOp{kind: opSyncFS})
+	return nil
+}
+
+// SyncFSMin makes Open replace the syncs of a round of commits by one syncfs from n syncs on,
+// rather than from the default, so that a test's small rounds take that path.
+func SyncFSMin(n int) Option {
+	return func(o *options) { o.syncFSMin = n }
 }
 
 // WriteFileAtomic is recorded as what renameio does: create a temporary file beside name, write,
@@ -384,6 +415,15 @@ func apply(o fsOp, files map[int]*fileModel, dirs map[string]*dirModel) {
 		d := dirs[o.name]
 		d.durable = entries(d.durable, d.pending, nil)
 		d.pending = nil
+	case opSyncFS:
+		for _, f := range files {
+			f.durable = contents(f.durable, f.pending)
+			f.pending = nil
+		}
+		for _, d := range dirs {
+			d.durable = entries(d.durable, d.pending, nil)
+			d.pending = nil
+		}
 	}
 }
 

@@ -61,6 +61,14 @@ func (f *faultFS) WriteFileAtomic(name string, data []byte, perm fs.FileMode) er
 	return f.fsys.WriteFileAtomic(name, data, perm)
 }
 
+// SyncFS fails as the syncs it stands for would.
+func (f *faultFS) SyncFS() error {
+	if err := cmpErr(f.err("sync"), f.err("syncdir")); err != nil {
+		return err
+	}
+	return f.fsys.SyncFS()
+}
+
 func (f *faultFS) SyncDir(name string) error {
 	if err := f.err("syncdir"); err != nil {
 		return err

@@ -38,6 +38,10 @@ type fsys interface {
 	OpenDir(name string) (fsys, error)
 	// Close closes the directory's handles.
 	Close() error
+	// SyncFS makes everything written to the directory's file system durable, every file's data
+	// and every directory's entries (syncfs(2)); errors.ErrUnsupported where there is no such
+	// call, or where it does not report write-back errors.
+	SyncFS() error
 }
 
 // file is an open file of the directory. The store writes at offsets it keeps itself, so that
@@ -117,6 +121,14 @@ func (r *rootFS) selfFile() (*os.File, error) {
 		r.self = f
 	}
 	return r.self, nil
+}
+
+func (r *rootFS) SyncFS() error {
+	f, err := r.selfFile()
+	if err != nil {
+		return err
+	}
+	return syncFS(f)
 }
 
 func (r *rootFS) Close() error {

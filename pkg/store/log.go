@@ -83,6 +83,9 @@ type Log struct {
 	// removed by its name in it, base.
 	in   *dirHandle
 	base string
+	// dev is the device of the file's file system, if known.
+	dev   uint64
+	devOK bool
 	// tmp is the file's name until its first checkpoint is saved ("" after): a new log is
 	// written under a name of its own and renamed after its checkpoint, so that a crash never
 	// leaves a log file without the checkpoint that says how much of it to keep (see open).
@@ -204,6 +207,7 @@ func (l *Log) open() error {
 		return fmt.Errorf("%s was replaced while it was opened", d.Path(rel))
 	}
 	l.newDirs = nil // the file is there already
+	l.dev, l.devOK = d.opts.dev(fi)
 	if l.Recovered != nil {
 		l.size = l.Recovered.Size
 	}
@@ -241,6 +245,8 @@ func (l *Log) create(tmp string) error {
 		return fmt.Errorf("creating %s: %w", d.Path(tmp), err)
 	}
 	l.tmp, l.unsynced = tmp, true
+	// Made in its directory, so on its file system.
+	l.dev, l.devOK = l.in.dev, l.in.devOK
 	l.start()
 	return nil
 }

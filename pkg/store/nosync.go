@@ -17,6 +17,7 @@ func NoSync() Option {
 type noSyncFS struct{ fsys }
 
 func (noSyncFS) SyncDir(string) error { return nil }
+func (noSyncFS) SyncFS() error        { return nil }
 func (f noSyncFS) OpenDir(name string) (fsys, error) {
 	inner, err := f.fsys.OpenDir(name)
 	if err != nil {

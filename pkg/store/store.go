@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // FormatVersion is the version of the layout and of the meta and checkpoint files. Version 1 kept
@@ -59,6 +60,11 @@ type options struct {
 	fileMode, dirMode fs.FileMode
 	// fs wraps the directory's root; tests record through it.
 	fs func(*os.Root) fsys
+	// syncFSMin is the number of syncs in a round of commits from which one syncfs replaces
+	// them (see committer.round).
+	syncFSMin int
+	// dev is the device of a file system object (devOf; tests pretend some are elsewhere).
+	dev func(fs.FileInfo) (uint64, bool)
 }
 
 // GroupReadable creates files 0640 and directories 0750 rather than 0600 and 0700, for teams that
@@ -94,6 +100,12 @@ type Dir struct {
 	// maxIdleDirs) for the next log of the same pod or namespace, and for their syncs.
 	dirs map[string]*dirHandle
 	idle int
+	// dev is the device of the directory's file system, if known: a round's syncs are replaced
+	// by one syncfs only when everything they sync is on it.
+	dev   uint64
+	devOK bool
+	// noSyncFS is set once syncfs turned out not to be available.
+	noSyncFS atomic.Bool
 }
 
 // dirHandle is a directory of the tree held open: its logs are opened, checked and renamed, and
@@ -102,7 +114,10 @@ type dirHandle struct {
 	path string
 	fs   fsys
 	fi   fs.FileInfo // what it was checked to be when opened
-	refs int
+	// dev is the device of its file system, if known.
+	dev   uint64
+	devOK bool
+	refs  int
 	// stale is set when its path names another directory now: it is closed when no longer used.
 	stale bool
 }
@@ -113,7 +128,7 @@ const maxIdleDirs = 64
 // Open creates (if needed) and locks the directory. timestamps must match the mode the directory was
 // created with.
 func Open(dir string, timestamps bool, opts ...Option) (*Dir, error) {
-	o := options{fileMode: 0o600, dirMode: 0o700, fs: func(r *os.Root) fsys { return &rootFS{root: r} }}
+	o := options{fileMode: 0o600, dirMode: 0o700, fs: func(r *os.Root) fsys { return &rootFS{root: r} }, syncFSMin: syncFSMin, dev: devOf}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -126,6 +141,9 @@ func Open(dir string, timestamps bool, opts ...Option) (*Dir, error) {
 	}
 	d := &Dir{path: dir, root: root, fs: o.fs(root), opts: o, namespaces: map[string]*checkpoints{}, dirty: map[string]bool{}, fresh: map[string]uint64{}, dirs: map[string]*dirHandle{}}
 	d.commits.dir = d
+	if fi, err := d.fs.Lstat("."); err == nil {
+		d.dev, d.devOK = o.dev(fi)
+	}
 	if err := d.open(timestamps); err != nil {
 		_ = d.Close()
 		return nil, err
@@ -295,6 +313,7 @@ func (d *Dir) openDir(p string, in fsys, name string, fi fs.FileInfo) (*dirHandl
 		return nil, &fs.PathError{Op: "open", Path: p, Err: err}
 	}
 	h := &dirHandle{path: p, fs: sub, fi: fi, refs: 1}
+	h.dev, h.devOK = d.opts.dev(fi)
 	d.dirs[p] = h
 	return h, nil
 }
@@ -354,10 +373,7 @@ func (d *Dir) releaseDirLocked(h *dirHandle) {
 func (d *Dir) syncDir(dir string) error {
 	h := d.heldDir(dir)
 	defer d.releaseDir(h)
-	d.mu.Lock()
-	start := d.seq
-	d.seq++
-	d.mu.Unlock()
+	start := d.syncBegins()
 	var err error
 	if h != nil {
 		err = h.fs.SyncDir(".")
@@ -367,14 +383,41 @@ func (d *Dir) syncDir(dir string) error {
 	if err != nil {
 		return hostPathError("sync", d.Path(dir), err)
 	}
+	d.synced(dir, start)
+	return nil
+}
+
+// syncBegins counts a sync of directories about to begin and returns its number.
+func (d *Dir) syncBegins() uint64 {
 	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.seq++
+	return d.seq - 1
+}
+
+// synced notes that dir was synced by the sync numbered start: the directories made in it
+// before that sync began are durable.
+func (d *Dir) synced(dir string, start uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	for p, made := range d.fresh {
 		if made <= start && path.Dir(p) == dir {
 			delete(d.fresh, p) // made before the sync began
 		}
 	}
-	d.mu.Unlock()
-	return nil
+}
+
+// dirDev returns the device of a directory, if it is known: the directory's own, or one held open.
+func (d *Dir) dirDev(dir string) (uint64, bool) {
+	if dir == "." {
+		return d.dev, d.devOK
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if h := d.dirs[dir]; h != nil {
+		return h.dev, h.devOK
+	}
+	return 0, false
 }
 
 // syncDirs syncs the directories, concurrently: on a journaling file system, syncs that overlap

@@ -1,7 +1,13 @@
 package store
 
 import (
+	"errors"
+	"io/fs"
 	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -29,3 +35,57 @@ func syncData(f *os.File) error {
 }
 
 func syncDir(f *os.File) error { return f.Sync() }
+
+// syncFS is syncfs(2) on the file system of f, which must have been open since before the writes
+// whose errors matter: a write-back error is reported once to each file descriptor open when it
+// happened. Before Linux 5.8 syncfs reported no write-back error at all, so there it is not used.
+func syncFS(f *os.File) error {
+	if !syncFSReports() {
+		return errors.ErrUnsupported
+	}
+	c, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		for {
+			if serr = unix.Syncfs(int(fd)); serr != unix.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	if errors.Is(serr, unix.ENOSYS) {
+		return errors.ErrUnsupported
+	}
+	if serr != nil {
+		return &os.PathError{Op: "syncfs", Path: f.Name(), Err: serr}
+	}
+	return nil
+}
+
+// syncFSReports tells whether the kernel's syncfs reports write-back errors (Linux 5.8 and later).
+var syncFSReports = sync.OnceValue(func() bool {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return false
+	}
+	v := strings.SplitN(unix.ByteSliceToString(u.Release[:]), ".", 3)
+	if len(v) < 2 {
+		return false
+	}
+	major, err1 := strconv.Atoi(v[0])
+	minor, err2 := strconv.Atoi(strings.TrimRightFunc(v[1], func(r rune) bool { return r < '0' || r > '9' }))
+	return err1 == nil && err2 == nil && (major > 5 || major == 5 && minor >= 8)
+})
+
+// devOf is the device (st_dev) of the file system fi is on.
+func devOf(fi fs.FileInfo) (uint64, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return uint64(st.Dev), true //nolint:unconvert // Dev is uint32 on some architectures
+}
