@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command rusage runs a command and reports its peak RSS and CPU time, as /usr/bin/time does.
 //
 //	rusage FILE COMMAND [ARG...]
