@@ -208,7 +208,8 @@ type merge struct {
 		// before is the newest stored line when the stream began.
 		before time.Time
 	}
-	// probing: the stream asks another instance whether it serves the stored lines.
+	// probing: the stream is not followed, whatever the options (it asks another instance
+	// whether it serves the stored lines, or checks the window before a followed stream).
 	probing bool
 	// saved is what the last saved checkpoint covers of this run.
 	saved struct {
@@ -308,7 +309,20 @@ var errProvenNewer = errors.New("checkpoint proven in the current instance")
 // the API serves beside it.
 func (m *merge) resume(ctx context.Context, in, other *instance) error {
 	m.cp.PodUID, m.cp.Instance = m.t.PodUID, in.id
-	err := m.stream(ctx, in, m.cp.Since, nil)
+	var err error
+	if m.Follow && in.running && !in.previous && windowOf(m.cp).skip > 0 {
+		// A followed stream tells that the stored lines are no longer served only once a line
+		// comes or the stream ends: after a rotation to an empty file, neither may happen for
+		// long, and the loss goes unreported. Catch up with a stream that ends, then follow.
+		m.probing = true
+		err = m.stream(ctx, in, m.cp.Since, nil)
+		m.probing = false
+		if err == nil {
+			err = m.stream(ctx, in, m.cp.Since, nil)
+		}
+	} else {
+		err = m.stream(ctx, in, m.cp.Since, nil)
+	}
 	if !errors.Is(err, errRotated) && !errors.Is(err, errGone) {
 		return err
 	}

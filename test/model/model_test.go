@@ -1128,6 +1128,13 @@ func TestModelFound(t *testing.T) {
 			actions: "export; long p1/a n=4 seed=1921505798452631720; replace p1; follow; delete p1",
 		},
 		{
+			// A follower resumed a checkpoint whose lines had been rotated away to an empty
+			// file: its followed stream waited for a line that would tell, and the pod went
+			// first, without the loss reported. Now a stream that ends checks the window first.
+			name:    "follow after a rotation to an empty file",
+			actions: "burst p0/b n=5 seed=1167632100860929114; export; long p0/b n=4 seed=2064568206497388313; rotate p0/b n=10 seed=4628937565629546288; follow; delete p0",
+		},
+		{
 			// A follower's stream read on across a rotation, so its window held lines of both
 			// files; the next export found the window gone and kept only lines newer than the
 			// newest stored one, dropping a new line with the very same timestamp (a long
