@@ -5,7 +5,7 @@
 // file is checked against the model. A failure prints its seed and the shortest action list
 // that still fails.
 //
-//	MODEL_SEQUENCES=n   sequences to run (default 2000, about 40 actions each)
+//	MODEL_SEQUENCES=n   sequences to run (default 500, about 40 actions each)
 //	MODEL_ACTIONS=n     actions per sequence
 //	MODEL_SEED=s        the first sequence's seed (default: from the clock, printed)
 //	MODEL_EXCLUDE=a,b   leave out action kinds (see kindNames), e.g. to look past a known bug
@@ -1024,7 +1024,7 @@ func TestModel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("randomized model test")
 	}
-	sequences := envInt(t, "MODEL_SEQUENCES", 2000)
+	sequences := envInt(t, "MODEL_SEQUENCES", 500)
 	length := envInt(t, "MODEL_ACTIONS", 40)
 	seed := int64(envInt(t, "MODEL_SEED", int(time.Now().UnixNano()%1_000_000_000)))
 	budget := 30 * time.Second
