@@ -16,7 +16,7 @@ e2e: tools
 
 # The model-based randomized test for longer (MODEL_SEQUENCES sequences; see test/model); not part of `test`.
 soak:
-	MODEL_SEQUENCES=$${MODEL_SEQUENCES:-20000} go test -count=1 -timeout 0 -run TestModel ./test/model/
+	MODEL_RANDOM=1 MODEL_SEQUENCES=$${MODEL_SEQUENCES:-20000} go test -count=1 -timeout 0 -run TestModel ./test/model/
 
 release-check:
 	hack/release-check.sh
