@@ -339,18 +339,26 @@ func (m *merge) resume(ctx context.Context, in, other *instance) error {
 		// Not followed: a stream that waits for new lines would never say that the stored ones
 		// are not there, and the previous instance's tail would never be read.
 		m.probing = true
+		lines := m.res.Lines
 		oerr := m.stream(ctx, other, m.cp.Since, nil)
 		m.probing = false
-		if oerr == nil {
+		// Lines are written only after the stored ones were served: then other served them,
+		// also if the stream broke after.
+		if oerr == nil || !errors.Is(oerr, errRotated) && m.res.Lines > lines {
 			// When in's unstored lines began is unknown (no line of in may be stored at all):
 			// they end before the newest stored line of other.
 			m.res.Gaps = append(m.res.Gaps, Gap{To: ptr(cp.Last), Reason: fmt.Sprintf("lines stored as container instance %s's were served by %s (the pod's status lagged behind a restart); what %s logged before them and was not stored is lost", in.id, other.id, in.id)})
+			if oerr != nil {
+				return oerr
+			}
 			return errProvenNewer
 		}
+		// Not proven either way (a stream cut before it said), or not other's: the checkpoint
+		// stays in.
+		m.cp = cp
 		if !errors.Is(oerr, errRotated) {
 			return oerr
 		}
-		m.cp = cp
 	}
 	if errors.Is(err, errGone) {
 		return err
