@@ -5,7 +5,7 @@
 // file is checked against the model. A failure prints its seed and the shortest action list
 // that still fails.
 //
-//	MODEL_SEQUENCES=n   sequences to run (default 300, about 40 actions each)
+//	MODEL_SEQUENCES=n   sequences to run (default 2000, about 40 actions each)
 //	MODEL_ACTIONS=n     actions per sequence
 //	MODEL_SEED=s        the first sequence's seed (default: fixedSeed; MODEL_RANDOM=1: from the clock)
 //	MODEL_EXCLUDE=a,b   leave out action kinds (see kindNames), e.g. to look past a known bug
@@ -1027,7 +1027,7 @@ func TestModel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("randomized model test")
 	}
-	sequences := envInt(t, "MODEL_SEQUENCES", 300)
+	sequences := envInt(t, "MODEL_SEQUENCES", 2000)
 	length := envInt(t, "MODEL_ACTIONS", 40)
 	// make test runs the same sequences every time, so that a failure there is a change's, not
 	// a newly drawn sequence's (which the soak, with seeds from the clock, is for).
