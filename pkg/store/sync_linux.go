@@ -13,26 +13,7 @@ import (
 )
 
 // syncData is fdatasync: the data and the size, without the times, which the store never reads.
-func syncData(f *os.File) error {
-	c, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := c.Control(func(fd uintptr) {
-		for {
-			if serr = unix.Fdatasync(int(fd)); serr != unix.EINTR {
-				return
-			}
-		}
-	}); err != nil {
-		return err
-	}
-	if serr != nil {
-		return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: serr}
-	}
-	return nil
-}
+func syncData(f *os.File) error { return onFD(f, "fdatasync", unix.Fdatasync) }
 
 func syncDir(f *os.File) error { return f.Sync() }
 
@@ -43,6 +24,15 @@ func syncFS(f *os.File) error {
 	if !syncFSReports() {
 		return errors.ErrUnsupported
 	}
+	err := onFD(f, "syncfs", unix.Syncfs)
+	if errors.Is(err, unix.ENOSYS) {
+		return errors.ErrUnsupported
+	}
+	return err
+}
+
+// onFD calls a sync on f's descriptor, again when a signal interrupted it; its error names f.
+func onFD(f *os.File, op string, call func(fd int) error) error {
 	c, err := f.SyscallConn()
 	if err != nil {
 		return err
@@ -50,18 +40,15 @@ func syncFS(f *os.File) error {
 	var serr error
 	if err := c.Control(func(fd uintptr) {
 		for {
-			if serr = unix.Syncfs(int(fd)); serr != unix.EINTR {
+			if serr = call(int(fd)); serr != unix.EINTR {
 				return
 			}
 		}
 	}); err != nil {
 		return err
 	}
-	if errors.Is(serr, unix.ENOSYS) {
-		return errors.ErrUnsupported
-	}
 	if serr != nil {
-		return &os.PathError{Op: "syncfs", Path: f.Name(), Err: serr}
+		return &os.PathError{Op: op, Path: f.Name(), Err: serr}
 	}
 	return nil
 }
