@@ -1,13 +1,9 @@
 package store
 
 import (
-	"bytes"
 	"cmp"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path"
 	"slices"
 	"sync"
@@ -16,39 +12,25 @@ import (
 )
 
 // checkpoints is the checkpoint file of one namespace: one JSON line per saved checkpoint, the last
-// line of a container winning. Saving appends a line to a file held open. A file per container,
-// replaced by write and rename, cost a create and a rename per save and a directory per pod,
-// which was most of the cost of exporting thousands of small logs.
-//
-// A run killed in the middle of an append leaves a last line without its newline; it is dropped
-// when the file is read, so a save is all or nothing, as the rename made it. A crash can also leave
-// the file at its new size without its new bytes (XFS shows them as NULs, written out of order
-// even between lines): no line kubectl logexport writes holds a NUL byte, and no append is synced
-// without the ones before it, so the first line with a NUL and all after it are dropped the same
-// way. A complete line that does not parse was not written by kubectl logexport, and every
-// container of the namespace is refused rather than guessed at.
+// line of a container winning. Saving appends a line to a file held open (see jsonl). A file per
+// container, replaced by write and rename, cost a create and a rename per save and a directory per
+// pod, which was most of the cost of exporting thousands of small logs. A complete line that does
+// not parse was not written by kubectl logexport, and every container of the namespace is refused
+// rather than guessed at.
 type checkpoints struct {
-	dir   *Dir
-	name  string // slash path inside the directory
-	shown string // host path, for messages
-
 	mu sync.Mutex
+	// file is the checkpoint file; it is open for writing from the first save on while logs of
+	// the namespace are open (users), rather than for the whole run: -A may reach thousands of
+	// namespaces.
+	file  *jsonl
+	users int
 	// err is why the file cannot be used; every container of the namespace fails with it.
 	err error
 	cps map[containerKey]Checkpoint
-	// f is open for writing from the first save on while logs of the namespace are open (users),
-	// rather than for the whole run: -A may reach thousands of namespaces.
-	f     file
-	users int
-	size  int64 // bytes of complete lines; a torn line after them is cut off by the next save
-	// tail is set while the file holds bytes after size (a torn line, crash debris).
-	tail bool
-	// created is set while the file's entry in the checkpoint directory is not synced yet.
-	created bool
-	// lines in the file; the file is rewritten with one line per container when it has grown
-	// past twice that, so that reading it stays proportional to the containers. A rewrite
-	// that failed is tried again at retryAt lines.
-	lines, retryAt int
+	// retryAt: the file is rewritten with one line per container when it has grown past twice
+	// that, so that reading it stays proportional to the containers. A rewrite that failed is
+	// tried again at retryAt lines.
+	retryAt int
 }
 
 type containerKey struct{ pod, container string }
@@ -71,39 +53,35 @@ func checkpointsPath(namespace string) string {
 // readCheckpoints reads a namespace's checkpoint file; a missing file holds none. A file that
 // cannot be read is an error; a corrupt one is kept in the result, to refuse every container of
 // the namespace.
-func readCheckpoints(d *Dir, name, shown string) (*checkpoints, error) {
-	c := &checkpoints{dir: d, name: name, shown: shown, cps: map[containerKey]Checkpoint{}}
-	data, err := d.fs.ReadFile(name)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return c, nil
-	case err != nil:
-		return nil, hostPathError("read", shown, err)
-	}
-	for n := 1; ; n++ {
-		i := bytes.IndexByte(data[c.size:], '\n')
-		if i < 0 || bytes.IndexByte(data[c.size:c.size+int64(i)], 0) >= 0 {
-			break // the rest was cut short by a crash
-		}
-		var r record
-		err := json.Unmarshal(data[c.size:c.size+int64(i)], &r)
-		if err == nil && (!plainName(r.Pod) || !plainName(r.Container)) {
-			err = fmt.Errorf("unsafe pod or container name %q/%q", r.Pod, r.Container)
-		}
+func readCheckpoints(d *Dir, name string) (*checkpoints, error) {
+	c := &checkpoints{cps: map[containerKey]Checkpoint{}}
+	f, err := readJSONL(d, name, func(n int, line []byte) error {
+		r, err := parseRecord(line)
 		if err != nil {
 			todo := "move it and the namespace's logs aside to export them again"
 			if d.meta.Timestamps {
 				todo = "move it aside, and the checkpoints will be read back from the logs"
 			}
-			c.err = fmt.Errorf("checkpoint file %s is corrupt at line %d (%v): %s", shown, n, err, todo)
-			return c, nil
+			return fmt.Errorf("checkpoint file %s is corrupt at line %d (%v): %s", d.Path(name), n, err, todo)
 		}
 		c.cps[containerKey{r.Pod, r.Container}] = r.Checkpoint
-		c.size += int64(i) + 1
-		c.lines++
+		return nil
+	})
+	if f == nil {
+		return nil, err
 	}
-	c.tail = c.size < int64(len(data))
+	c.file, c.err = f, err
 	return c, nil
+}
+
+// parseRecord parses a line of a checkpoint file.
+func parseRecord(line []byte) (record, error) {
+	var r record
+	err := json.Unmarshal(line, &r)
+	if err == nil && (!plainName(r.Pod) || !plainName(r.Container)) {
+		err = fmt.Errorf("unsafe pod or container name %q/%q", r.Pod, r.Container)
+	}
+	return r, err
 }
 
 // acquire and release bracket the use of the file by one log.
@@ -154,56 +132,28 @@ func (c *checkpoints) save(reqs []*commitReq) error {
 	if c.err != nil {
 		return c.err
 	}
-	if c.f == nil {
-		f, err := c.dir.fs.OpenFile(c.name, os.O_RDWR|os.O_CREATE, c.dir.opts.fileMode)
-		if err != nil {
-			return hostPathError("write", c.shown, err)
-		}
-		c.f = f
-		if c.size == 0 && !c.tail {
-			if fi, err := f.Stat(); err == nil && fi.Size() == 0 {
-				c.created = true // maybe: the entry is synced once more than needed
-			}
-		}
-	}
-	if c.tail {
-		// A line written after a torn one must not leave the torn one's end after it, where it
-		// would read as a complete line.
-		if err := c.f.Truncate(c.size); err != nil {
-			return hostPathError("write", c.shown, err)
-		}
-		c.tail = false
-	}
-	if _, err := c.f.WriteAt(b, c.size); err != nil {
-		if terr := c.f.Truncate(c.size); terr != nil {
-			c.tail = true
-		}
-		return hostPathError("write", c.shown, err)
+	if err := c.file.write(b, len(reqs)); err != nil {
+		return err
 	}
 	// Written, the lines are what the next run reads unless the system crashes: the logs must
 	// not be cut back below them any more, whatever fails from here on.
-	c.size += int64(len(b))
-	c.lines += len(reqs)
 	for _, r := range reqs {
 		c.cps[r.log.key] = r.cp
 		r.written = true
 	}
-	if err := c.f.Sync(); err != nil {
-		c.err = fmt.Errorf("checkpoint file %s could not be saved, nothing more is saved to it in this run: %w", c.shown, hostPathError("sync", c.shown, err))
+	if err := c.file.syncData(); err != nil {
+		c.err = fmt.Errorf("checkpoint file %s could not be saved, nothing more is saved to it in this run: %w", c.file.shown, err)
 		return c.err
 	}
-	if c.created {
-		if err := c.dir.syncDir(checkpointsDir); err != nil {
-			return err
-		}
-		c.created = false
+	if err := c.file.syncEntry(); err != nil {
+		return err
 	}
-	if c.lines >= max(compactMin, c.retryAt) && c.lines > 2*len(c.cps) {
+	if c.file.lines >= max(compactMin, c.retryAt) && c.file.lines > 2*len(c.cps) {
 		// The checkpoints are saved; after a failed rewrite the file goes on growing, and the
 		// rewrite is tried again once it has grown by as much again.
 		if err := c.compact(); err != nil {
-			c.retryAt = c.lines + max(len(c.cps), compactMin)
-			klog.V(1).InfoS("could not rewrite the checkpoint file", "file", c.shown, "err", err)
+			c.retryAt = c.file.lines + max(len(c.cps), compactMin)
+			klog.V(1).InfoS("could not rewrite the checkpoint file", "file", c.file.shown, "err", err)
 		}
 	}
 	return nil
@@ -211,13 +161,10 @@ func (c *checkpoints) save(reqs []*commitReq) error {
 
 // compact replaces the file with one line per container.
 func (c *checkpoints) compact() error {
-	data := marshalRecords(c.cps)
-	if err := c.dir.replace(c.name, data); err != nil {
+	if err := c.file.replace(marshalRecords(c.cps), len(c.cps)); err != nil {
 		return err
 	}
-	// The open file is the replaced one: the next save opens the new one.
-	_ = c.f.Close()
-	c.f, c.size, c.lines, c.retryAt, c.tail = nil, int64(len(data)), len(c.cps), 0, false
+	c.retryAt = 0
 	return nil
 }
 
@@ -247,10 +194,8 @@ func (c *checkpoints) close() error {
 
 // closeFile closes the file if it is open; c.mu is held.
 func (c *checkpoints) closeFile() error {
-	if c.f == nil {
+	if c.file == nil {
 		return nil
 	}
-	err := c.f.Close()
-	c.f = nil
-	return err
+	return c.file.closeFile()
 }

@@ -534,7 +534,7 @@ func (d *Dir) checkpoints(namespace string) (*checkpoints, error) {
 		return c, nil
 	}
 	name := checkpointsPath(namespace)
-	c, err := readCheckpoints(d, name, d.Path(name))
+	c, err := readCheckpoints(d, name)
 	if err != nil {
 		return nil, err
 	}

@@ -416,13 +416,13 @@ func TestCheckpointFileClosedWithItsLogs(t *testing.T) {
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if cps.f == nil {
+	if cps.file.f == nil {
 		t.Fatal("closed while a log of the namespace is open")
 	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if cps.f != nil || cps.users != 0 {
+	if cps.file.f != nil || cps.users != 0 {
 		t.Fatalf("open after its last log closed (users %d)", cps.users)
 	}
 	c := mustOpenLog(t, d, "ns", "c", "c")
@@ -452,19 +452,19 @@ func TestCheckpointFileCompactionRetry(t *testing.T) {
 		}
 	}
 	n := 1
-	for ; l.cps.lines < compactMin; n++ {
+	for ; l.cps.file.lines < compactMin; n++ {
 		save(n)
 	}
 	if l.cps.retryAt != 2*compactMin {
 		t.Fatalf("retry at %d lines, want %d", l.cps.retryAt, 2*compactMin)
 	}
 	faults.set("replace", nil)
-	for ; l.cps.lines < 2*compactMin-1; n++ {
+	for ; l.cps.file.lines < 2*compactMin-1; n++ {
 		save(n)
 	}
 	save(n)
-	if l.cps.lines != 1 {
-		t.Fatalf("%d lines after the retry, want 1", l.cps.lines)
+	if l.cps.file.lines != 1 {
+		t.Fatalf("%d lines after the retry, want 1", l.cps.file.lines)
 	}
 	if cp := l.cps.cps[containerKey{"p", "c"}]; cp.Lines != int64(n) {
 		t.Fatalf("checkpoint %+v, want the last save (%d)", cp, n)
