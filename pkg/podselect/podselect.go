@@ -29,6 +29,8 @@ type Selector struct {
 	ExcludePods       []*regexp.Regexp
 	Containers        []*regexp.Regexp
 	ExcludeContainers []*regexp.Regexp
+	// also are more selectors that must select a name too (And).
+	also []Selector
 }
 
 // Compile builds a Selector from pattern strings, naming the pattern that does not compile.
@@ -75,11 +77,29 @@ func match(name string, include, exclude []*regexp.Regexp) bool {
 }
 
 // MatchPod tells whether a pod name is selected.
-func (s Selector) MatchPod(name string) bool { return match(name, s.Pods, s.ExcludePods) }
+func (s Selector) MatchPod(name string) bool {
+	if !match(name, s.Pods, s.ExcludePods) {
+		return false
+	}
+	for _, a := range s.also {
+		if !a.MatchPod(name) {
+			return false
+		}
+	}
+	return true
+}
 
 // MatchContainer tells whether a container name is selected.
 func (s Selector) MatchContainer(name string) bool {
-	return match(name, s.Containers, s.ExcludeContainers)
+	if !match(name, s.Containers, s.ExcludeContainers) {
+		return false
+	}
+	for _, a := range s.also {
+		if !a.MatchContainer(name) {
+			return false
+		}
+	}
+	return true
 }
 
 // ListedTargets returns the selected containers of pods that List returned, each with the time
@@ -98,20 +118,7 @@ func (s Selector) ListedTargets(pods []corev1.Pod) []target.Target {
 
 // Targets returns the selected containers of a pod in the order they run: init, regular, ephemeral.
 func (s Selector) Targets(pod *corev1.Pod) []target.Target {
-	var out []target.Target
-	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
-		for _, c := range list {
-			if s.MatchContainer(c.Name) {
-				out = append(out, target.Of(pod, c.Name))
-			}
-		}
-	}
-	for _, c := range pod.Spec.EphemeralContainers {
-		if s.MatchContainer(c.Name) {
-			out = append(out, target.Of(pod, c.Name))
-		}
-	}
-	return out
+	return targetsOf(pod, s.MatchContainer)
 }
 
 // Scope is where to list pods.

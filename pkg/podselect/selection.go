@@ -1,0 +1,153 @@
+package podselect
+
+import (
+	"context"
+	"slices"
+	"sort"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/logexport/kubectl-logexport/pkg/target"
+)
+
+// Selection is one part of what a run exports: where to list pods and which of their pods and
+// containers to take. The flags make one; a configuration file may make several.
+type Selection struct {
+	Scope    Scope
+	Selector Selector
+}
+
+// And returns a selector that selects a pod or container only when both s and o select it.
+func (s Selector) And(o Selector) Selector {
+	s.also = append(slices.Clip(s.also), o)
+	return s
+}
+
+// Empty tells whether s selects every pod and container.
+func (s Selector) Empty() bool {
+	return len(s.Pods)+len(s.ExcludePods)+len(s.Containers)+len(s.ExcludeContainers)+len(s.also) == 0
+}
+
+// Narrow returns what both s and n select, and false when they cannot both select anything: n in
+// another namespace than s. Label and field selectors are joined (both must hold), and so are the
+// name patterns.
+func (s Selection) Narrow(n Selection) (Selection, bool) {
+	switch {
+	case n.Scope.AllNamespaces:
+	case s.Scope.AllNamespaces:
+		s.Scope.AllNamespaces, s.Scope.Namespace = false, n.Scope.Namespace
+	case s.Scope.Namespace != n.Scope.Namespace:
+		return Selection{}, false
+	}
+	s.Scope.LabelSelector = joinSelectors(s.Scope.LabelSelector, n.Scope.LabelSelector)
+	s.Scope.FieldSelector = joinSelectors(s.Scope.FieldSelector, n.Scope.FieldSelector)
+	if !n.Selector.Empty() {
+		s.Selector = s.Selector.And(n.Selector)
+	}
+	return s, true
+}
+
+// joinSelectors joins two label or field selectors into one that requires both: their
+// requirements are ANDed when separated by a comma.
+func joinSelectors(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "," + b
+}
+
+// Select lists the pods of each selection and returns their selected containers in one list,
+// each container once (a pod that two selections match is exported once, with the containers
+// either selects), sorted by namespace and pod, a pod's containers in the order they run.
+//
+// With one selection, a namespace whose pods may not be listed is an error, as for kubectl get.
+// With several, it is reported among the failed namespaces and the other selections are still
+// exported, as a namespace that cannot be read is with --all-namespaces.
+func Select(ctx context.Context, client kubernetes.Interface, sels []Selection) ([]target.Target, []NamespaceError, error) {
+	type selected struct {
+		pod      *corev1.Pod
+		nodeTime target.NodeTimes
+		// by holds the selectors of the selections that matched the pod.
+		by []Selector
+	}
+	pods := map[string]*selected{}
+	var failed []NamespaceError
+	failedNS := map[string]bool{}
+	for _, sel := range sels {
+		listed, nsErrs, err := List(ctx, client, sel.Scope, sel.Selector)
+		if err != nil {
+			if len(sels) == 1 || sel.Scope.AllNamespaces || ctx.Err() != nil {
+				return nil, nil, err
+			}
+			nsErrs = []NamespaceError{{Namespace: sel.Scope.Namespace, Err: err}}
+		}
+		for _, e := range nsErrs {
+			if !failedNS[e.Namespace] {
+				failedNS[e.Namespace] = true
+				failed = append(failed, e)
+			}
+		}
+		// Node times hold only for the pods listed together (see target.NodeTimes): a pod that
+		// an earlier list returned keeps that list's times.
+		nodeTimes := target.NewNodeTimes(listed)
+		for i := range listed {
+			p := &listed[i]
+			k := p.Namespace + "/" + p.Name
+			if s, ok := pods[k]; ok {
+				s.by = append(s.by, sel.Selector)
+				continue
+			}
+			pods[k] = &selected{pod: p, nodeTime: nodeTimes, by: []Selector{sel.Selector}}
+		}
+	}
+	order := make([]*selected, 0, len(pods))
+	for _, s := range pods {
+		order = append(order, s)
+	}
+	sort.Slice(order, func(i, j int) bool {
+		a, b := order[i].pod, order[j].pod
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
+	var out []target.Target
+	for _, s := range order {
+		for _, t := range targetsOf(s.pod, func(c string) bool {
+			for _, sel := range s.by {
+				if sel.MatchContainer(c) {
+					return true
+				}
+			}
+			return false
+		}) {
+			t.NodeTime = s.nodeTime.Of(s.pod)
+			out = append(out, t)
+		}
+	}
+	sort.Slice(failed, func(i, j int) bool { return failed[i].Namespace < failed[j].Namespace })
+	return out, failed, nil
+}
+
+// targetsOf returns the containers of a pod that match, in the order they run: init, regular,
+// ephemeral.
+func targetsOf(pod *corev1.Pod, match func(string) bool) []target.Target {
+	var out []target.Target
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range list {
+			if match(c.Name) {
+				out = append(out, target.Of(pod, c.Name))
+			}
+		}
+	}
+	for _, c := range pod.Spec.EphemeralContainers {
+		if match(c.Name) {
+			out = append(out, target.Of(pod, c.Name))
+		}
+	}
+	return out
+}

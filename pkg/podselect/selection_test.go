@@ -1,0 +1,164 @@
+package podselect
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+)
+
+func labeled(p *corev1.Pod, labels map[string]string) *corev1.Pod {
+	p.Labels = labels
+	return p
+}
+
+func mustCompile(t *testing.T, pods, excludePods, containers, excludeContainers []string) Selector {
+	t.Helper()
+	s, err := Compile(pods, excludePods, containers, excludeContainers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestSelect(t *testing.T) {
+	objs := []runtime.Object{
+		mkPod("default", "redis-0"), mkPod("default", "lighthouse"), mkPod("default", "web"),
+		mkPod("shop", "cart"), mkPod("shop", "cart-canary"),
+		labeled(mkPod("ops", "a"), map[string]string{"tier": "db"}), labeled(mkPod("ops", "b"), map[string]string{"tier": "web"}),
+		mkPod("ops-x", "a"),
+	}
+	in := func(ns string, sel Selector) Selection { return Selection{Scope: Scope{Namespace: ns}, Selector: sel} }
+	tests := []struct {
+		name string
+		sels func(t *testing.T) []Selection
+		want string
+	}{
+		{"one selection is List and Targets", func(t *testing.T) []Selection {
+			return []Selection{in("default", mustCompile(t, []string{"redis"}, nil, []string{"app"}, nil))}
+		}, "default/redis-0/app"},
+		{"the seed's map", func(t *testing.T) []Selection {
+			return []Selection{
+				in("default", mustCompile(t, []string{"redis", "lighthouse"}, nil, []string{"^app$"}, nil)),
+				in("shop", mustCompile(t, []string{"cart"}, []string{"cart-canary"}, []string{"^app$"}, nil)),
+			}
+		}, "default/lighthouse/app default/redis-0/app shop/cart/app"},
+		{"sorted by namespace then pod, not by key (ops-x/a after ops/b)", func(t *testing.T) []Selection {
+			return []Selection{
+				in("ops-x", mustCompile(t, nil, nil, []string{"^app$"}, nil)),
+				in("ops", mustCompile(t, nil, nil, []string{"^app$"}, nil)),
+			}
+		}, "ops/a/app ops/b/app ops-x/a/app"},
+		{"label selector per selection", func(t *testing.T) []Selection {
+			s := in("ops", mustCompile(t, nil, nil, []string{"^app$"}, nil))
+			s.Scope.LabelSelector = "tier=db"
+			return []Selection{s}
+		}, "ops/a/app"},
+		{"a pod two selections match is exported once, with the containers either selects", func(t *testing.T) []Selection {
+			return []Selection{
+				in("default", mustCompile(t, []string{"redis"}, nil, []string{"sidecar"}, nil)),
+				in("default", mustCompile(t, []string{"redis", "web"}, nil, []string{"^app$", "sidecar"}, nil)),
+				{Scope: Scope{AllNamespaces: true}, Selector: mustCompile(t, []string{"redis"}, nil, []string{"init|debug"}, nil)},
+			}
+		}, "default/redis-0/init default/redis-0/app default/redis-0/sidecar default/redis-0/debug default/web/app default/web/sidecar"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			targets, failed, err := Select(context.Background(), fake.NewClientset(objs...), tt.sels(t))
+			if err != nil || len(failed) > 0 {
+				t.Fatalf("Select: %v %v", err, failed)
+			}
+			var got []string
+			for _, tg := range targets {
+				got = append(got, tg.Key())
+			}
+			if strings.Join(got, " ") != tt.want {
+				t.Fatalf("got  %s\nwant %s", strings.Join(got, " "), tt.want)
+			}
+		})
+	}
+}
+
+// With several selections, a namespace that may not be read is named and the others are still
+// selected; with one, it is the run's error, as before.
+func TestSelectForbiddenNamespace(t *testing.T) {
+	client := fake.NewClientset(mkPod("open", "a"), mkPod("closed", "b"))
+	client.PrependReactor("list", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetNamespace() == "closed" {
+			return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", nil)
+		}
+		return false, nil, nil
+	})
+	sel := mustCompile(t, nil, nil, []string{"^app$"}, nil)
+	closed := Selection{Scope: Scope{Namespace: "closed"}, Selector: sel}
+	open := Selection{Scope: Scope{Namespace: "open"}, Selector: sel}
+	targets, failed, err := Select(context.Background(), client, []Selection{closed, open, closed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(targets) != 1 || targets[0].Key() != "open/a/app" {
+		t.Fatalf("targets %v", targets)
+	}
+	if len(failed) != 1 || failed[0].Namespace != "closed" || !apierrors.IsForbidden(failed[0].Err) {
+		t.Fatalf("failed namespaces %v, want closed once", failed)
+	}
+	if _, _, err := Select(context.Background(), client, []Selection{closed}); !apierrors.IsForbidden(err) {
+		t.Fatalf("one selection: got %v, want the forbidden error", err)
+	}
+}
+
+func TestNarrow(t *testing.T) {
+	sel := func(ns string, all bool, labels string) Selection {
+		return Selection{Scope: Scope{Namespace: ns, AllNamespaces: all, LabelSelector: labels}}
+	}
+	tests := []struct {
+		name     string
+		s, n     Selection
+		want     Scope
+		selected bool
+	}{
+		{"no namespace flag keeps the file's", sel("shop", false, "app=cart"), sel("", true, ""), Scope{Namespace: "shop", LabelSelector: "app=cart"}, true},
+		{"-n keeps the file's selections for it", sel("shop", false, ""), sel("shop", false, ""), Scope{Namespace: "shop"}, true},
+		{"-n drops the file's selections for others", sel("shop", false, ""), sel("default", false, ""), Scope{}, false},
+		{"-n narrows an all-namespaces selection to it", sel("", true, ""), sel("shop", false, ""), Scope{Namespace: "shop"}, true},
+		{"label selectors both hold", sel("shop", false, "app=cart"), sel("", true, "tier!=canary"), Scope{Namespace: "shop", LabelSelector: "app=cart,tier!=canary"}, true},
+		{"a flag's label selector alone", sel("shop", false, ""), sel("", true, "tier=db"), Scope{Namespace: "shop", LabelSelector: "tier=db"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := tt.s.Narrow(tt.n)
+			if ok != tt.selected || (ok && got.Scope != tt.want) {
+				t.Fatalf("got %+v %v, want %+v %v", got.Scope, ok, tt.want, tt.selected)
+			}
+		})
+	}
+}
+
+// Narrowed patterns must both match: the file's and the flags'.
+func TestAnd(t *testing.T) {
+	file := mustCompile(t, []string{"cart", "redis"}, []string{"canary"}, nil, []string{"^debug$"})
+	flags := mustCompile(t, []string{"-0$", "-1$"}, []string{"-1$"}, []string{"app|debug"}, nil)
+	s := file.And(flags)
+	for name, want := range map[string]bool{"cart-0": true, "redis-0": true, "cart-1": false, "cart-canary-0": false, "web-0": false, "cart": false} {
+		if got := s.MatchPod(name); got != want {
+			t.Errorf("pod %s: got %v, want %v", name, got, want)
+		}
+	}
+	for name, want := range map[string]bool{"app": true, "debug": false, "sidecar": false} {
+		if got := s.MatchContainer(name); got != want {
+			t.Errorf("container %s: got %v, want %v", name, got, want)
+		}
+	}
+	if file.MatchPod("cart-2") != true || !file.MatchContainer("sidecar") {
+		t.Errorf("And changed the selector it was called on")
+	}
+	if !(Selector{}).Empty() || s.Empty() || (Selector{}).And(Selector{}).Empty() {
+		t.Errorf("Empty")
+	}
+}
