@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -109,7 +110,10 @@ func NewOptions(streams genericiooptions.IOStreams) *Options {
 func NewCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	o := NewOptions(streams)
 	cmd := &cobra.Command{
-		Use:     "logexport [REGEX...] [flags]",
+		// The name is the binary's: cobra names the completion scripts' command after it, and the
+		// standalone binary is what the shell sees (kubectl completes the plugin through
+		// kubectl_complete-logexport, which runs the same binary). Help speaks as kubectl logexport.
+		Use:     "kubectl-logexport [REGEX...] [flags]",
 		Short:   "Export pod logs into a local directory, incrementally and exactly",
 		Long:    longDesc,
 		Example: examples,
@@ -147,8 +151,14 @@ func NewCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	f.BoolVarP(&o.Follow, "follow", "f", false, "Keep running: follow every selected container, pick up new pods, until SIGINT or SIGTERM")
 	f.DurationVar(&o.SummaryInterval, "summary-interval", 0, "With --follow, print a status line to stderr this often (0: only on a terminal)")
 	f.DurationVar(&o.ReconnectInterval, "reconnect-interval", 5*time.Minute, "With --follow, reopen each stream this often from its checkpoint (0: never), in case the server missed a log rotation")
-	o.configFlags.AddFlags(f)
+	// The kubeconfig flags get a section of their own in --help, but for -n: it goes with -A.
+	kubeconfigFlags := pflag.NewFlagSet("kubeconfig", pflag.ContinueOnError)
+	o.configFlags.AddFlags(kubeconfigFlags)
+	annotateFlags(kubeconfigFlags, groupKubeconfig, "namespace")
+	kubeconfigFlags.Lookup("namespace").Usage = "Export pods in this namespace (default: the current context's namespace)"
+	f.AddFlagSet(kubeconfigFlags)
 	addKlogFlags(cmd)
+	groupFlags(cmd)
 	registerCompletions(cmd, o)
 	cmd.AddCommand(newVersionCmd(streams))
 	return cmd
@@ -160,6 +170,7 @@ func addKlogFlags(cmd *cobra.Command) {
 	for _, name := range []string{"v", "vmodule"} {
 		cmd.PersistentFlags().AddGoFlag(gofs.Lookup(name))
 	}
+	annotateFlags(cmd.PersistentFlags(), groupGlobal)
 	cmd.PersistentFlags().Lookup("v").Shorthand = "v"
 }
 
