@@ -69,6 +69,20 @@ type Options struct {
 	// and saving the checkpoint at most every CommitInterval while lines arrive.
 	Follow         bool
 	CommitInterval time.Duration
+	// Metrics, if set, is told what is stored and what fails to be.
+	Metrics Metrics
+}
+
+// Metrics receives what exports store, for monitoring. Its methods are called from many exports
+// at once.
+type Metrics interface {
+	// Written is called for each line as it is appended to its file, with the line's timestamp:
+	// once per line, so it must be cheap and must not allocate.
+	Written(ts time.Time)
+	// Saved is called after a checkpoint was saved, with the lines and bytes it added.
+	Saved(namespace string, lines, bytes int64)
+	// SaveFailed is called when a checkpoint could not be saved.
+	SaveFailed(namespace string, err error)
 }
 
 // Exporter exports containers into one directory.
@@ -560,6 +574,9 @@ func (m *merge) endLine(write bool, ts time.Time, w window, in *instance) {
 	}
 	n := m.log.Length()
 	m.log.EndLine()
+	if m.Metrics != nil {
+		m.Metrics.Written(ts)
+	}
 	m.res.Lines++
 	m.res.Bytes += m.log.Length() - n
 	m.cp.Lines++
@@ -582,7 +599,13 @@ func (m *merge) save() error {
 	}
 	m.saved.at = time.Now()
 	if err := m.log.Commit(m.cp); err != nil {
+		if m.Metrics != nil {
+			m.Metrics.SaveFailed(m.t.Namespace, err)
+		}
 		return err
+	}
+	if m.Metrics != nil {
+		m.Metrics.Saved(m.t.Namespace, m.res.Lines-m.saved.Lines, m.res.Bytes-m.saved.Bytes)
 	}
 	m.saved.Lines, m.saved.Bytes, m.saved.gaps = m.res.Lines, m.res.Bytes, len(m.res.Gaps)
 	return nil

@@ -83,6 +83,12 @@ type Follower struct {
 	// NamespaceError, if set, is called before following starts for each namespace whose pods
 	// may not be read, when all namespaces are followed without the right to list them at once.
 	NamespaceError func(podselect.NamespaceError)
+	// Synced, if set, is called once the informers have synced, with the containers selected
+	// then (sorted by key), so that the caller can load their checkpoints and say it is ready.
+	Synced func([]target.Target)
+	// Metrics, if set, is told of the follower's events; its numbers of streams and containers
+	// are in Stats.
+	Metrics Metrics
 
 	mu         sync.Mutex
 	containers map[string]*container
@@ -91,6 +97,15 @@ type Follower struct {
 	wg         sync.WaitGroup
 	waiting    int
 	open       int
+}
+
+// Metrics receives the follower's events, for monitoring. Its methods are called from many
+// goroutines at once.
+type Metrics interface {
+	// Reconnect is called when a broken stream is about to be opened again.
+	Reconnect(namespace string)
+	// Gaps is called with the number of gaps an export of a container in namespace reported.
+	Gaps(namespace string, n int)
 }
 
 // Why a stream was ended by the follower rather than by the server.
@@ -244,19 +259,23 @@ func (f *Follower) Run(ctx context.Context) ([]export.Result, []podselect.Namesp
 	// One informer per namespace when only some may be read; a multi-namespace informer would
 	// need a list and watch per namespace all the same.
 	var factories []informers.SharedInformerFactory
+	var synced []cache.InformerSynced
 	for _, ns := range namespaces {
 		factory := informers.NewSharedInformerFactoryWithOptions(f.Client, f.Resync, informers.WithNamespace(ns),
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 				o.LabelSelector, o.FieldSelector = f.Scope.LabelSelector, f.Scope.FieldSelector
 			}))
-		if _, err := factory.Core().V1().Pods().Informer().AddEventHandler(handler); err != nil {
+		reg, err := factory.Core().V1().Pods().Informer().AddEventHandler(handler)
+		if err != nil {
 			return nil, nil, fmt.Errorf("watching pods: %w", err)
 		}
+		synced = append(synced, reg.HasSynced)
 		factories = append(factories, factory)
 	}
 	for _, factory := range factories {
 		factory.Start(ctx.Done())
 	}
+	f.waitSynced(ctx, synced)
 	<-ctx.Done()
 	for _, factory := range factories {
 		factory.Shutdown()
@@ -268,6 +287,26 @@ func (f *Follower) Run(ctx context.Context) ([]export.Result, []podselect.Namesp
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key() < out[j].Key() })
 	return out, nsErrs, nil
+}
+
+// waitSynced waits until the handler has seen every pod of the informers' first lists (not only
+// until the caches hold them) and calls Synced.
+func (f *Follower) waitSynced(ctx context.Context, synced []cache.InformerSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+		return
+	}
+	klog.V(1).InfoS("informers synced")
+	if f.Synced == nil {
+		return
+	}
+	f.mu.Lock()
+	targets := make([]target.Target, 0, len(f.containers))
+	for _, c := range f.containers {
+		targets = append(targets, c.target)
+	}
+	f.mu.Unlock()
+	sort.Slice(targets, func(i, j int) bool { return targets[i].Key() < targets[j].Key() })
+	f.Synced(targets)
 }
 
 // namespaces returns where to run an informer: the scope's namespace, all namespaces, or, when
@@ -428,6 +467,9 @@ func (f *Follower) follow(ctx context.Context, c *container) {
 					c.lastErr = res.Err
 				}
 				delay = failed.Step()
+				if f.Metrics != nil {
+					f.Metrics.Reconnect(res.Namespace)
+				}
 				klog.V(1).InfoS("log stream failed; reconnecting", "container", c.key, "err", res.Err, "after", delay)
 			case res.Skipped != "":
 				// Not started: the next status says when.
@@ -667,6 +709,9 @@ func (f *Follower) record(res export.Result) {
 	tot.Lines += res.Lines
 	tot.Bytes += res.Bytes
 	tot.Gaps = append(tot.Gaps, res.Gaps...)
+	if f.Metrics != nil && len(res.Gaps) > 0 {
+		f.Metrics.Gaps(res.Namespace, len(res.Gaps))
+	}
 	tot.Skipped = res.Skipped
 	if !isCanceled(res.Err) {
 		tot.Err = res.Err
