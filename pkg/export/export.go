@@ -192,6 +192,10 @@ func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance
 		res.Lines, res.Bytes, res.Gaps = m.saved.Lines, m.saved.Bytes, res.Gaps[:m.saved.gaps]
 		return res, changed
 	}
+	if m.unproven {
+		res.Err = err
+		return res, nil
+	}
 	if cerr := m.commit(stored); err == nil {
 		err = cerr
 	}
@@ -225,6 +229,8 @@ type merge struct {
 	// probing: the stream is not followed, whatever the options (it asks another instance
 	// whether it serves the stored lines, or checks the window before a followed stream).
 	probing bool
+	// unproven: m.cp names an instance that no stream proved (see recover); it is not saved.
+	unproven bool
 	// saved is what the last saved checkpoint covers of this run.
 	saved struct {
 		at           time.Time
@@ -281,11 +287,15 @@ func (m *merge) recover(ctx context.Context, older, current *instance) error {
 			continue
 		}
 		m.cp.PodUID, m.cp.Instance = m.t.PodUID, in.id
+		lines := m.res.Lines
 		err := m.stream(ctx, in, m.cp.Since, nil)
 		if errors.Is(err, errRotated) || errors.Is(err, errGone) {
 			continue
 		}
 		if err != nil {
+			// Lines are written only after the read-back ones were served as stored: without
+			// one, a stream cut short proved nothing, and the instance is still a guess.
+			m.unproven = m.res.Lines == lines
 			return err
 		}
 		klog.V(1).InfoS("checkpoint read back from the file and proven", "file", m.res.File, "instance", in.id)
