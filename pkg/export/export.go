@@ -150,6 +150,7 @@ func (e *Exporter) Gone(t target.Target) Result {
 	case current != nil:
 		res.Gaps = append(res.Gaps, Gap{Reason: "the pod went before its log was read: its log is lost"})
 	}
+	res.Err = e.RecordGaps(t, res.Gaps)
 	return res
 }
 
@@ -176,7 +177,7 @@ func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance
 	if log.Reset {
 		klog.V(1).InfoS("log file was removed; exporting again from the start", "file", res.File)
 	}
-	m := &merge{Exporter: e, ctx: ctx, t: t, log: log, res: &res, gap: -1, seen: seen}
+	m := &merge{Exporter: e, ctx: ctx, t: t, log: log, res: &res, gap: -1, seen: seen, recorded: recorded{open: -1}}
 	stored := log.Checkpoint()
 	switch {
 	case stored != nil:
@@ -198,6 +199,11 @@ func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance
 	}
 	if cerr := m.commit(stored); err == nil {
 		err = cerr
+	}
+	if gs := m.unsavedGaps(); len(gs) > 0 {
+		if gerr := e.RecordGaps(t, gs); err == nil {
+			err = gerr
+		}
 	}
 	res.Err = err
 	res.Complete = err == nil && !current.running
@@ -231,6 +237,7 @@ type merge struct {
 	probing bool
 	// unproven: m.cp names an instance that no stream proved (see recover); it is not saved.
 	unproven bool
+	recorded recorded
 	// saved is what the last saved checkpoint covers of this run.
 	saved struct {
 		at           time.Time
@@ -568,6 +575,9 @@ func (m *merge) endLine(write bool, ts time.Time, w window, in *instance) {
 	if !write {
 		return
 	}
+	if m.cp.Begin.IsZero() && m.cp.Lines == 0 {
+		m.cp.Begin = ts
+	}
 	switch {
 	case ts.After(m.cp.Last):
 		m.cp.Last, m.cp.Ties = ts, 1
@@ -608,6 +618,7 @@ func (m *merge) save() error {
 		return err
 	}
 	m.saved.at = time.Now()
+	m.handGaps()
 	if err := m.log.Commit(m.cp); err != nil {
 		if m.Metrics != nil {
 			m.Metrics.SaveFailed(m.t.Namespace, err)

@@ -77,6 +77,9 @@ type Follower struct {
 	DrainAfter time.Duration
 	// Clock drives every timer; clock.RealClock if nil.
 	Clock clock.Clock
+	// RecordGaps, if set, keeps the gaps the follower finds itself (a stream that was broken when
+	// its pod went) beside the log, as an export keeps its own.
+	RecordGaps func(target.Target, []export.Gap) error
 	// Report, if set, is called (from one goroutine at a time) after each export of a container
 	// ends: a stream closed, failed or was stopped.
 	Report func(export.Result)
@@ -687,8 +690,15 @@ func (f *Follower) final(ctx context.Context, c *container) {
 	if c.brokeAt.IsZero() {
 		return
 	}
-	f.record(export.Result{Target: t, Err: c.lastErr, Gaps: []export.Gap{{From: c.brokeAt,
-		Reason: "the pod was deleted while its log stream was broken; what it logged after the stream broke is lost"}}})
+	gaps := []export.Gap{{From: c.brokeAt,
+		Reason: "the pod was deleted while its log stream was broken; what it logged after the stream broke is lost"}}
+	err = c.lastErr
+	if f.RecordGaps != nil {
+		if rerr := f.RecordGaps(t, gaps); rerr != nil && err == nil {
+			err = rerr
+		}
+	}
+	f.record(export.Result{Target: t, Err: err, Gaps: gaps})
 }
 
 // record adds one export to the session's totals and reports it. A container's outcome is its

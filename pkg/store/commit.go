@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"sync"
+	"time"
 )
 
 // committer saves checkpoints in rounds (group commit): a checkpoint may only reach the disk after
@@ -23,7 +24,12 @@ type committer struct {
 }
 
 type commitReq struct {
-	log  *Log
+	// log is nil for a request that records gaps only (Dir.RecordGaps).
+	log *Log
+	// gaps, of the container key, go to the gap file gf before the checkpoint is saved.
+	gf   *gapFile
+	key  containerKey
+	gaps []Gap
 	dirs []string // directories whose new entries the checkpoint depends on
 	cp   Checkpoint
 	err  error
@@ -97,8 +103,26 @@ func (c *committer) round(batch []*commitReq) {
 		devOK bool
 	}
 	var jobs []job
+	// The gaps go first, synced with the logs: no checkpoint may move past a gap that is not
+	// recorded.
+	gapReqs := map[*gapFile][]*commitReq{}
 	for _, r := range batch {
-		if l := r.log; l.unsynced {
+		if len(r.gaps) > 0 {
+			gapReqs[r.gf] = append(gapReqs[r.gf], r)
+		}
+	}
+	now := time.Now().UTC()
+	for gf, reqs := range gapReqs {
+		if err := gf.write(reqs, d.runID(), now); err != nil {
+			for _, r := range reqs {
+				r.err = cmpErr(r.err, err)
+			}
+			continue
+		}
+		jobs = append(jobs, job{run: gf.sync, done: gf.synced, reqs: reqs, dev: gf.file.dev, devOK: gf.file.devOK})
+	}
+	for _, r := range batch {
+		if l := r.log; l != nil && l.unsynced {
 			jobs = append(jobs, job{run: func() error {
 				if err := l.f.Sync(); err != nil {
 					// What the file holds is unknown now: no later commit may count on it.
@@ -146,7 +170,7 @@ func (c *committer) round(batch []*commitReq) {
 	files := map[*checkpoints][]*commitReq{}
 	var order []*checkpoints
 	for _, r := range batch {
-		if r.err != nil {
+		if r.err != nil || r.log == nil {
 			continue
 		}
 		cps := r.log.cps

@@ -10,7 +10,9 @@ import (
 type faultFS struct {
 	fsys
 	mu   sync.Mutex
-	errs map[string]error // by operation: "replace", "syncdir", "sync", "write"
+	// errs by operation: "replace", "syncdir", "sync", "write"; or by an operation on one file,
+	// "write NAME" or "sync NAME", NAME as the file was opened.
+	errs map[string]error
 	// top is the faultFS of the directories opened through this one, whose errs apply (nil
 	// for itself).
 	top *faultFS
@@ -81,23 +83,27 @@ func (f *faultFS) OpenFile(name string, flag int, perm fs.FileMode) (file, error
 	if err != nil {
 		return nil, err
 	}
-	return faultFile{inner, f}, nil
+	return faultFile{inner, f, name}, nil
 }
 
 type faultFile struct {
 	file
-	f *faultFS
+	f    *faultFS
+	name string
 }
 
+// err is the error of an operation on the file, if one is set.
+func (f faultFile) err(op string) error { return cmpErr(f.f.err(op+" "+f.name), f.f.err(op)) }
+
 func (f faultFile) Sync() error {
-	if err := f.f.err("sync"); err != nil {
+	if err := f.err("sync"); err != nil {
 		return err
 	}
 	return f.file.Sync()
 }
 
 func (f faultFile) WriteAt(p []byte, off int64) (int, error) {
-	if err := f.f.err("write"); err != nil {
+	if err := f.err("write"); err != nil {
 		return 0, err
 	}
 	return f.file.WriteAt(p, off)

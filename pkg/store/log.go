@@ -9,6 +9,7 @@ import (
 	"path"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -38,6 +39,9 @@ type Checkpoint struct {
 	// Ties is how many stored lines have the timestamp Last, zero if unknown (checkpoints
 	// written before it existed).
 	Ties int64 `json:"ties,omitempty"`
+	// Begin is the timestamp of the file's first stored line: zero in checkpoints written before
+	// it existed, and until a first line is stored.
+	Begin time.Time `json:"begin,omitzero"`
 	// Size is the length of the log file this checkpoint covers; anything beyond was written by a run
 	// that did not finish and is dropped before the next append.
 	Size  int64 `json:"size"`
@@ -107,6 +111,8 @@ type Log struct {
 	// (part of the buffer may be lost), so nothing more is written or committed, and Close cuts
 	// the file back to its checkpoint.
 	err error
+	// gaps wait for the next commit (AddGaps).
+	gaps []Gap
 	// Reset is set when the file had been removed while its checkpoint stayed.
 	Reset bool
 	// Recovered is a checkpoint read back from a --timestamps file that had none. Its Instance
@@ -259,6 +265,9 @@ func (l *Log) start() {
 // writeBuffers saves allocating (and zeroing) a write buffer for each of thousands of small logs.
 var writeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, writeBufferSize); return &b }}
 
+// namespace is the namespace of the log's container.
+func (l *Log) namespace() string { return l.rel[:strings.IndexByte(l.rel, '/')] }
+
 // Path is the host path of the log file.
 func (l *Log) Path() string { return l.dir.Path(l.rel) }
 
@@ -328,9 +337,17 @@ func (l *Log) Commit(cp Checkpoint) error {
 		l.size = l.line
 	}
 	cp.Size = l.line
-	r := &commitReq{log: l, dirs: l.newDirs, cp: cp}
+	r := &commitReq{log: l, dirs: l.newDirs, cp: cp, key: l.key, gaps: l.gaps}
+	if len(l.gaps) > 0 {
+		gf, err := l.dir.gapFile(l.namespace())
+		if err != nil {
+			return err
+		}
+		r.gf = gf
+	}
 	err := l.dir.commits.commit(r)
 	if r.written {
+		l.gaps = nil
 		c := cp
 		l.cp = &c
 		l.committed = l.line

@@ -7,6 +7,8 @@
 //	.logexport/meta.json                       format version and line mode of the directory
 //	.logexport/lock                            held (flock) by the run that writes
 //	.logexport/checkpoints/<namespace>.jsonl   the checkpoints of the namespace's log files
+//	.logexport/gaps/<namespace>.jsonl          the gaps found in the namespace's logs, kept with them
+//	.logexport/journal.jsonl                   the run journal: a line when a run starts and ends
 //
 // Every path is opened through an os.Root, so no name from the cluster and no symlink planted in the
 // directory can make a write land outside it.
@@ -85,9 +87,16 @@ type Dir struct {
 	// commits batches the syncs of concurrent commits.
 	commits committer
 
-	mu sync.Mutex
+	journalMu sync.Mutex
+	mu        sync.Mutex
 	// namespaces holds the checkpoint files read so far, by namespace.
 	namespaces map[string]*checkpoints
+	// gaps holds the gap files written to so far, by namespace.
+	gaps map[string]*gapFile
+	// journal is the run journal, from StartRun on, appended to under journalMu; run is the
+	// run's ID.
+	journal *jsonl
+	run     string
 	// dirty are directories with entries renamed since they were last synced, whose sync can
 	// wait for the next round of commits or Close: until then a crash leaves a log under its
 	// temporary name, which the next run renames.
@@ -139,7 +148,7 @@ func Open(dir string, timestamps bool, opts ...Option) (*Dir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening output directory: %w", err)
 	}
-	d := &Dir{path: dir, root: root, fs: o.fs(root), opts: o, namespaces: map[string]*checkpoints{}, dirty: map[string]bool{}, fresh: map[string]uint64{}, dirs: map[string]*dirHandle{}}
+	d := &Dir{path: dir, root: root, fs: o.fs(root), opts: o, namespaces: map[string]*checkpoints{}, gaps: map[string]*gapFile{}, dirty: map[string]bool{}, fresh: map[string]uint64{}, dirs: map[string]*dirHandle{}}
 	d.commits.dir = d
 	if fi, err := d.fs.Lstat("."); err == nil {
 		d.dev, d.devOK = o.dev(fi)
@@ -158,8 +167,10 @@ func (d *Dir) open(timestamps bool) error {
 	if err := d.tryLock(); err != nil {
 		return err
 	}
-	if err := d.mkdirs(checkpointsDir); err != nil {
-		return err
+	for _, dir := range []string{checkpointsDir, gapsDir} {
+		if err := d.mkdirs(dir); err != nil {
+			return err
+		}
 	}
 	data, err := d.fs.ReadFile(metaFile)
 	switch {
@@ -454,7 +465,15 @@ func (d *Dir) Close() error {
 	for _, c := range d.namespaces {
 		errs = append(errs, c.close())
 	}
+	for _, g := range d.gaps {
+		errs = append(errs, g.close())
+	}
 	d.mu.Unlock()
+	d.journalMu.Lock()
+	if d.journal != nil {
+		errs = append(errs, d.journal.closeFile())
+	}
+	d.journalMu.Unlock()
 	errs = append(errs, d.syncDirty())
 	d.mu.Lock()
 	for p, h := range d.dirs {
