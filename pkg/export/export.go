@@ -235,7 +235,8 @@ type merge struct {
 	// probing: the stream is not followed, whatever the options (it asks another instance
 	// whether it serves the stored lines, or checks the window before a followed stream).
 	probing bool
-	// unproven: m.cp names an instance that no stream proved (see recover); it is not saved.
+	// unproven: m.cp is not proven by any stream (an instance guessed in recover, a window
+	// restarted after a rotation): it is not saved.
 	unproven bool
 	recorded recorded
 	// saved is what the last saved checkpoint covers of this run.
@@ -400,7 +401,22 @@ func (m *merge) resume(ctx context.Context, in, other *instance) error {
 	klog.V(1).InfoS("log rotated since the last export", "file", m.res.File, "last", last)
 	m.openGap(last, "the log was rotated or replaced since the last export; lines logged in between may be missing")
 	m.cp.Skip, m.cp.Hash, m.cp.First = 0, store.NewHash(), 0
-	return m.stream(ctx, in, m.cp.Since, &last)
+	// A stream that ends, also when following: until it has served what there is, the window
+	// is empty only because it started again, and a checkpoint saved with it would say that
+	// nothing served from its second on is stored (the newest stored lines can still be, in the
+	// new file, if a stream read on across the rotation).
+	m.probing = true
+	err = m.stream(ctx, in, m.cp.Since, &last)
+	m.probing = false
+	if err != nil {
+		m.unproven = windowOf(m.cp).skip == 0
+		return err
+	}
+	if !m.Follow || !in.running || in.previous {
+		return nil
+	}
+	// Everything served so far is in the window now: what comes after it is new.
+	return m.stream(ctx, in, m.cp.Since, nil)
 }
 
 func ptr[T any](v T) *T { return &v }

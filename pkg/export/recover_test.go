@@ -74,3 +74,55 @@ func TestRecoverCutBeforeProofSavesNothing(t *testing.T) {
 		t.Errorf("after the stopped run and the next: file %q, gaps %v, err %v; want %q, no gap", got, res.Gaps, res.Err, want)
 	}
 }
+
+// The stored lines are not served as they were (a rotation), but the newest of them still is,
+// in the new file (a follower's stream read on across the rotation). The run that finds this
+// restarts the window and asks again for lines newer than the newest stored one, and is stopped
+// before that stream said anything: saving the restarted, still empty window would tell the next
+// run that nothing served from the window's second on is stored, and it would store n-1 again.
+func TestRotatedCutBeforeWindowSavesNothing(t *testing.T) {
+	srv := logserver.New(t)
+	defer srv.Close()
+	srv.AddPod("default", "p0", "c")
+	sec := time.Now().Add(-time.Minute).Truncate(time.Second)
+	x := logserver.Entry{Time: sec.Add(100 * time.Millisecond), Text: "x"}
+	n1 := logserver.Entry{Time: sec.Add(300 * time.Millisecond), Text: "n-1"}
+	srv.Append("default", "p0", "c", x, n1)
+	dir := t.TempDir()
+	e, d := breakExporter(t, srv, dir, Options{}, nil)
+	if res := e.Export(context.Background(), breakTarget(t, srv, "p0", "c")); res.Err != nil || res.Lines != 2 {
+		t.Fatalf("first export: %d lines, err %v", res.Lines, res.Err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Rotate("default", "p0", "c")
+	srv.Append("default", "p0", "c", n1)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	requests := 0
+	srv.OnLogRequest(func(string, string, *corev1.PodLogOptions) {
+		// The first request finds the window not served; the second asks for what is newer.
+		if requests++; requests == 2 {
+			cancel()
+		}
+	})
+	e, d = breakExporter(t, srv, dir, Options{}, nil)
+	res := e.Export(ctx, breakTarget(t, srv, "p0", "c"))
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if requests < 2 || res.Err == nil {
+		t.Fatalf("the run was not stopped at its second log request (%d requests, err %v)", requests, res.Err)
+	}
+	srv.OnLogRequest(nil)
+
+	e, d = breakExporter(t, srv, dir, Options{}, nil)
+	res = e.Export(context.Background(), breakTarget(t, srv, "p0", "c"))
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := readLog(t, dir, "p0", "c"); got != "x\nn-1\n" || res.Err != nil {
+		t.Errorf("after the stopped run and the next: file %q, err %v; want %q", got, res.Err, "x\nn-1\n")
+	}
+}
