@@ -87,6 +87,8 @@ type Options struct {
 	Follow            bool
 	SummaryInterval   time.Duration
 	ReconnectInterval time.Duration
+	// MetricsBindAddress, with Follow, serves metrics and probes ("": none).
+	MetricsBindAddress string
 
 	namespace string
 	selector  podselect.Selector
@@ -151,6 +153,7 @@ func NewCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	f.BoolVarP(&o.Follow, "follow", "f", false, "Keep running: follow every selected container, pick up new pods, until SIGINT or SIGTERM")
 	f.DurationVar(&o.SummaryInterval, "summary-interval", 0, "With --follow, print a status line to stderr this often (0: only on a terminal)")
 	f.DurationVar(&o.ReconnectInterval, "reconnect-interval", 5*time.Minute, "With --follow, reopen each stream this often from its checkpoint (0: never), in case the server missed a log rotation")
+	f.StringVar(&o.MetricsBindAddress, "metrics-bind-address", "", "With --follow, serve Prometheus metrics on /metrics and probes on /healthz and /readyz at this address (host:port, like :8080; default: none)")
 	// The kubeconfig flags get a section of their own in --help, but for -n: it goes with -A.
 	kubeconfigFlags := pflag.NewFlagSet("kubeconfig", pflag.ContinueOnError)
 	o.configFlags.AddFlags(kubeconfigFlags)
@@ -221,6 +224,9 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("--dir must not be empty")
 	case o.SummaryInterval < 0 || o.ReconnectInterval < 0:
 		return fmt.Errorf("--summary-interval and --reconnect-interval must be positive")
+	}
+	if err := validateMetricsAddress(o.MetricsBindAddress, o.Follow); err != nil {
+		return err
 	}
 	if o.SinceTime != "" {
 		t, err := time.Parse(time.RFC3339Nano, o.SinceTime)

@@ -4,16 +4,22 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
 
 	"github.com/logexport/kubectl-logexport/pkg/export"
 	"github.com/logexport/kubectl-logexport/pkg/follow"
+	"github.com/logexport/kubectl-logexport/pkg/metrics"
 	"github.com/logexport/kubectl-logexport/pkg/podselect"
+	"github.com/logexport/kubectl-logexport/pkg/store"
 	"github.com/logexport/kubectl-logexport/pkg/target"
 )
 
@@ -21,6 +27,18 @@ import (
 const checkpointInterval = 2 * time.Second
 
 func (o *Options) runFollow(ctx context.Context, client kubernetes.Interface, scope podselect.Scope) (err error) {
+	var l net.Listener
+	if o.MetricsBindAddress != "" {
+		if l, err = metrics.Listen(o.MetricsBindAddress); err != nil {
+			return err
+		}
+		// Closed by the server's shutdown once it serves.
+		defer func() {
+			if l != nil {
+				_ = l.Close()
+			}
+		}()
+	}
 	dir, err := o.openDir()
 	if err != nil {
 		return err
@@ -54,6 +72,14 @@ func (o *Options) runFollow(ctx context.Context, client kubernetes.Interface, sc
 			fmt.Fprintf(o.ErrOut, "warning: not following namespace %s: %v\n", e.Namespace, e.Err)
 		},
 	}
+	if l != nil {
+		shutdown, serr := o.serveMetrics(ctx, l, dir, f, once, streaming)
+		if serr != nil {
+			return serr
+		}
+		l = nil
+		defer shutdown(&err)
+	}
 	stop := o.statusLine(ctx, f, &mu)
 	results, nsErrs, err := f.Run(ctx)
 	stop()
@@ -65,6 +91,65 @@ func (o *Options) runFollow(ctx context.Context, client kubernetes.Interface, sc
 		return err
 	}
 	return failures(s, len(results), nsErrs)
+}
+
+// validateMetricsAddress checks --metrics-bind-address before anything starts: a one-shot run
+// ends before a scrape could see it, and a typo should not surface only once the pods are listed.
+func validateMetricsAddress(addr string, follow bool) error {
+	if addr == "" {
+		return nil
+	}
+	if !follow {
+		return fmt.Errorf("--metrics-bind-address needs --follow: a one-shot run is over before it could be scraped")
+	}
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+		return fmt.Errorf("invalid --metrics-bind-address %q: use host:port or :port, like :8080", addr)
+	}
+	return nil
+}
+
+// metricsShutdownTimeout bounds how long a scrape under way may hold up the exit.
+const metricsShutdownTimeout = 5 * time.Second
+
+// serveMetrics serves the follower's metrics and probes on l (--metrics-bind-address), from a
+// registry of the run's own (a library's collectors on the global one are not mixed in). The
+// returned function stops the server, once the follower is done, and makes its error the run's
+// if the run had none.
+func (o *Options) serveMetrics(ctx context.Context, l net.Listener, dir *store.Dir, f *follow.Follower, exporters ...*export.Exporter) (func(*error), error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	health := metrics.NewHealth(nil, 0)
+	m, err := metrics.New(reg, f.Stats, health)
+	if err != nil {
+		return nil, err
+	}
+	f.Metrics = m
+	for _, e := range exporters {
+		e.Metrics = m
+	}
+	// Ready once every container selected at the start has its checkpoint read: what a restarted
+	// follower resumes from is known. A checkpoint that cannot be read is its container's failure,
+	// reported by its export, not the follower's.
+	f.Synced = func(targets []target.Target) {
+		for _, t := range targets {
+			if _, err := dir.Checkpoint(t.Namespace, t.Pod, t.Container); err != nil {
+				klog.V(1).InfoS("checkpoint not readable", "container", t.Key(), "err", err)
+			}
+		}
+		if ctx.Err() == nil {
+			health.SetReady(true)
+			klog.V(1).InfoS("ready", "containers", len(targets))
+		}
+	}
+	context.AfterFunc(ctx, func() { health.SetReady(false) })
+	srv := metrics.Serve(l, metrics.Handler(reg, health))
+	return func(runErr *error) {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), metricsShutdownTimeout)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil && *runErr == nil {
+			*runErr = err
+		}
+	}, nil
 }
 
 // statusLine reports the follower's state on stderr: a live line on a terminal, one line every

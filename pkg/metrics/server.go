@@ -42,13 +42,18 @@ type Server struct {
 	done chan error
 }
 
-// Start listens on addr (host:port; port 0 picks a free one) and serves handler until Shutdown.
-// A bad or busy address fails here, before anything else starts.
-func Start(addr string, handler http.Handler) (*Server, error) {
+// Listen listens on addr (host:port; port 0 picks a free one): before anything else starts, so
+// that a bad or busy address fails the run at once.
+func Listen(addr string) (net.Listener, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("serving metrics: %w", err)
 	}
+	return l, nil
+}
+
+// Serve serves handler on l until Shutdown.
+func Serve(l net.Listener, handler http.Handler) *Server {
 	s := &Server{srv: &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}, l: l, done: make(chan error, 1)}
 	go func() {
 		err := s.srv.Serve(l)
@@ -58,7 +63,7 @@ func Start(addr string, handler http.Handler) (*Server, error) {
 		s.done <- err
 	}()
 	klog.V(1).InfoS("serving metrics and probes", "address", l.Addr().String())
-	return s, nil
+	return s
 }
 
 // Addr is the address it listens on.
