@@ -23,6 +23,7 @@ import (
 	// Client auth plugins (exec, OIDC) for kubeconfigs that use them.
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 
+	"github.com/logexport/kubectl-logexport/pkg/config"
 	"github.com/logexport/kubectl-logexport/pkg/export"
 	"github.com/logexport/kubectl-logexport/pkg/podselect"
 	"github.com/logexport/kubectl-logexport/pkg/store"
@@ -90,11 +91,15 @@ type Options struct {
 	// MetricsBindAddress, with Follow, serves metrics and probes ("": none).
 	MetricsBindAddress string
 
-	namespace string
-	selector  podselect.Selector
-	since     time.Time
-	client    kubernetes.Interface
-	now       func() time.Time
+	// ConfigFile is --config: a file of selections (pkg/config); "" for none.
+	ConfigFile string
+
+	namespace  string
+	config     *config.Config
+	selections []podselect.Selection
+	since      time.Time
+	client     kubernetes.Interface
+	now        func() time.Time
 }
 
 // NewOptions returns Options with the defaults.
@@ -142,6 +147,8 @@ func NewCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	f.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Export pods in all namespaces")
 	f.StringVarP(&o.LabelSelector, "selector", "l", "", "Label selector to filter pods on")
 	f.StringVar(&o.FieldSelector, "field-selector", "", "Field selector to filter pods on")
+	f.StringVar(&o.ConfigFile, "config", "", "Export the selections of this file (YAML, apiVersion: logexport/v1alpha1, kind: Config); selection flags narrow them")
+	_ = cmd.MarkFlagFilename("config", "yaml", "yml", "json")
 	f.StringVarP(&o.Dir, "dir", "d", o.Dir, "Directory to export into")
 	f.BoolVar(&o.Timestamps, "timestamps", false, "Keep each line's RFC3339Nano timestamp in front of it (fixed when the directory is created)")
 	f.BoolVar(&o.GroupReadable, "group-readable", false, "Create log files 0640 and directories 0750, for a group that reads them (default: 0600 and 0700, the owner only)")
@@ -201,7 +208,7 @@ func (o *Options) Complete(_ *cobra.Command, args []string) error {
 		return fmt.Errorf("reading kubeconfig: %w", err)
 	}
 	o.namespace = ns
-	return nil
+	return o.loadConfig()
 }
 
 // Validate checks the settings before anything talks to the cluster.
@@ -210,7 +217,9 @@ func (o *Options) Validate() error {
 	if err != nil {
 		return err
 	}
-	o.selector = sel
+	if err := o.buildSelections(sel); err != nil {
+		return err
+	}
 	switch {
 	case o.MaxLogRequests < 1:
 		return fmt.Errorf("--max-log-requests must be at least 1")
@@ -270,16 +279,14 @@ func (o *Options) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	scope := podselect.Scope{Namespace: o.namespace, AllNamespaces: o.AllNamespaces, LabelSelector: o.LabelSelector, FieldSelector: o.FieldSelector}
 	if o.Follow && !o.DryRun {
-		return o.runFollow(ctx, client, scope)
+		return o.runFollow(ctx, client)
 	}
-	pods, nsErrs, err := podselect.List(ctx, client, scope, o.selector)
+	targets, nsErrs, err := podselect.Select(ctx, client, o.selections)
 	if err != nil {
 		return err
 	}
-	targets := o.selector.ListedTargets(pods)
-	klog.V(1).InfoS("selected", "pods", len(pods), "containers", len(targets))
+	klog.V(1).InfoS("selected", "selections", len(o.selections), "containers", len(targets))
 	if o.DryRun {
 		return o.printDryRun(targets, nsErrs)
 	}

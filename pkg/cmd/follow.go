@@ -26,7 +26,7 @@ import (
 // checkpointInterval bounds what a killed follower fetches again.
 const checkpointInterval = 2 * time.Second
 
-func (o *Options) runFollow(ctx context.Context, client kubernetes.Interface, scope podselect.Scope) (err error) {
+func (o *Options) runFollow(ctx context.Context, client kubernetes.Interface) (err error) {
 	var l net.Listener
 	if o.MetricsBindAddress != "" {
 		if l, err = metrics.Listen(o.MetricsBindAddress); err != nil {
@@ -50,7 +50,7 @@ func (o *Options) runFollow(ctx context.Context, client kubernetes.Interface, sc
 	streaming := &export.Exporter{Client: client, Dir: dir, Options: opts}
 	var mu sync.Mutex
 	f := &follow.Follower{
-		Client: client, Scope: scope, Selector: o.selector,
+		Client: client, Selections: o.selections,
 		Export: func(ctx context.Context, t target.Target, follow bool) export.Result {
 			if follow {
 				return streaming.Export(ctx, t)

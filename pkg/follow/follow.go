@@ -22,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -55,6 +56,10 @@ type Follower struct {
 	Gone     func(target.Target) export.Result
 	Scope    podselect.Scope
 	Selector podselect.Selector
+	// Selections, if set, are followed instead of Scope and Selector: one informer per selection
+	// (per readable namespace of an all-namespaces one), and a container that several select is
+	// followed once, until none does.
+	Selections []podselect.Selection
 	// MaxStreams bounds the exports running at once; containers beyond it wait for their turn.
 	MaxStreams int
 	// Resync is the informer's resync period.
@@ -93,6 +98,8 @@ type Follower struct {
 	// are in Stats.
 	Metrics Metrics
 
+	// labels are the selections' label selectors, parsed.
+	labels     []labels.Selector
 	mu         sync.Mutex
 	containers map[string]*container
 	totals     map[string]*export.Result
@@ -143,6 +150,10 @@ type container struct {
 	// a new pod with the same name waits for it (after) before it touches the file.
 	finished chan struct{}
 	after    *container
+	// by holds the selections whose informers have the pod (guarded by Follower.mu); created is
+	// the pod's creation time.
+	by      map[int]bool
+	created metav1.Time
 
 	// Owned by the container's goroutine: when the last stream broke and why, zero if it did
 	// not; whether any export of it ran.
@@ -238,7 +249,12 @@ func (f *Follower) Run(ctx context.Context) ([]export.Result, []podselect.Namesp
 	f.containers = map[string]*container{}
 	f.totals = map[string]*export.Result{}
 	f.slots = make(chan struct{}, max(f.MaxStreams, 1))
-	namespaces, nsErrs, err := f.namespaces(ctx)
+	labelSels, err := labelSelectors(f.selections())
+	if err != nil {
+		return nil, nil, err
+	}
+	f.labels = labelSels
+	watches, nsErrs, err := f.watches(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -247,28 +263,31 @@ func (f *Follower) Run(ctx context.Context) ([]export.Result, []podselect.Namesp
 			f.NamespaceError(e)
 		}
 	}
-	handler := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { f.upsert(ctx, obj) },
-		UpdateFunc: func(_, obj any) { f.upsert(ctx, obj) },
-		DeleteFunc: func(obj any) {
-			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = d.Obj
-			}
-			if p, ok := obj.(*corev1.Pod); ok {
-				f.remove(p)
-			}
-		},
+	handler := func(sel int) cache.ResourceEventHandlerFuncs {
+		return cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { f.upsert(ctx, sel, obj) },
+			UpdateFunc: func(_, obj any) { f.upsert(ctx, sel, obj) },
+			DeleteFunc: func(obj any) {
+				if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+					obj = d.Obj
+				}
+				if p, ok := obj.(*corev1.Pod); ok {
+					f.remove(sel, p)
+				}
+			},
+		}
 	}
 	// One informer per namespace when only some may be read; a multi-namespace informer would
 	// need a list and watch per namespace all the same.
 	var factories []informers.SharedInformerFactory
 	var synced []cache.InformerSynced
-	for _, ns := range namespaces {
-		factory := informers.NewSharedInformerFactoryWithOptions(f.Client, f.Resync, informers.WithNamespace(ns),
+	for _, w := range watches {
+		scope := f.selections()[w.sel].Scope
+		factory := informers.NewSharedInformerFactoryWithOptions(f.Client, f.Resync, informers.WithNamespace(w.namespace),
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-				o.LabelSelector, o.FieldSelector = f.Scope.LabelSelector, f.Scope.FieldSelector
+				o.LabelSelector, o.FieldSelector = scope.LabelSelector, scope.FieldSelector
 			}))
-		reg, err := factory.Core().V1().Pods().Informer().AddEventHandler(handler)
+		reg, err := factory.Core().V1().Pods().Informer().AddEventHandler(handler(w.sel))
 		if err != nil {
 			return nil, nil, fmt.Errorf("watching pods: %w", err)
 		}
@@ -316,17 +335,17 @@ func (f *Follower) waitSynced(ctx context.Context, synced []cache.InformerSynced
 // listing pods in all namespaces is forbidden, each namespace whose pods may be listed, as
 // one-shot runs do (podselect.List). An informer retries a forbidden or failing list forever, so
 // each is tried once up front and said instead.
-func (f *Follower) namespaces(ctx context.Context) ([]string, []podselect.NamespaceError, error) {
+func (f *Follower) namespaces(ctx context.Context, scope podselect.Scope) ([]string, []podselect.NamespaceError, error) {
 	probe := func(ns string) error {
 		_, err := f.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{Limit: 1,
-			LabelSelector: f.Scope.LabelSelector, FieldSelector: f.Scope.FieldSelector})
+			LabelSelector: scope.LabelSelector, FieldSelector: scope.FieldSelector})
 		return err
 	}
-	if !f.Scope.AllNamespaces {
-		if err := probe(f.Scope.Namespace); err != nil {
-			return nil, nil, fmt.Errorf("listing pods in namespace %s: %w", f.Scope.Namespace, err)
+	if !scope.AllNamespaces {
+		if err := probe(scope.Namespace); err != nil {
+			return nil, nil, fmt.Errorf("listing pods in namespace %s: %w", scope.Namespace, err)
 		}
-		return []string{f.Scope.Namespace}, nil, nil
+		return []string{scope.Namespace}, nil, nil
 	}
 	err := probe(metav1.NamespaceAll)
 	if err == nil {
@@ -360,21 +379,29 @@ func (f *Follower) namespaces(ctx context.Context) ([]string, []podselect.Namesp
 	return readable, failed, nil
 }
 
-// upsert starts following each selected container of a new pod, and hands the newest status to
-// the followed ones.
-func (f *Follower) upsert(ctx context.Context, obj any) {
+// upsert starts following each container of a new pod that selection sel selects, and hands the
+// newest status to the followed ones.
+func (f *Follower) upsert(ctx context.Context, sel int, obj any) {
+	selector := f.selections()[sel].Selector
 	p, ok := obj.(*corev1.Pod)
-	if !ok || !f.Selector.MatchPod(p.Name) {
+	if !ok || !selector.MatchPod(p.Name) {
+		return
+	}
+	if !f.labels[sel].Matches(labels.Set(p.Labels)) {
+		// An API server says DELETED to a watch whose label selector a pod no longer matches;
+		// a cache or a fake may not.
+		f.remove(sel, p)
 		return
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, t := range f.Selector.Targets(p) {
+	for _, t := range selector.Targets(p) {
 		k := t.Key()
 		status := instanceOf(t.Status)
 		var after *container
 		if c, ok := f.containers[k]; ok {
 			if c.target.PodUID == t.PodUID {
+				c.by[sel] = true
 				c.target = t
 				if status != c.status {
 					c.status = status
@@ -391,26 +418,36 @@ func (f *Follower) upsert(ctx context.Context, obj any) {
 				}
 				continue
 			}
+			if p.CreationTimestamp.Before(&c.created) {
+				// The pod the name had before, from an informer of another selection that has
+				// not seen it go yet.
+				continue
+			}
 			// A new pod with the old name (a StatefulSet's): the old one is done, the file goes
 			// on once it has let go of it.
 			c.retire()
 			after = c
 		}
 		c := &container{key: k, target: t, status: status, wake: make(chan struct{}, 1),
-			gone: make(chan struct{}), finished: make(chan struct{}), after: after}
+			gone: make(chan struct{}), finished: make(chan struct{}), after: after,
+			by: map[int]bool{sel: true}, created: p.CreationTimestamp}
 		f.containers[k] = c
 		f.wg.Add(1)
 		go f.follow(ctx, c)
 	}
 }
 
-// remove ends following a pod that was deleted or no longer matches the selectors.
-func (f *Follower) remove(p *corev1.Pod) {
+// remove ends following a pod that was deleted or no longer matches selection sel's selectors,
+// unless another selection still selects it.
+func (f *Follower) remove(sel int, p *corev1.Pod) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, c := range f.containers {
 		if c.target.Namespace == p.Namespace && c.target.Pod == p.Name && c.target.PodUID == string(p.UID) {
-			c.retire()
+			delete(c.by, sel)
+			if len(c.by) == 0 {
+				c.retire()
+			}
 		}
 	}
 }

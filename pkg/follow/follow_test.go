@@ -360,7 +360,7 @@ func TestUnselectedPodIsReadOnceMore(t *testing.T) {
 	p := newPod("ns", "p", running("app", "c1"))
 	h := start(t, []runtime.Object{p})
 	h.next()
-	h.f.remove(p)
+	h.f.remove(0, p)
 	h.step(DefaultDrainAfter, 2, 1)
 	if c := h.next(); c.follow {
 		t.Fatal("the last read follows")

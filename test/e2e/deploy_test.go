@@ -2,14 +2,21 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	authv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
@@ -150,4 +157,63 @@ func testNamespacedInCluster(t *testing.T) {
 	s := decode(t, string(out))
 	sameList(t, "exported", exported(s), []string{deployNS + "/self/app"})
 	assertFile(t, filepath.Join(dir, deployNS, "self", "app.log"), lines("in-cluster"))
+}
+
+// The follow overlay serves metrics and probes on a named port, the probes and the scrape
+// annotation point at it, and its arguments pass the plugin's own validation.
+func TestFollowOverlayObservability(t *testing.T) {
+	rendered := kubectl(t, "", "kustomize", overlay("follow"))
+	var dep *appsv1.Deployment
+	dec := k8syaml.NewYAMLOrJSONDecoder(strings.NewReader(rendered), 4096)
+	for {
+		var d appsv1.Deployment
+		if err := dec.Decode(&d); err != nil {
+			if err == io.EOF {
+				break
+			}
+			t.Fatalf("decoding the follow overlay: %v", err)
+		}
+		if d.Kind == "Deployment" {
+			dep = &d
+		}
+	}
+	if dep == nil || len(dep.Spec.Template.Spec.Containers) != 1 {
+		t.Fatalf("the follow overlay has no Deployment with one container:\n%s", rendered)
+	}
+	c := dep.Spec.Template.Spec.Containers[0]
+	var port int32
+	for _, p := range c.Ports {
+		if p.Name == "metrics" {
+			port = p.ContainerPort
+		}
+	}
+	if port == 0 {
+		t.Fatalf("no container port named metrics: %+v", c.Ports)
+	}
+	if want := fmt.Sprintf("--metrics-bind-address=:%d", port); !slices.Contains(c.Args, want) {
+		t.Errorf("args %v lack %s", c.Args, want)
+	}
+	for name, probe := range map[string]struct {
+		p    *corev1.Probe
+		path string
+	}{"readiness": {c.ReadinessProbe, "/readyz"}, "liveness": {c.LivenessProbe, "/healthz"}} {
+		if probe.p == nil || probe.p.HTTPGet == nil || probe.p.HTTPGet.Path != probe.path ||
+			(probe.p.HTTPGet.Port != intstr.FromString("metrics") && probe.p.HTTPGet.Port != intstr.FromInt32(port)) {
+			t.Errorf("%s probe %+v, want GET %s on the metrics port", name, probe.p, probe.path)
+		}
+	}
+	if c.LivenessProbe != nil && c.LivenessProbe.PeriodSeconds*c.LivenessProbe.FailureThreshold < 30 {
+		t.Errorf("liveness probe gives up after %ds: a slow scrape or a pause must not restart the follower", c.LivenessProbe.PeriodSeconds*c.LivenessProbe.FailureThreshold)
+	}
+	want := map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": fmt.Sprint(port), "prometheus.io/path": "/metrics"}
+	for k, v := range want {
+		if got := dep.Spec.Template.Annotations[k]; got != v {
+			t.Errorf("pod annotation %s = %q, want %q", k, got, v)
+		}
+	}
+	// The arguments as the pod runs them pass the plugin's validation (a dry run writes nothing).
+	res := logexport(t, append(slices.Clone(c.Args), "--dry-run")...)
+	if res.code != 0 {
+		t.Fatalf("the overlay's arguments: exit %d\n%s", res.code, res.stderr)
+	}
 }
