@@ -100,6 +100,8 @@ type Options struct {
 	since      time.Time
 	client     kubernetes.Interface
 	now        func() time.Time
+	// journal is the run's record in the run journal, from its start on.
+	journal *journal
 }
 
 // NewOptions returns Options with the defaults.
@@ -171,6 +173,7 @@ func NewCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	groupFlags(cmd)
 	registerCompletions(cmd, o)
 	cmd.AddCommand(newVersionCmd(streams))
+	cmd.AddCommand(newStatusCmd(streams))
 	return cmd
 }
 
@@ -282,6 +285,15 @@ func (o *Options) Run(ctx context.Context) (err error) {
 	if o.Follow && !o.DryRun {
 		return o.runFollow(ctx, client)
 	}
+	var dir *store.Dir
+	if !o.DryRun {
+		// Held from before the listing, so that a run that cannot list is in the journal too.
+		if dir, err = o.openRun("once"); err != nil {
+			return err
+		}
+		defer closeDir(dir, &err)
+		defer o.finishRun(dir, &err)
+	}
 	targets, nsErrs, err := podselect.Select(ctx, client, o.selections)
 	if err != nil {
 		return err
@@ -290,16 +302,12 @@ func (o *Options) Run(ctx context.Context) (err error) {
 	if o.DryRun {
 		return o.printDryRun(targets, nsErrs)
 	}
-	dir, err := o.openDir()
-	if err != nil {
-		return err
-	}
-	defer closeDir(dir, &err)
 	e := &export.Exporter{Client: client, Dir: dir, Options: export.Options{Timestamps: o.Timestamps, Since: o.since}}
 	p := newProgress(o.ErrOut, len(targets))
 	results := e.ExportAll(ctx, targets, o.MaxLogRequests, p.done)
 	p.wait()
 	s := newSummary(results, nsErrs)
+	o.ranSummary(s)
 	if err := o.printSummary(s); err != nil {
 		return err
 	}

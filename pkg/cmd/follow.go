@@ -39,11 +39,12 @@ func (o *Options) runFollow(ctx context.Context, client kubernetes.Interface) (e
 			}
 		}()
 	}
-	dir, err := o.openDir()
+	dir, err := o.openRun("follow")
 	if err != nil {
 		return err
 	}
 	defer closeDir(dir, &err)
+	defer o.finishRun(dir, &err)
 	opts := export.Options{Timestamps: o.Timestamps, Since: o.since, CommitInterval: checkpointInterval}
 	once := &export.Exporter{Client: client, Dir: dir, Options: opts}
 	opts.Follow = true
@@ -58,6 +59,7 @@ func (o *Options) runFollow(ctx context.Context, client kubernetes.Interface) (e
 			return once.Export(ctx, t)
 		},
 		Gone:       once.Gone,
+		RecordGaps: once.RecordGaps,
 		MaxStreams: o.MaxLogRequests, Resync: 10 * time.Minute, Reconnect: o.ReconnectInterval,
 		Report: func(r export.Result) {
 			mu.Lock()
@@ -87,6 +89,7 @@ func (o *Options) runFollow(ctx context.Context, client kubernetes.Interface) (e
 		return err
 	}
 	s := newSummary(results, nsErrs)
+	o.ranSummary(s)
 	if err := o.printSummary(s); err != nil {
 		return err
 	}

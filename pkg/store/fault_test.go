@@ -9,7 +9,7 @@ import (
 // faultFS fails chosen operations, as a full disk or a failing device would.
 type faultFS struct {
 	fsys
-	mu   sync.Mutex
+	mu sync.Mutex
 	// errs by operation: "replace", "syncdir", "sync", "write"; or by an operation on one file,
 	// "write NAME" or "sync NAME", NAME as the file was opened.
 	errs map[string]error

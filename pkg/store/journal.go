@@ -19,11 +19,13 @@ type Run struct {
 	Start time.Time  `json:"start"`
 	End   *time.Time `json:"end,omitempty"`
 	// Who ran it; never a credential.
-	Who      Who       `json:"who"`
-	Selected Selection `json:"selected"`
-	Totals   *Totals   `json:"totals,omitempty"`
-	ExitCode *int      `json:"exitCode,omitempty"`
-	Error    string    `json:"error,omitempty"`
+	Who Who `json:"who"`
+	// Config is the configuration file the selections came from, if any.
+	Config   string      `json:"config,omitempty"`
+	Selected []Selection `json:"selected,omitempty"`
+	Totals   *Totals     `json:"totals,omitempty"`
+	ExitCode *int        `json:"exitCode,omitempty"`
+	Error    string      `json:"error,omitempty"`
 }
 
 // Run events.
@@ -42,9 +44,9 @@ type Who struct {
 	Host    string   `json:"host,omitempty"`
 }
 
-// Selection is what a run selected.
+// Selection is one selection of a run: where, and which pods and containers.
 type Selection struct {
-	Namespaces        []string `json:"namespaces,omitempty"`
+	Namespace         string   `json:"namespace,omitempty"`
 	AllNamespaces     bool     `json:"allNamespaces,omitempty"`
 	Pods              []string `json:"pods,omitempty"`
 	ExcludePods       []string `json:"excludePods,omitempty"`

@@ -155,7 +155,7 @@ func TestJournal(t *testing.T) {
 	run := func(id string, start, end int, exit int, gaps int) {
 		t.Helper()
 		d := mustOpen(t, dir)
-		r := Run{ID: id, Mode: "once", Start: at(start), Who: Who{Context: "kind", Host: "h"}, Selected: Selection{Namespaces: []string{"ns"}}}
+		r := Run{ID: id, Mode: "once", Start: at(start), Who: Who{Context: "kind", Host: "h"}, Selected: []Selection{{Namespace: "ns"}}}
 		if err := d.StartRun(r); err != nil {
 			t.Fatal(err)
 		}

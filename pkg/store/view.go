@@ -364,3 +364,30 @@ func inspectJournal(r reader, inv *Inventory, gapsByRun map[string]int) error {
 	}
 	return nil
 }
+
+// Problem says what a cron job or a probe should act on, "" if nothing: the newest run that is
+// over (ended, or killed) failed or found a gap, or the newest run, still going or killed
+// without a run after it, found a gap.
+func (inv *Inventory) Problem() string {
+	for i := len(inv.Runs) - 1; i >= 0; i-- {
+		r := inv.Runs[i]
+		switch {
+		case r.State == RunUnfinished && r.FoundGaps():
+			return fmt.Sprintf("run %s (not ended: running, or killed) found %d gaps", r.ID, r.GapsRecorded)
+		case r.State == RunUnfinished:
+			continue
+		case r.State == RunKilled:
+			return fmt.Sprintf("the last run, %s, was killed before it ended", r.ID)
+		case r.Failed():
+			return fmt.Sprintf("the last run, %s, failed: %s", r.ID, r.Error)
+		case r.FoundGaps():
+			n := r.GapsRecorded
+			if r.Totals != nil {
+				n = max(n, r.Totals.Gaps)
+			}
+			return fmt.Sprintf("the last run, %s, found %d gaps", r.ID, n)
+		}
+		return ""
+	}
+	return ""
+}
