@@ -200,35 +200,33 @@ func inspect(r reader) (*Inventory, error) {
 	return inv, nil
 }
 
-// namespaceFiles lists the <namespace>.jsonl files of a directory, sorted.
-func namespaceFiles(r reader, dir string) ([]string, error) {
+// eachNamespaceFile calls fn with each <namespace>.jsonl file of a directory, in the order of the
+// namespaces.
+func eachNamespaceFile(r reader, dir string, fn func(ns, name string, data []byte)) error {
 	names, err := r.List(dir)
 	if err != nil {
-		return nil, hostPathError("read", r.Shown(dir), err)
+		return hostPathError("read", r.Shown(dir), err)
 	}
-	var nss []string
+	slices.Sort(names)
 	for _, n := range names {
-		if ns, ok := strings.CutSuffix(n, ".jsonl"); ok && plainName(ns) {
-			nss = append(nss, ns)
+		ns, ok := strings.CutSuffix(n, ".jsonl")
+		if !ok || !plainName(ns) {
+			continue
 		}
-	}
-	slices.Sort(nss)
-	return nss, nil
-}
-
-func inspectCheckpoints(r reader, inv *Inventory, get func(string, containerKey) *StoredLog) error {
-	nss, err := namespaceFiles(r, checkpointsDir)
-	if err != nil {
-		return err
-	}
-	for _, ns := range nss {
-		name := checkpointsPath(ns)
+		name := path.Join(dir, n)
 		data, err := r.ReadFile(name)
 		if err != nil {
 			return hostPathError("read", r.Shown(name), err)
 		}
+		fn(ns, name, data)
+	}
+	return nil
+}
+
+func inspectCheckpoints(r reader, inv *Inventory, get func(string, containerKey) *StoredLog) error {
+	return eachNamespaceFile(r, checkpointsDir, func(ns, name string, data []byte) {
 		cps := map[containerKey]Checkpoint{}
-		_, err = scanLines(data, func(n int, line []byte) error {
+		_, err := scanLines(data, func(n int, line []byte) error {
 			rec, err := parseRecord(line)
 			if err != nil {
 				return fmt.Errorf("checkpoint file %s is corrupt at line %d (%v): the containers after it are not listed", r.Shown(name), n, err)
@@ -240,13 +238,11 @@ func inspectCheckpoints(r reader, inv *Inventory, get func(string, containerKey)
 			inv.Warnings = append(inv.Warnings, err.Error())
 		}
 		for k, cp := range cps {
-			l := get(ns, k)
-			if err := describeLog(r, inv.Timestamps, l, cp); err != nil {
+			if err := describeLog(r, inv.Timestamps, get(ns, k), cp); err != nil {
 				inv.Warnings = append(inv.Warnings, err.Error())
 			}
 		}
-	}
-	return nil
+	})
 }
 
 // describeLog fills in what a checkpoint and the log's file say.
@@ -298,16 +294,7 @@ func describeLog(r reader, timestamps bool, l *StoredLog, cp Checkpoint) error {
 func ptrTime(t time.Time) *time.Time { t = t.UTC(); return &t }
 
 func inspectGaps(r reader, inv *Inventory, get func(string, containerKey) *StoredLog, byRun map[string]int) error {
-	nss, err := namespaceFiles(r, gapsDir)
-	if err != nil {
-		return err
-	}
-	for _, ns := range nss {
-		name := gapsPath(ns)
-		data, err := r.ReadFile(name)
-		if err != nil {
-			return hostPathError("read", r.Shown(name), err)
-		}
+	return eachNamespaceFile(r, gapsDir, func(ns, name string, data []byte) {
 		gaps, bad := parseGaps(data)
 		if bad > 0 {
 			inv.Warnings = append(inv.Warnings, fmt.Sprintf("gap file %s has %d lines that do not parse", r.Shown(name), bad))
@@ -319,8 +306,7 @@ func inspectGaps(r reader, inv *Inventory, get func(string, containerKey) *Store
 				byRun[g.Run]++
 			}
 		}
-	}
-	return nil
+	})
 }
 
 func inspectJournal(r reader, inv *Inventory, gapsByRun map[string]int) error {
