@@ -455,6 +455,7 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 	}
 	defer rc.Close()
 	r := logline.NewReader(rc, m.BufferSize)
+	defer r.Release()
 	w := windowOf(m.cp)
 	skip := newSkipper(w, since)
 	// Lines after a proven window come from the instance that served the stored ones; without

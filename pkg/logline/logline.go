@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 )
 
@@ -18,7 +19,12 @@ const DefaultBufferSize = 64 << 10
 type Reader struct {
 	br     *bufio.Reader
 	inLine bool
+	pooled bool
 }
+
+// buffers keeps the readers of DefaultBufferSize that streams released: a run over thousands of
+// small logs would otherwise allocate (and zero, and collect) 64 KiB per stream.
+var buffers sync.Pool
 
 // minBufferSize keeps a whole timestamp prefix (at most 36 bytes) in a line's first fragment.
 const minBufferSize = 64
@@ -29,7 +35,27 @@ func NewReader(r io.Reader, size int) *Reader {
 		size = DefaultBufferSize
 	}
 	size = max(size, minBufferSize)
+	if size == DefaultBufferSize {
+		if br, ok := buffers.Get().(*bufio.Reader); ok {
+			br.Reset(r)
+			return &Reader{br: br, pooled: true}
+		}
+		return &Reader{br: bufio.NewReaderSize(r, size), pooled: true}
+	}
 	return &Reader{br: bufio.NewReaderSize(r, size)}
+}
+
+// Release lets another Reader use the buffer. Neither r nor a fragment it returned may be used
+// after.
+func (r *Reader) Release() {
+	if r.br == nil {
+		return
+	}
+	if r.pooled {
+		r.br.Reset(nil)
+		buffers.Put(r.br)
+	}
+	r.br = nil
 }
 
 // Fragment is a piece of one served line, as raw bytes (timestamp prefix and newline included).

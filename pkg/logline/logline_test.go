@@ -115,3 +115,24 @@ func BenchmarkParseTimestamp(b *testing.B) {
 		}
 	}
 }
+
+// A released buffer goes to the next reader without what the last one had buffered and not read.
+func TestReleaseReuse(t *testing.T) {
+	first := NewReader(strings.NewReader("2026-01-01T00:00:00Z a\n2026-01-01T00:00:01Z b\n"), 0)
+	if f, err := first.Next(); err != nil || string(f.Data) != "2026-01-01T00:00:00Z a\n" {
+		t.Fatalf("first reader: %q, %v", f.Data, err)
+	}
+	first.Release()
+	first.Release() // a second release is a no-op, not a second buffer in the pool
+	for range 3 {
+		r := NewReader(strings.NewReader("2026-01-01T00:00:02Z c\n"), 0)
+		f, err := r.Next()
+		if err != nil || string(f.Data) != "2026-01-01T00:00:02Z c\n" {
+			t.Fatalf("reader after a release: %q, %v", f.Data, err)
+		}
+		if _, err := r.Next(); err != io.EOF {
+			t.Fatalf("reader after a release: %v after its only line, want EOF", err)
+		}
+		r.Release()
+	}
+}
