@@ -59,7 +59,10 @@ func TestDeployManifests(t *testing.T) {
 	createPod(t, ns, pod{name: "web", labels: map[string]string{"e2e": run}, containers: []container{{name: "app", log: newLog(t).add(at(0, 0), "hello")}}})
 	kc := tokenKubeconfig(t, deployNS, "kubectl-logexport", "")
 	dir := t.TempDir()
-	res := logexportEnv(t, []string{"KUBECONFIG=" + kc}, "-A", "-l", "e2e="+run, "-d", dir, "-o", "json")
+	// The CronJob's own arguments and the configuration its ConfigMap mounts (every namespace),
+	// narrowed to this test's pod.
+	cron := renderedCronJob(t, "cronjob")
+	res := logexportEnv(t, []string{"KUBECONFIG=" + kc}, append(cron.argsWith(t, dir), "-l", "e2e="+run, "-o", "json")...)
 	if res.code != 0 {
 		t.Fatalf("export with the deploy RBAC: exit %d\n%s", res.code, res.stderr)
 	}
@@ -135,11 +138,14 @@ func testNamespacedInCluster(t *testing.T) {
 		}
 	}
 	dir, home := t.TempDir(), t.TempDir()
+	// The namespaced CronJob's arguments and configuration: its selection names no namespace, so
+	// it exports the one it runs in.
+	args := renderedCronJob(t, "namespaced").argsWith(t, dir)
 	sa := "/run/secrets/kubernetes.io/serviceaccount"
-	script := `mount -t tmpfs tmpfs /run && mkdir -p ` + sa + ` && cp "$SECRETS"/* ` + sa + `/ && exec "$PLUGIN" -d "$OUT" -o json`
-	c := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script)
+	script := `mount -t tmpfs tmpfs /run && mkdir -p ` + sa + ` && cp "$SECRETS"/* ` + sa + `/ && exec "$PLUGIN" "$@" -o json`
+	c := exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "sh", "-c", script, "sh"}, args...)...)
 	c.Env = []string{
-		"PATH=/usr/bin:/bin", "HOME=" + home, "SECRETS=" + secrets, "OUT=" + dir,
+		"PATH=/usr/bin:/bin", "HOME=" + home, "SECRETS=" + secrets,
 		"PLUGIN=" + filepath.Join(binDir, "kubectl-logexport"),
 		"KUBERNETES_SERVICE_HOST=" + host, "KUBERNETES_SERVICE_PORT=" + port,
 	}
