@@ -40,6 +40,12 @@ var (
 type source struct {
 	mu   sync.Mutex
 	logs map[string][]line // by namespace/pod/container
+	// from is where the served part of a container's log begins: a rotation leaves the lines
+	// before it stored but no longer served.
+	from map[string]int
+	// rotated are the containers rotated, whose gap runs report and keep; a rotated
+	// container runs as a new instance from then on, and its earlier ones are not served.
+	rotated map[string]bool
 	// full lists the containers asked for their whole log (no sinceTime).
 	full map[string]bool
 }
@@ -91,7 +97,8 @@ func (s *source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"BadRequest","code":400,"message":"previous terminated container not found"}`, http.StatusBadRequest)
 		return
 	}
-	for _, l := range s.logs[m[1]+"/"+m[2]+"/"+q.Get("container")] {
+	key := m[1] + "/" + m[2] + "/" + q.Get("container")
+	for _, l := range s.logs[key][s.from[key]:] {
 		if !l.ts.Before(since) {
 			fmt.Fprintf(w, "%s %s\n", l.ts.Format(time.RFC3339Nano), l.text)
 		}
@@ -110,6 +117,16 @@ func (s *source) grow(step, n int, containers ...string) {
 			s.logs[c] = append(s.logs[c], line{ts, fmt.Sprintf("%s line %d.%d", c, step, i/2)})
 		}
 	}
+}
+
+// rotate starts a new instance of a container whose earlier ones are no longer served (it
+// restarted twice, say): a run finds a gap from the last stored line to the new instance's first
+// (nothing is lost here: the run before stored everything).
+func (s *source) rotate(c string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.from[c] = len(s.logs[c])
+	s.rotated[c] = true
 }
 
 func (s *source) startCounting() {
@@ -150,34 +167,102 @@ func (s *source) targets() []target.Target {
 	var ts []target.Target
 	for c := range s.logs {
 		p := strings.Split(c, "/")
-		st := &corev1.ContainerStatus{Name: p[2], ContainerID: "containerd://" + c,
+		id := "containerd://" + c
+		if s.rotated[c] {
+			id += "-2"
+		}
+		st := &corev1.ContainerStatus{Name: p[2], ContainerID: id,
 			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(t0)}}}
 		ts = append(ts, target.Target{Namespace: p[0], Pod: p[1], PodUID: "uid-" + p[1], Container: p[2], Status: st})
 	}
 	return ts
 }
 
-// export runs one export of every container into dir, as a run of the command does.
-func (s *source) export(client kubernetes.Interface, dir string, timestamps bool, opts ...store.Option) error {
+// export runs one export of every container into dir, as a run of the command does, with its
+// start and end in the run journal. A gap is an error unless its container was rotated.
+func (s *source) export(client kubernetes.Interface, dir, id string, timestamps bool, opts ...store.Option) error {
 	d, err := store.Open(dir, timestamps, opts...)
 	if err != nil {
 		return err
 	}
-	e := &export.Exporter{Client: client, Dir: d, Options: export.Options{Timestamps: timestamps}}
+	run := store.Run{ID: id, Start: t0}
 	var errs []string
+	if err := d.StartRun(run); err != nil {
+		errs = append(errs, err.Error())
+	}
+	e := &export.Exporter{Client: client, Dir: d, Options: export.Options{Timestamps: timestamps}}
 	for _, r := range e.ExportAll(context.Background(), s.targets(), 3, nil) {
 		if r.Err != nil {
 			errs = append(errs, r.Err.Error())
 		}
 		for _, g := range r.Gaps {
-			errs = append(errs, fmt.Sprintf("%s/%s/%s: %s", r.Namespace, r.Pod, r.Container, g))
+			if !s.rotated[r.Key()] {
+				errs = append(errs, fmt.Sprintf("%s/%s/%s: %s", r.Namespace, r.Pod, r.Container, g))
+			}
 		}
+	}
+	code := 0
+	run.End, run.ExitCode = &t0, &code
+	if err := d.EndRun(run); err != nil {
+		errs = append(errs, err.Error())
 	}
 	if err := d.Close(); err != nil {
 		errs = append(errs, err.Error())
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// checkRecords checks what status reads after a crash state was recovered: every run before the
+// crashed one ended, the crashed one ended or shows as killed, the run that recovered it ended, no
+// line of the journal or a gap file is unreadable; and the gap of each rotated container is kept
+// (a checkpoint past it never reaches the disk without it), from where its log stopped being
+// served to the first line after.
+func (s *source) checkRecords(dir string, crashed int) error {
+	inv, err := store.Inspect(dir)
+	if err != nil {
+		return err
+	}
+	if len(inv.Warnings) > 0 {
+		return fmt.Errorf("warnings: %v", inv.Warnings)
+	}
+	states := map[string]string{}
+	for _, r := range inv.Runs {
+		states[r.ID] = r.State
+	}
+	for i := 1; i < crashed; i++ {
+		if st := states[fmt.Sprintf("run-%d", i)]; st != store.RunEnded {
+			return fmt.Errorf("run-%d, before the crash, is %q in the journal: %+v", i, st, inv.Runs)
+		}
+	}
+	if st := states[fmt.Sprintf("run-%d", crashed)]; st != store.RunEnded && st != store.RunKilled && st != "" {
+		return fmt.Errorf("the crashed run is %q: %+v", st, inv.Runs)
+	}
+	if last := inv.Runs[len(inv.Runs)-1]; last.State != store.RunEnded {
+		return fmt.Errorf("the last run is %q: %+v", last.State, inv.Runs)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range inv.Logs {
+		c := l.Namespace + "/" + l.Pod + "/" + l.Container
+		if !s.rotated[c] {
+			if len(l.Gaps) > 0 {
+				return fmt.Errorf("%s has gaps %+v", c, l.Gaps)
+			}
+			continue
+		}
+		lines := s.logs[c]
+		from, to := lines[s.from[c]-1].ts, lines[s.from[c]].ts
+		if len(l.Gaps) == 0 {
+			return fmt.Errorf("the gap of %s is lost", c)
+		}
+		for _, g := range l.Gaps {
+			if !g.From.Equal(from) || g.To == nil || !g.To.Equal(to) || g.Run == "" {
+				return fmt.Errorf("gap of %s %+v, want from %s to %s", c, g, from, to)
+			}
+		}
 	}
 	return nil
 }
@@ -204,7 +289,7 @@ func TestCrashConsistency(t *testing.T) {
 				}
 				opts = []store.Option{store.SyncFSMin(1)}
 			}
-			src := &source{logs: map[string][]line{}}
+			src := &source{logs: map[string][]line{}, from: map[string]int{}, rotated: map[string]bool{}}
 			srv := httptest.NewServer(src)
 			defer srv.Close()
 			client := kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL, QPS: -1})
@@ -217,6 +302,9 @@ func TestCrashConsistency(t *testing.T) {
 				func() { src.grow(1, 2, "ns1/a/app"); src.grow(2, 2, "ns1/a/app", "ns2/c/app", "ns1/d/app") },
 				// enough saves for ns1's checkpoint file to be rewritten
 				func() { src.grow(3, 2, "ns1/a/app", "ns1/b/app", "ns1/d/app") },
+				// an instance whose predecessors are not served: the run finds a gap and keeps
+				// it with the checkpoint past it
+				func() { src.rotate("ns2/c/app"); src.grow(4, 2, "ns2/c/app", "ns1/a/app") },
 			}
 			states := 0
 			for run, step := range steps {
@@ -225,7 +313,7 @@ func TestCrashConsistency(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := src.export(client, dir, timestamps, append(opts, rec.Option())...); err != nil {
+				if err := src.export(client, dir, fmt.Sprint("run-", run+1), timestamps, append(opts, rec.Option())...); err != nil {
 					t.Fatalf("run %d: %v", run+1, err)
 				}
 				if n := rec.SyncFSOps(); tt.syncfs && n == 0 {
@@ -246,11 +334,12 @@ func TestCrashConsistency(t *testing.T) {
 					stored, err := checkDurable(crashed, want)
 					if err == nil {
 						src.startCounting()
-						err = src.export(client, crashed, timestamps, store.NoSync())
+						err = src.export(client, crashed, "recovery", timestamps, store.NoSync())
 						if full := src.stopCounting(); err == nil {
-							// A stored log is resumed, never fetched again from its start.
+							// A stored log is resumed, never fetched again from its start (a
+							// new instance's log is read from its own start).
 							for c := range stored {
-								if full[c] {
+								if full[c] && !src.rotated[c] {
 									err = fmt.Errorf("%s was fetched again from its start", c)
 								}
 							}
@@ -260,8 +349,11 @@ func TestCrashConsistency(t *testing.T) {
 						err = compareFiles(crashed, want)
 					}
 					if err == nil {
+						err = src.checkRecords(crashed, run+1)
+					}
+					if err == nil {
 						// and the run after it reads what that run saved
-						err = src.export(client, crashed, timestamps, store.NoSync())
+						err = src.export(client, crashed, "after-recovery", timestamps, store.NoSync())
 					}
 					if err != nil {
 						t.Errorf("run %d, %s\nthe next run: %v\nrecorded operations:\n%s", run+1, st, err, rec.Trace())
