@@ -58,6 +58,9 @@ var (
 		# Show what would be exported, and where, without writing anything
 		kubectl logexport -A --dry-run
 
+		# The selections of a configuration file (apiVersion: logexport/v1alpha1, kind: Config)
+		kubectl logexport --config logexport.yaml --dry-run
+
 		# The summary as JSON
 		kubectl logexport -o json
 
