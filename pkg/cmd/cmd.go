@@ -88,6 +88,7 @@ type Options struct {
 	MaxLogRequests    int
 	DryRun            bool
 	Output            string
+	Summary           string
 	Follow            bool
 	SummaryInterval   time.Duration
 	ReconnectInterval time.Duration
@@ -114,6 +115,7 @@ func NewOptions(streams genericiooptions.IOStreams) *Options {
 		IOStreams:      streams,
 		Dir:            "logs",
 		MaxLogRequests: 10,
+		Summary:        summaryAll,
 		now:            time.Now,
 	}
 }
@@ -160,8 +162,10 @@ func NewCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	f.DurationVar(&o.Since, "since", 0, "On a container's first export, only lines newer than this (5s, 2m, 3h); never limits a resume")
 	f.StringVar(&o.SinceTime, "since-time", "", "On a container's first export, only lines after this RFC3339 time; never limits a resume")
 	f.IntVar(&o.MaxLogRequests, "max-log-requests", o.MaxLogRequests, "Log streams open at once")
-	f.BoolVar(&o.DryRun, "dry-run", false, "Print the containers that would be exported and where, write nothing")
+	f.Var(dryRunValue{&o.DryRun}, "dry-run", `Must be "none" or "client" (also the flag alone): print the containers that would be exported and where, write nothing`)
+	f.Lookup("dry-run").NoOptDefVal = "client"
 	f.StringVarP(&o.Output, "output", "o", "", "Summary format: '' (a table) or json")
+	f.StringVar(&o.Summary, "summary", o.Summary, "Which containers the summary lists: all, changed (those that got lines, a gap or an error, or did not start) or none (the totals only)")
 	f.BoolVarP(&o.Follow, "follow", "f", false, "Keep running: follow every selected container, pick up new pods, until SIGINT or SIGTERM")
 	f.DurationVar(&o.SummaryInterval, "summary-interval", 0, "With --follow, print a status line to stderr this often (0: only on a terminal)")
 	f.DurationVar(&o.ReconnectInterval, "reconnect-interval", 5*time.Minute, "With --follow, reopen each stream this often from its checkpoint (0: never), in case the server missed a log rotation")
@@ -231,6 +235,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("--max-log-requests must be at least 1")
 	case o.Output != "" && o.Output != "json":
 		return fmt.Errorf("unsupported output format %q: use json, or leave it empty for a table", o.Output)
+	case validateSummary(o.Summary) != nil:
+		return validateSummary(o.Summary)
 	case o.Since < 0:
 		return fmt.Errorf("--since must be positive")
 	case o.Since != 0 && o.SinceTime != "":
@@ -286,6 +292,11 @@ func (o *Options) Run(ctx context.Context) (err error) {
 		return err
 	}
 	if o.Follow && !o.DryRun {
+		// A follower would wait for pods there forever; failing makes a typo show (a Deployment's
+		// restarts), and a restart picks the namespace up once it is created.
+		if err := o.namespacesExist(ctx, client); err != nil {
+			return err
+		}
 		return o.runFollow(ctx, client)
 	}
 	var dir *store.Dir
@@ -302,6 +313,9 @@ func (o *Options) Run(ctx context.Context) (err error) {
 		return err
 	}
 	klog.V(1).InfoS("selected", "selections", len(o.selections), "containers", len(targets))
+	if nsErrs, err = o.noMatch(ctx, client, targets, nsErrs); err != nil {
+		return err
+	}
 	if o.DryRun {
 		return o.printDryRun(targets, nsErrs)
 	}
@@ -353,7 +367,9 @@ func failures(s Summary, containers int, nsErrs []podselect.NamespaceError) erro
 
 func (o *Options) printDryRun(targets []target.Target, nsErrs []podselect.NamespaceError) error {
 	w := printers.GetNewTabWriter(o.Out)
-	fmt.Fprintln(w, "NAMESPACE\tPOD\tCONTAINER\tFILE")
+	if len(targets) > 0 {
+		fmt.Fprintln(w, "NAMESPACE\tPOD\tCONTAINER\tFILE")
+	}
 	for _, t := range targets {
 		rel, err := store.LogPath(t.Namespace, t.Pod, t.Container)
 		if err != nil {
@@ -372,8 +388,10 @@ func (o *Options) printDryRun(targets []target.Target, nsErrs []podselect.Namesp
 
 // Summary is the machine-readable result of a run (-o json).
 type Summary struct {
+	// Containers are the rows --summary lists; the totals count every selected container.
 	Containers []ContainerSummary `json:"containers"`
 	Namespaces []NamespaceSummary `json:"failedNamespaces,omitempty"`
+	Selected   int                `json:"selected"`
 	Lines      int64              `json:"lines"`
 	Bytes      int64              `json:"bytes"`
 	Failed     int                `json:"failed"`
@@ -413,7 +431,7 @@ func newSummary(results []export.Result, nsErrs []podselect.NamespaceError) Summ
 		case len(r.Gaps) > 0:
 			c.Status = "gap"
 		case r.Lines == 0:
-			c.Status = "up to date"
+			c.Status = statusUpToDate
 		default:
 			c.Status = "ok"
 		}
@@ -422,27 +440,33 @@ func newSummary(results []export.Result, nsErrs []podselect.NamespaceError) Summ
 		s.Gaps += len(r.Gaps)
 		s.Containers = append(s.Containers, c)
 	}
+	s.Selected = len(s.Containers)
 	for _, e := range nsErrs {
 		s.Namespaces = append(s.Namespaces, NamespaceSummary{Namespace: e.Namespace, Error: e.Err.Error()})
 	}
 	return s
 }
 
-func (o *Options) printSummary(s Summary) error {
+func (o *Options) printSummary(all Summary) error {
+	s := all.only(o.Summary)
 	if o.Output == "json" {
 		enc := json.NewEncoder(o.Out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(s)
 	}
-	w := printers.GetNewTabWriter(o.Out)
-	fmt.Fprintln(w, "NAMESPACE\tPOD\tCONTAINER\tLINES\tBYTES\tSTATUS")
-	for _, c := range s.Containers {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\n", c.Namespace, c.Pod, c.Container, c.Lines, c.Bytes, c.Status)
+	// As kubectl get: no header over no rows.
+	if len(s.Containers) > 0 {
+		w := printers.GetNewTabWriter(o.Out)
+		fmt.Fprintln(w, "NAMESPACE\tPOD\tCONTAINER\tLINES\tBYTES\tSTATUS")
+		for _, c := range s.Containers {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\n", c.Namespace, c.Pod, c.Container, c.Lines, c.Bytes, c.Status)
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
 	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	for _, c := range s.Containers {
+	// Gaps and errors are told whatever --summary hides: they are what a run from cron is read for.
+	for _, c := range all.Containers {
 		for _, g := range c.Gaps {
 			fmt.Fprintf(o.ErrOut, "warning: %s/%s/%s: %s\n", c.Namespace, c.Pod, c.Container, g)
 		}
@@ -453,6 +477,6 @@ func (o *Options) printSummary(s Summary) error {
 	for _, n := range s.Namespaces {
 		fmt.Fprintf(o.ErrOut, "error: namespace %s: %s\n", n.Namespace, n.Error)
 	}
-	fmt.Fprintf(o.ErrOut, "exported %d lines (%d bytes) from %d containers into %s\n", s.Lines, s.Bytes, len(s.Containers), o.Dir)
+	fmt.Fprintf(o.ErrOut, "exported %d lines (%d bytes) from %d containers into %s\n", s.Lines, s.Bytes, s.Selected, o.Dir)
 	return nil
 }

@@ -66,6 +66,8 @@ func registerCompletions(cmd *cobra.Command, o *Options) {
 		"context":     fromKubeconfig("context"),
 		"cluster":     fromKubeconfig("cluster"),
 		"user":        fromKubeconfig("user"),
+		"dry-run":     cobra.FixedCompletions([]string{"none", "client"}, cobra.ShellCompDirectiveNoFileComp),
+		"summary":     cobra.FixedCompletions([]string{summaryAll, summaryChanged, summaryNone}, cobra.ShellCompDirectiveNoFileComp),
 	} {
 		// Every one of these flags is defined by NewCmd; an error here is a programming error.
 		cobra.CheckErr(cmd.RegisterFlagCompletionFunc(flag, fn))
