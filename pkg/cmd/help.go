@@ -1,7 +1,10 @@
 package cmd
 
 import (
+	"fmt"
+	"io"
 	"strings"
+	"unicode"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -22,27 +25,58 @@ type flagGroup struct {
 	Usages string
 }
 
-// usageTemplate is cobra's default usage template with its "Flags" and "Global Flags" sections
-// replaced by flagGroups: the plugin's own flags first, then the twenty-odd kubeconfig flags of
-// cli-runtime, then klog's, where kubectl too keeps the flags every command shares.
-var usageTemplate = strings.Replace(
-	(&cobra.Command{}).UsageTemplate(),
-	`{{if .HasAvailableLocalFlags}}
-
-Flags:
-{{.LocalFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{if .HasAvailableInheritedFlags}}
-
-Global Flags:
-{{.InheritedFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}`,
-	`{{range logexportFlagGroups .}}
-
-{{.Title}}:
-{{.Usages | trimTrailingWhitespaces}}{{end}}`, 1)
-
-// groupFlags sets the grouped usage template on the root command; subcommands inherit it.
+// groupFlags sets the grouped usage on the root command; subcommands inherit it.
+//
+// A Go function, not a usage template: executing a text/template that calls methods keeps every
+// exported method of every type in the binary (the linker cannot tell which a template calls),
+// which made the binary 30 -> 51 MB. cobra's own default usage is a function for the same reason.
 func groupFlags(root *cobra.Command) {
-	cobra.AddTemplateFunc("logexportFlagGroups", flagGroups)
-	root.SetUsageTemplate(usageTemplate)
+	root.SetUsageFunc(usage)
+}
+
+// usage is cobra's default usage with its "Flags" and "Global Flags" sections replaced by
+// flagGroups: the plugin's own flags first, then the twenty-odd kubeconfig flags of cli-runtime,
+// then klog's, where kubectl too keeps the flags every command shares.
+func usage(c *cobra.Command) error {
+	var b strings.Builder
+	b.WriteString("Usage:")
+	if c.Runnable() {
+		fmt.Fprintf(&b, "\n  %s", c.UseLine())
+	}
+	if c.HasAvailableSubCommands() {
+		fmt.Fprintf(&b, "\n  %s [command]", c.CommandPath())
+	}
+	if len(c.Aliases) > 0 {
+		fmt.Fprintf(&b, "\n\nAliases:\n  %s", c.NameAndAliases())
+	}
+	if c.HasExample() {
+		fmt.Fprintf(&b, "\n\nExamples:\n%s", c.Example)
+	}
+	if c.HasAvailableSubCommands() {
+		b.WriteString("\n\nAvailable Commands:")
+		for _, sub := range c.Commands() {
+			if sub.IsAvailableCommand() || sub.Name() == "help" {
+				fmt.Fprintf(&b, "\n  %-*s %s", sub.NamePadding(), sub.Name(), sub.Short)
+			}
+		}
+	}
+	for _, g := range flagGroups(c) {
+		fmt.Fprintf(&b, "\n\n%s:\n%s", g.Title, strings.TrimRightFunc(g.Usages, unicode.IsSpace))
+	}
+	if c.HasHelpSubCommands() {
+		b.WriteString("\n\nAdditional help topics:")
+		for _, sub := range c.Commands() {
+			if sub.IsAdditionalHelpTopicCommand() {
+				fmt.Fprintf(&b, "\n  %-*s %s", sub.CommandPathPadding(), sub.CommandPath(), sub.Short)
+			}
+		}
+	}
+	if c.HasAvailableSubCommands() {
+		fmt.Fprintf(&b, "\n\nUse \"%s [command] --help\" for more information about a command.", c.CommandPath())
+	}
+	b.WriteString("\n")
+	_, err := io.WriteString(c.OutOrStderr(), b.String())
+	return err
 }
 
 // annotateFlags puts every flag of fs that is not in keep into group.
