@@ -42,8 +42,9 @@ func newStatusCmd(streams genericiooptions.IOStreams) *cobra.Command {
 
 			# Everything, with each gap and each run, as JSON
 			kubectl logexport status -d /data -o json`),
-		Args:         cobra.NoArgs,
-		SilenceUsage: true,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := o.Validate(); err != nil {
 				return err
@@ -102,6 +103,7 @@ func (o *StatusOptions) Run() error {
 	return nil
 }
 
+// printTables prints the logs, their gaps and the newest runs, each a table of its own.
 func (o *StatusOptions) printTables(inv *store.Inventory) error {
 	w := printers.GetNewTabWriter(o.Out)
 	if len(inv.Logs) == 0 {
@@ -120,6 +122,9 @@ func (o *StatusOptions) printTables(inv *store.Inventory) error {
 				timeOrNone(l.First), timeOrNone(l.Last), stored, len(l.Gaps))
 		}
 	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
 	var gaps bool
 	for _, l := range inv.Logs {
 		for _, g := range l.Gaps {
@@ -137,6 +142,9 @@ func (o *StatusOptions) printTables(inv *store.Inventory) error {
 			}
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Namespace, l.Pod, l.Container, from, to, g.Run, g.Reason)
 		}
+	}
+	if err := w.Flush(); err != nil {
+		return err
 	}
 	runs := inv.Runs[max(0, len(inv.Runs)-o.Runs):]
 	if len(runs) > 0 {

@@ -148,7 +148,11 @@ var compressedSuffixes = []string{".gz", ".zst"}
 func Inspect(dir string) (*Inventory, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return nil, fmt.Errorf("opening %s: %w", dir, err)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("reading %s: %w", dir, err)
 	}
 	defer root.Close()
 	return inspect(rootReader{root: root, path: dir})
