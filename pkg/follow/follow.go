@@ -166,6 +166,16 @@ func (c *container) retire() {
 	c.goneOnce.Do(func() { close(c.gone) })
 }
 
+// retired tells whether the container's pod went or is no longer selected.
+func (c *container) retired() bool {
+	select {
+	case <-c.gone:
+		return true
+	default:
+		return false
+	}
+}
+
 // instanceOf names what the log API serves as the current log of a container with this status,
 // and whether it runs: when it changes, there is something new to request. It is "" before the
 // container has started. Container IDs are empty on some servers (kwok), so the start time
@@ -400,7 +410,7 @@ func (f *Follower) upsert(ctx context.Context, sel int, obj any) {
 		status := instanceOf(t.Status)
 		var after *container
 		if c, ok := f.containers[k]; ok {
-			if c.target.PodUID == t.PodUID {
+			if c.target.PodUID == t.PodUID && !c.retired() {
 				c.by[sel] = true
 				c.target = t
 				if status != c.status {
@@ -418,13 +428,14 @@ func (f *Follower) upsert(ctx context.Context, sel int, obj any) {
 				}
 				continue
 			}
-			if p.CreationTimestamp.Before(&c.created) {
+			if c.target.PodUID != t.PodUID && p.CreationTimestamp.Before(&c.created) {
 				// The pod the name had before, from an informer of another selection that has
 				// not seen it go yet.
 				continue
 			}
-			// A new pod with the old name (a StatefulSet's): the old one is done, the file goes
-			// on once it has let go of it.
+			// A new pod with the old name (a StatefulSet's), or the same pod selected again
+			// after no selection did (its labels moved from one selection to another): the old
+			// one is done, the file goes on once it has let go of it.
 			c.retire()
 			after = c
 		}

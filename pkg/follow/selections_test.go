@@ -109,3 +109,63 @@ func TestSeveralSelectionsForbiddenNamespace(t *testing.T) {
 		t.Fatalf("namespace errors %v, want closed", h.nsErrs)
 	}
 }
+
+// A pod whose labels move from one selection to another is followed on: the informer of the
+// first says it went, the other's says it came, in either order.
+func TestPodMovesBetweenSelections(t *testing.T) {
+	p := newPod("ns", "p", running("app", "c1"))
+	p.Labels = map[string]string{"tier": "db"}
+	h := start(t, []runtime.Object{p}, func(h *harness) {
+		h.watchesWanted = 2
+		h.f.Selections = []podselect.Selection{
+			{Scope: podselect.Scope{Namespace: "ns", LabelSelector: "tier=db"}},
+			{Scope: podselect.Scope{Namespace: "ns", LabelSelector: "tier=web"}},
+		}
+	})
+	if c := h.next(); c.t.Key() != "ns/p/app" || !c.follow {
+		t.Fatalf("followed %s (follow %v)", c.t.Key(), c.follow)
+	}
+	p.Labels = map[string]string{"tier": "web"}
+	if _, err := h.client.CoreV1().Pods("ns").Update(context.Background(), p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Whichever informer speaks first, the container ends up followed for the second selection:
+	// the same stream if the second selection took it before the first let go of it, a new one
+	// (after the old one drained) if not.
+	followedFor(t, h, "ns/p/app", 1)
+
+	// Selected by none, then again: followed again once the old stream let go of the file.
+	for _, tier := range []string{"none", "db"} {
+		p.Labels = map[string]string{"tier": tier}
+		if _, err := h.client.CoreV1().Pods("ns").Update(context.Background(), p, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if tier == "none" {
+			h.waitGone("ns/p/app")
+		}
+	}
+	followedFor(t, h, "ns/p/app", 0)
+}
+
+// followedFor waits until a container is followed, with a stream open, for selection sel.
+func followedFor(t *testing.T, h *harness, key string, sel int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		h.f.mu.Lock()
+		ct := h.f.containers[key]
+		ok := ct != nil && ct.by[sel] && !ct.retired() && h.f.open == 1
+		h.f.mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is not followed for selection %d", key, sel)
+		}
+		h.clock.Step(DefaultDrainAfter)
+		select {
+		case <-h.calls:
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
