@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -15,9 +16,10 @@ import (
 // with the totals of all; none lists none. Gaps, errors and the totals line stay on stderr.
 func TestSummaryChanged(t *testing.T) {
 	ns := newNamespace(t)
+	run := map[string]string{"e2e": "run-" + randID()}
 	busy, idle := newLog(t).add(at(0, 0), "b1"), newLog(t).add(at(0, 0), "i1")
-	createPod(t, ns, pod{name: "busy", containers: []container{{name: "app", log: busy}}})
-	createPod(t, ns, pod{name: "idle", containers: []container{{name: "app", log: idle}, {name: "sidecar", log: newLog(t).add(at(0, 0), "s1")}}})
+	createPod(t, ns, pod{name: "busy", labels: run, containers: []container{{name: "app", log: busy}}})
+	createPod(t, ns, pod{name: "idle", labels: run, containers: []container{{name: "app", log: idle}, {name: "sidecar", log: newLog(t).add(at(0, 0), "s1")}}})
 	dir := t.TempDir()
 	first := export(t, "-n", ns, "-d", dir, "--summary=changed")
 	sameList(t, "first run, changed", exported(first), []string{ns + "/busy/app", ns + "/idle/app", ns + "/idle/sidecar"})
@@ -51,6 +53,21 @@ func TestSummaryChanged(t *testing.T) {
 	}
 	assertFile(t, filepath.Join(dir, ns, "idle", "app.log"), lines("i1", "i2"))
 	oneLineError(t, logexport(t, "-n", ns, "-d", dir, "--summary=some"), `invalid --summary "some": use all, changed or none`)
+
+	// The CronJobs run with changed: their second run, with nothing new, prints no table.
+	for _, overlay := range []string{"cronjob", "namespaced"} {
+		if args := renderedCronJob(t, overlay).args; !slices.Contains(args, "--summary=changed") {
+			t.Errorf("the %s overlay's CronJob runs %v, without --summary=changed", overlay, args)
+		}
+	}
+	cronDir := t.TempDir()
+	args := append(renderedCronJob(t, "cronjob").argsWith(t, cronDir), "-l", "e2e="+run["e2e"])
+	if res := logexport(t, args...); res.code != 0 || strings.Count(res.stdout, "\n") != 4 {
+		t.Fatalf("the CronJob's first run: exit %d, want a header and 3 rows:\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	if res := logexport(t, args...); res.code != 0 || res.stdout != "" || !strings.Contains(res.stderr, "from 3 containers") {
+		t.Fatalf("the CronJob's second run: exit %d, want no table:\n%s%s", res.code, res.stdout, res.stderr)
+	}
 }
 
 // --dry-run takes kubectl's values: alone or =client it writes nothing, =none exports, =server is
