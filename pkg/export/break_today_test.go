@@ -3,8 +3,8 @@ package export
 // Adversarial tests of the day's three changes to the merge: cc33b40 (a read-back checkpoint's
 // guessed instance is not saved when the stream that was to prove it was cut), 01de781 (after a
 // rotation the restarted window is read with a stream that ends, and not saved if that stream was
-// cut before it served a line) and f86f01a (pooled 64 KiB read buffers). Tests that fail show a
-// bug and are skipped unless BREAK_TODAY is set.
+// cut before it served a line) and f86f01a (pooled 64 KiB read buffers). Each of the first six
+// failed on those commits.
 
 import (
 	"context"
@@ -26,13 +26,6 @@ import (
 	"github.com/logexport/kubectl-logexport/pkg/target"
 	"github.com/logexport/kubectl-logexport/test/logserver"
 )
-
-func breakTodayBug(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("BREAK_TODAY") == "" {
-		t.Skip("fails: " + why + "; run with BREAK_TODAY=1")
-	}
-}
 
 // errTestCut is what a log response body fails with when a logRule cuts it.
 var errTestCut = errors.New("connection reset (cut by the test)")
@@ -156,7 +149,6 @@ func texts(t *testing.T, dir string) string {
 // a saved checkpoint would have let it report the rotation as a gap and go on, as it does when
 // the same run is not stopped (the "whole" case).
 func TestBreakTodayRecoverProvenThenCutRefusedAfterRotation(t *testing.T) {
-	breakTodayBug(t, "a recovered checkpoint proven by the stream but stopped before a new line is not saved; after a rotation the next run refuses the file")
 	for _, how := range []string{"whole", "cut", "follow stopped"} {
 		t.Run(how, func(t *testing.T) {
 			srv := logserver.New(t)
@@ -219,7 +211,6 @@ func TestBreakTodayRecoverProvenThenCutRefusedAfterRotation(t *testing.T) {
 // Close and no gap is recorded: if the pod goes before the next run, the lines are lost with a
 // Result that said they were stored.
 func TestBreakTodayPreviousGoneAtRotatedWindowDropsCurrentLines(t *testing.T) {
-	breakTodayBug(t, "m.unproven set by the previous instance's errGone at the rotated window stays set while run() exports the current instance: its lines are reported stored but never committed")
 	srv := logserver.New(t)
 	defer srv.Close()
 	srv.AddPod("default", "p0", "c")
@@ -267,7 +258,6 @@ func TestBreakTodayPreviousGoneAtRotatedWindowDropsCurrentLines(t *testing.T) {
 // again (a follower's final() calls Gone only for a container never exported): `status` shows
 // no gap for a log that lost lines to a rotation. Before 01de781 the commit recorded it.
 func TestBreakTodayRotatedWindowCutByDeletionGapNotRecorded(t *testing.T) {
-	breakTodayBug(t, "a rotation gap found by a run whose restarted-window stream got 404 (pod deleted) is reported but never recorded in the gap file")
 	srv := logserver.New(t)
 	defer srv.Close()
 	srv.AddPod("default", "p0", "c")
@@ -361,7 +351,6 @@ func followUntil(t *testing.T, srv *logserver.Server, dir string, n int, during 
 // so the followed stream does not save (which would drop the piece) before it starts, and it is
 // served the line again from its start: the piece is stored twice.
 func TestBreakTodayFollowRotatedWindowPartialLineDoubled(t *testing.T) {
-	breakTodayBug(t, "the restarted window's ending stream leaves an unfinished line's first piece in the log buffer and the followed stream writes the line again: the piece is stored twice")
 	srv := logserver.New(t)
 	defer srv.Close()
 	srv.AddPod("default", "p0", "c")
@@ -388,7 +377,6 @@ func TestBreakTodayFollowRotatedWindowPartialLineDoubled(t *testing.T) {
 // stream that ends, then follows. When what is new is only an unfinished long line, its first
 // piece is written by the first stream and again by the second.
 func TestBreakTodayFollowCatchUpPartialLineDoubled(t *testing.T) {
-	breakTodayBug(t, "the followed resume's catch-up stream leaves an unfinished line's first piece in the log buffer and the followed stream writes the line again (c39d43a)")
 	srv := logserver.New(t)
 	defer srv.Close()
 	srv.AddPod("default", "p0", "c")
@@ -416,7 +404,6 @@ func TestBreakTodayFollowCatchUpPartialLineDoubled(t *testing.T) {
 // follower counts a broken stream and backs off (and if the pod is deleted meanwhile, records a
 // "stream was broken" gap) instead of reporting the rotation and following on.
 func TestBreakTodayFollowSecondRotationBeforeFollowedStream(t *testing.T) {
-	breakTodayBug(t, "a second rotation between the restarted window's ending stream and the followed stream fails the followed export with errRotated instead of being handled")
 	srv := logserver.New(t)
 	defer srv.Close()
 	srv.AddPod("default", "p0", "c")

@@ -193,12 +193,10 @@ func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance
 		res.Lines, res.Bytes, res.Gaps = m.saved.Lines, m.saved.Bytes, res.Gaps[:m.saved.gaps]
 		return res, changed
 	}
-	if m.unproven {
-		res.Err = err
-		return res, nil
-	}
-	if cerr := m.commit(stored); err == nil {
-		err = cerr
+	if !m.unproven {
+		if cerr := m.commit(stored); err == nil {
+			err = cerr
+		}
 	}
 	if gs := m.unsavedGaps(); len(gs) > 0 {
 		if gerr := e.RecordGaps(t, gs); err == nil {
@@ -235,9 +233,10 @@ type merge struct {
 	// probing: the stream is not followed, whatever the options (it asks another instance
 	// whether it serves the stored lines, or checks the window before a followed stream).
 	probing bool
-	// unproven: m.cp is not proven by any stream (an instance guessed in recover, a window
-	// restarted after a rotation): it is not saved.
+	// unproven: m.cp names an instance that no stream proved (see recover); it is not saved.
 	unproven bool
+	// matched: the last stream served the checkpoint's window, a line or more, as stored.
+	matched  bool
 	recorded recorded
 	// saved is what the last saved checkpoint covers of this run.
 	saved struct {
@@ -295,15 +294,14 @@ func (m *merge) recover(ctx context.Context, older, current *instance) error {
 			continue
 		}
 		m.cp.PodUID, m.cp.Instance = m.t.PodUID, in.id
-		lines := m.res.Lines
 		err := m.stream(ctx, in, m.cp.Since, nil)
 		if errors.Is(err, errRotated) || errors.Is(err, errGone) {
 			continue
 		}
 		if err != nil {
-			// Lines are written only after the read-back ones were served as stored: without
-			// one, a stream cut short proved nothing, and the instance is still a guess.
-			m.unproven = m.res.Lines == lines
+			// Unless the read-back lines were served as stored, a stream cut short proved
+			// nothing, and the instance is still a guess.
+			m.unproven = !m.matched
 			return err
 		}
 		klog.V(1).InfoS("checkpoint read back from the file and proven", "file", m.res.File, "instance", in.id)
@@ -341,82 +339,79 @@ var errProvenNewer = errors.New("checkpoint proven in the current instance")
 // the API serves beside it.
 func (m *merge) resume(ctx context.Context, in, other *instance) error {
 	m.cp.PodUID, m.cp.Instance = m.t.PodUID, in.id
-	var err error
-	if m.Follow && in.running && !in.previous && windowOf(m.cp).skip > 0 {
-		// A followed stream tells that the stored lines are no longer served only once a line
-		// comes or the stream ends: after a rotation to an empty file, neither may happen for
-		// long, and the loss goes unreported. Catch up with a stream that ends, then follow.
-		m.probing = true
-		err = m.stream(ctx, in, m.cp.Since, nil)
-		m.probing = false
-		if err == nil {
-			err = m.stream(ctx, in, m.cp.Since, nil)
+	for rotations := 0; ; rotations++ {
+		err := m.catchUp(ctx, in)
+		if !errors.Is(err, errRotated) && !errors.Is(err, errGone) || rotations == maxAttempts {
+			return err
 		}
-	} else {
-		err = m.stream(ctx, in, m.cp.Since, nil)
-	}
-	if !errors.Is(err, errRotated) && !errors.Is(err, errGone) {
-		return err
-	}
-	// The stored lines are not served as they were: the container may have restarted since the
-	// pods were listed, and then the request reached another instance.
-	if err := serves(ctx, m.Exporter, m.t, in, time.Time{}); err != nil && !errors.Is(err, errUnprovable) {
-		return err
-	}
-	if in.previous && other != nil {
-		// A status that lagged behind the kubelet can have put the current instance's first
-		// lines under the previous one's name: if they are served there, they came from it.
-		cp := m.cp
-		m.cp.Instance = other.id
-		// Not followed: a stream that waits for new lines would never say that the stored ones
-		// are not there, and the previous instance's tail would never be read.
-		m.probing = true
-		lines := m.res.Lines
-		oerr := m.stream(ctx, other, m.cp.Since, nil)
-		m.probing = false
-		// Lines are written only after the stored ones were served: then other served them,
-		// also if the stream broke after.
-		if oerr == nil || !errors.Is(oerr, errRotated) && m.res.Lines > lines {
-			// When in's unstored lines began is unknown (no line of in may be stored at all):
-			// they end before the newest stored line of other.
-			m.res.Gaps = append(m.res.Gaps, Gap{To: ptr(cp.Last), Reason: fmt.Sprintf("lines stored as container instance %s's were served by %s (the pod's status lagged behind a restart); what %s logged before them and was not stored is lost", in.id, other.id, in.id)})
-			if oerr != nil {
+		// The stored lines are not served as they were: the container may have restarted since
+		// the pods were listed, and then the request reached another instance.
+		if err := serves(ctx, m.Exporter, m.t, in, time.Time{}); err != nil && !errors.Is(err, errUnprovable) {
+			return err
+		}
+		if in.previous && other != nil {
+			// A status that lagged behind the kubelet can have put the current instance's first
+			// lines under the previous one's name: if they are served there, they came from it.
+			cp := m.cp
+			m.cp.Instance = other.id
+			// Not followed: a stream that waits for new lines would never say that the stored
+			// ones are not there, and the previous instance's tail would never be read.
+			m.probing = true
+			oerr := m.stream(ctx, other, m.cp.Since, m.after())
+			m.probing = false
+			if m.matched {
+				// When in's unstored lines began is unknown (no line of in may be stored at all):
+				// they end before the newest stored line of other.
+				m.res.Gaps = append(m.res.Gaps, Gap{To: ptr(cp.Last), Reason: fmt.Sprintf("lines stored as container instance %s's were served by %s (the pod's status lagged behind a restart); what %s logged before them and was not stored is lost", in.id, other.id, in.id)})
+				if oerr != nil {
+					return oerr
+				}
+				return errProvenNewer
+			}
+			// Not proven either way (a stream cut before it said), or not other's: the
+			// checkpoint stays in.
+			m.cp = cp
+			if oerr != nil && !errors.Is(oerr, errRotated) && !errors.Is(oerr, errGone) {
 				return oerr
 			}
-			return errProvenNewer
 		}
-		// Not proven either way (a stream cut before it said), or not other's: the checkpoint
-		// stays in.
-		m.cp = cp
-		if !errors.Is(oerr, errRotated) {
-			return oerr
+		if errors.Is(err, errGone) {
+			return err
 		}
+		// The stored lines are gone from what the API serves: keep only lines newer than the
+		// newest stored one, and say that what was logged in between may be lost. The
+		// checkpoint says so (After) until a line is served, so that a run stopped before then
+		// leaves the next to go on from there rather than find the rotation again.
+		klog.V(1).InfoS("log rotated since the last export", "file", m.res.File, "last", m.cp.Last)
+		m.openGap(m.cp.Last, "the log was rotated or replaced since the last export; lines logged in between may be missing")
+		window{since: m.cp.Since, after: true}.saveTo(&m.cp)
 	}
-	if errors.Is(err, errGone) {
-		return err
+}
+
+// catchUp reads in from the checkpoint's window on: a follower of a running instance first with a
+// stream that ends, then follows. A followed stream tells that the stored lines are no longer
+// served only once a line comes or the stream ends: after a rotation to an empty file, neither
+// may happen for long, and the loss would go unreported.
+func (m *merge) catchUp(ctx context.Context, in *instance) error {
+	follow := m.Follow && in.running && !in.previous
+	if w := windowOf(m.cp); !follow || w.skip == 0 && !w.after {
+		return m.stream(ctx, in, m.cp.Since, m.after())
 	}
-	// The stored lines are gone from what the API serves: keep only lines newer than the newest
-	// stored one, and say that what was logged in between may be lost.
-	last := m.cp.Last
-	klog.V(1).InfoS("log rotated since the last export", "file", m.res.File, "last", last)
-	m.openGap(last, "the log was rotated or replaced since the last export; lines logged in between may be missing")
-	m.cp.Skip, m.cp.Hash, m.cp.First = 0, store.NewHash(), 0
-	// A stream that ends, also when following: until it has served what there is, the window
-	// is empty only because it started again, and a checkpoint saved with it would say that
-	// nothing served from its second on is stored (the newest stored lines can still be, in the
-	// new file, if a stream read on across the rotation).
 	m.probing = true
-	err = m.stream(ctx, in, m.cp.Since, &last)
+	err := m.stream(ctx, in, m.cp.Since, m.after())
 	m.probing = false
 	if err != nil {
-		m.unproven = windowOf(m.cp).skip == 0
 		return err
 	}
-	if !m.Follow || !in.running || in.previous {
+	return m.stream(ctx, in, m.cp.Since, m.after())
+}
+
+// after is the newest stored timestamp while the window is not known (see store.Checkpoint.After).
+func (m *merge) after() *time.Time {
+	if !m.cp.After {
 		return nil
 	}
-	// Everything served so far is in the window now: what comes after it is new.
-	return m.stream(ctx, in, m.cp.Since, nil)
+	return ptr(m.cp.Last)
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -426,6 +421,11 @@ func ptr[T any](v T) *T { return &v }
 // after set only lines newer than *after are written.
 func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after *time.Time) error {
 	follow := m.Follow && !m.probing && in.running && !in.previous
+	m.matched = false
+	// A line that an earlier stream of this export ended inside is served again from its start.
+	if err := m.log.DropPartial(); err != nil {
+		return err
+	}
 	if follow && m.log.Length() > m.log.Committed() {
 		// A followed stream may wait long for its first line: what the previous instance gave
 		// is saved (and shown) now, not with it.
@@ -458,6 +458,7 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 	defer r.Release()
 	w := windowOf(m.cp)
 	skip := newSkipper(w, since)
+	defer func() { m.matched = skip.matched() }()
 	// Lines after a proven window come from the instance that served the stored ones; without
 	// a window, the instance is proven by asking for the status after the lines came.
 	m.proof.proven, m.proof.in, m.proof.earliest, m.proof.before = w.skip > 0, nil, time.Time{}, m.cp.Last

@@ -21,14 +21,17 @@ type window struct {
 	since       time.Time // a whole second; zero before the first line
 	skip        int64
 	hash, first store.Hash
+	// after: the window is not known (see store.Checkpoint.After); it is again once a line ends
+	// in it.
+	after bool
 }
 
 func windowOf(cp store.Checkpoint) window {
-	return window{since: cp.Since, skip: cp.Skip, hash: cp.Hash, first: cp.First}
+	return window{since: cp.Since, skip: cp.Skip, hash: cp.Hash, first: cp.First, after: cp.After}
 }
 
 func (w window) saveTo(cp *store.Checkpoint) {
-	cp.Since, cp.Skip, cp.Hash, cp.First = w.since, w.skip, w.hash, w.first
+	cp.Since, cp.Skip, cp.Hash, cp.First, cp.After = w.since, w.skip, w.hash, w.first, w.after
 }
 
 // windowLine accounts one served line while it is read.
@@ -69,6 +72,7 @@ func (w *window) end(l windowLine) {
 	}
 	w.skip++
 	w.hash = l.hash
+	w.after = false
 	if w.skip == 1 {
 		// A new window starts from the empty hash, so the running hash of its first line is
 		// that line's own.
@@ -152,6 +156,9 @@ func (s *skipper) feed(f logline.Fragment) (bool, error) {
 	}
 	return true, nil
 }
+
+// matched tells whether the stream served the window, a line or more, as stored.
+func (s *skipper) matched() bool { return s.done && s.w.skip > 0 }
 
 // finish is called at the end of the stream: fewer lines than stored means they are gone. A
 // finished container's last line, stored with a newline added, is served without one.

@@ -39,6 +39,10 @@ type Checkpoint struct {
 	// Ties is how many stored lines have the timestamp Last, zero if unknown (checkpoints
 	// written before it existed).
 	Ties int64 `json:"ties,omitempty"`
+	// After is set while the window is not known: a rotation was found, and no line has been
+	// served since. Until one is, only lines newer than Last are new (the first Ties of those with
+	// Last's timestamp are taken as stored); the gap was reported when it was found.
+	After bool `json:"after,omitempty"`
 	// Begin is the timestamp of the file's first stored line: zero in checkpoints written before
 	// it existed, and until a first line is stored.
 	Begin time.Time `json:"begin,omitzero"`
@@ -322,19 +326,8 @@ func (l *Log) Commit(cp Checkpoint) error {
 	if l.err != nil {
 		return l.err
 	}
-	partial := l.size + int64(len(l.buf)) - l.line
-	if partial > 0 && partial <= int64(len(l.buf)) {
-		l.buf = l.buf[:len(l.buf)-int(partial)]
-		partial = 0
-	}
-	if err := l.flush(); err != nil {
+	if err := l.DropPartial(); err != nil {
 		return err
-	}
-	if partial > 0 {
-		if err := l.f.Truncate(l.line); err != nil {
-			return l.fail(fmt.Errorf("dropping a partial line from %s: %w", l.Path(), err))
-		}
-		l.size = l.line
 	}
 	cp.Size = l.line
 	r := &commitReq{log: l, dirs: l.newDirs, cp: cp, key: l.key, gaps: l.gaps}
@@ -422,6 +415,29 @@ func (l *Log) Close() error {
 	err = errors.Join(err, l.cps.release())
 	l.f, l.buf = nil, nil
 	return err
+}
+
+// DropPartial writes out every complete line and drops what was written of a line not complete
+// yet: the stream that delivered it ended, and the next one serves the line again from its start.
+func (l *Log) DropPartial() error {
+	if l.err != nil {
+		return l.err
+	}
+	partial := l.size + int64(len(l.buf)) - l.line
+	if partial > 0 && partial <= int64(len(l.buf)) {
+		l.buf = l.buf[:len(l.buf)-int(partial)]
+		partial = 0
+	}
+	if err := l.flush(); err != nil {
+		return err
+	}
+	if partial > 0 {
+		if err := l.f.Truncate(l.line); err != nil {
+			return l.fail(fmt.Errorf("dropping a partial line from %s: %w", l.Path(), err))
+		}
+		l.size = l.line
+	}
+	return nil
 }
 
 // Committed is the length of the file its saved checkpoint covers.
