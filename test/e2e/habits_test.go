@@ -70,6 +70,27 @@ func TestSummaryChanged(t *testing.T) {
 	}
 }
 
+// A follower's summary with --summary=changed lists the containers that got lines while it ran.
+func TestFollowSummaryChanged(t *testing.T) {
+	ns := newNamespace(t)
+	busy := newLog(t).add(at(0, 0), "b1")
+	createPod(t, ns, pod{name: "busy", containers: []container{{name: "app", log: busy}}})
+	createPod(t, ns, pod{name: "idle", containers: []container{{name: "app", log: newLog(t).add(at(0, 0), "i1")}}})
+	dir := t.TempDir()
+	export(t, "-n", ns, "-d", dir)
+	f := startWatchedFollow(t, "-n", ns, "-d", dir, "-o", "json", "--summary=changed")
+	busy.add(at(5, 0), "b2")
+	waitContent(t, filepath.Join(dir, ns, "busy", "app.log"), lines("b1", "b2"))
+	code, s := f.stopWithSummary()
+	if code != 0 {
+		t.Fatalf("follower exit %d:\n%s", code, f.stderr)
+	}
+	sameList(t, "follow, changed", exported(s), []string{ns + "/busy/app"})
+	if s.Selected != 2 || s.Lines != 1 {
+		t.Fatalf("totals: selected %d, lines %d, want 2 and 1", s.Selected, s.Lines)
+	}
+}
+
 // --dry-run takes kubectl's values: alone or =client it writes nothing, =none exports, =server is
 // refused in one line.
 func TestDryRunValues(t *testing.T) {
