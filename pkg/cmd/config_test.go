@@ -16,6 +16,10 @@ import (
 // --config with --dry-run: the file's selections, narrowed by the selection flags, listed as the
 // export would take them.
 func TestConfigDryRun(t *testing.T) {
+	// The namespaces exist: a run that selects nothing in a namespace looks it up.
+	nsObj := func(name string) *corev1.Namespace {
+		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	}
 	mk := func(ns, name string, labels map[string]string, containers ...string) *corev1.Pod {
 		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels}}
 		for _, c := range containers {
@@ -27,6 +31,7 @@ func TestConfigDryRun(t *testing.T) {
 		mk("default", "redis-0", nil, "redis"), mk("default", "lighthouse", nil, "lamp"), mk("default", "web", nil, "app"),
 		mk("shop", "cart-0", map[string]string{"tier": "shop"}, "app", "sidecar"), mk("shop", "cart-canary", nil, "app"),
 		mk("ops", "db-0", map[string]string{"tier": "db"}, "main"),
+		nsObj("default"), nsObj("shop"), nsObj("ops"), nsObj("kube-system"),
 	)
 	cfg := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(cfg, []byte(`apiVersion: logexport/v1alpha1
