@@ -46,6 +46,14 @@ type Checkpoint struct {
 	// Begin is the timestamp of the file's first stored line: zero in checkpoints written before
 	// it existed, and until a first line is stored.
 	Begin time.Time `json:"begin,omitzero"`
+	// Gone is when a run first found no pod of the container's pod name in a complete listing
+	// of its namespace (see Dir.Maintain); zero while one is there. Retention counts from it.
+	Gone time.Time `json:"gone,omitzero"`
+	// Archive, once the pod is gone, is the number n of the compressed file the log is stored
+	// as, <container>.<n>.log.gz. It is saved before that file is written, so that a crash at
+	// any point leaves a number the next run finishes (or, for a pod back under the name,
+	// drops) rather than a second copy under another number.
+	Archive int `json:"archive,omitempty"`
 	// Size is the length of the log file this checkpoint covers; anything beyond was written by a run
 	// that did not finish and is dropped before the next append.
 	Size  int64 `json:"size"`
@@ -176,6 +184,12 @@ func (l *Log) open() error {
 		return fmt.Errorf("creating %s: %w", d.Path(path.Dir(rel)), err)
 	}
 	l.in, l.base = in, path.Base(rel)
+	if l.cp != nil && (l.cp.Archive > 0 || !l.cp.Gone.IsZero()) {
+		// The pod is back under its name: the marks of the one that was gone go.
+		if err := l.reopenArchived(); err != nil {
+			return err
+		}
+	}
 	l.newDirs = append(parents, path.Dir(rel))
 	tmp := tmpName(rel)
 	fi, err := in.fs.Lstat(l.base)

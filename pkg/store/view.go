@@ -265,7 +265,18 @@ func describeLog(r reader, timestamps bool, l *StoredLog, cp Checkpoint) error {
 	}
 	if ok {
 		l.File = r.Shown(rel)
-	} else {
+	} else if cp.Archive > 0 {
+		// The log of a pod that is gone, stored compressed (see Dir.Maintain).
+		gz := path.Join(l.Namespace, l.Pod, archiveName(l.Container, cp.Archive))
+		if ok, _ := r.Exists(gz); ok {
+			l.File, l.Compressed = r.Shown(gz), true
+		}
+	}
+	if l.File == "" && !cp.Gone.IsZero() {
+		// Removed by retention, and the run stopped before the checkpoint went.
+		return nil
+	}
+	if l.File == "" {
 		for _, suffix := range compressedSuffixes {
 			if ok, _ := r.Exists(rel + suffix); ok {
 				l.File, l.Compressed = r.Shown(rel+suffix), true
