@@ -95,6 +95,11 @@ type Options struct {
 	// MetricsBindAddress, with Follow, serves metrics and probes ("": none).
 	MetricsBindAddress string
 
+	// Retain removes the logs of pods gone for that long (0: kept); Compress stores the logs of
+	// pods that are gone gzipped (see store.Dir.Maintain).
+	Retain   time.Duration
+	Compress bool
+
 	// ConfigFile is --config: a file of selections (pkg/config); "" for none.
 	ConfigFile string
 
@@ -157,6 +162,8 @@ func NewCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	f.StringVar(&o.ConfigFile, "config", "", "Export the selections of this file (YAML, apiVersion: logexport/v1alpha1, kind: Config); selection flags narrow them")
 	_ = cmd.MarkFlagFilename("config", "yaml", "yml", "json")
 	f.StringVarP(&o.Dir, "dir", "d", o.Dir, "Directory to export into")
+	f.DurationVar(&o.Retain, "retain", 0, "Remove the logs (and checkpoints and gaps) of containers whose pod has been gone, and whose last line is older, for this long (720h); trims the run journal too (default: keep everything)")
+	f.BoolVar(&o.Compress, "compress", false, "Store the log of a pod that is gone gzipped, as CONTAINER.N.log.gz (readable by zcat)")
 	f.BoolVar(&o.Timestamps, "timestamps", false, "Keep each line's RFC3339Nano timestamp in front of it (fixed when the directory is created)")
 	f.BoolVar(&o.GroupReadable, "group-readable", false, "Create log files 0640 and directories 0750, for a group that reads them (default: 0600 and 0700, the owner only)")
 	f.DurationVar(&o.Since, "since", 0, "On a container's first export, only lines newer than this (5s, 2m, 3h); never limits a resume")
@@ -249,6 +256,9 @@ func (o *Options) Validate() error {
 	if err := validateMetricsAddress(o.MetricsBindAddress, o.Follow); err != nil {
 		return err
 	}
+	if err := o.validateRetention(); err != nil {
+		return err
+	}
 	if o.SinceTime != "" {
 		t, err := time.Parse(time.RFC3339Nano, o.SinceTime)
 		if err != nil {
@@ -324,14 +334,25 @@ func (o *Options) Run(ctx context.Context) (err error) {
 	results := e.ExportAll(ctx, targets, o.MaxLogRequests, p.done)
 	p.wait()
 	s := newSummary(results, nsErrs)
+	var maintained *store.Maintained
+	var merr error
+	if ctx.Err() == nil {
+		// After the exports: nothing writes to a log that retention removes or compresses.
+		maintained, merr = o.maintain(ctx, client, dir)
+		s.Retention = maintained
+	}
 	o.ranSummary(s)
 	if err := o.printSummary(s); err != nil {
 		return err
 	}
+	o.printMaintained(maintained)
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: progress is saved, run again to continue")
 	}
-	return failures(s, len(results), nsErrs)
+	if err := failures(s, len(results), nsErrs); err != nil || merr == nil {
+		return err
+	}
+	return merr
 }
 
 // openDir opens and locks the export directory with the file modes asked for.
@@ -396,6 +417,8 @@ type Summary struct {
 	Bytes      int64              `json:"bytes"`
 	Failed     int                `json:"failed"`
 	Gaps       int                `json:"gaps"`
+	// Retention is what --retain and --compress did.
+	Retention *store.Maintained `json:"retention,omitempty"`
 }
 
 // ContainerSummary is one container's part of the Summary.
