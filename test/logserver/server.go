@@ -72,13 +72,16 @@ type Server struct {
 	dir       string
 	http      *httptest.Server
 
-	mu      sync.Mutex
-	rv      uint64
-	pods    map[string]*pod // by namespace/name
-	events  []event         // every change, for watches from any resourceVersion
-	changed chan struct{}   // closed and replaced on every change
-	closed  chan struct{}
-	onLog   func(ns, pod string, opts *corev1.PodLogOptions)
+	mu   sync.Mutex
+	rv   uint64
+	pods map[string]*pod // by namespace/name
+	// namespaces exist once a pod was added to them (and default always), as a cluster's do
+	// beside their pods: they are never deleted.
+	namespaces map[string]bool
+	events     []event       // every change, for watches from any resourceVersion
+	changed    chan struct{} // closed and replaced on every change
+	closed     chan struct{}
+	onLog      func(ns, pod string, opts *corev1.PodLogOptions)
 	// onLogUser, if set, limits onLog to requests that impersonate this user.
 	onLogUser string
 	byID      map[string]*instance // by container ID without the runtime prefix
@@ -127,13 +130,14 @@ type instance struct {
 func New(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{
-		t:         t,
-		dir:       t.TempDir(),
-		pods:      map[string]*pod{},
-		changed:   make(chan struct{}),
-		closed:    make(chan struct{}),
-		byID:      map[string]*instance{},
-		NodeClock: time.Now,
+		t:          t,
+		dir:        t.TempDir(),
+		pods:       map[string]*pod{},
+		namespaces: map[string]bool{"default": true},
+		changed:    make(chan struct{}),
+		closed:     make(chan struct{}),
+		byID:       map[string]*instance{},
+		NodeClock:  time.Now,
 	}
 	s.http = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
@@ -224,6 +228,7 @@ func (s *Server) AddPod(ns, name string, containers ...string) types.UID {
 }
 
 func (s *Server) newPod(ns, name string, containers []string) *pod {
+	s.namespaces[ns] = true
 	uid := types.UID(uuid.NewUUID())
 	p := &pod{
 		obj: &corev1.Pod{
@@ -497,6 +502,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	switch {
+	case len(parts) == 4 && parts[0] == "api" && parts[1] == "v1" && parts[2] == "namespaces":
+		s.serveNamespace(w, parts[3])
 	case len(parts) == 3 && parts[0] == "api" && parts[1] == "v1" && parts[2] == "pods":
 		s.serveList(w, r, "")
 	case len(parts) == 5 && parts[0] == "api" && parts[1] == "v1" && parts[2] == "namespaces" && parts[4] == "pods":
@@ -508,6 +515,23 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound, "the server could not find the requested resource", "")
 	}
+}
+
+// serveNamespace answers a namespace's GET, which a run that selected nothing asks to tell a
+// namespace without pods from one that does not exist.
+func (s *Server) serveNamespace(w http.ResponseWriter, name string) {
+	s.mu.Lock()
+	ok := s.namespaces[name]
+	s.mu.Unlock()
+	if !ok {
+		st := metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusFailure,
+			Message: fmt.Sprintf("namespaces %q not found", name), Reason: metav1.StatusReasonNotFound, Code: http.StatusNotFound,
+			Details: &metav1.StatusDetails{Name: name, Kind: "namespaces"}}
+		writeJSON(w, http.StatusNotFound, &st)
+		return
+	}
+	writeJSON(w, http.StatusOK, &corev1.Namespace{TypeMeta: metav1.TypeMeta{Kind: "Namespace", APIVersion: "v1"},
+		ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.NamespaceStatus{Phase: corev1.NamespaceActive}})
 }
 
 func writeStatus(w http.ResponseWriter, code int, reason metav1.StatusReason, msg, name string) {
