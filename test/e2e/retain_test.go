@@ -116,3 +116,13 @@ func TestRetentionAndCompression(t *testing.T) {
 		t.Fatalf("follow with --retain: exit %d, %q", res.code, res.stderr)
 	}
 }
+
+// The CronJob overlays keep the volume bounded: a month of logs of pods that are gone, compressed.
+func TestCronJobOverlaysRetain(t *testing.T) {
+	for _, overlay := range []string{"cronjob", "namespaced"} {
+		args := renderedCronJob(t, overlay).args
+		if !slices.Contains(args, "--retain=720h") || !slices.Contains(args, "--compress") {
+			t.Errorf("the %s overlay's CronJob runs %v, without --retain=720h --compress", overlay, args)
+		}
+	}
+}
