@@ -184,6 +184,19 @@ func TestArchivedPodComesBack(t *testing.T) {
 			t.Fatalf("%s holds %q", n, text)
 		}
 	}
+	// status lists both archives, the earlier pod's first.
+	var files []string
+	for _, l := range inspectOK(t, dir).Logs {
+		if l.Pod == "p" {
+			if !l.Compressed || l.Lines != 1 {
+				t.Fatalf("status row %+v", l)
+			}
+			files = append(files, filepath.Base(l.File))
+		}
+	}
+	if !slices.Equal(files, []string{"app.1.log.gz", "app.2.log.gz"}) {
+		t.Fatalf("status lists %v", files)
+	}
 
 	// The number saved, the archive never written: the pod back goes on with its log.
 	storeLog(t, d, "ns", "q", "app", rt0, "one")

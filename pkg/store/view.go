@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/logexport/kubectl-logexport/pkg/logline"
 )
@@ -50,6 +53,8 @@ type StoredLog struct {
 	First *time.Time `json:"first,omitempty"`
 	Last  *time.Time `json:"last,omitempty"`
 	Gaps  []Gap      `json:"gaps,omitempty"`
+	// archive numbers a row of an earlier pod's archive (see inspectArchives), 0 for the current.
+	archive int
 }
 
 // Run states in an Inventory.
@@ -195,8 +200,11 @@ func inspect(r reader) (*Inventory, error) {
 	for _, l := range logs {
 		inv.Logs = append(inv.Logs, *l)
 	}
+	inv.Logs = append(inv.Logs, inspectArchives(r, inv.Logs)...)
+	// A container's archives of earlier pods of its name come before its current row.
 	slices.SortFunc(inv.Logs, func(a, b StoredLog) int {
-		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Pod, b.Pod), cmp.Compare(a.Container, b.Container))
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Pod, b.Pod), cmp.Compare(a.Container, b.Container),
+			cmp.Compare(archiveOrder(a), archiveOrder(b)))
 	})
 	if err := inspectJournal(r, inv, gapsByRun); err != nil {
 		return nil, err
@@ -391,4 +399,59 @@ func (inv *Inventory) Problem() string {
 		return ""
 	}
 	return ""
+}
+
+// inspectArchives returns a row for each archive of an earlier pod of a container's name (a pod
+// back after its predecessor's log was compressed): no checkpoint describes it any more, its gzip
+// header does. The archive a checkpoint names is the container's own row already.
+func inspectArchives(r reader, logs []StoredLog) []StoredLog {
+	current := map[string]bool{} // by archive path: described already
+	pods := map[string][]StoredLog{}
+	for _, l := range logs {
+		if l.Compressed {
+			current[l.File] = true
+		}
+		dir := path.Join(l.Namespace, l.Pod)
+		pods[dir] = append(pods[dir], l)
+	}
+	var out []StoredLog
+	for dir, ls := range pods {
+		names, err := r.List(dir)
+		if err != nil {
+			continue
+		}
+		for _, name := range names {
+			for _, l := range ls {
+				n, ok := archiveNumber(name, l.Container)
+				rel := path.Join(dir, name)
+				if !ok || strings.HasPrefix(name, ".") || current[r.Shown(rel)] {
+					continue
+				}
+				a := StoredLog{Namespace: l.Namespace, Pod: l.Pod, Container: l.Container, File: r.Shown(rel), Compressed: true, archive: n}
+				if head, err := r.Head(rel, 4096); err == nil {
+					if zr, err := gzip.NewReader(bytes.NewReader(head)); err == nil {
+						var m archiveMeta
+						if json.Unmarshal([]byte(zr.Comment), &m) == nil {
+							a.Lines, a.Bytes = m.Lines, m.Bytes
+							if !m.First.IsZero() {
+								a.First = ptrTime(m.First)
+							}
+							if !m.Last.IsZero() {
+								a.Last = ptrTime(m.Last)
+							}
+						}
+					}
+				}
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+func archiveOrder(l StoredLog) int {
+	if l.archive == 0 {
+		return math.MaxInt
+	}
+	return l.archive
 }
