@@ -140,13 +140,33 @@ func (d *Dir) Maintain(namespace string, present func(pod string) bool, r Retent
 		return m, err
 	}
 	var errs []error
+	if r.Compress {
+		// The archive numbers of the logs to compress, saved together: one synced write.
+		numbered := map[containerKey]Checkpoint{}
+		for _, k := range keys {
+			cp := all[k]
+			if cp.Gone.IsZero() || cp.Archive > 0 || cp.Size == 0 || (r.Retain > 0 && due(cp, r)) {
+				continue
+			}
+			n, err := d.nextArchive(namespace, k)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			cp.Archive = n
+			numbered[k], all[k] = cp, cp
+		}
+		if err := cps.put(numbered); err != nil {
+			return m, errors.Join(append(errs, err)...)
+		}
+	}
 	var removed []containerKey
 	for _, k := range keys {
 		cp := all[k]
 		if cp.Gone.IsZero() {
 			continue
 		}
-		if r.Retain > 0 && expired(cp.Gone, r) && (cp.Last.IsZero() || expired(cp.Last, r)) {
+		if r.Retain > 0 && due(cp, r) {
 			if err := d.removeFiles(namespace, k); err != nil {
 				errs = append(errs, err)
 				continue
@@ -154,8 +174,8 @@ func (d *Dir) Maintain(namespace string, present func(pod string) bool, r Retent
 			removed = append(removed, k)
 			continue
 		}
-		if r.Compress && cp.Size > 0 {
-			done, err := d.compress(namespace, k, cps, cp)
+		if r.Compress && cp.Archive > 0 {
+			done, err := d.compress(namespace, k, cp)
 			if err != nil {
 				errs = append(errs, err)
 			} else if done {
@@ -189,6 +209,26 @@ func (d *Dir) Maintain(namespace string, present func(pod string) bool, r Retent
 }
 
 func expired(t time.Time, r Retention) bool { return !t.After(r.Now.Add(-r.Retain)) }
+
+// due tells whether a gone container's files are to be removed.
+func due(cp Checkpoint, r Retention) bool {
+	return expired(cp.Gone, r) && (cp.Last.IsZero() || expired(cp.Last, r))
+}
+
+// nextArchive returns the number of a container's next archive: one more than any there.
+func (d *Dir) nextArchive(namespace string, k containerKey) (int, error) {
+	names, err := d.containerFiles(path.Join(namespace, k.pod), k.container)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, name := range names {
+		if a, ok := archiveNumber(name, k.container); ok && a > n {
+			n = a
+		}
+	}
+	return n + 1, nil
+}
 
 func compareKeys(a, b containerKey) int {
 	return cmp.Or(cmp.Compare(a.pod, b.pod), cmp.Compare(a.container, b.container))
@@ -306,30 +346,16 @@ type archiveMeta struct {
 	Gone      time.Time `json:"gone"`
 }
 
-// compress stores the log of a container whose pod is gone as <container>.<n>.log.gz and reports
-// whether it did so now. The number is saved in the checkpoint first (one synced line); the
-// archive is written under a temporary name, synced and renamed, and the rename synced; only then
-// is the log removed. So a crash leaves either the log alone (the next run writes the same
+// compress stores the log of a container whose pod is gone as <container>.<n>.log.gz, n being
+// cp.Archive, and reports whether it did so now. The number is saved in the checkpoint first (by
+// Maintain, for all the logs it compresses in one synced write); the archive is written under a
+// temporary name, synced and renamed, and the rename synced; only then is the log removed (that
+// removal is synced with the next round of commits or at Close). So a crash leaves either the log alone (the next run writes the same
 // archive again), or the archive and maybe the log, which the next run removes (or, if the pod
 // came back, the export of its log does): never both kept, never neither.
-func (d *Dir) compress(namespace string, k containerKey, cps *checkpoints, cp Checkpoint) (bool, error) {
+func (d *Dir) compress(namespace string, k containerKey, cp Checkpoint) (bool, error) {
 	podDir := path.Join(namespace, k.pod)
 	logRel := path.Join(podDir, k.container+logSuffix)
-	if cp.Archive == 0 {
-		names, err := d.containerFiles(podDir, k.container)
-		if err != nil {
-			return false, err
-		}
-		for _, n := range names {
-			if a, ok := archiveNumber(n, k.container); ok && a > cp.Archive {
-				cp.Archive = a
-			}
-		}
-		cp.Archive++
-		if err := cps.put(map[containerKey]Checkpoint{k: cp}); err != nil {
-			return false, err
-		}
-	}
 	gzRel := path.Join(podDir, archiveName(k.container, cp.Archive))
 	if _, err := d.fs.Lstat(gzRel); err == nil {
 		// Written before a crash: only the log's removal is left.
@@ -418,8 +444,9 @@ func (d *Dir) writeArchive(src string, size int64, tmp, dst string, meta archive
 	return d.syncDir(path.Dir(dst))
 }
 
-// removeLog removes a log that is stored compressed, and its temporary name, and syncs the
-// removal.
+// removeLog removes a log that is stored compressed, and its temporary name. The removal need
+// not be durable at once: a crash that keeps the log leaves it beside its archive, and the next
+// run removes it again.
 func (d *Dir) removeLog(podDir, logRel string) error {
 	removed := false
 	for _, n := range []string{logRel, tmpName(logRel)} {
@@ -429,10 +456,10 @@ func (d *Dir) removeLog(podDir, logRel string) error {
 		}
 		removed = removed || err == nil
 	}
-	if !removed {
-		return nil
+	if removed {
+		d.markDirty(podDir)
 	}
-	return d.syncDir(podDir)
+	return nil
 }
 
 // offsetWriter writes a file from its start through WriteAt, the one way the store writes.
