@@ -349,9 +349,10 @@ func (m *merge) resume(ctx context.Context, in, other *instance) error {
 		if err := serves(ctx, m.Exporter, m.t, in, time.Time{}); err != nil && !errors.Is(err, errUnprovable) {
 			return err
 		}
-		if in.previous && other != nil {
+		if in.previous && other != nil && windowOf(m.cp).skip > 0 {
 			// A status that lagged behind the kubelet can have put the current instance's first
 			// lines under the previous one's name: if they are served there, they came from it.
+			// (A window without a line proves nothing, and the probe would write other's lines.)
 			cp := m.cp
 			m.cp.Instance = other.id
 			// Not followed: a stream that waits for new lines would never say that the stored
@@ -583,7 +584,12 @@ func (m *merge) prove() error {
 const proveTimeout = 30 * time.Second
 
 func (m *merge) endLine(write bool, ts time.Time, w window, in *instance) {
-	w.saveTo(&m.cp)
+	if write || !m.cp.After {
+		// While the window is not known, lines not written are stored ones taken as such (older
+		// than the newest, or its ties): the window is saved with the first line written, not
+		// before, so that a stream cut among the ties leaves the rest to be taken as stored too.
+		w.saveTo(&m.cp)
+	}
 	if !m.proof.proven {
 		m.proof.in = in
 		if m.proof.earliest.IsZero() || ts.Before(m.proof.earliest) {
