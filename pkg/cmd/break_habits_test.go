@@ -943,3 +943,59 @@ func TestBreakHabitsMetricsCatchUp(t *testing.T) {
 	bhBroken(t, fmt.Sprintf("12 s after the last line the file holds %d lines, the metric says %q (checkpoint file %q)", bytes.Count(b, []byte("\n")), got, cp))
 	t.Fatalf("file %d lines, metrics %q, checkpoints %q", bytes.Count(b, []byte("\n")), got, cp)
 }
+
+// Two selections of one pod with different container patterns: each selects its container, and
+// the follower follows both (a selection must not be taken per pod with the first one's
+// container filter).
+func TestBreakHabitsConfigContainerUnion(t *testing.T) {
+	srv := logserver.New(t)
+	kc := srv.Kubeconfig()
+	srv.AddPod("default", "redis-0", "a", "b", "c")
+	for _, c := range []string{"a", "b", "c"} {
+		bhLines(srv, "default", "redis-0", c, c, 2)
+	}
+	cfg := bhWriteConfig(t, `apiVersion: logexport/v1alpha1
+kind: Config
+selections:
+- namespace: default
+  pods: [redis]
+  containers: [a]
+- namespace: default
+  pods: [redis]
+  containers: [b]
+- allNamespaces: true
+  pods: [redis]
+  excludeContainers: [a, b, c]
+`)
+	out, errOut, err := bhRun(t, context.Background(), "--kubeconfig", kc, "--config", cfg, "--dry-run", "-d", t.TempDir())
+	if err != nil || !strings.Contains(out, " a ") || !strings.Contains(out, " b ") || strings.Contains(out, " c ") {
+		t.Errorf("one-shot: %v %q %q", err, out, errOut)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var fout, ferrOut string
+	var ferr error
+	go func() {
+		defer close(done)
+		fout, ferrOut, ferr = bhRun(t, ctx, "--kubeconfig", kc, "--config", cfg, "-d", dir, "-f", "-o", "json")
+	}()
+	time.Sleep(2 * time.Second)
+	for _, c := range []string{"a", "b", "c"} {
+		bhLines(srv, "default", "redis-0", c, c+"-more", 3)
+	}
+	time.Sleep(3 * time.Second)
+	cancel()
+	<-done
+	if ferr != nil {
+		t.Fatalf("%v %s", ferr, ferrOut)
+	}
+	for _, c := range []string{"a", "b"} {
+		if got := bhRead(t, dir, "default", "redis-0", c); len(got) != 5 {
+			t.Errorf("container %s: %q", c, got)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "default", "redis-0", "c.log")); err == nil {
+		t.Errorf("container c followed: %s", fout)
+	}
+}
