@@ -40,9 +40,12 @@ func (p *Presence) Complete(ns string) (present func(pod string) bool, ok bool) 
 func ListPresence(ctx context.Context, client kubernetes.Interface, namespaces []string, all bool) (*Presence, []NamespaceError, error) {
 	p := &Presence{pods: map[string]map[string]bool{}}
 	if all {
-		err := listNames(ctx, client, metav1.NamespaceAll, p.pods)
+		// Into a map of its own: a list that fails after some pages must leave no namespace
+		// looking listed with part of its pods.
+		names := map[string]map[string]bool{}
+		err := listNames(ctx, client, metav1.NamespaceAll, names)
 		if err == nil {
-			p.all = true
+			p.pods, p.all = names, true
 			return p, nil, nil
 		}
 		if !apierrors.IsForbidden(err) || ctx.Err() != nil {
