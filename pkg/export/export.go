@@ -187,6 +187,11 @@ func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance
 		m.cp = *log.Recovered
 		err = m.recover(ctx, older, current)
 	default:
+		if a := log.Archived; a != nil && a.Instance != "" {
+			// The earlier pod's log went into an archive when the pod was found gone: what it
+			// logged after its last export was never served again.
+			m.openGap(a.Last, fmt.Sprintf("pod %s, whose log is stored compressed, went before its log was read again: what it logged after the last export is lost", a.PodUID))
+		}
 		err = m.run(ctx, nil, older, current)
 	}
 	if errors.As(err, &changed) {

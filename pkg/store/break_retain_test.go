@@ -13,9 +13,6 @@ import (
 // lists the same lines twice: the container's row as the plain log, and a second row for the
 // archive as if it were an earlier pod's (inspectArchives only skips archives a row shows).
 func TestBreakRetainStatusCountsLeftoverLogTwice(t *testing.T) {
-	if os.Getenv("BREAK_RETAIN") == "" {
-		t.Skip("fails: a log left beside its archive by a crash (its removal not synced) is listed twice by status, as the log and as an earlier pod's archive; run with BREAK_RETAIN=1")
-	}
 	dir := t.TempDir()
 	d := mustOpen(t, dir)
 	storeLog(t, d, "ns", "p", "app", rt0, "one", "two")
@@ -76,14 +73,11 @@ func TestBreakRetainLeftoverLogBackThenGone(t *testing.T) {
 	}
 }
 
-// Attack: retention removes the files, then the checkpoint, then the gaps. A crash after the
-// checkpoint file's rewrite but before the gaps go, then the pod's name back: the new pod's log
-// starts from nothing, and must not inherit the gaps of the removed log (status would list the
-// removed pod's gaps on the new pod's row, and they are never removed while the name is used).
+// A log with a gap is removed by --retain, and the run crashes after the gaps went and before
+// the checkpoint did (the order the removal keeps: files, gaps, checkpoint). The pod comes back
+// under the name: its new log must not inherit the removed log's gaps. (The removal once took the
+// checkpoint first: a crash then left the gaps, which the new pod's row listed.)
 func TestBreakRetainRemovedLogsGapsOnNewPod(t *testing.T) {
-	if os.Getenv("BREAK_RETAIN") == "" {
-		t.Skip("fails: a crash between the checkpoint's removal and the gaps' leaves the removed log's gaps, which the pod back under the name inherits; run with BREAK_RETAIN=1")
-	}
 	dir := t.TempDir()
 	d := mustOpen(t, dir)
 	l := mustOpenLog(t, d, "ns", "p", "app")
@@ -94,13 +88,16 @@ func TestBreakRetainRemovedLogsGapsOnNewPod(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = l.Close()
-	gapsBefore, _ := os.ReadFile(filepath.Join(dir, ".logexport", "gaps", "ns.jsonl"))
 	maintain(t, d, "ns", nil, Retention{Now: rt0, Retain: time.Hour})
+	cpsBefore, err := os.ReadFile(filepath.Join(dir, ".logexport", "checkpoints", "ns.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	m := maintain(t, d, "ns", nil, Retention{Now: rt0.Add(2 * time.Hour), Retain: time.Hour})
 	t.Logf("removed: %+v", m)
 	_ = d.Close()
-	// The crash state: the checkpoint went, the gaps did not.
-	if err := os.WriteFile(filepath.Join(dir, ".logexport", "gaps", "ns.jsonl"), gapsBefore, 0o600); err != nil {
+	// The crash state: the gaps went, the checkpoint did not.
+	if err := os.WriteFile(filepath.Join(dir, ".logexport", "checkpoints", "ns.jsonl"), cpsBefore, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	d = mustOpen(t, dir)

@@ -127,6 +127,9 @@ type Log struct {
 	gaps []Gap
 	// Reset is set when the file had been removed while its checkpoint stayed.
 	Reset bool
+	// Archived is the checkpoint of an earlier pod of the name whose log was stored compressed
+	// (see Dir.Maintain): this file starts anew beside it.
+	Archived *Checkpoint
 	// Recovered is a checkpoint read back from a --timestamps file that had none. Its Instance
 	// is unknown: the export must prove it (the Skip lines must be served as stored) before
 	// appending, and refuse the file otherwise.

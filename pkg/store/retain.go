@@ -183,19 +183,24 @@ func (d *Dir) Maintain(namespace string, present func(pod string) bool, r Retent
 			}
 		}
 	}
-	// The checkpoints go after the files they describe, and the gaps after them (see
-	// RemoveGaps): a crash in between leaves a checkpoint of a removed log, which the next run
-	// removes again.
-	if len(removed) > 0 {
-		if err := cps.remove(removed); err != nil {
-			return m, errors.Join(append(errs, err)...)
-		}
-	}
+	// The gaps go after the files they describe, and the checkpoints last: a crash in between
+	// leaves the checkpoint of a removed log (its gone mark expired), from which the next run
+	// finishes the removal. Had the checkpoint gone first, the gaps left behind would pass to
+	// the next pod of the name.
+	var gapsGone []containerKey
 	for _, k := range removed {
 		if err := d.RemoveGaps(namespace, k.pod, k.container); err != nil {
 			errs = append(errs, err)
 			continue
 		}
+		gapsGone = append(gapsGone, k)
+	}
+	if len(gapsGone) > 0 {
+		if err := cps.remove(gapsGone); err != nil {
+			return m, errors.Join(append(errs, err)...)
+		}
+	}
+	for _, k := range gapsGone {
 		m.Removed = append(m.Removed, name(k))
 	}
 	// The gaps of containers that never had a log (their pod went before any of it was read)
@@ -499,7 +504,7 @@ func (l *Log) reopenArchived() error {
 		// The removal need not be durable before the new log's first checkpoint: until then the
 		// checkpoint still names the archive, and the new log takes the name by a rename.
 		l.dir.markDirty(dir)
-		l.cp = nil
+		l.Archived, l.cp = &cp, nil
 	case errors.Is(err, fs.ErrNotExist):
 		if err := in.Remove(tmpArchiveName(l.key.container, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("removing %s: %w", l.dir.Path(path.Join(dir, tmpArchiveName(l.key.container, n))), err)

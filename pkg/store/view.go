@@ -267,17 +267,21 @@ func describeLog(r reader, timestamps bool, l *StoredLog, cp Checkpoint) error {
 	if !cp.Begin.IsZero() {
 		l.First = ptrTime(cp.Begin)
 	}
-	ok, err := r.Exists(rel)
-	if err != nil {
-		return hostPathError("stat", r.Shown(rel), err)
-	}
-	if ok {
-		l.File = r.Shown(rel)
-	} else if cp.Archive > 0 {
-		// The log of a pod that is gone, stored compressed (see Dir.Maintain).
+	if cp.Archive > 0 {
+		// The log of a pod that is gone, stored compressed (see Dir.Maintain). A plain log
+		// beside it is what a crash left before its removal, which the next run finishes.
 		gz := path.Join(l.Namespace, l.Pod, archiveName(l.Container, cp.Archive))
 		if ok, _ := r.Exists(gz); ok {
 			l.File, l.Compressed = r.Shown(gz), true
+		}
+	}
+	if l.File == "" {
+		ok, err := r.Exists(rel)
+		if err != nil {
+			return hostPathError("stat", r.Shown(rel), err)
+		}
+		if ok {
+			l.File = r.Shown(rel)
 		}
 	}
 	if l.File == "" && !cp.Gone.IsZero() {
