@@ -73,7 +73,9 @@ export PATH="$KREW_ROOT/bin:$PATH"
 krew install --manifest="$manifest" --archive="$archive"
 plugins=$(kubectl plugin list 2>/dev/null) || true
 grep -q "$KREW_ROOT/bin/kubectl-logexport" <<<"$plugins" || fail "kubectl plugin list does not show the krew-installed plugin"
-got=$(kubectl logexport version | head -1)
+# Not through head: it may exit before the second line is written (SIGPIPE, and pipefail).
+got=$(kubectl logexport version)
+got=${got%%$'\n'*}
 [[ $got == "kubectl-logexport v$version" ]] || fail "version: got '$got', want 'kubectl-logexport v$version'"
 # krew links only the plugin's bin; the completion helper goes beside it (README, Install).
 ln -s "$KREW_ROOT/store/logexport/v$version/kubectl_complete-logexport" "$KREW_ROOT/bin/"
