@@ -95,7 +95,6 @@ func TestBreakHabitsConfigTypeErrorNamesIndex(t *testing.T) {
 		t.Fatal("a string for pods was accepted")
 	}
 	if !strings.HasPrefix(err.Error(), "x.yaml: ") || !strings.Contains(err.Error(), "selections[1].pods") {
-		bhBroken(t, "a type error names the field without its index: "+err.Error())
 		t.Fatalf("error %q does not name x.yaml and selections[1].pods", err)
 	}
 }
@@ -107,7 +106,6 @@ func TestBreakHabitsConfigTypeErrorInListNamesIndex(t *testing.T) {
 		t.Fatal("a string for allNamespaces was accepted")
 	}
 	if !strings.Contains(err.Error(), "selections[1].allNamespaces") {
-		bhBroken(t, "a type error names the field without its index: "+err.Error())
 		t.Fatalf("error %q does not name selections[1].allNamespaces", err)
 	}
 }
@@ -117,7 +115,6 @@ func TestBreakHabitsConfigTypeErrorInListNamesIndex(t *testing.T) {
 func TestBreakHabitsConfigSecondDocumentDropped(t *testing.T) {
 	c, err := config.Parse("x.yaml", []byte("apiVersion: logexport/v1alpha1\nkind: Config\nselections:\n- namespace: a\n---\napiVersion: logexport/v1alpha1\nkind: Config\nselections:\n- namespace: b\n"))
 	if err == nil {
-		bhBroken(t, fmt.Sprintf("a file with two YAML documents is accepted, the second dropped silently (%d selection(s) kept)", len(c.Selections)))
 		t.Fatalf("two documents accepted: %d selections", len(c.Selections))
 	}
 }
@@ -758,7 +755,6 @@ func TestBreakHabitsSummaryNoneJSONHidesError(t *testing.T) {
 		t.Fatalf("the failed container did not fail the run: %s", out)
 	}
 	if !strings.Contains(out+errOut+err.Error(), `not found`) || !strings.Contains(out+errOut+err.Error(), "default/b") {
-		bhBroken(t, fmt.Sprintf("--summary=none -o json reports the failure of default/b/c nowhere: stdout %q, stderr %q, error %q", out, errOut, err))
 		t.Fatalf("stdout %q stderr %q err %v", out, errOut, err)
 	}
 }
@@ -768,7 +764,6 @@ func TestBreakHabitsSummaryNoneJSONHidesError(t *testing.T) {
 func TestBreakHabitsConfigNullPatternWidens(t *testing.T) {
 	c, err := config.Parse("x.yaml", []byte("apiVersion: logexport/v1alpha1\nkind: Config\nselections:\n- namespace: a\n  pods: [~]\n  excludePods: [null]\n"))
 	if err == nil {
-		bhBroken(t, fmt.Sprintf("a null pattern is accepted as the empty pattern (matches every pod, excludes every pod): %q %q", c.Selections[0].Pods, c.Selections[0].ExcludePods))
 		t.Fatalf("null patterns accepted: %+v", c.Selections[0])
 	}
 }

@@ -473,6 +473,10 @@ func newSummary(results []export.Result, nsErrs []podselect.NamespaceError) Summ
 func (o *Options) printSummary(all Summary) error {
 	s := all.only(o.Summary)
 	if o.Output == "json" {
+		if o.Summary != summaryAll {
+			// The rows --summary hides may not hold them all: the problems are told anyway.
+			o.tellProblems(all)
+		}
 		enc := json.NewEncoder(o.Out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(s)
@@ -488,7 +492,17 @@ func (o *Options) printSummary(all Summary) error {
 			return err
 		}
 	}
-	// Gaps and errors are told whatever --summary hides: they are what a run from cron is read for.
+	o.tellProblems(all)
+	for _, n := range s.Namespaces {
+		fmt.Fprintf(o.ErrOut, "error: namespace %s: %s\n", n.Namespace, n.Error)
+	}
+	fmt.Fprintf(o.ErrOut, "exported %d lines (%d bytes) from %d containers into %s\n", s.Lines, s.Bytes, s.Selected, o.Dir)
+	return nil
+}
+
+// tellProblems says every gap and error on stderr, whatever --summary hides: they are what a run
+// from cron is read for.
+func (o *Options) tellProblems(all Summary) {
 	for _, c := range all.Containers {
 		for _, g := range c.Gaps {
 			fmt.Fprintf(o.ErrOut, "warning: %s/%s/%s: %s\n", c.Namespace, c.Pod, c.Container, g)
@@ -497,9 +511,4 @@ func (o *Options) printSummary(all Summary) error {
 			fmt.Fprintf(o.ErrOut, "error: %s/%s/%s: %s\n", c.Namespace, c.Pod, c.Container, c.Error)
 		}
 	}
-	for _, n := range s.Namespaces {
-		fmt.Fprintf(o.ErrOut, "error: namespace %s: %s\n", n.Namespace, n.Error)
-	}
-	fmt.Fprintf(o.ErrOut, "exported %d lines (%d bytes) from %d containers into %s\n", s.Lines, s.Bytes, s.Selected, o.Dir)
-	return nil
 }

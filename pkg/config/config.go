@@ -12,6 +12,8 @@
 package config
 
 import (
+	"bufio"
+	"bytes"
 	gojson "encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	kyaml "k8s.io/apimachinery/pkg/util/yaml"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
@@ -99,6 +102,9 @@ func fileError(name string, errs field.ErrorList) error {
 // that the JSON tags are the field names; sigs.k8s.io/json then reports unknown and repeated
 // fields with their paths.
 func decode(data []byte) (*Config, error) {
+	if n := documents(data); n > 1 {
+		return nil, fmt.Errorf("holds %d YAML documents: a configuration is one (put every selection in its selections)", n)
+	}
 	j, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
 		return nil, fmt.Errorf("not valid YAML: %w", unwrapYAML(err))
@@ -111,7 +117,7 @@ func decode(data []byte) (*Config, error) {
 		case errors.As(err, &te) && te.Field == "":
 			return nil, fmt.Errorf("must be a mapping with apiVersion, kind and selections, not %s", te.Value)
 		case errors.As(err, &te):
-			return nil, fmt.Errorf("%s: must be %s, not %s", te.Field, describe(te.Type), te.Value)
+			return nil, fmt.Errorf("%s: must be %s, not %s", indexed(j, te.Field), describe(te.Type), te.Value)
 		}
 		return nil, err
 	}
@@ -123,6 +129,48 @@ func decode(data []byte) (*Config, error) {
 		return nil, errors.New(strings.Join(msgs, "; "))
 	}
 	return c, nil
+}
+
+// documents counts the YAML documents of data that hold anything: the conversion to JSON reads
+// only the first, and would drop the others without a word.
+func documents(data []byte) int {
+	r := kyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	n := 0
+	for {
+		doc, err := r.Read()
+		if err != nil {
+			return n
+		}
+		for _, l := range strings.Split(string(doc), "\n") {
+			if t := strings.TrimSpace(l); t != "" && t != "---" && !strings.HasPrefix(t, "#") {
+				n++
+				break
+			}
+		}
+	}
+}
+
+// indexed puts the index of the selection into a type error's path, which encoding/json gives
+// without list indexes ("selections.pods"): the first selection that fails to decode on its
+// own is the one.
+func indexed(j []byte, path string) string {
+	rest, ok := strings.CutPrefix(path, "selections.")
+	if !ok {
+		return path
+	}
+	var c struct {
+		Selections []gojson.RawMessage `json:"selections"`
+	}
+	if gojson.Unmarshal(j, &c) != nil {
+		return path
+	}
+	for i, raw := range c.Selections {
+		var s Selection
+		if gojson.Unmarshal(raw, &s) != nil {
+			return fmt.Sprintf("selections[%d].%s", i, rest)
+		}
+	}
+	return path
 }
 
 // unwrapYAML drops the conversion's prefix, which names no file and says nothing a user can act
@@ -226,6 +274,12 @@ func (s Selection) validate(p *field.Path) field.ErrorList {
 		patterns []string
 	}{{"pods", s.Pods}, {"excludePods", s.ExcludePods}, {"containers", s.Containers}, {"excludeContainers", s.ExcludeContainers}} {
 		for j, expr := range list.patterns {
+			if expr == "" {
+				// An empty pattern matches every name: in a list, a slip (a null, an empty
+				// item) that would select or exclude everything.
+				errs = append(errs, field.Invalid(p.Child(list.name).Index(j), expr, "must not be empty"))
+				continue
+			}
 			if _, err := regexp.Compile(expr); err != nil {
 				errs = append(errs, field.Invalid(p.Child(list.name).Index(j), expr, err.Error()))
 			}

@@ -38,7 +38,7 @@ func TestParseErrors(t *testing.T) {
 		{"a list where a mapping belongs", "- a\n- b\n",
 			"config.yaml: must be a mapping with apiVersion, kind and selections, not array"},
 		{"a string where a list belongs", header + "selections:\n- namespace: default\n  pods: redis\n",
-			"config.yaml: selections.pods: must be a list of strings, not string"},
+			"config.yaml: selections[0].pods: must be a list of strings, not string"},
 		{"the seed's map form", header + "selections:\n  default: [redis]\n",
 			"config.yaml: selections: must be a list of mappings, not object"},
 		{"bad namespace", header + "selections:\n- namespace: Shop_1\n",
