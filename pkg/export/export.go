@@ -526,7 +526,7 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 			}
 			if follow && r.Buffered() == 0 {
 				// Caught up: the next read waits for the container. Make what came visible now.
-				if err := m.idle(); err != nil {
+				if err := m.idle(r); err != nil {
 					return err
 				}
 			}
@@ -663,13 +663,38 @@ func (m *merge) save() error {
 
 // idle writes out what a followed stream delivered, and saves the checkpoint if the last save is
 // older than CommitInterval, so that a killed follower fetches little again.
-func (m *merge) idle() error {
+func (m *merge) idle(r *logline.Reader) error {
 	// Lines are shown only once proven to come from the instance asked for: a stream of a
 	// container that restarted or a pod that was replaced may have to be cut back.
 	if !m.proof.proven || time.Since(m.saved.at) >= m.CommitInterval {
 		return m.save()
 	}
-	return m.log.Flush()
+	if err := m.log.Flush(); err != nil {
+		return err
+	}
+	if m.log.Length() == m.log.Committed() {
+		return nil
+	}
+	// Lines came within the interval of the last save, and then none: they are saved when the
+	// interval is over if nothing more has come by then (a checkpoint that waited for the next
+	// line would leave metrics, status and a SIGKILL's re-fetch behind for as long as the
+	// container is quiet). The stream is waited on in a goroutine of its own, the only one to
+	// touch the reader until it returns.
+	came := make(chan struct{})
+	go func() {
+		r.Wait()
+		close(came)
+	}()
+	t := time.NewTimer(m.CommitInterval - time.Since(m.saved.at))
+	defer t.Stop()
+	select {
+	case <-came:
+		return nil
+	case <-t.C:
+	}
+	err := m.save()
+	<-came
+	return err
 }
 
 // commit saves the checkpoint if the run changed anything.

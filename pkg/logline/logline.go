@@ -58,6 +58,10 @@ func (r *Reader) Release() {
 	r.br = nil
 }
 
+// Wait blocks until the stream has more to read, or has ended or failed (which the next call to
+// Next reports).
+func (r *Reader) Wait() { _, _ = r.br.Peek(1) }
+
 // Fragment is a piece of one served line, as raw bytes (timestamp prefix and newline included).
 type Fragment struct {
 	// Data is valid until the next call to Next.
