@@ -142,17 +142,7 @@ func TestBreakAfterProbeOfOtherWritesThenFullAgain(t *testing.T) {
 // The export fails, the file is left as its checkpoint says, and the next run stores the line
 // once, whole. Not covered elsewhere: the existing partial-line tests stay inside the buffer.
 func TestBreakAfterDropPartialFlushedThenNextStreamFails(t *testing.T) {
-	srv := logserver.New(t)
-	defer srv.Close()
-	srv.AddPod("default", "p0", "c")
-	sec := time.Now().Add(-time.Minute).Truncate(time.Second)
-	srv.Append("default", "p0", "c",
-		logserver.Entry{Time: sec.Add(100 * time.Millisecond), Text: "x"},
-		logserver.Entry{Time: sec.Add(300 * time.Millisecond), Text: "n-1"})
-	dir := t.TempDir()
-	if res := exportOnce(t, srv, dir, Options{}, nil); res.Err != nil || res.Lines != 2 {
-		t.Fatalf("first export: %d lines, err %v", res.Lines, res.Err)
-	}
+	srv, dir, _ := storedXN1(t)
 	piece := strings.Repeat("L", 30000)
 	now := time.Now()
 	srv.Append("default", "p0", "c",

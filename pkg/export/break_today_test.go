@@ -27,6 +27,24 @@ import (
 	"github.com/logexport/kubectl-logexport/test/logserver"
 )
 
+// storedXN1 starts a server whose p0/c logged x and n-1 in one second (sec), both exported into
+// dir: the state most attacks start from.
+func storedXN1(t *testing.T) (*logserver.Server, string, time.Time) {
+	t.Helper()
+	srv := logserver.New(t)
+	t.Cleanup(srv.Close)
+	srv.AddPod("default", "p0", "c")
+	sec := time.Now().Add(-time.Minute).Truncate(time.Second)
+	srv.Append("default", "p0", "c",
+		logserver.Entry{Time: sec.Add(100 * time.Millisecond), Text: "x"},
+		logserver.Entry{Time: sec.Add(300 * time.Millisecond), Text: "n-1"})
+	dir := t.TempDir()
+	if res := exportOnce(t, srv, dir, Options{}, nil); res.Err != nil || res.Lines != 2 {
+		t.Fatalf("first export: %d lines, err %v", res.Lines, res.Err)
+	}
+	return srv, dir, sec
+}
+
 // errTestCut is what a log response body fails with when a logRule cuts it.
 var errTestCut = errors.New("connection reset (cut by the test)")
 
@@ -258,17 +276,7 @@ func TestBreakTodayPreviousGoneAtRotatedWindowDropsCurrentLines(t *testing.T) {
 // again (a follower's final() calls Gone only for a container never exported): `status` shows
 // no gap for a log that lost lines to a rotation. Before 01de781 the commit recorded it.
 func TestBreakTodayRotatedWindowCutByDeletionGapNotRecorded(t *testing.T) {
-	srv := logserver.New(t)
-	defer srv.Close()
-	srv.AddPod("default", "p0", "c")
-	sec := time.Now().Add(-time.Minute).Truncate(time.Second)
-	srv.Append("default", "p0", "c",
-		logserver.Entry{Time: sec.Add(100 * time.Millisecond), Text: "x"},
-		logserver.Entry{Time: sec.Add(300 * time.Millisecond), Text: "n-1"})
-	dir := t.TempDir()
-	if res := exportOnce(t, srv, dir, Options{}, nil); res.Err != nil || res.Lines != 2 {
-		t.Fatalf("first export: %d lines, err %v", res.Lines, res.Err)
-	}
+	srv, dir, _ := storedXN1(t)
 	srv.Rotate("default", "p0", "c")
 	srv.Append("default", "p0", "c", logserver.Entry{Time: time.Now(), Text: "y"})
 	tgt := breakTarget(t, srv, "p0", "c")
@@ -351,17 +359,7 @@ func followUntil(t *testing.T, srv *logserver.Server, dir string, n int, during 
 // so the followed stream does not save (which would drop the piece) before it starts, and it is
 // served the line again from its start: the piece is stored twice.
 func TestBreakTodayFollowRotatedWindowPartialLineDoubled(t *testing.T) {
-	srv := logserver.New(t)
-	defer srv.Close()
-	srv.AddPod("default", "p0", "c")
-	sec := time.Now().Add(-time.Minute).Truncate(time.Second)
-	srv.Append("default", "p0", "c",
-		logserver.Entry{Time: sec.Add(100 * time.Millisecond), Text: "x"},
-		logserver.Entry{Time: sec.Add(300 * time.Millisecond), Text: "n-1"})
-	dir := t.TempDir()
-	if res := exportOnce(t, srv, dir, Options{}, nil); res.Err != nil || res.Lines != 2 {
-		t.Fatalf("first export: %d lines, err %v", res.Lines, res.Err)
-	}
+	srv, dir, _ := storedXN1(t)
 	srv.Rotate("default", "p0", "c")
 	srv.Append("default", "p0", "c", logserver.Entry{Time: time.Now(), Partial: true, Text: "long-1"})
 	// Requests: the catch-up (window gone), the restarted window (ends), the followed stream.
@@ -377,17 +375,7 @@ func TestBreakTodayFollowRotatedWindowPartialLineDoubled(t *testing.T) {
 // stream that ends, then follows. When what is new is only an unfinished long line, its first
 // piece is written by the first stream and again by the second.
 func TestBreakTodayFollowCatchUpPartialLineDoubled(t *testing.T) {
-	srv := logserver.New(t)
-	defer srv.Close()
-	srv.AddPod("default", "p0", "c")
-	sec := time.Now().Add(-time.Minute).Truncate(time.Second)
-	srv.Append("default", "p0", "c",
-		logserver.Entry{Time: sec.Add(100 * time.Millisecond), Text: "x"},
-		logserver.Entry{Time: sec.Add(300 * time.Millisecond), Text: "n-1"})
-	dir := t.TempDir()
-	if res := exportOnce(t, srv, dir, Options{}, nil); res.Err != nil || res.Lines != 2 {
-		t.Fatalf("first export: %d lines, err %v", res.Lines, res.Err)
-	}
+	srv, dir, _ := storedXN1(t)
 	srv.Append("default", "p0", "c", logserver.Entry{Time: time.Now(), Partial: true, Text: "long-1"})
 	_, _ = followUntil(t, srv, dir, 2, func() {
 		srv.Append("default", "p0", "c", logserver.Entry{Time: time.Now(), Text: "-end"})
@@ -404,17 +392,7 @@ func TestBreakTodayFollowCatchUpPartialLineDoubled(t *testing.T) {
 // follower counts a broken stream and backs off (and if the pod is deleted meanwhile, records a
 // "stream was broken" gap) instead of reporting the rotation and following on.
 func TestBreakTodayFollowSecondRotationBeforeFollowedStream(t *testing.T) {
-	srv := logserver.New(t)
-	defer srv.Close()
-	srv.AddPod("default", "p0", "c")
-	sec := time.Now().Add(-time.Minute).Truncate(time.Second)
-	srv.Append("default", "p0", "c",
-		logserver.Entry{Time: sec.Add(100 * time.Millisecond), Text: "x"},
-		logserver.Entry{Time: sec.Add(300 * time.Millisecond), Text: "n-1"})
-	dir := t.TempDir()
-	if res := exportOnce(t, srv, dir, Options{}, nil); res.Err != nil || res.Lines != 2 {
-		t.Fatalf("first export: %d lines, err %v", res.Lines, res.Err)
-	}
+	srv, dir, _ := storedXN1(t)
 	srv.Rotate("default", "p0", "c")
 	srv.Append("default", "p0", "c", logserver.Entry{Time: time.Now(), Text: "y-1"})
 	var once sync.Once
@@ -502,17 +480,7 @@ func TestBreakTodayRotatedWindowCutAfterTie(t *testing.T) {
 // followed export neither finds the rotation again nor reports its gap a second time, and stores
 // the next line once.
 func TestBreakTodayFollowRotationToEmptyFileReconnect(t *testing.T) {
-	srv := logserver.New(t)
-	defer srv.Close()
-	srv.AddPod("default", "p0", "c")
-	sec := time.Now().Add(-time.Minute).Truncate(time.Second)
-	srv.Append("default", "p0", "c",
-		logserver.Entry{Time: sec.Add(100 * time.Millisecond), Text: "x"},
-		logserver.Entry{Time: sec.Add(300 * time.Millisecond), Text: "n-1"})
-	dir := t.TempDir()
-	if res := exportOnce(t, srv, dir, Options{}, nil); res.Err != nil || res.Lines != 2 {
-		t.Fatalf("first export: %d lines, err %v", res.Lines, res.Err)
-	}
+	srv, dir, _ := storedXN1(t)
 	srv.Rotate("default", "p0", "c")
 	var gaps []Gap
 	for i := range 3 {
