@@ -114,11 +114,10 @@ func (c *checkpoints) get(k containerKey) (*Checkpoint, error) {
 	return &cp, nil
 }
 
-// save appends the checkpoints of a round of commits in one write and syncs the file. If the
-// write fails, the file is cut back to what it held, so the previous checkpoints stay the last
-// ones; if the sync fails, nothing more is saved to the file in this run, since what it holds on
-// disk is unknown.
-func (c *checkpoints) save(reqs []*commitReq) error {
+// write appends the checkpoints of a round of commits in one write, unsynced: the round that
+// follows syncs it with its logs if one is queued already (see committer), else sync does. If the
+// write fails, the file is cut back to what it held, so the previous checkpoints stay the last ones.
+func (c *checkpoints) write(reqs []*commitReq) error {
 	var b []byte
 	for _, r := range reqs {
 		line, err := json.Marshal(record{Pod: r.log.key.pod, Container: r.log.key.container, Checkpoint: r.cp})
@@ -141,6 +140,17 @@ func (c *checkpoints) save(reqs []*commitReq) error {
 		c.cps[r.log.key] = r.cp
 		r.written = true
 	}
+	return nil
+}
+
+// sync makes the written checkpoints durable. If it fails, nothing more is saved to the file in
+// this run, since what it holds on disk is unknown.
+func (c *checkpoints) sync() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return c.err
+	}
 	if err := c.file.syncData(); err != nil {
 		c.err = fmt.Errorf("checkpoint file %s could not be saved, nothing more is saved to it in this run: %w", c.file.shown, err)
 		return c.err
@@ -148,6 +158,24 @@ func (c *checkpoints) save(reqs []*commitReq) error {
 	if err := c.file.syncEntry(); err != nil {
 		return err
 	}
+	c.compactIfDue()
+	return nil
+}
+
+// synced notes that a syncfs made the file durable, its entry included.
+func (c *checkpoints) synced() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return
+	}
+	c.file.created = false
+	c.compactIfDue()
+}
+
+// compactIfDue rewrites the file once it holds more than twice the lines it needs; c.mu is held
+// and every line is durable.
+func (c *checkpoints) compactIfDue() {
 	if c.file.lines >= max(compactMin, c.retryAt) && c.file.lines > 2*len(c.cps) {
 		// The checkpoints are saved; after a failed rewrite the file goes on growing, and the
 		// rewrite is tried again once it has grown by as much again.
@@ -156,7 +184,6 @@ func (c *checkpoints) save(reqs []*commitReq) error {
 			klog.V(1).InfoS("could not rewrite the checkpoint file", "file", c.file.shown, "err", err)
 		}
 	}
-	return nil
 }
 
 // compact replaces the file with one line per container.

@@ -12,7 +12,10 @@ import (
 // Instead, the commits that arrive while a round is being synced wait and go together in the
 // next: one concurrent sync of every dirty log and new directory entry (on Linux, one syncfs of
 // the file system when they are many and all on it), then the checkpoint lines appended to each
-// namespace's file in one write and one sync of it.
+// namespace's file in one write. The sync of those lines goes with the next round's syncs when
+// commits are queued for it already (under load, where rounds follow each other, that saves a
+// journal commit of the file system per round), and is done at once otherwise; a commit returns
+// once its checkpoint is durable either way.
 type committer struct {
 	dir *Dir
 
@@ -21,6 +24,15 @@ type committer struct {
 	busy  bool // a round is running; the next is led by the first request queued meanwhile
 	// rounds counts the rounds run, for tests.
 	rounds int
+	// carried are the checkpoint files the last round wrote and left to the next round to sync,
+	// with the requests that wait for it.
+	carried []written
+}
+
+// written is a checkpoint file whose new lines are not synced yet, and the requests they save.
+type written struct {
+	cps  *checkpoints
+	reqs []*commitReq
 }
 
 type commitReq struct {
@@ -54,28 +66,64 @@ func (c *committer) commit(r *commitReq) error {
 	}
 	c.busy = true
 	c.rounds++
-	batch := c.queue
-	c.queue = nil
+	batch, carried := c.queue, c.carried
+	c.queue, c.carried = nil, nil
 	c.mu.Unlock()
 
-	c.round(batch)
+	pending := c.round(batch, carried)
 
 	c.mu.Lock()
+	if len(c.queue) == 0 && len(pending) > 0 {
+		// No round follows to sync the checkpoints with: they are synced now, and commits that
+		// arrive meanwhile wait for the next round.
+		c.mu.Unlock()
+		syncCheckpoints(pending)
+		pending = nil
+		c.mu.Lock()
+	}
 	if len(c.queue) > 0 {
+		c.carried = pending
 		c.queue[0].lead <- true
 	} else {
 		c.busy = false
 	}
 	c.mu.Unlock()
+	waits := map[*commitReq]bool{}
+	for _, w := range pending {
+		for _, b := range w.reqs {
+			waits[b] = true
+		}
+	}
 	for _, b := range batch {
-		if b != r {
+		if b != r && !waits[b] {
 			b.lead <- false
 		}
+	}
+	for _, w := range carried {
+		for _, b := range w.reqs {
+			b.lead <- false
+		}
+	}
+	if waits[r] {
+		<-r.lead // from the leader of the round that syncs r's checkpoint
 	}
 	return r.err
 }
 
-func (c *committer) round(batch []*commitReq) {
+// syncCheckpoints syncs checkpoint files a round wrote, each on its own.
+func syncCheckpoints(ws []written) {
+	_ = parallel(len(ws), func(i int) error {
+		err := ws[i].cps.sync()
+		for _, r := range ws[i].reqs {
+			r.err = cmpErr(r.err, err)
+		}
+		return err
+	})
+}
+
+// round syncs what the checkpoints of batch describe, and the checkpoint files that carried wrote,
+// then writes batch's checkpoints; it returns the files written, to be synced.
+func (c *committer) round(batch []*commitReq, carried []written) []written {
 	d := c.dir
 	// First what the checkpoints describe: the logs' bytes and the entries that name them, and
 	// the renames of earlier rounds, whose sync was left for now.
@@ -133,6 +181,9 @@ func (c *committer) round(batch []*commitReq) {
 			}, done: func() { l.unsynced = false }, reqs: []*commitReq{r}, dev: l.dev, devOK: l.devOK})
 		}
 	}
+	for _, w := range carried {
+		jobs = append(jobs, job{run: w.cps.sync, done: w.cps.synced, reqs: w.reqs, dev: w.cps.file.dev, devOK: w.cps.file.devOK})
+	}
 	for dir, reqs := range needs {
 		dev, ok := d.dirDev(dir)
 		jobs = append(jobs, job{run: func() error { return d.syncDir(dir) }, reqs: reqs, dir: dir, dev: dev, devOK: ok})
@@ -166,7 +217,7 @@ func (c *committer) round(batch []*commitReq) {
 		}
 		return err
 	})
-	// Then the checkpoint lines, one write and one sync per namespace file.
+	// Then the checkpoint lines, one write per namespace file.
 	files := map[*checkpoints][]*commitReq{}
 	var order []*checkpoints
 	for _, r := range batch {
@@ -179,13 +230,18 @@ func (c *committer) round(batch []*commitReq) {
 		}
 		files[cps] = append(files[cps], r)
 	}
-	_ = parallel(len(order), func(i int) error {
-		err := order[i].save(files[order[i]])
-		for _, r := range files[order[i]] {
-			r.err = err
+	var pending []written
+	for _, cps := range order {
+		reqs := files[cps]
+		if err := cps.write(reqs); err != nil {
+			for _, r := range reqs {
+				r.err = err
+			}
+			continue
 		}
-		return err
-	})
+		pending = append(pending, written{cps: cps, reqs: reqs})
+	}
+	return pending
 }
 
 // syncFSMin is the number of syncs in a round from which they are replaced by one syncfs.

@@ -1,12 +1,21 @@
 package store
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // The lock is opened through the directory's root: a symlink there cannot point it elsewhere, and
@@ -313,3 +322,169 @@ func TestCloseReportsErrors(t *testing.T) {
 		t.Fatalf("Close: %v, want the injected error", err)
 	}
 }
+
+// A commit returns once its checkpoint is durable, also when the round that wrote it leaves the
+// sync to the round queued after it; with syncfs, that round's one syncfs is the only sync the
+// first round's checkpoint line gets.
+func TestCommitCarriedSync(t *testing.T) {
+	for _, tt := range []struct {
+		name          string
+		syncFSMin     int
+		wantCPSyncs   int // fdatasyncs of the checkpoint file
+		wantSyncFSOps int
+	}{
+		// round 2 syncs round 1's checkpoint with its logs, then its own at once
+		{"syncfs", 1, 1, 2},
+		// round 2 syncs round 1's checkpoint beside its logs, then its own at once
+		{"file by file", math.MaxInt, 2, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			rec, err := NewRecorder(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := &gate{entered: make(chan struct{}), release: make(chan struct{})}
+			// The gate is outside the recorder, which holds its lock through a sync.
+			d, err := Open(dir, false, rec.Option(), g.option(), SyncFSMin(tt.syncFSMin))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			const logs = 8
+			ls := make([]*Log, logs)
+			for i := range ls {
+				ls[i] = mustOpenLog(t, d, "ns", "p", string(rune('a'+i)))
+				if _, err := ls[i].Write([]byte("line\n")); err != nil {
+					t.Fatal(err)
+				}
+				ls[i].EndLine()
+			}
+			// returned[i] is how many operations were recorded when log i's commit returned.
+			returned := make([]int, logs)
+			commit := func(i int) {
+				if err := ls[i].Commit(Checkpoint{Instance: "i", Lines: 1}); err != nil {
+					t.Error(err)
+				}
+				returned[i] = rec.Ops()
+			}
+			var wg sync.WaitGroup
+			g.armed.Store(true)
+			wg.Go(func() { commit(0) })
+			// The first round waits in its first sync until the others are queued behind it.
+			<-g.entered
+			for i := 1; i < logs; i++ {
+				wg.Go(func() { commit(i) })
+			}
+			if err := wait.PollUntilContextTimeout(context.Background(), time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+				d.commits.mu.Lock()
+				defer d.commits.mu.Unlock()
+				return len(d.commits.queue) == logs-1, nil
+			}); err != nil {
+				t.Fatalf("the commits were not queued: %v", err)
+			}
+			close(g.release)
+			wg.Wait()
+			if d.commits.rounds != 2 {
+				t.Fatalf("%d rounds, want 2", d.commits.rounds)
+			}
+			rec.mu.Lock()
+			ops := slices.Clone(rec.ops)
+			cpIno := rec.live[checkpointsPath("ns")]
+			rec.mu.Unlock()
+			for i, n := range returned {
+				if !durable(ops[:n], cpIno) {
+					t.Errorf("log %d's commit returned before its checkpoint was durable:\n%s", i, opsTrace(ops[:n]))
+				}
+			}
+			var cpSyncs, syncFS int
+			for _, o := range ops {
+				switch {
+				case o.kind == opSync && o.ino == cpIno:
+					cpSyncs++
+				case o.kind == opSyncFS:
+					syncFS++
+				}
+			}
+			if cpSyncs != tt.wantCPSyncs || syncFS != tt.wantSyncFSOps {
+				t.Errorf("%d syncs of the checkpoint file and %d syncfs, want %d and %d:\n%s", cpSyncs, syncFS, tt.wantCPSyncs, tt.wantSyncFSOps, opsTrace(ops))
+			}
+		})
+	}
+}
+
+// durable tells whether the last write to inode ino in ops is followed by a sync of it.
+func durable(ops []fsOp, ino int) bool {
+	synced := true
+	for _, o := range ops {
+		switch {
+		case o.kind == opWrite && o.ino == ino:
+			synced = false
+		case o.kind == opSync && o.ino == ino, o.kind == opSyncFS:
+			synced = true
+		}
+	}
+	return synced
+}
+
+func opsTrace(ops []fsOp) string {
+	var b strings.Builder
+	for _, o := range ops {
+		fmt.Fprintln(&b, o)
+	}
+	return b.String()
+}
+
+// gate holds the first sync of any kind, once armed, until release is closed, and tells when it
+// is there.
+type gate struct {
+	armed            atomic.Bool
+	once             sync.Once
+	entered, release chan struct{}
+}
+
+func (g *gate) wait() {
+	if !g.armed.Load() {
+		return
+	}
+	g.once.Do(func() {
+		close(g.entered)
+		<-g.release
+	})
+}
+
+func (g *gate) option() Option {
+	return func(o *options) {
+		inner := o.fs
+		o.fs = func(root *os.Root) fsys { return gateFS{inner(root), g} }
+	}
+}
+
+type gateFS struct {
+	fsys
+	g *gate
+}
+
+func (f gateFS) SyncDir(name string) error { f.g.wait(); return f.fsys.SyncDir(name) }
+func (f gateFS) SyncFS() error             { f.g.wait(); return f.fsys.SyncFS() }
+func (f gateFS) OpenDir(name string) (fsys, error) {
+	inner, err := f.fsys.OpenDir(name)
+	if err != nil {
+		return nil, err
+	}
+	return gateFS{inner, f.g}, nil
+}
+func (f gateFS) OpenFile(name string, flag int, perm fs.FileMode) (file, error) {
+	inner, err := f.fsys.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return gateFile{inner, f.g}, nil
+}
+
+type gateFile struct {
+	file
+	g *gate
+}
+
+func (f gateFile) Sync() error { f.g.wait(); return f.file.Sync() }
