@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"os"
 	"path/filepath"
 	"slices"
@@ -60,10 +61,18 @@ func TestLogFile(t *testing.T) {
 		if all-lines != f.grownLines || allPayload-payload != f.grownPayload || f.grownLines < 1 {
 			t.Fatalf("size %d: grew by %d lines, %d bytes; accounted %d, %d", size, all-lines, allPayload-payload, f.grownLines, f.grownPayload)
 		}
+		// Timestamps grow, but for the repeated lines, which have their predecessor's.
+		repeats := 0
 		for i := 1; i < len(grown); i++ {
-			if !grown[i].After(grown[i-1]) {
-				t.Fatalf("size %d: timestamp %d (%s) not after %s", size, i, grown[i], grown[i-1])
+			if grown[i].Before(grown[i-1]) {
+				t.Fatalf("size %d: timestamp %d (%s) before %s", size, i, grown[i], grown[i-1])
 			}
+			if grown[i].Equal(grown[i-1]) {
+				repeats++
+			}
+		}
+		if want := int(all) / (repeatEvery + 1); repeats < want {
+			t.Fatalf("size %d: %d repeated lines in %d, want at least %d", size, repeats, all, want)
 		}
 		if err := f.shrink(); err != nil {
 			t.Fatal(err)
@@ -153,6 +162,69 @@ func TestTargetsOfPartialRuns(t *testing.T) {
 			}
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("targets:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+// The lost/doubled column: a line served twice must be stored twice. The original tool's set
+// merge stores a repeated line once, on the first run and again on an incremental one.
+func TestAccuracy(t *testing.T) {
+	dir := t.TempDir()
+	w := &workload{namespace: "ns"}
+	f := &logFile{path: filepath.Join(dir, "served.log"), tag: "p/c", start: t0}
+	if err := f.create(100 << 10); err != nil {
+		t.Fatal(err)
+	}
+	w.files = []*logFile{f}
+	served, err := os.ReadFile(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string // what kubectl logs prints, line by line
+	var stamped []string
+	for _, l := range strings.Split(strings.TrimSuffix(string(served), "\n"), "\n") {
+		ts, rest, _ := strings.Cut(l, " stdout F ")
+		texts = append(texts, rest)
+		stamped = append(stamped, ts+" "+rest)
+	}
+	repeats := int64(len(texts)) / (repeatEvery + 1)
+	if repeats < 2 {
+		t.Fatalf("only %d repeated lines in %d", repeats, len(texts))
+	}
+	write := func(name string, lines []string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	full := setMerge(nil, []byte(strings.Join(stamped, "\n")+"\n"))
+	again := setMerge(full, []byte(strings.Join(stamped, "\n")+"\n"))
+	if !bytes.Equal(full, again) {
+		t.Fatalf("a second set merge of the same log changed the file")
+	}
+	tests := []struct {
+		name          string
+		stored        []string // files, in turn
+		stamped       bool
+		lost, doubled int64
+	}{
+		{"exact", []string{write("exact", texts)}, false, 0, 0},
+		{"exact in two files", []string{write("head", texts[:10]), write("tail", texts[10:])}, false, 0, 0},
+		{"missing file", []string{filepath.Join(dir, "none")}, false, int64(len(texts)), 0},
+		{"one lost, one doubled", []string{write("off", append(append([]string{}, texts[1:]...), texts[5]))}, false, 1, 1},
+		{"stamped", []string{write("stamped", stamped)}, true, 0, 0},
+		{"set merge", []string{write("set", strings.Split(strings.TrimSuffix(string(full), "\n"), "\n"))}, true, repeats, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lost, doubled, err := accuracy(w, false, tt.stamped, tt.stored...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lost != tt.lost || doubled != tt.doubled {
+				t.Fatalf("lost %d, doubled %d; want %d, %d", lost, doubled, tt.lost, tt.doubled)
 			}
 		})
 	}

@@ -31,9 +31,12 @@ import (
 
 func main() {
 	var err error
-	if len(os.Args) > 1 && os.Args[1] == "raw" {
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == "raw":
 		err = rawMain(os.Args[2:])
-	} else {
+	case len(os.Args) > 1 && os.Args[1] == "original":
+		err = originalMain(os.Args[2:])
+	default:
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		err = benchMain(ctx, os.Args[1:])
 		stop()
@@ -63,7 +66,7 @@ func benchMain(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	names := fs.String("workloads", "a,b,c128,c256", "workloads to run, comma-separated")
 	reps := fs.Int("reps", 5, "runs of each contender per workload (the median is reported)")
-	only := fs.String("contenders", "raw,logexport,stern,kubectl", "contenders to run, comma-separated (logexport is the full and the incremental run)")
+	only := fs.String("contenders", "raw,logexport,stern,kubectl,original", "contenders to run, comma-separated (logexport and original are the full and the incremental run)")
 	defScale := 1.0
 	if v := os.Getenv("BENCH_SCALE"); v != "" {
 		var err error
@@ -95,7 +98,7 @@ func benchMain(ctx context.Context, args []string) error {
 	for _, c := range strings.Split(*only, ",") {
 		names, ok := contenderFlags[strings.TrimSpace(c)]
 		if !ok {
-			return fmt.Errorf("unknown contender %q (raw, logexport, stern, kubectl)", c)
+			return fmt.Errorf("unknown contender %q (raw, logexport, stern, kubectl, original)", c)
 		}
 		for _, n := range names {
 			run[n] = true
@@ -195,9 +198,7 @@ func benchMain(ctx context.Context, args []string) error {
 		}
 		w.delete(ctx, client)
 		_ = os.RemoveAll(scratch)
-		for _, f := range w.files {
-			_ = os.Remove(f.path)
-		}
+		_ = os.RemoveAll(filepath.Join(logDir, w.name))
 		rep.results = append(rep.results, res)
 		fmt.Fprintf(os.Stderr, "bench: workload %s done in %s\n%s\n", w.name, time.Since(start).Round(time.Second), res.table())
 	}

@@ -41,6 +41,20 @@ func summarize(ss []sample) stats {
 	return st
 }
 
+// accuracyCell is the worst of the runs' lost and doubled lines; "-" for a contender that only
+// counts what it read (the raw floor, checked by its count).
+func accuracyCell(ss []sample) string {
+	var lost, doubled int64
+	checked := false
+	for _, s := range ss {
+		lost, doubled, checked = max(lost, s.lost), max(doubled, s.doubled), checked || s.checked
+	}
+	if !checked {
+		return "-"
+	}
+	return fmt.Sprintf("%d/%d", lost, doubled)
+}
+
 func median(sorted []time.Duration) time.Duration {
 	n := len(sorted)
 	if n%2 == 1 {
@@ -121,8 +135,8 @@ func (res *result) table() string {
 	lines, printed := w.served()
 	fmt.Fprintf(&b, "\n(%s) %d pods x %d containers x %s of CRI log: %d lines, %.1f MB printed\n\n",
 		w.name, w.pods, w.containers, size(w.logBytes), lines, float64(printed)/1e6)
-	fmt.Fprintf(&b, "| contender | runs | wall s, median (min-max) | wall x raw | MB/s | CPU s | CPU x raw | peak RSS MiB |\n")
-	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| contender | runs | wall s, median (min-max) | wall x raw | MB/s | CPU s | CPU x raw | peak RSS MiB | lines lost/doubled |\n")
+	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|\n")
 	raw := res.stat(cRaw)
 	for _, c := range contenderNames {
 		st := res.stat(c)
@@ -130,11 +144,11 @@ func (res *result) table() string {
 			continue
 		}
 		bytes := printed
-		if c == cIncr {
+		if c == cIncr || c == cOrigInc {
 			_, bytes = w.grown()
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s (%s-%s) | %s | %.1f | %s | %s | %.0f |\n", c, len(res.samples[c]), secs(st.wall), secs(st.minWall), secs(st.maxWall),
-			ratio(st.wall, raw.wall), float64(bytes)/1e6/st.wall.Seconds(), secs(st.cpu), ratio(st.cpu, raw.cpu), float64(st.rss)/mib)
+		fmt.Fprintf(&b, "| %s | %d | %s (%s-%s) | %s | %.1f | %s | %s | %.0f | %s |\n", c, len(res.samples[c]), secs(st.wall), secs(st.minWall), secs(st.maxWall),
+			ratio(st.wall, raw.wall), float64(bytes)/1e6/st.wall.Seconds(), secs(st.cpu), ratio(st.cpu, raw.cpu), float64(st.rss)/mib, accuracyCell(res.samples[c]))
 	}
 	return b.String()
 }

@@ -18,6 +18,10 @@ import (
 type sample struct {
 	wall, cpu time.Duration
 	rss       int64 // bytes
+	// lost and doubled count the served lines missing from what the contender stored or
+	// printed, and those there once too often; checked says they were counted.
+	lost, doubled int64
+	checked       bool
 }
 
 // env is what every contender's command line needs.
@@ -68,12 +72,35 @@ const (
 	cIncr    = "logexport, +1% incremental"
 	cStern   = "stern --no-follow"
 	cKubectl = "kubectl logs"
+	cOrig    = "original tool (set of lines), full"
+	cOrigInc = "original tool (set of lines), +1% incremental"
 )
 
-var contenderNames = []string{cRaw, cFull, cIncr, cStern, cKubectl}
+var contenderNames = []string{cRaw, cFull, cIncr, cStern, cKubectl, cOrig, cOrigInc}
 
 // contenderFlags maps the names -contenders takes to the contenders they stand for.
-var contenderFlags = map[string][]string{"raw": {cRaw}, "logexport": {cFull, cIncr}, "stern": {cStern}, "kubectl": {cKubectl}}
+var contenderFlags = map[string][]string{"raw": {cRaw}, "logexport": {cFull, cIncr}, "stern": {cStern}, "kubectl": {cKubectl},
+	"original": {cOrig, cOrigInc}}
+
+// storedFiles are where a contender that stores per container (logexport, the original tool)
+// keeps the logs of w under dir.
+func storedFiles(w *workload, dir string) []string {
+	files := make([]string, len(w.files))
+	for i, f := range w.files {
+		files[i] = filepath.Join(dir, w.namespace, filepath.FromSlash(f.tag)+".log")
+	}
+	return files
+}
+
+// check counts the lines a contender lost or doubled and adds them to its sample.
+func check(s *sample, w *workload, grown, stamped bool, files ...string) error {
+	lost, doubled, err := accuracy(w, grown, stamped, files...)
+	if err != nil {
+		return err
+	}
+	s.lost, s.doubled, s.checked = lost, doubled, true
+	return nil
+}
 
 func runRaw(ctx context.Context, e env, w *workload, scratch string) (sample, error) {
 	out := filepath.Join(scratch, "raw.out")
@@ -95,7 +122,7 @@ func runRaw(ctx context.Context, e env, w *workload, scratch string) (sample, er
 
 // runLogexport exports into dir (empty for a full run, the full run's for an incremental one)
 // and checks its JSON summary against what was added to the logs.
-func runLogexport(ctx context.Context, e env, w *workload, dir string, wantLines, wantBytes int64) (sample, error) {
+func runLogexport(ctx context.Context, e env, w *workload, dir string, grown bool, wantLines, wantBytes int64) (sample, error) {
 	out := dir + ".json"
 	args := append(append([]string{}, e.plugin...), "--kubeconfig", e.kubeconfig, "-n", w.namespace, "-l", w.selector,
 		"-d", dir, "--max-log-requests", strconv.Itoa(e.concurrency), "-o", "json")
@@ -123,7 +150,7 @@ func runLogexport(ctx context.Context, e env, w *workload, dir string, wantLines
 		return s, fmt.Errorf("logexport: %d containers, %d lines, %d bytes, %d failed, %d gaps; want %d containers, %d lines, %d bytes",
 			len(sum.Containers), sum.Lines, sum.Bytes, sum.Failed, sum.Gaps, len(w.files), wantLines, wantBytes)
 	}
-	return s, nil
+	return s, check(&s, w, grown, false, storedFiles(w, dir)...)
 }
 
 // runOutput runs a contender that prints the logs and checks that all of them arrived.
@@ -147,7 +174,18 @@ func runOutput(ctx context.Context, e env, name string, args []string, w *worklo
 	if lines != wantLines || n != wantBytes {
 		return s, fmt.Errorf("%s: %d lines, %d bytes; want %d lines, %d bytes", name, lines, n, wantLines, wantBytes)
 	}
-	return s, nil
+	return s, check(&s, w, false, false, out)
+}
+
+// runOriginal runs the original tool (originalMain) into dir; it stores each line with its
+// timestamp.
+func runOriginal(ctx context.Context, e env, w *workload, dir string, grown bool) (sample, error) {
+	s, err := measure(ctx, e, []string{e.self, "original", "-kubeconfig", e.kubeconfig, "-namespace", w.namespace,
+		"-selector", w.selector, "-concurrency", strconv.Itoa(e.concurrency), "-dir", dir}, dir+".out")
+	if err != nil {
+		return s, err
+	}
+	return s, check(&s, w, grown, true, storedFiles(w, dir)...)
 }
 
 func runStern(ctx context.Context, e env, w *workload, scratch string) (sample, error) {
@@ -192,7 +230,7 @@ func runRep(ctx context.Context, e env, w *workload, r int, scratchRoot string, 
 			}
 			dir := filepath.Join(scratch, "logs")
 			lines, bytes := w.served()
-			s, err := runLogexport(ctx, e, w, dir, lines, bytes)
+			s, err := runLogexport(ctx, e, w, dir, false, lines, bytes)
 			if err != nil {
 				return err
 			}
@@ -202,11 +240,32 @@ func runRep(ctx context.Context, e env, w *workload, r int, scratchRoot string, 
 			}
 			defer func() { _ = w.shrink() }()
 			lines, bytes = w.grown()
-			s, err = runLogexport(ctx, e, w, dir, lines, bytes)
+			s, err = runLogexport(ctx, e, w, dir, true, lines, bytes)
 			if err != nil {
 				return err
 			}
 			record(cIncr, s)
+			return nil
+		},
+		func(scratch string) error {
+			if skip(cOrig) {
+				return nil
+			}
+			dir := filepath.Join(scratch, "logs")
+			s, err := runOriginal(ctx, e, w, dir, false)
+			if err != nil {
+				return err
+			}
+			record(cOrig, s)
+			if err := w.grow(0.01); err != nil {
+				return err
+			}
+			defer func() { _ = w.shrink() }()
+			s, err = runOriginal(ctx, e, w, dir, true)
+			if err != nil {
+				return err
+			}
+			record(cOrigInc, s)
 			return nil
 		},
 		one(cStern, runStern),

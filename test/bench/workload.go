@@ -76,24 +76,44 @@ var (
 	filler    = strings.Repeat("lorem ipsum dolor sit amet consectetur ", 4)
 )
 
+// repeatEvery: every repeatEvery-th line of a log is logged twice, the same text with the same
+// timestamp (two writes within the clock's resolution, or a program that says the same thing
+// twice). Every line the API served must be stored, so both are; a merge that drops a line it
+// already holds (the original tool's set of lines) loses the second.
+const repeatEvery = 200
+
+// entry appends the CRI entry of line seq of the log tagged tag, logged at ts, and returns the
+// text the API prints for it (without the newline).
+func entry(buf []byte, tag string, seq int64, ts time.Time) (out []byte, msgLen int) {
+	buf = ts.AppendFormat(buf, criLayout)
+	buf = append(buf, " stdout F "...)
+	start := len(buf)
+	buf = fmt.Appendf(buf, "%s line %09d GET /api/items 200 %s", tag, seq, filler[:40+int(seq)%40])
+	msgLen = len(buf) - start
+	return append(buf, '\n'), msgLen
+}
+
 // appendLines writes lines to w until at least n bytes of CRI entries were written.
 func (f *logFile) appendLines(w io.Writer, n int64) (lines, payload, written int64, err error) {
 	bw := bufio.NewWriterSize(w, 1<<20)
 	var buf []byte
 	for written < n {
-		msg := fmt.Sprintf("%s line %09d GET /api/items 200 %s", f.tag, f.lines+lines, filler[:40+int(f.lines+lines)%40])
-		buf = buf[:0]
-		buf = f.next.AppendFormat(buf, criLayout)
-		buf = append(buf, " stdout F "...)
-		buf = append(buf, msg...)
-		buf = append(buf, '\n')
-		if _, err = bw.Write(buf); err != nil {
-			return lines, payload, written, err
+		seq := f.lines + lines
+		var msgLen int
+		buf, msgLen = entry(buf[:0], f.tag, seq, f.next)
+		times := 1
+		if seq%repeatEvery == repeatEvery-1 {
+			times = 2
+		}
+		for range times {
+			if _, err = bw.Write(buf); err != nil {
+				return lines, payload, written, err
+			}
+			lines++
+			payload += int64(msgLen) + 1
+			written += int64(len(buf))
 		}
 		f.next = f.next.Add(lineInterval)
-		lines++
-		payload += int64(len(msg)) + 1
-		written += int64(len(buf))
 	}
 	return lines, payload, written, bw.Flush()
 }
@@ -179,7 +199,14 @@ func (w *workload) createPod(ctx context.Context, client kubernetes.Interface, d
 	var logs []kwok.LogFiles
 	for c := 0; c < w.containers; c++ {
 		cname := fmt.Sprintf("c%d", c)
-		f := &logFile{path: filepath.Join(dir, w.name, name+"-"+cname+".log"), tag: name + "/" + cname, start: w.started(p)}
+		// A directory per container, as a kubelet keeps them (/var/log/pods/NS_POD_UID/CONTAINER/0.log):
+		// a followed stream watches its file's directory for changes, and would be woken by every
+		// other container's lines in a shared one.
+		cdir := filepath.Join(dir, w.name, name, cname)
+		if err := os.MkdirAll(cdir, 0o755); err != nil {
+			return err
+		}
+		f := &logFile{path: filepath.Join(cdir, "0.log"), tag: name + "/" + cname, start: w.started(p)}
 		if err := f.create(w.logBytes); err != nil {
 			return fmt.Errorf("writing %s: %w", f.path, err)
 		}
