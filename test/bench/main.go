@@ -36,6 +36,8 @@ func main() {
 		err = rawMain(os.Args[2:])
 	case len(os.Args) > 1 && os.Args[1] == "original":
 		err = originalMain(os.Args[2:])
+	case len(os.Args) > 1 && os.Args[1] == "rawfollow":
+		err = rawFollowMain(os.Args[2:])
 	default:
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		err = benchMain(ctx, os.Args[1:])
@@ -59,6 +61,8 @@ func workloads(scale float64) map[string]*workload {
 		"b":    {name: "b", pods: n(2000), containers: 1, logBytes: 20 << 10},
 		"c128": {name: "c128", pods: 1, containers: 1, logBytes: int64(float64(128*mib) * scale)},
 		"c256": {name: "c256", pods: 1, containers: 1, logBytes: int64(float64(256*mib) * scale)},
+		// Following: many containers that keep logging (see follow.go); not in the default set.
+		"f": {name: "f", pods: n(1000), containers: 1, logBytes: 2 << 10, follow: true},
 	}
 }
 
@@ -81,16 +85,23 @@ func benchMain(ctx context.Context, args []string) error {
 	out := fs.String("out", "bin/bench-results.md", "where to write the results table")
 	kubeconfig := fs.String("kubeconfig", "", "use this cluster instead of starting one with hack/cluster.sh")
 	keep := fs.Bool("keep-cluster", false, "leave the started cluster running")
+	var follow followSettings
+	fs.DurationVar(&follow.duration, "follow-duration", time.Minute, "(f): how long each follower runs before it is stopped with SIGTERM")
+	fs.Float64Var(&follow.rate, "follow-rate", 10, "(f): lines a second each container logs")
+	fs.DurationVar(&follow.sample, "follow-sample", 200*time.Millisecond, "(f): how often the stored lines are looked at (the lag's resolution)")
+	fs.DurationVar(&follow.warmup, "follow-warmup", 10*time.Second, "(f): lines logged this long after the start are left out of the steady lag")
+	limits := fs.String("follow-max-log-requests", "default", "(f): run logexport -f with each of these --max-log-requests (default: the flag not given)")
 	hold := fs.Bool("hold", false, "after creating each workload, wait for a line on stdin before running the contenders (to profile one by hand)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	follow.limits = strings.Split(*limits, ",")
 	all := workloads(*scale)
 	var selected []*workload
 	for _, n := range strings.Split(*names, ",") {
 		w, ok := all[strings.TrimSpace(n)]
 		if !ok {
-			return fmt.Errorf("unknown workload %q (a, b, c128, c256)", n)
+			return fmt.Errorf("unknown workload %q (a, b, c128, c256, f)", n)
 		}
 		selected = append(selected, w)
 	}
@@ -182,13 +193,20 @@ func benchMain(ctx context.Context, args []string) error {
 				return fmt.Errorf("waiting for Enter: %w", err)
 			}
 		}
-		res := &result{w: w, samples: map[string][]sample{}}
+		res := &result{w: w, samples: map[string][]sample{}, follow: follow}
 		scratch, err := os.MkdirTemp("", "logexport-bench-"+w.name+"-")
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(scratch) // when a run fails; removed below otherwise
-		for r := 0; r < *reps; r++ {
+		for r := 0; r < *reps && w.follow; r++ {
+			fmt.Fprintf(os.Stderr, "bench: workload %s: run %d/%d\n", w.name, r+1, *reps)
+			err := followRep(ctx, e, w, follow, r, scratch, run, func(fr *followResult) { res.follows = append(res.follows, fr) })
+			if err != nil {
+				return fmt.Errorf("workload %s: %w", w.name, err)
+			}
+		}
+		for r := 0; r < *reps && !w.follow; r++ {
 			fmt.Fprintf(os.Stderr, "bench: workload %s: run %d/%d\n", w.name, r+1, *reps)
 			skip := res.skip(*slow)
 			err := runRep(ctx, e, w, r, scratch, func(c string) bool { return !run[c] || skip(c) }, func(c string, s sample) { res.samples[c] = append(res.samples[c], s) })

@@ -16,6 +16,8 @@ import (
 type result struct {
 	w       *workload
 	samples map[string][]sample
+	follows []*followResult
+	follow  followSettings
 }
 
 // stats of one contender on one workload: medians, and the extremes of wall time.
@@ -130,6 +132,9 @@ func (r *report) String() string {
 
 // table is one workload's results.
 func (res *result) table() string {
+	if res.w.follow {
+		return followTable(res.w, res.follow, res.follows)
+	}
 	var b strings.Builder
 	w := res.w
 	lines, printed := w.served()

@@ -28,6 +28,7 @@ type workload struct {
 	pods       int
 	containers int
 	logBytes   int64 // size of each container's CRI file
+	follow     bool  // its containers log while followers run (workload f)
 
 	namespace string
 	selector  string
