@@ -86,6 +86,8 @@ type Options struct {
 	Since             time.Duration
 	SinceTime         string
 	MaxLogRequests    int
+	// MaxLogRequestsSet says --max-log-requests was given: following bounds its streams only then.
+	MaxLogRequestsSet bool
 	DryRun            bool
 	Output            string
 	Summary           string
@@ -127,7 +129,12 @@ func NewOptions(streams genericiooptions.IOStreams) *Options {
 
 // NewCmd returns the kubectl logexport command.
 func NewCmd(streams genericiooptions.IOStreams) *cobra.Command {
-	o := NewOptions(streams)
+	return newCmd(NewOptions(streams))
+}
+
+// newCmd is the command that runs o.
+func newCmd(o *Options) *cobra.Command {
+	streams := o.IOStreams
 	cmd := &cobra.Command{
 		// The name is the binary's: cobra names the completion scripts' command after it, and the
 		// standalone binary is what the shell sees (kubectl completes the plugin through
@@ -168,7 +175,7 @@ func NewCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	f.BoolVar(&o.GroupReadable, "group-readable", false, "Create log files 0640 and directories 0750, for a group that reads them (default: 0600 and 0700, the owner only)")
 	f.DurationVar(&o.Since, "since", 0, "On a container's first export, only lines newer than this (5s, 2m, 3h); never limits a resume")
 	f.StringVar(&o.SinceTime, "since-time", "", "On a container's first export, only lines after this RFC3339 time; never limits a resume")
-	f.IntVar(&o.MaxLogRequests, "max-log-requests", o.MaxLogRequests, "Log streams open at once")
+	f.IntVar(&o.MaxLogRequests, "max-log-requests", o.MaxLogRequests, "Log requests at once; with --follow, streams open at once, containers beyond it taking turns (default with --follow: a stream for every container)")
 	f.Var(dryRunValue{&o.DryRun}, "dry-run", `Must be "none" or "client" (also the flag alone): print the containers that would be exported and where, write nothing`)
 	f.Lookup("dry-run").NoOptDefVal = "client"
 	f.StringVarP(&o.Output, "output", "o", "", "Summary format: '' (a table) or json")
@@ -218,8 +225,11 @@ func newVersionCmd(streams genericiooptions.IOStreams) *cobra.Command {
 
 // Complete fills in what the flags leave implicit: the patterns from the arguments and the
 // namespace of the current context.
-func (o *Options) Complete(_ *cobra.Command, args []string) error {
+func (o *Options) Complete(c *cobra.Command, args []string) error {
 	o.Patterns = append(o.Patterns, args...)
+	if c != nil && c.Flags().Changed("max-log-requests") {
+		o.MaxLogRequestsSet = true
+	}
 	ns, _, err := o.configFlags.ToRawKubeConfigLoader().Namespace()
 	if err != nil {
 		return fmt.Errorf("reading kubeconfig: %w", err)
@@ -293,6 +303,16 @@ func (o *Options) clientset() (kubernetes.Interface, error) {
 		return nil, fmt.Errorf("creating client: %w", err)
 	}
 	return c, nil
+}
+
+// followStreams is the follower's bound on open streams: none (0) unless --max-log-requests was
+// given. Following 1,000 containers with 10 streams left each waiting for minutes between turns;
+// a stream per container is what a follower is for (test/bench, workload f).
+func (o *Options) followStreams() int {
+	if o.MaxLogRequestsSet {
+		return o.MaxLogRequests
+	}
+	return 0
 }
 
 // Run lists the pods and exports their containers.

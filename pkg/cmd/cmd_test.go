@@ -55,6 +55,41 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// Following opens a stream for every container unless --max-log-requests says otherwise; a
+// one-shot run keeps its 10 requests at once.
+func TestFollowStreams(t *testing.T) {
+	tests := []struct {
+		args         []string
+		wantRequests int // what a one-shot run uses
+		wantStreams  int // the follower's bound, 0 for none
+	}{
+		{nil, 10, 0},
+		{[]string{"-f"}, 10, 0},
+		{[]string{"-f", "--max-log-requests", "50"}, 50, 50},
+		{[]string{"-f", "--max-log-requests", "10"}, 10, 10},
+		{[]string{"--max-log-requests", "3"}, 3, 3},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			streams, _, _, _ := genericiooptions.NewTestIOStreams()
+			o := NewOptions(streams)
+			c := newCmd(o)
+			if err := c.ParseFlags(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			if err := o.Complete(c, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := o.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			if o.MaxLogRequests != tt.wantRequests || o.followStreams() != tt.wantStreams {
+				t.Fatalf("requests %d, streams %d; want %d, %d", o.MaxLogRequests, o.followStreams(), tt.wantRequests, tt.wantStreams)
+			}
+		})
+	}
+}
+
 func TestDryRunPrintsTargetsSorted(t *testing.T) {
 	mk := func(ns, name string) *corev1.Pod {
 		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},

@@ -60,7 +60,7 @@ func (o *Options) runFollow(ctx context.Context, client kubernetes.Interface) (e
 		},
 		Gone:       once.Gone,
 		RecordGaps: once.RecordGaps,
-		MaxStreams: o.MaxLogRequests, Resync: 10 * time.Minute, Reconnect: o.ReconnectInterval,
+		MaxStreams: o.followStreams(), Resync: 10 * time.Minute, Reconnect: o.ReconnectInterval,
 		Report: func(r export.Result) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -158,9 +158,13 @@ func (o *Options) serveMetrics(ctx context.Context, l net.Listener, dir *store.D
 // statusLine reports the follower's state on stderr: a live line on a terminal, one line every
 // --summary-interval otherwise.
 func (o *Options) statusLine(ctx context.Context, f *follow.Follower, mu *sync.Mutex) func() {
+	bound := "a stream per container"
+	if n := o.followStreams(); n > 0 {
+		bound = fmt.Sprintf("--max-log-requests %d", n)
+	}
 	text := func(st follow.Stats, rate float64) string {
-		return fmt.Sprintf("following %d containers (%d stopped and stored): %d streams open, %d waiting for a stream (--max-log-requests %d), %d lines (%d bytes) exported, %.0f lines/s",
-			st.Containers, st.Stored, st.Open, st.Waiting, o.MaxLogRequests, st.Lines, st.Bytes, rate)
+		return fmt.Sprintf("following %d containers (%d stopped and stored): %d streams open, %d waiting for a stream (%s), %d lines (%d bytes) exported, %.0f lines/s",
+			st.Containers, st.Stored, st.Open, st.Waiting, bound, st.Lines, st.Bytes, rate)
 	}
 	if isTerminal(o.ErrOut) && o.SummaryInterval == 0 {
 		return liveStatus(o.ErrOut, f, text)

@@ -7,8 +7,10 @@
 // container's turn, the reconnect interval, the pod's deletion). An instance that is not running
 // and whose log was read to its end is not asked for again until the container's status changes,
 // so that finished init containers, Jobs and crash-looping containers leave the streams to the
-// running ones. Streams are bounded by MaxStreams; containers beyond it wait in line (a channel's
-// waiting senders are served first come, first served) and leave the line when their pod goes.
+// running ones. Streams may be bounded by MaxStreams; containers beyond it wait in line (a
+// channel's waiting senders are served first come, first served), take turns with the open
+// streams, and leave the line when their pod goes. Unbounded, every container has a stream of its
+// own and none waits.
 package follow
 
 import (
@@ -60,7 +62,9 @@ type Follower struct {
 	// (per readable namespace of an all-namespaces one), and a container that several select is
 	// followed once, until none does.
 	Selections []podselect.Selection
-	// MaxStreams bounds the exports running at once; containers beyond it wait for their turn.
+	// MaxStreams bounds the exports running at once; containers beyond it wait for their turn,
+	// and streams give way to them after ShareAfter. Zero: no bound, a stream for every container
+	// for as long as it runs.
 	MaxStreams int
 	// Resync is the informer's resync period.
 	Resync time.Duration
@@ -258,7 +262,10 @@ func (f *Follower) Run(ctx context.Context) ([]export.Result, []podselect.Namesp
 	f.setDefaults()
 	f.containers = map[string]*container{}
 	f.totals = map[string]*export.Result{}
-	f.slots = make(chan struct{}, max(f.MaxStreams, 1))
+	f.slots = nil
+	if f.MaxStreams > 0 {
+		f.slots = make(chan struct{}, f.MaxStreams)
+	}
 	labelSels, err := labelSelectors(f.selections())
 	if err != nil {
 		return nil, nil, err
@@ -584,6 +591,16 @@ func (f *Follower) follow(ctx context.Context, c *container) {
 
 // acquire waits for a free stream, and gives up when gone is closed or ctx ends.
 func (f *Follower) acquire(ctx context.Context, gone <-chan struct{}) bool {
+	if f.slots == nil {
+		select {
+		case <-gone:
+			return false
+		case <-ctx.Done():
+			return false
+		default:
+			return true
+		}
+	}
 	f.mu.Lock()
 	f.waiting++
 	f.mu.Unlock()
@@ -602,10 +619,17 @@ func (f *Follower) acquire(ctx context.Context, gone <-chan struct{}) bool {
 	// When both were ready the choice was random.
 	select {
 	case <-gone:
-		<-f.slots
+		f.release()
 		return false
 	default:
 		return true
+	}
+}
+
+// release frees the stream acquire took.
+func (f *Follower) release() {
+	if f.slots != nil {
+		<-f.slots
 	}
 }
 
@@ -616,7 +640,7 @@ func (f *Follower) exportOnce(ctx context.Context, c *container) (res export.Res
 	if !f.acquire(ctx, c.gone) {
 		return res, "", nil, false
 	}
-	defer func() { <-f.slots }()
+	defer f.release()
 	ectx, interrupt := context.WithCancelCause(ctx)
 	defer interrupt(nil)
 	f.mu.Lock()
@@ -662,9 +686,14 @@ func (f *Follower) exportOnce(ctx context.Context, c *container) (res export.Res
 // reconnect interval is reached, and DrainAfter after the pod went.
 func (f *Follower) watch(ctx context.Context, c *container, interrupt context.CancelCauseFunc, done <-chan struct{}) {
 	// Timers rather than a ticker: a stopped fake ticker stays among a fake clock's waiters,
-	// which tests count.
-	share := f.Clock.NewTimer(f.ShareAfter)
-	defer share.Stop()
+	// which tests count. Without a bound nobody waits, and a stream never gives way.
+	var share clock.Timer
+	var shareC <-chan time.Time
+	if f.slots != nil {
+		share = f.Clock.NewTimer(f.ShareAfter)
+		defer share.Stop()
+		shareC = share.C()
+	}
 	var reconnect, drain <-chan time.Time
 	if f.Reconnect > 0 {
 		r := f.Clock.NewTimer(f.Reconnect)
@@ -690,7 +719,7 @@ func (f *Follower) watch(ctx context.Context, c *container, interrupt context.Ca
 		case <-reconnect:
 			interrupt(errReconnect)
 			return
-		case <-share.C():
+		case <-shareC:
 			f.mu.Lock()
 			waiting := f.waiting
 			f.mu.Unlock()
@@ -722,7 +751,7 @@ func (f *Follower) final(ctx context.Context, c *container) {
 			return
 		}
 		res := f.Export(ctx, t, false)
-		<-f.slots
+		f.release()
 		if !apierrors.IsNotFound(res.Err) {
 			f.record(res)
 			return

@@ -507,6 +507,44 @@ func TestStreamsAreShared(t *testing.T) {
 	}
 }
 
+// Without a bound every running container gets a stream of its own at once, a new pod too, and
+// no stream is ever ended to give way: with 1,000 containers and fewer streams, each would wait
+// for minutes (see test/bench, workload f).
+func TestUnboundedStreams(t *testing.T) {
+	var objs []runtime.Object
+	for _, name := range []string{"a", "b", "c"} {
+		objs = append(objs, newPod("ns", name, running("app", name+"1")))
+	}
+	h := start(t, objs, withStreams(0))
+	got := map[string]call{}
+	for range 3 {
+		c := h.next()
+		got[c.t.Key()] = c
+	}
+	h.waitFor("three streams", func() bool { st := h.f.Stats(); return st.Open == 3 && st.Waiting == 0 })
+	if _, err := h.client.CoreV1().Pods("ns").Create(context.Background(), newPod("ns", "d", running("app", "d1")), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c := h.next()
+	got[c.t.Key()] = c
+	if len(got) != 4 {
+		t.Fatalf("streams for %d containers, want 4", len(got))
+	}
+	// No share timer runs (nothing to give way to); time passes and every stream stays open.
+	h.step(10*DefaultShareAfter, 0, 4)
+	h.none()
+	for k, c := range got {
+		if !c.follow || c.ctx.Err() != nil {
+			t.Errorf("%s: follow %v, stream ended: %v", k, c.follow, context.Cause(c.ctx))
+		}
+	}
+	for k, r := range h.stop() {
+		if r.Err != nil {
+			t.Errorf("%s: %v", k, r.Err)
+		}
+	}
+}
+
 // A container waiting for a stream stops waiting when its pod is deleted: it never opens a
 // stream nor asks for anything, and is no failure.
 func TestWaitingContainerSeesDeletion(t *testing.T) {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -186,6 +187,39 @@ func TestFollowMoreContainersThanStreams(t *testing.T) {
 	f.stop(syscall.SIGTERM)
 	if !regexp.MustCompile(`[1-9][0-9]* waiting for a stream \(--max-log-requests 1\)`).MatchString(f.stderr.String()) {
 		t.Fatalf("the status never said what waits:\n%s", f.stderr)
+	}
+}
+
+// Without --max-log-requests a follower opens a stream for every container, more than the 10 a
+// one-shot run asks for at once: none waits for a turn, and each line comes while the streams
+// stay open.
+func TestFollowStreamPerContainer(t *testing.T) {
+	ns := newNamespace(t)
+	dir := t.TempDir()
+	logs := map[string]*criLog{}
+	for i := range 12 {
+		name := fmt.Sprintf("p%02d", i)
+		logs[name] = newLog(t).add(at(0, 0), name+"-a")
+		createPod(t, ns, pod{name: name, containers: []container{{name: "app", log: logs[name]}}})
+	}
+	f := startWatchedFollow(t, "-n", ns, "-d", dir)
+	open := regexp.MustCompile(`following 12 containers \(0 stopped and stored\): 12 streams open, 0 waiting for a stream \(a stream per container\)`)
+	deadline := time.Now().Add(30 * time.Second)
+	for !open.MatchString(f.live.String()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("never 12 streams open at once:\n%s", f.live)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for name, l := range logs {
+		l.add(at(1, 0), name+"-b")
+	}
+	for name := range logs {
+		waitContent(t, filepath.Join(dir, ns, name, "app.log"), lines(name+"-a", name+"-b"))
+	}
+	f.stop(syscall.SIGTERM)
+	if strings.Contains(f.stderr.String(), "waiting for a stream (--max-log-requests") || regexp.MustCompile(`[1-9][0-9]* waiting for a stream`).MatchString(f.stderr.String()) {
+		t.Fatalf("a container waited for a stream:\n%s", f.stderr)
 	}
 }
 
