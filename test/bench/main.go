@@ -89,7 +89,7 @@ func benchMain(ctx context.Context, args []string) error {
 	fs.DurationVar(&follow.duration, "follow-duration", time.Minute, "(f): how long each follower runs before it is stopped with SIGTERM")
 	fs.Float64Var(&follow.rate, "follow-rate", 10, "(f): lines a second each container logs")
 	fs.DurationVar(&follow.sample, "follow-sample", 200*time.Millisecond, "(f): how often the stored lines are looked at (the lag's resolution)")
-	fs.DurationVar(&follow.warmup, "follow-warmup", 10*time.Second, "(f): lines logged this long after the start are left out of the steady lag")
+	fs.DurationVar(&follow.warmup, "follow-warmup", 5*time.Second, "(f): the steady lag counts lines logged this long after every container's first line was stored")
 	limits := fs.String("follow-max-log-requests", "default", "(f): run logexport -f with each of these --max-log-requests (default: the flag not given)")
 	hold := fs.Bool("hold", false, "after creating each workload, wait for a line on stdin before running the contenders (to profile one by hand)")
 	if err := fs.Parse(args); err != nil {
