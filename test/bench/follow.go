@@ -290,7 +290,11 @@ loop:
 	kwokAfter, apiAfter := clusterCPU(e.kubeconfig)
 	res.kwokCPU, res.apiCPU = kwokAfter-kwokBefore, apiAfter-apiBefore
 	if runErr != nil {
-		return nil, fmt.Errorf("%s: %v (see %s.stderr)", name, runErr, out)
+		msg, _ := os.ReadFile(out + ".stderr")
+		if len(msg) > 3000 {
+			msg = msg[len(msg)-3000:]
+		}
+		return nil, fmt.Errorf("%s: %v: %s", name, runErr, msg)
 	}
 	b, err := os.ReadFile(usage)
 	if err != nil {
