@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,12 +25,33 @@ import (
 	"github.com/logexport/kubectl-logexport/pkg/target"
 )
 
-// benchLog is a served log of many ordinary lines, and a client of a server that serves it.
-func benchLog(b *testing.B, lines int) ([]byte, kubernetes.Interface) {
+// benchLog is a served log as the API serves it with timestamps=true (RFC3339 with nine
+// fractional digits, lines 10 ms apart), of line lengths drawn from a fixed seed: mostly 40-300
+// bytes of text, one line in a hundred 1-16 KiB (a stack trace, a JSON document), one in twenty
+// thousand 100 KiB (longer than the read buffer, so it comes in fragments). It returns the log,
+// its line count and a client of a server that serves it.
+func benchLog(b *testing.B, size int) ([]byte, int64, kubernetes.Interface) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const text = "GET /api/v1/namespaces/default/pods?limit=500&resourceVersion=0 200 OK in 3ms from 10.0.0.1:52344 user-agent=kubectl/v1.36 request-id=4f0c1c2e-8b2a-4d6e-9a51-3e1f0f6f2a7b level=info msg=\"handled\" "
 	var log bytes.Buffer
-	for i := 0; i < lines; i++ {
-		fmt.Fprintf(&log, "%s GET /api/v1/items/%d 200 in 3ms from 10.0.0.1 user-agent=bench\n",
-			ts(i/1000, i%1000).Format("2006-01-02T15:04:05.000000000Z07:00"), i)
+	var lines int64
+	for i := 0; log.Len() < size; i++ {
+		n := 40 + rng.IntN(260)
+		switch {
+		case i%20000 == 19999:
+			n = 100 << 10
+		case rng.IntN(100) == 0:
+			n = 1<<10 + rng.IntN(15<<10)
+		}
+		log.WriteString(ts(i/100, i%100*10000000).Format("2006-01-02T15:04:05.000000000Z07:00"))
+		log.WriteByte(' ')
+		for n > 0 {
+			c := min(n, len(text))
+			log.WriteString(text[:c])
+			n -= c
+		}
+		log.WriteByte('\n')
+		lines++
 	}
 	served := log.Bytes()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -39,7 +61,7 @@ func benchLog(b *testing.B, lines int) ([]byte, kubernetes.Interface) {
 		_, _ = w.Write(served)
 	}))
 	b.Cleanup(srv.Close)
-	return served, kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL})
+	return served, lines, kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL})
 }
 
 // benchStatus is the status of every benchmark container.
@@ -61,14 +83,16 @@ func servePod(w http.ResponseWriter, r *http.Request, uid func(name string) stri
 	return true
 }
 
-// BenchmarkRawStream is the floor for BenchmarkExportLines: the same log request, the body
-// discarded.
-func BenchmarkRawStream(b *testing.B) {
-	served, client := benchLog(b, 200000)
-	b.SetBytes(int64(len(served)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+// BenchmarkMerge compares the export of one served log into an empty directory (the per-line
+// path: split, parse the timestamp, account the checkpoint window, write, commit) with reading the
+// same response into io.Discard, the floor of what any client of the API pays. Both run in every
+// iteration, alternating which goes first, so that a machine shared with other work slows both
+// alike; x-discard is the export's throughput as a fraction of the floor's (1 would be free).
+// allocs/line should round to 0: what allocates is per export (request, files), not per line.
+func BenchmarkMerge(b *testing.B) {
+	served, lines, client := benchLog(b, 32<<20)
+	st := &benchStatus
+	discard := func() {
 		rc, err := client.CoreV1().Pods("ns").GetLogs("p", &corev1.PodLogOptions{Container: "app", Timestamps: true}).Stream(context.Background())
 		if err != nil {
 			b.Fatal(err)
@@ -78,40 +102,58 @@ func BenchmarkRawStream(b *testing.B) {
 		}
 		rc.Close()
 	}
-}
-
-// BenchmarkExportLines exports a served log of many ordinary lines into an empty directory: the
-// per-line path (split, parse the timestamp, account the checkpoint window, write). allocs/line
-// should be ~0: what allocates is per export (request, files), not per line.
-func BenchmarkExportLines(b *testing.B) {
-	const lines = 200000
-	served, client := benchLog(b, lines)
-	st := &benchStatus
-	b.SetBytes(int64(len(served)))
-	b.ReportAllocs()
-	var mallocs uint64
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		d, err := store.Open(b.TempDir(), false)
-		if err != nil {
-			b.Fatal(err)
-		}
-		e := &Exporter{Client: client, Dir: d}
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		b.StartTimer()
-		res := e.Export(context.Background(), target.Target{Namespace: "ns", Pod: "p", PodUID: "u", Container: "app", Status: st})
-		b.StopTimer()
-		runtime.ReadMemStats(&after)
-		mallocs += after.Mallocs - before.Mallocs
-		if res.Err != nil || res.Lines != lines {
-			b.Fatalf("%d lines, %v", res.Lines, res.Err)
-		}
-		d.Close()
-		b.StartTimer()
+	// Every iteration gets a directory of its own, removed at the end (see BenchmarkExportManySmall).
+	scratch := b.TempDir()
+	// plain is the default (stored lines without their timestamp), timestamps keeps it.
+	for _, timestamps := range []bool{false, true} {
+		name := map[bool]string{false: "plain", true: "timestamps"}[timestamps]
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(served)))
+			b.ReportAllocs()
+			var mallocs uint64
+			var floor, export time.Duration
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				dir, err := os.MkdirTemp(scratch, "")
+				if err != nil {
+					b.Fatal(err)
+				}
+				d, err := store.Open(dir, timestamps)
+				if err != nil {
+					b.Fatal(err)
+				}
+				e := &Exporter{Client: client, Dir: d, Options: Options{Timestamps: timestamps}}
+				if i%2 == 1 {
+					start := time.Now()
+					discard()
+					floor += time.Since(start)
+				}
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				start := time.Now()
+				b.StartTimer()
+				res := e.Export(context.Background(), target.Target{Namespace: "ns", Pod: "p", PodUID: "u", Container: "app", Status: st})
+				b.StopTimer()
+				export += time.Since(start)
+				runtime.ReadMemStats(&after)
+				mallocs += after.Mallocs - before.Mallocs
+				if res.Err != nil || res.Lines != lines || timestamps && res.Bytes != int64(len(served)) {
+					b.Fatalf("%d lines, %d bytes, %v", res.Lines, res.Bytes, res.Err)
+				}
+				if err := d.Close(); err != nil {
+					b.Fatal(err)
+				}
+				if i%2 == 0 {
+					start := time.Now()
+					discard()
+					floor += time.Since(start)
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(mallocs)/float64(b.N)/float64(lines), "allocs/line")
+			b.ReportMetric(float64(floor)/float64(export), "x-discard")
+		})
 	}
-	b.ReportMetric(float64(mallocs)/float64(b.N)/lines, "allocs/line")
 }
 
 // BenchmarkExportManySmall is workload (b) of the side-by-side benchmark without the cluster:
