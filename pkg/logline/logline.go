@@ -4,7 +4,7 @@
 package logline
 
 import (
-	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -15,19 +15,30 @@ import (
 // DefaultBufferSize bounds the memory one reader holds; longer lines come in several fragments.
 const DefaultBufferSize = 64 << 10
 
-// Reader splits a log stream into lines and lines into fragments.
+// Reader splits a log stream into lines and lines into fragments. It keeps its own buffer rather
+// than a bufio.Reader's so that it can tell when the bytes it handed out stay where they are
+// (Ready): a caller may then let work on them wait, and do it for many lines at once.
 type Reader struct {
-	br     *bufio.Reader
-	inLine bool
-	pooled bool
+	src  io.Reader
+	buf  []byte
+	r, w int // buf[r:w] is read and not handed out
+	// nl is the index in buf of the newline that ends the next line, -1 if not found yet;
+	// buf[r:scanned] has none.
+	nl, scanned int
+	err         error
+	inLine      bool
+	pooled      bool
 }
 
-// buffers keeps the readers of DefaultBufferSize that streams released: a run over thousands of
+// buffers keeps the buffers of DefaultBufferSize that streams released: a run over thousands of
 // small logs would otherwise allocate (and zero, and collect) 64 KiB per stream.
 var buffers sync.Pool
 
 // minBufferSize keeps a whole timestamp prefix (at most 36 bytes) in a line's first fragment.
 const minBufferSize = 64
+
+// maxEmptyReads is how many reads in a row may return nothing before the stream counts as stuck.
+const maxEmptyReads = 100
 
 // NewReader returns a Reader with a buffer of size bytes (DefaultBufferSize if size <= 0).
 func NewReader(r io.Reader, size int) *Reader {
@@ -35,36 +46,43 @@ func NewReader(r io.Reader, size int) *Reader {
 		size = DefaultBufferSize
 	}
 	size = max(size, minBufferSize)
+	lr := &Reader{src: r, nl: -1}
 	if size == DefaultBufferSize {
-		if br, ok := buffers.Get().(*bufio.Reader); ok {
-			br.Reset(r)
-			return &Reader{br: br, pooled: true}
+		lr.pooled = true
+		if b, ok := buffers.Get().(*[]byte); ok {
+			lr.buf = *b
+			return lr
 		}
-		return &Reader{br: bufio.NewReaderSize(r, size), pooled: true}
 	}
-	return &Reader{br: bufio.NewReaderSize(r, size)}
+	lr.buf = make([]byte, size)
+	return lr
 }
 
 // Release lets another Reader use the buffer. Neither r nor a fragment it returned may be used
 // after.
 func (r *Reader) Release() {
-	if r.br == nil {
+	if r.buf == nil {
 		return
 	}
 	if r.pooled {
-		r.br.Reset(nil)
-		buffers.Put(r.br)
+		buf := r.buf
+		buffers.Put(&buf)
 	}
-	r.br = nil
+	r.buf, r.src = nil, nil
 }
 
 // Wait blocks until the stream has more to read, or has ended or failed (which the next call to
-// Next reports).
-func (r *Reader) Wait() { _, _ = r.br.Peek(1) }
+// Next reports). Like a Next that is not Ready, it may move the buffer's bytes.
+func (r *Reader) Wait() {
+	if r.w == r.r && r.err == nil {
+		r.fill()
+	}
+}
 
 // Fragment is a piece of one served line, as raw bytes (timestamp prefix and newline included).
 type Fragment struct {
-	// Data is valid until the next call to Next.
+	// Data is valid until the next call to Next while Ready is false, or to Wait: the fragments
+	// returned by calls to Next while Ready was true lie one after the other in the buffer.
 	Data []byte
 	// First is set on the fragment that starts a line; it holds the timestamp prefix.
 	First bool
@@ -72,39 +90,99 @@ type Fragment struct {
 	Last bool
 }
 
+// newline returns the index in buf of the newline that ends the next line, or -1 if the buffered
+// bytes hold none.
+func (r *Reader) newline() int {
+	if r.nl >= r.r {
+		return r.nl
+	}
+	from := max(r.r, r.scanned)
+	if i := bytes.IndexByte(r.buf[from:r.w], '\n'); i >= 0 {
+		r.nl = from + i
+		return r.nl
+	}
+	r.scanned = r.w
+	return -1
+}
+
+// Ready tells whether the next call to Next returns without reading the stream, and so leaves
+// the fragments handed out so far where they are.
+func (r *Reader) Ready() bool {
+	return r.newline() >= 0 || r.w-r.r == len(r.buf) || r.err != nil
+}
+
 // Next returns the next fragment. At the end of the stream it returns io.EOF; a line that the stream
 // left unterminated comes before that as fragments with Last unset.
 func (r *Reader) Next() (Fragment, error) {
-	data, err := r.br.ReadSlice('\n')
-	f := Fragment{Data: data, First: !r.inLine}
-	switch {
-	case err == nil:
-		f.Last = true
-		r.inLine = false
-		return f, nil
-	case errors.Is(err, bufio.ErrBufferFull):
-		r.inLine = true
-		return f, nil
-	case len(data) > 0:
-		// The stream ended (or failed) inside a line: hand out what came, report the error next time.
-		r.inLine = true
-		return f, nil
-	default:
-		return Fragment{}, err
+	for {
+		if i := r.newline(); i >= 0 {
+			f := Fragment{Data: r.buf[r.r : i+1], First: !r.inLine, Last: true}
+			r.r, r.inLine = i+1, false
+			return f, nil
+		}
+		if r.w-r.r == len(r.buf) || r.err != nil && r.w > r.r {
+			// A line longer than the buffer, or one the stream ended (or failed) inside: hand out
+			// what came; the error, if any, comes next time.
+			f := Fragment{Data: r.buf[r.r:r.w], First: !r.inLine}
+			r.r, r.inLine = r.w, true
+			return f, nil
+		}
+		if r.err != nil {
+			return Fragment{}, r.err
+		}
+		r.fill()
 	}
+}
+
+// fill moves the unread bytes to the front of the buffer and reads once into the rest.
+func (r *Reader) fill() {
+	if r.r > 0 {
+		r.w = copy(r.buf, r.buf[r.r:r.w])
+		r.scanned = max(r.scanned-r.r, 0)
+		r.nl, r.r = -1, 0
+	}
+	for range maxEmptyReads {
+		n, err := r.src.Read(r.buf[r.w:])
+		if n < 0 || n > len(r.buf)-r.w {
+			panic(errors.New("logline: reader returned an invalid count"))
+		}
+		r.w += n
+		if err != nil {
+			r.err = err
+			return
+		}
+		if n > 0 {
+			return
+		}
+	}
+	r.err = io.ErrNoProgress
 }
 
 // ParseTimestamp parses the timestamp that starts a served line and returns it with the index
 // where the content starts (after the single separating space).
 func ParseTimestamp(line []byte) (time.Time, int, error) {
-	end := 0
-	for end < len(line) && line[end] != ' ' {
-		end++
-	}
-	if end == len(line) {
+	var p Parser
+	return p.Parse(line)
+}
+
+// Parser parses the timestamps of one stream. The lines of one second share their first 19 bytes
+// (date and time of day), which it checks and converts once for all of them; what it accepts and
+// returns is what ParseTimestamp does.
+type Parser struct {
+	// second holds the date and time of day last parsed, valid if set; wall is its Unix time
+	// read as UTC.
+	second [19]byte
+	wall   int64
+	set    bool
+}
+
+// Parse is ParseTimestamp.
+func (p *Parser) Parse(line []byte) (time.Time, int, error) {
+	end := bytes.IndexByte(line, ' ')
+	if end < 0 {
 		return time.Time{}, 0, fmt.Errorf("log line without timestamp: %q", truncate(line))
 	}
-	t, ok := parseRFC3339(line[:end])
+	t, ok := p.parseRFC3339(line[:end])
 	if !ok {
 		return time.Time{}, 0, fmt.Errorf("log line with bad timestamp %q", truncate(line[:end]))
 	}
@@ -120,11 +198,28 @@ func truncate(b []byte) []byte {
 
 // parseRFC3339 is time.Parse(time.RFC3339Nano, ...) for the shapes the kubelet and container
 // runtimes write, without the allocations of converting the bytes to a string on every line.
-func parseRFC3339(b []byte) (time.Time, bool) {
+func (p *Parser) parseRFC3339(b []byte) (time.Time, bool) {
 	// 2006-01-02T15:04:05[.fraction](Z|+hh:mm|-hh:mm)
 	if len(b) < len("2006-01-02T15:04:05Z") {
 		return time.Time{}, false
 	}
+	if !p.set || string(b[:19]) != string(p.second[:]) {
+		wall, ok := parseSecond(b[:19])
+		if !ok {
+			return time.Time{}, false
+		}
+		copy(p.second[:], b[:19])
+		p.wall, p.set = wall, true
+	}
+	nsec, offset, ok := parseZone(b[19:])
+	if !ok {
+		return time.Time{}, false
+	}
+	return time.Unix(p.wall-int64(offset), int64(nsec)).UTC(), true
+}
+
+// parseSecond reads 2006-01-02T15:04:05 as a Unix time in UTC.
+func parseSecond(b []byte) (int64, bool) {
 	year, ok1 := digits(b[0:4])
 	month, ok2 := digits(b[5:7])
 	day, ok3 := digits(b[8:10])
@@ -133,13 +228,18 @@ func parseRFC3339(b []byte) (time.Time, bool) {
 	sec, ok6 := digits(b[17:19])
 	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || b[4] != '-' || b[7] != '-' ||
 		b[10] != 'T' || b[13] != ':' || b[16] != ':' {
-		return time.Time{}, false
+		return 0, false
 	}
 	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
-		return time.Time{}, false
+		return 0, false
 	}
-	i := 19
-	nsec := 0
+	return time.Date(year, time.Month(month), day, hour, minute, sec, 0, time.UTC).Unix(), true
+}
+
+// parseZone reads what follows the seconds, [.fraction](Z|+hh:mm|-hh:mm), as nanoseconds and the
+// zone's offset east of UTC in seconds.
+func parseZone(b []byte) (nsec, offset int, ok bool) {
+	i := 0
 	if i < len(b) && b[i] == '.' {
 		i++
 		start := i
@@ -152,24 +252,23 @@ func parseRFC3339(b []byte) (time.Time, bool) {
 			i++
 		}
 		if i == start || i-start > 9 {
-			return time.Time{}, false
+			return 0, 0, false
 		}
 	}
 	if i >= len(b) {
-		return time.Time{}, false
+		return 0, 0, false
 	}
-	offset := 0
 	switch b[i] {
 	case 'Z':
 		i++
 	case '+', '-':
 		if len(b)-i != 6 || b[i+3] != ':' {
-			return time.Time{}, false
+			return 0, 0, false
 		}
 		oh, okh := digits(b[i+1 : i+3])
 		om, okm := digits(b[i+4 : i+6])
 		if !okh || !okm || oh > 23 || om > 59 {
-			return time.Time{}, false
+			return 0, 0, false
 		}
 		offset = (oh*60 + om) * 60
 		if b[i] == '-' {
@@ -177,13 +276,12 @@ func parseRFC3339(b []byte) (time.Time, bool) {
 		}
 		i += 6
 	default:
-		return time.Time{}, false
+		return 0, 0, false
 	}
 	if i != len(b) {
-		return time.Time{}, false
+		return 0, 0, false
 	}
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
-	return t.Add(-time.Duration(offset) * time.Second), true
+	return nsec, offset, true
 }
 
 func digits(b []byte) (int, bool) {
@@ -215,4 +313,4 @@ func (r *Reader) Partial() bool { return r.inLine }
 
 // Buffered is the number of bytes read from the stream and not yet handed out; zero means the
 // next call to Next waits for the stream.
-func (r *Reader) Buffered() int { return r.br.Buffered() }
+func (r *Reader) Buffered() int { return r.w - r.r }

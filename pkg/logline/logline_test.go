@@ -2,6 +2,7 @@ package logline
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -47,21 +48,31 @@ func TestParseTimestamp(t *testing.T) {
 	}
 }
 
-// The parser accepts only what time.Parse accepts, and reads the same instant.
+// The parser accepts only what time.Parse accepts, and reads the same instant. A Parser, which
+// reuses what it read of the last line's second, agrees with ParseTimestamp on each line of the
+// input (the fuzzer finds lines that share a second and lines that differ in one byte of it).
 func FuzzParseTimestamp(f *testing.F) {
 	f.Add([]byte("2024-01-01T00:00:00.000000000Z hello"))
-	f.Fuzz(func(t *testing.T, line []byte) {
-		got, at, err := ParseTimestamp(line)
-		if err != nil {
-			return
-		}
-		ts := string(line[:at-1])
-		want, perr := time.Parse(time.RFC3339Nano, ts)
-		if perr != nil {
-			t.Fatalf("accepted %q which time.Parse refuses: %v", ts, perr)
-		}
-		if !got.Equal(want) {
-			t.Fatalf("%q: got %s, time.Parse says %s", ts, got, want)
+	f.Add([]byte("2024-01-01T00:00:00.000000000Z hello\n2024-01-01T00:00:00.5+01:00 again\n2024-01-01T00:00:0x.5Z bad"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var p Parser
+		for line := range bytes.Lines(in) {
+			got, at, err := ParseTimestamp(line)
+			pgot, pat, perr := p.Parse(line)
+			if (err == nil) != (perr == nil) || !pgot.Equal(got) || pat != at {
+				t.Fatalf("%q: Parser read %s, %d, %v after the lines before; ParseTimestamp %s, %d, %v", line, pgot, pat, perr, got, at, err)
+			}
+			if err != nil {
+				continue
+			}
+			ts := string(line[:at-1])
+			want, terr := time.Parse(time.RFC3339Nano, ts)
+			if terr != nil {
+				t.Fatalf("accepted %q which time.Parse refuses: %v", ts, terr)
+			}
+			if !got.Equal(want) {
+				t.Fatalf("%q: got %s, time.Parse says %s", ts, got, want)
+			}
 		}
 	})
 }
@@ -134,5 +145,87 @@ func TestReleaseReuse(t *testing.T) {
 			t.Fatalf("reader after a release: %v after its only line, want EOF", err)
 		}
 		r.Release()
+	}
+}
+
+// The fragments handed out while Ready says so stay in place, one after the other, until a Next
+// that is not Ready: the merge hashes them then, many lines at once. Whatever the reads return,
+// the fragments are the stream, in lines, and an error comes after what was read before it.
+func TestReaderReady(t *testing.T) {
+	var in strings.Builder
+	for i := range 300 {
+		in.WriteString(strings.Repeat(string(rune('a'+i%26)), i*7%150))
+		in.WriteByte('\n')
+	}
+	in.WriteString("unterminated")
+	broken := errors.New("connection reset")
+	tests := []struct {
+		name    string
+		r       io.Reader
+		size    int
+		wantErr error
+	}{
+		{"whole", strings.NewReader(in.String()), 0, io.EOF},
+		{"small buffer", strings.NewReader(in.String()), 100, io.EOF},
+		{"one byte at a time", iotest.OneByteReader(strings.NewReader(in.String())), 100, io.EOF},
+		{"half reads", iotest.HalfReader(strings.NewReader(in.String())), 64, io.EOF},
+		{"error with the last data", iotest.DataErrReader(strings.NewReader(in.String())), 100, io.EOF},
+		{"failing stream", io.MultiReader(iotest.HalfReader(strings.NewReader(in.String())), iotest.ErrReader(broken)), 100, broken},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := NewReader(tt.r, tt.size)
+			defer r.Release()
+			var got bytes.Buffer
+			// held are the fragments handed out since the last Next that was not Ready, and
+			// copies what they held then.
+			var held, copies [][]byte
+			for {
+				if !r.Ready() {
+					held, copies = held[:0], copies[:0]
+				}
+				f, err := r.Next()
+				for i, h := range held {
+					if !bytes.Equal(h, copies[i]) {
+						t.Fatalf("fragment %q changed to %q by a Next that was Ready", copies[i], h)
+					}
+				}
+				if err != nil {
+					if !errors.Is(err, tt.wantErr) {
+						t.Fatalf("err %v, want %v", err, tt.wantErr)
+					}
+					break
+				}
+				if n := len(held); n > 0 {
+					prev := held[n-1]
+					if cap(prev) == len(prev) || &prev[:len(prev)+1][len(prev)] != &f.Data[0] {
+						t.Fatalf("fragments %q and %q, handed out while Ready, are not contiguous", prev, f.Data)
+					}
+				}
+				if f.Last != bytes.HasSuffix(f.Data, []byte("\n")) || f.First != (got.Len() == 0 || got.Bytes()[got.Len()-1] == '\n') {
+					t.Fatalf("fragment %q: First=%v Last=%v after %d bytes", f.Data, f.First, f.Last, got.Len())
+				}
+				got.Write(f.Data)
+				held, copies = append(held, f.Data), append(copies, bytes.Clone(f.Data))
+			}
+			if got.String() != in.String() || !r.Partial() {
+				t.Fatalf("read %d bytes (partial %v), want the %d served", got.Len(), r.Partial(), in.Len())
+			}
+		})
+	}
+}
+
+// BenchmarkParser parses lines of one second, as a stream of many lines a second has them.
+func BenchmarkParser(b *testing.B) {
+	lines := [][]byte{
+		[]byte("2024-01-01T00:00:00.123456789Z some log line of ordinary length\n"),
+		[]byte("2024-01-01T00:00:00.223456789Z another log line of ordinary length\n"),
+	}
+	var p Parser
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, _, err := p.Parse(lines[i%2]); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
