@@ -243,6 +243,9 @@ type merge struct {
 	// matched: the last stream served the checkpoint's window, a line or more, as stored.
 	matched  bool
 	recorded recorded
+	// live is the window of the stream being read while m.cp's window is the same: its hash is
+	// hashed and copied to m.cp when m.cp is read (see window.pending).
+	live *window
 	// saved is what the last saved checkpoint covers of this run.
 	saved struct {
 		at           time.Time
@@ -465,6 +468,8 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 	w := windowOf(m.cp)
 	skip := newSkipper(w, since)
 	defer func() { m.matched = skip.matched() }()
+	// m.cp's window is w's from its first line saved on (see endLine), hashed when it is read.
+	defer m.unbind()
 	// Lines after a proven window come from the instance that served the stored ones; without
 	// a window, the instance is proven by asking for the status after the lines came.
 	m.proof.proven, m.proof.in, m.proof.earliest, m.proof.before = w.skip > 0, nil, time.Time{}, m.cp.Last
@@ -476,7 +481,12 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 		// ties: lines with the timestamp *after that are stored (see below).
 		ties = m.cp.Ties
 	)
+	var parser logline.Parser
 	for {
+		if !r.Ready() {
+			// The next read moves the buffer's bytes: what the window has of them is hashed now.
+			w.fold(&line)
+		}
 		f, err := r.Next()
 		if err == io.EOF {
 			break
@@ -491,7 +501,7 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 		}
 		data := f.Data
 		if f.First {
-			ts, at, err := logline.ParseTimestamp(data)
+			ts, at, err := parser.Parse(data)
 			if err != nil {
 				return fmt.Errorf("reading log of %s: %w", m.t.Key(), err)
 			}
@@ -512,20 +522,21 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 				data = data[at:]
 			}
 		}
-		line.add(f.Data)
+		w.add(&line, f.Data)
 		if write {
 			if _, err := m.log.Write(data); err != nil {
 				return err
 			}
 		}
 		if f.Last {
-			w.end(line)
-			m.endLine(write, lineTime, w, in)
+			m.endLine(write, lineTime, &w, &line, in)
 			if err := m.maybeCommit(); err != nil {
 				return err
 			}
 			if follow && r.Buffered() == 0 {
 				// Caught up: the next read waits for the container. Make what came visible now.
+				// (r.Wait, in a goroutine of idle's, moves the buffer's bytes: hash them first.)
+				w.fold(nil)
 				if err := m.idle(r); err != nil {
 					return err
 				}
@@ -542,8 +553,7 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 				return err
 			}
 		}
-		w.end(line)
-		m.endLine(write, lineTime, w, in)
+		m.endLine(write, lineTime, &w, &line, in)
 	}
 	return m.prove()
 }
@@ -588,12 +598,18 @@ func (m *merge) prove() error {
 // proveTimeout bounds the status request that proves a stream's instance.
 const proveTimeout = 30 * time.Second
 
-func (m *merge) endLine(write bool, ts time.Time, w window, in *instance) {
+// endLine takes a complete line into the window w and, if written, into the checkpoint.
+func (m *merge) endLine(write bool, ts time.Time, w *window, line *windowLine, in *instance) {
 	if write || !m.cp.After {
+		w.end(line)
+		w.saveTo(&m.cp)
+		m.live = w
+	} else {
 		// While the window is not known, lines not written are stored ones taken as such (older
 		// than the newest, or its ties): the window is saved with the first line written, not
 		// before, so that a stream cut among the ties leaves the rest to be taken as stored too.
-		w.saveTo(&m.cp)
+		m.unbind()
+		w.end(line)
 	}
 	if !m.proof.proven {
 		m.proof.in = in
@@ -642,7 +658,22 @@ func (m *merge) maybeCommit() error {
 	return m.save()
 }
 
+// sync brings m.cp's window up to date with the live one.
+func (m *merge) sync() {
+	if m.live != nil {
+		m.live.fold(nil)
+		m.live.saveTo(&m.cp)
+	}
+}
+
+// unbind leaves m.cp's window as it is now.
+func (m *merge) unbind() {
+	m.sync()
+	m.live = nil
+}
+
 func (m *merge) save() error {
+	m.sync()
 	if err := m.prove(); err != nil {
 		return err
 	}

@@ -24,14 +24,45 @@ type window struct {
 	// after: the window is not known (see store.Checkpoint.After); it is again once a line ends
 	// in it.
 	after bool
+	// pending are the window's newest lines, not in hash yet: they lie one after the other in
+	// the reader's buffer, and are hashed in one go (fold) before the reader moves them or when
+	// the window is saved. A second's lines are hashed only if the window is still theirs then,
+	// so most lines of a long log never are. firstLen, if not zero, is the length of the
+	// window's first line at the start of pending, whose hash is first.
+	pending  []byte
+	firstLen int
 }
 
 func windowOf(cp store.Checkpoint) window {
 	return window{since: cp.Since, skip: cp.Skip, hash: cp.Hash, first: cp.First, after: cp.After}
 }
 
+// saveTo copies the window to cp; hash and first only as far as they are folded.
 func (w window) saveTo(cp *store.Checkpoint) {
 	cp.Since, cp.Skip, cp.Hash, cp.First, cp.After = w.since, w.skip, w.hash, w.first, w.after
+}
+
+// fold hashes the pending lines, and the line being read if it waits in the reader's buffer.
+func (w *window) fold(l *windowLine) {
+	if l != nil && l.open && l.data != nil {
+		l.hashData(w)
+	}
+	p := w.pending
+	if w.firstLen > 0 {
+		w.first = w.hash.Add(p[:w.firstLen])
+		w.hash, p, w.firstLen = w.first, p[w.firstLen:], 0
+	}
+	w.hash, w.pending = w.hash.Add(p), nil
+}
+
+// addPending adds a window line, hashed later if it follows the pending ones in the buffer.
+func (w *window) addPending(p []byte) {
+	if n := len(w.pending); n > 0 && n+len(p) <= cap(w.pending) && &w.pending[:n+1][n] == &p[0] {
+		w.pending = w.pending[:n+len(p)]
+		return
+	}
+	w.fold(nil)
+	w.pending = p
 }
 
 // windowLine accounts one served line while it is read.
@@ -40,43 +71,75 @@ type windowLine struct {
 	// in: the line is served again to a resume from the window's second (or a newer one);
 	// fresh: it starts a newer second, and so a new window.
 	in, fresh bool
-	hash      store.Hash
+	// open: the line is being read.
+	open bool
+	// data is the line while it is one fragment in the reader's buffer. Once it is longer, or
+	// the reader is about to move it, it is hashed (hashed is set): hash is then the window's
+	// hash (nothing for a fresh line) extended with the line so far.
+	data   []byte
+	hashed bool
+	hash   store.Hash
 }
 
 // begin starts a line whose first entry is at sec. A line older than the window's second
 // (a clock that stepped back) is not served to a resume, so it is not counted.
-func (w window) begin(sec int64) windowLine {
-	l := windowLine{sec: sec}
+func (w *window) begin(sec int64) windowLine {
+	l := windowLine{sec: sec, open: true}
 	l.fresh = w.since.IsZero() || sec > w.since.Unix()
 	l.in = l.fresh || sec == w.since.Unix()
-	if !l.fresh {
-		l.hash = w.hash
-	}
 	return l
 }
 
 // add extends the line with served bytes.
-func (l *windowLine) add(p []byte) {
-	if l.in {
-		l.hash = l.hash.Add(p)
+func (w *window) add(l *windowLine, p []byte) {
+	if !l.in {
+		return
 	}
+	if !l.hashed && l.data == nil {
+		l.data = p
+		return
+	}
+	if !l.hashed {
+		l.hashData(w)
+	}
+	l.hash = l.hash.Add(p)
+}
+
+// hashData hashes what the line kept of the reader's buffer.
+func (l *windowLine) hashData(w *window) {
+	if !l.fresh {
+		w.fold(nil)
+		l.hash = w.hash
+	}
+	l.hash, l.data, l.hashed = l.hash.Add(l.data), nil, true
 }
 
 // end takes the complete line into the window.
-func (w *window) end(l windowLine) {
+func (w *window) end(l *windowLine) {
+	l.open = false
 	if !l.in {
 		return
 	}
 	if l.fresh {
 		w.since, w.skip = time.Unix(l.sec, 0).UTC(), 0
+		// The older window's lines that wait are never hashed.
+		w.hash, w.pending, w.firstLen = 0, nil, 0
 	}
 	w.skip++
-	w.hash = l.hash
 	w.after = false
-	if w.skip == 1 {
-		// A new window starts from the empty hash, so the running hash of its first line is
-		// that line's own.
-		w.first = l.hash
+	switch {
+	case l.hashed:
+		w.hash, w.pending, w.firstLen = l.hash, nil, 0
+		if w.skip == 1 {
+			// A new window starts from the empty hash, so the running hash of its first line
+			// is that line's own.
+			w.first = l.hash
+		}
+	case w.skip == 1:
+		w.fold(nil)
+		w.pending, w.firstLen = l.data, len(l.data)
+	default:
+		w.addPending(l.data)
 	}
 }
 

@@ -3,8 +3,10 @@ package export
 import (
 	"errors"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/logexport/kubectl-logexport/pkg/logline"
@@ -16,18 +18,30 @@ func served(sec int, text string) string {
 	return t0.Add(time.Duration(sec)*time.Second).Format("2006-01-02T15:04:05.000000000Z07:00") + " " + text + "\n"
 }
 
-// windowAfter accounts lines (second, served text) into a window, as an export writes them.
+// windowAfter accounts lines (second, served text) into a window, as an export reads them: one
+// after the other in one buffer, each one fragment. The window it returns is folded.
 func windowAfter(w window, lines ...string) window {
+	buf := []byte(strings.Join(lines, ""))
 	for _, l := range lines {
 		ts, _, err := logline.ParseTimestamp([]byte(l))
 		if err != nil {
 			panic(err)
 		}
 		wl := w.begin(ts.Unix())
-		wl.add([]byte(l))
-		w.end(wl)
+		w.add(&wl, buf[:len(l)])
+		buf = buf[len(l):]
+		w.end(&wl)
 	}
+	w.fold(nil)
 	return w
+}
+
+// sameWindow compares what a folded window saves.
+func sameWindow(a, b window) bool {
+	var ca, cb store.Checkpoint
+	a.saveTo(&ca)
+	b.saveTo(&cb)
+	return ca == cb && a.pending == nil && b.pending == nil && a.firstLen == 0 && b.firstLen == 0
 }
 
 func TestWindow(t *testing.T) {
@@ -49,7 +63,7 @@ func TestWindow(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := windowAfter(window{}, tt.lines...); got != tt.want {
+			if got := windowAfter(window{}, tt.lines...); !sameWindow(got, tt.want) {
 				t.Fatalf("got %+v, want %+v", got, tt.want)
 			}
 		})
@@ -126,5 +140,101 @@ func TestSkipper(t *testing.T) {
 				t.Fatalf("skipped %d lines, want %d", lines, tt.skipped)
 			}
 		})
+	}
+}
+
+// eagerWindow is the window as it was before its hash waited for the reader: every line of the
+// newest second hashed as it comes.
+type eagerWindow struct {
+	since       int64
+	set         bool
+	skip        int64
+	hash, first store.Hash
+}
+
+func (e *eagerWindow) line(sec int64, data []byte) {
+	fresh := !e.set || sec > e.since
+	if !fresh && sec != e.since {
+		return
+	}
+	if fresh {
+		e.since, e.set, e.skip, e.hash = sec, true, 0, 0
+	}
+	e.skip++
+	e.hash = e.hash.Add(data)
+	if e.skip == 1 {
+		e.first = e.hash
+	}
+}
+
+// The window's hashes are those of hashing every line as it comes, however the stream is read:
+// lines of any length (some longer than the reader's buffer, so in fragments), reads of any size
+// (the reader moves its bytes when it must), a clock that steps back, the window saved (folded)
+// at any line, and a window that goes on from a checkpoint's.
+func TestWindowLazyHash(t *testing.T) {
+	for seed := range uint64(300) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		var stream strings.Builder
+		var secs []int64
+		sec := 0
+		for range 1 + rng.IntN(120) {
+			switch rng.IntN(10) {
+			case 0:
+				sec++
+			case 1:
+				sec = max(sec-1, 0)
+			}
+			text := strings.Repeat(string(rune('a'+rng.IntN(26))), rng.IntN([]int{20, 200}[rng.IntN(2)]))
+			stream.WriteString(served(sec, text))
+			secs = append(secs, t0.Unix()+int64(sec))
+		}
+		var w window
+		var ref eagerWindow
+		if rng.IntN(2) == 0 {
+			// Going on from a checkpoint whose window is the first second.
+			ref = eagerWindow{since: t0.Unix(), set: true, skip: 3, hash: 0x1234, first: 0x99}
+			w = window{since: time.Unix(t0.Unix(), 0).UTC(), skip: 3, hash: 0x1234, first: 0x99}
+		}
+		var src io.Reader = strings.NewReader(stream.String())
+		if rng.IntN(2) == 0 {
+			src = iotest.HalfReader(src)
+		}
+		r := logline.NewReader(src, 64+rng.IntN(200))
+		var line windowLine
+		var cur []byte
+		n := 0
+		for {
+			if !r.Ready() {
+				w.fold(&line)
+			}
+			f, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.First {
+				line, cur = w.begin(secs[n]), nil
+			}
+			w.add(&line, f.Data)
+			cur = append(cur, f.Data...)
+			if !f.Last {
+				continue
+			}
+			w.end(&line)
+			ref.line(secs[n], cur)
+			n++
+			if rng.IntN(20) == 0 {
+				w.fold(nil)
+				if w.hash != ref.hash || w.first != ref.first || w.skip != ref.skip || w.since.Unix() != ref.since {
+					t.Fatalf("seed %d, line %d: window %+v, hashing every line gives %+v", seed, n, w, ref)
+				}
+			}
+		}
+		w.fold(nil)
+		if w.hash != ref.hash || w.first != ref.first || w.skip != ref.skip || w.since.Unix() != ref.since {
+			t.Fatalf("seed %d, at the end: window %+v, hashing every line gives %+v", seed, w, ref)
+		}
 	}
 }
