@@ -255,4 +255,3 @@ func fromSecond(log []byte, since time.Time) []byte {
 	}
 	return nil
 }
-
