@@ -1203,6 +1203,13 @@ func TestModelFound(t *testing.T) {
 			name:    "a stored window across a rotation, then a line with the newest timestamp",
 			actions: "burst p0/b n=6 seed=743713234086745552; follow; tick n=12; append p1/a n=5 seed=4537111709458557565; add p0; rotate p1/a n=3 seed=5756827049668258373; export; burst p1/a n=6 seed=3049199433085966805; export; long p1/a n=9 seed=378097201889935231",
 		},
+		{
+			// Found with the rule broken on purpose (an instance marked stored to its end by a
+			// stream read while it still ran): the lines it logged after that export and before
+			// it terminated were never asked for.
+			name:    "a running instance is not stored to its end",
+			actions: "append p0/a n=3 seed=3318605329139936747; export; export; append p0/a n=5 seed=7912225133197370279; terminate p0/a n=2 seed=1719696474446200088",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
