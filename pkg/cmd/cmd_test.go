@@ -122,13 +122,18 @@ func TestSummaryStatuses(t *testing.T) {
 		{Target: target.Target{Namespace: "a", Pod: "p", Container: "gap"}, Lines: 1, Gaps: []export.Gap{{Reason: "r"}}},
 		{Target: target.Target{Namespace: "a", Pod: "p", Container: "bad"}, Err: context.Canceled},
 		{Target: target.Target{Namespace: "a", Pod: "p", Container: "new"}, Skipped: "not started"},
+		// Terminated and stored to its end: not requested, and listed all the same.
+		{Target: target.Target{Namespace: "a", Pod: "p", Container: "done"}, File: "out/a/p/done.log", Complete: true},
 	}
 	s := newSummary(results, nil)
+	if c := s.only(summaryChanged); len(c.Containers) != 4 || c.Selected != 6 {
+		t.Errorf("--summary=changed: %d rows of %d, want 4 of 6 (ok, gap, bad, new; not idle or done)", len(c.Containers), c.Selected)
+	}
 	var got []string
 	for _, c := range s.Containers {
 		got = append(got, c.Container+"="+c.Status)
 	}
-	if strings.Join(got, " ") != "ok=ok idle=up to date gap=gap bad=failed new=not started" || s.Failed != 1 || s.Lines != 3 || s.Gaps != 1 {
+	if strings.Join(got, " ") != "ok=ok idle=up to date gap=gap bad=failed new=not started done=up to date" || s.Selected != 6 || s.Failed != 1 || s.Lines != 3 || s.Gaps != 1 {
 		t.Fatalf("got %v %+v", got, s)
 	}
 }

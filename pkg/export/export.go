@@ -177,11 +177,19 @@ func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance
 	if log.Reset {
 		klog.V(1).InfoS("log file was removed; exporting again from the start", "file", res.File)
 	}
-	m := &merge{Exporter: e, ctx: ctx, t: t, log: log, res: &res, gap: -1, seen: seen, recorded: recorded{open: -1}}
 	stored := log.Checkpoint()
+	if storedToEnd(stored, t.PodUID, older, current) == current {
+		// It has terminated and its log is stored up to its end: nothing can be new.
+		klog.V(2).InfoS("container instance stored to its end; not requested again", "container", t.Key(), "instance", current.id)
+		res.Complete = true
+		return res, nil
+	}
+	m := &merge{Exporter: e, ctx: ctx, t: t, log: log, res: &res, gap: -1, seen: seen, recorded: recorded{open: -1}}
 	switch {
 	case stored != nil:
 		m.cp = *stored
+		// Said again only once a stream proves it (see readToEnd).
+		m.cp.Complete = ""
 		err = m.run(ctx, stored, older, current)
 	case log.Recovered != nil:
 		m.cp = *log.Recovered
@@ -197,6 +205,9 @@ func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance
 	if errors.As(err, &changed) {
 		res.Lines, res.Bytes, res.Gaps = m.saved.Lines, m.saved.Bytes, res.Gaps[:m.saved.gaps]
 		return res, changed
+	}
+	if err == nil && m.ended != nil && m.ended == current && m.cp.Instance == current.id {
+		m.cp.Complete = current.id
 	}
 	if !m.unproven {
 		if cerr := m.commit(stored); err == nil {
@@ -241,7 +252,10 @@ type merge struct {
 	// unproven: m.cp names an instance that no stream proved (see recover); it is not saved.
 	unproven bool
 	// matched: the last stream served the checkpoint's window, a line or more, as stored.
-	matched  bool
+	matched bool
+	// ended: the instance whose log the last stream read up to its end for good (see
+	// readToEnd), nil if it did not.
+	ended    *instance
 	recorded recorded
 	// live is the window of the stream being read while m.cp's window is the same: its hash is
 	// hashed and copied to m.cp when m.cp is read (see window.pending).
@@ -273,6 +287,10 @@ func (m *merge) run(ctx context.Context, stored *store.Checkpoint, older, curren
 	case current.is(m.t.PodUID, stored.Instance):
 		return m.resume(ctx, current, older)
 	case older.is(m.t.PodUID, stored.Instance):
+		if storedToEnd(stored, m.t.PodUID, older, current) == older {
+			// The previous instance's log is stored up to its end: only current's is new.
+			return m.full(ctx, current, false)
+		}
 		err := m.resume(ctx, older, current)
 		switch {
 		case errors.Is(err, errProvenNewer):
@@ -430,7 +448,7 @@ func ptr[T any](v T) *T { return &v }
 // after set only lines newer than *after are written.
 func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after *time.Time) error {
 	follow := m.Follow && !m.probing && in.running && !in.previous
-	m.matched = false
+	m.matched, m.ended = false, nil
 	// A line that an earlier stream of this export ended inside is served again from its start.
 	if err := m.log.DropPartial(); err != nil {
 		return err
@@ -555,7 +573,13 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 		}
 		m.endLine(write, lineTime, &w, &line, in)
 	}
-	return m.prove()
+	if err := m.prove(); err != nil {
+		return err
+	}
+	if readToEnd(in, skip.matched(), m.proof.earliest) {
+		m.ended = in
+	}
+	return nil
 }
 
 // readError names the container in a failed request or read. A stream whose context ended
@@ -731,7 +755,7 @@ func (m *merge) idle(r *logline.Reader) error {
 // commit saves the checkpoint if the run changed anything.
 func (m *merge) commit(stored *store.Checkpoint) error {
 	if stored != nil && m.res.Lines == 0 && stored.Instance == m.cp.Instance && stored.Since.Equal(m.cp.Since) &&
-		stored.Skip == m.cp.Skip && stored.Hash == m.cp.Hash {
+		stored.Skip == m.cp.Skip && stored.Hash == m.cp.Hash && stored.Complete == m.cp.Complete {
 		return nil
 	}
 	return m.save()

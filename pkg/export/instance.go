@@ -15,8 +15,10 @@ import (
 
 // instance is one run of a container, as the log API addresses it.
 type instance struct {
-	id       string
-	started  time.Time
+	id      string
+	started time.Time
+	// finished is when it terminated, zero while it runs (or if the status does not say).
+	finished time.Time
 	running  bool
 	previous bool
 }
@@ -37,15 +39,15 @@ func instances(podUID string, st *corev1.ContainerStatus) (older, current *insta
 		if id == "" {
 			id = st.ContainerID
 		}
-		current = &instance{id: id, started: t.StartedAt.Time}
+		current = &instance{id: id, started: t.StartedAt.Time, finished: t.FinishedAt.Time}
 	case last != nil:
 		// Waiting to restart: the kubelet serves the last terminated instance as the current log.
-		return nil, &instance{id: last.ContainerID, started: last.StartedAt.Time}
+		return nil, &instance{id: last.ContainerID, started: last.StartedAt.Time, finished: last.FinishedAt.Time}
 	default:
 		return nil, nil
 	}
 	if last != nil && (last.ContainerID == "" || last.ContainerID != current.id) {
-		older = &instance{id: last.ContainerID, started: last.StartedAt.Time, previous: true}
+		older = &instance{id: last.ContainerID, started: last.StartedAt.Time, finished: last.FinishedAt.Time, previous: true}
 	}
 	for _, in := range []*instance{older, current} {
 		// A kubelet always reports container IDs; without one, the start time still tells

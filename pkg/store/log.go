@@ -49,6 +49,11 @@ type Checkpoint struct {
 	// Gone is when a run first found no pod of the container's pod name in a complete listing
 	// of its namespace (see Dir.Maintain); zero while one is there. Retention counts from it.
 	Gone time.Time `json:"gone,omitzero"`
+	// Complete names the container instance (its container ID) whose log the file holds up to
+	// its end: it had terminated before the stream that read it to its end was requested, and
+	// that stream was proven to come from it. Its log can never change, so it is not requested
+	// again. Set only when it is Instance; empty otherwise.
+	Complete string `json:"complete,omitempty"`
 	// Archive, once the pod is gone, is the number n of the compressed file the log is stored
 	// as, <container>.<n>.log.gz. It is saved before that file is written, so that a crash at
 	// any point leaves a number the next run finishes (or, for a pod back under the name,

@@ -4,7 +4,7 @@
 // within one run; each figure is also given as a ratio against the raw floor of the same run, since
 // kwok serves logs far slower than a kubelet would.
 //
-//	go run ./test/bench [-workloads a,b,c128,c256] [-reps 5] [-scale 1] [-out FILE]
+//	go run ./test/bench [-workloads a,b,c128,c256,d] [-reps 5] [-scale 1] [-out FILE]
 //
 // `make bench` builds it like the plugin's release (static, stripped) and runs it. BENCH_SCALE (or -scale) multiplies the pods of (a) and (b) and the log
 // size of (c) for a bigger machine.
@@ -53,12 +53,15 @@ const mib = 1 << 20
 
 // workloads are the issue's three shapes: many pods of middling logs, very many small logs
 // (listing and per-request overhead), one huge log (memory), the latter at two sizes to show that
-// memory does not grow with the log.
+// memory does not grow with the log; and very many small logs most of which can no longer change.
 func workloads(scale float64) map[string]*workload {
 	n := func(v int) int { return max(1, int(float64(v)*scale)) }
 	return map[string]*workload{
-		"a":    {name: "a", pods: n(50), containers: 2, logBytes: mib},
-		"b":    {name: "b", pods: n(2000), containers: 1, logBytes: 20 << 10},
+		"a": {name: "a", pods: n(50), containers: 2, logBytes: mib},
+		"b": {name: "b", pods: n(2000), containers: 1, logBytes: 20 << 10},
+		// (d): (b)'s pods, of which most have finished (Jobs, CronJobs) and are stored to their
+		// end; an incremental run asks only for the 100 that run.
+		"d":    {name: "d", pods: n(2000), containers: 1, logBytes: 20 << 10, terminated: n(2000) - n(100)},
 		"c128": {name: "c128", pods: 1, containers: 1, logBytes: int64(float64(128*mib) * scale)},
 		"c256": {name: "c256", pods: 1, containers: 1, logBytes: int64(float64(256*mib) * scale)},
 		// Following: many containers that keep logging (see follow.go); not in the default set.
@@ -68,7 +71,7 @@ func workloads(scale float64) map[string]*workload {
 
 func benchMain(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	names := fs.String("workloads", "a,b,c128,c256", "workloads to run, comma-separated")
+	names := fs.String("workloads", "a,b,c128,c256,d", "workloads to run, comma-separated")
 	reps := fs.Int("reps", 5, "runs of each contender per workload (the median is reported)")
 	only := fs.String("contenders", "raw,logexport,stern,kubectl,original", "contenders to run, comma-separated (logexport and original are the full and the incremental run)")
 	defScale := 1.0
@@ -101,7 +104,7 @@ func benchMain(ctx context.Context, args []string) error {
 	for _, n := range strings.Split(*names, ",") {
 		w, ok := all[strings.TrimSpace(n)]
 		if !ok {
-			return fmt.Errorf("unknown workload %q (a, b, c128, c256, f)", n)
+			return fmt.Errorf("unknown workload %q (a, b, c128, c256, d, f)", n)
 		}
 		selected = append(selected, w)
 	}

@@ -138,8 +138,12 @@ func (res *result) table() string {
 	var b strings.Builder
 	w := res.w
 	lines, printed := w.served()
-	fmt.Fprintf(&b, "\n(%s) %d pods x %d containers x %s of CRI log: %d lines, %.1f MB printed\n\n",
-		w.name, w.pods, w.containers, size(w.logBytes), lines, float64(printed)/1e6)
+	finished := ""
+	if w.terminated > 0 {
+		finished = fmt.Sprintf(" (%d pods finished, the incremental run's lines from the other %d)", w.terminated, w.pods-w.terminated)
+	}
+	fmt.Fprintf(&b, "\n(%s) %d pods x %d containers x %s of CRI log%s: %d lines, %.1f MB printed\n\n",
+		w.name, w.pods, w.containers, size(w.logBytes), finished, lines, float64(printed)/1e6)
 	fmt.Fprintf(&b, "| contender | runs | wall s, median (min-max) | wall x raw | MB/s | CPU s | CPU x raw | peak RSS MiB | lines lost/doubled |\n")
 	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|\n")
 	raw := res.stat(cRaw)
@@ -194,6 +198,15 @@ func (r *report) targets() string {
 			// Every container still needs its request; what must not matter is what is stored.
 			line("(b) +1% incremental run bound by listing and requests: within 1.2x of the raw floor", ratio(incr.wall, raw.wall),
 				incr.wall.Seconds() <= 1.2*raw.wall.Seconds())
+		}
+	}
+	if res := r.result("d"); res != nil {
+		raw, incr := res.stat(cRaw), res.stat(cIncr)
+		if raw.wall != 0 && incr.wall != 0 {
+			// What can no longer change is not asked for: the run costs the list and the running
+			// containers' requests.
+			line(fmt.Sprintf("(d) incremental run, %d of %d containers terminated and stored: within 0.1x of the raw floor", res.w.terminated*res.w.containers, res.w.pods*res.w.containers),
+				ratio(incr.wall, raw.wall), incr.wall.Seconds() <= 0.1*raw.wall.Seconds())
 		}
 	}
 	small, big := r.result("c128"), r.result("c256")

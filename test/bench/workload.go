@@ -29,6 +29,10 @@ type workload struct {
 	containers int
 	logBytes   int64 // size of each container's CRI file
 	follow     bool  // its containers log while followers run (workload f)
+	// terminated is how many of the pods (the first ones) have finished: their containers
+	// terminated after their last line, the pods succeeded, as a finished Job's. Their logs do
+	// not grow.
+	terminated int
 
 	namespace string
 	selector  string
@@ -64,6 +68,8 @@ type logFile struct {
 	lines   int64
 	payload int64
 	next    time.Time
+	// done: its container terminated; the log does not grow.
+	done bool
 
 	grownLines, grownPayload int64
 }
@@ -207,7 +213,7 @@ func (w *workload) createPod(ctx context.Context, client kubernetes.Interface, d
 		if err := os.MkdirAll(cdir, 0o755); err != nil {
 			return err
 		}
-		f := &logFile{path: filepath.Join(cdir, "0.log"), tag: name + "/" + cname, start: w.started(p)}
+		f := &logFile{path: filepath.Join(cdir, "0.log"), tag: name + "/" + cname, start: w.started(p), done: p < w.terminated}
 		if err := f.create(w.logBytes); err != nil {
 			return fmt.Errorf("writing %s: %w", f.path, err)
 		}
@@ -259,9 +265,20 @@ func (w *workload) settle(ctx context.Context, client kubernetes.Interface) erro
 				start := metav1.NewTime(w.started(p))
 				pod.Status.StartTime = &start
 				for i := range pod.Status.ContainerStatuses {
-					if r := pod.Status.ContainerStatuses[i].State.Running; r != nil {
+					s := &pod.Status.ContainerStatuses[i]
+					if r := s.State.Running; r != nil {
 						r.StartedAt = start
 					}
+					if p < w.terminated {
+						// Finished a second after its last line, as a Job's container.
+						end := metav1.NewTime(w.files[p*w.containers+i].next.Add(time.Second))
+						s.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed",
+							StartedAt: start, FinishedAt: end, ContainerID: s.ContainerID}}
+						s.Ready, s.Started = false, new(bool)
+					}
+				}
+				if p < w.terminated {
+					pod.Status.Phase = corev1.PodSucceeded
 				}
 				_, err = client.CoreV1().Pods(w.namespace).UpdateStatus(gctx, pod, metav1.UpdateOptions{})
 				return err
@@ -286,6 +303,9 @@ func (w *workload) delete(ctx context.Context, client kubernetes.Interface) {
 
 func (w *workload) grow(fraction float64) error {
 	for _, f := range w.files {
+		if f.done {
+			continue
+		}
 		if err := f.grow(fraction); err != nil {
 			return err
 		}
