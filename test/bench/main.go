@@ -196,14 +196,15 @@ func benchMain(ctx context.Context, args []string) error {
 		if err := w.create(ctx, client, dyn, logDir); err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "bench: workload %s: created in %s (%s)\n", w.name, time.Since(start).Round(time.Second), w.took)
+		created := time.Since(start)
+		fmt.Fprintf(os.Stderr, "bench: workload %s: created in %s (%s)\n", w.name, created.Round(time.Second), w.took)
 		if *hold {
 			fmt.Fprintf(os.Stderr, "bench: workload %s is in namespace %s (--kubeconfig %s); press Enter to run the contenders\n", w.name, w.namespace, *kubeconfig)
 			if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
 				return fmt.Errorf("waiting for Enter: %w", err)
 			}
 		}
-		res := &result{w: w, samples: map[string][]sample{}, follow: follow, created: time.Since(start)}
+		res := &result{w: w, samples: map[string][]sample{}, follow: follow, created: created}
 		scratch, err := os.MkdirTemp("", "logexport-bench-"+w.name+"-")
 		if err != nil {
 			return err
