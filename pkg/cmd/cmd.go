@@ -88,6 +88,8 @@ type Options struct {
 	MaxLogRequests    int
 	// MaxLogRequestsSet says --max-log-requests was given: following bounds its streams only then.
 	MaxLogRequestsSet bool
+	// ChunkSize is the number of pods asked for per list request; 0 asks for all in one.
+	ChunkSize         int64
 	DryRun            bool
 	Output            string
 	Summary           string
@@ -122,9 +124,18 @@ func NewOptions(streams genericiooptions.IOStreams) *Options {
 		IOStreams:      streams,
 		Dir:            "logs",
 		MaxLogRequests: 10,
+		ChunkSize:      podselect.DefaultChunkSize,
 		Summary:        summaryAll,
 		now:            time.Now,
 	}
+}
+
+// listChunk is ChunkSize as podselect.Scope takes it.
+func (o *Options) listChunk() int64 {
+	if o.ChunkSize == 0 {
+		return -1
+	}
+	return o.ChunkSize
 }
 
 // NewCmd returns the kubectl logexport command.
@@ -176,6 +187,7 @@ func newCmd(o *Options) *cobra.Command {
 	f.DurationVar(&o.Since, "since", 0, "On a container's first export, only lines newer than this (5s, 2m, 3h); never limits a resume")
 	f.StringVar(&o.SinceTime, "since-time", "", "On a container's first export, only lines after this RFC3339 time; never limits a resume")
 	f.IntVar(&o.MaxLogRequests, "max-log-requests", o.MaxLogRequests, "Log requests at once; with --follow, streams open at once, containers beyond it taking turns (default with --follow: a stream for every container)")
+	f.Int64Var(&o.ChunkSize, "chunk-size", o.ChunkSize, "List pods in chunks of this many rather than all at once, as kubectl get does (0: all at once)")
 	f.Var(dryRunValue{&o.DryRun}, "dry-run", `Must be "none" or "client" (also the flag alone): print the containers that would be exported and where, write nothing`)
 	f.Lookup("dry-run").NoOptDefVal = "client"
 	f.StringVarP(&o.Output, "output", "o", "", "Summary format: '' (a table) or json")
@@ -250,6 +262,8 @@ func (o *Options) Validate() error {
 	switch {
 	case o.MaxLogRequests < 1:
 		return fmt.Errorf("--max-log-requests must be at least 1")
+	case o.ChunkSize < 0:
+		return fmt.Errorf("--chunk-size must not be negative")
 	case o.Output != "" && o.Output != "json":
 		return fmt.Errorf("unsupported output format %q: use json, or leave it empty for a table", o.Output)
 	case validateSummary(o.Summary) != nil:

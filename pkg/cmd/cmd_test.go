@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"cmp"
 	"context"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,8 @@ func TestValidate(t *testing.T) {
 		mutate    func(o *Options)
 		wantErr   string
 		wantSince time.Time
+		// wantChunk is the selection's Scope.ChunkSize; 0 stands for the default, 500.
+		wantChunk int64
 	}{
 		{name: "defaults"},
 		{name: "bad pattern", mutate: func(o *Options) { o.Patterns = []string{"a("} }, wantErr: `invalid pod pattern "a("`},
@@ -32,6 +35,9 @@ func TestValidate(t *testing.T) {
 		{name: "since-time", mutate: func(o *Options) { o.SinceTime = "2023-05-01T00:00:00Z" }, wantSince: time.Date(2023, 5, 1, 0, 0, 0, 0, time.UTC)},
 		{name: "both", mutate: func(o *Options) { o.Since, o.SinceTime = time.Hour, "2023-05-01T00:00:00Z" }, wantErr: "together"},
 		{name: "negative since", mutate: func(o *Options) { o.Since = -time.Hour }, wantErr: "positive"},
+		{name: "chunk size", mutate: func(o *Options) { o.ChunkSize = 7 }, wantChunk: 7},
+		{name: "chunk size 0 lists in one request", mutate: func(o *Options) { o.ChunkSize = 0 }, wantChunk: -1},
+		{name: "negative chunk size", mutate: func(o *Options) { o.ChunkSize = -1 }, wantErr: "--chunk-size"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -50,6 +56,10 @@ func TestValidate(t *testing.T) {
 			}
 			if err != nil || !o.since.Equal(tt.wantSince) {
 				t.Fatalf("err = %v, since = %s, want %s", err, o.since, tt.wantSince)
+			}
+			wantChunk := cmp.Or(tt.wantChunk, 500)
+			if len(o.selections) != 1 || o.selections[0].Scope.ChunkSize != wantChunk {
+				t.Fatalf("selections %+v, want one with chunk size %d", o.selections, wantChunk)
 			}
 		})
 	}

@@ -26,7 +26,8 @@ func (o *Options) loadConfig() error {
 // namespace (and takes an allNamespaces one there), -l and --field-selector are joined to each
 // selection's own, and a pod or container must match the flags' patterns as well as the file's.
 func (o *Options) buildSelections(flags podselect.Selector) error {
-	scope := podselect.Scope{Namespace: o.namespace, AllNamespaces: o.AllNamespaces, LabelSelector: o.LabelSelector, FieldSelector: o.FieldSelector}
+	scope := podselect.Scope{Namespace: o.namespace, AllNamespaces: o.AllNamespaces, LabelSelector: o.LabelSelector, FieldSelector: o.FieldSelector,
+		ChunkSize: o.listChunk()}
 	if o.config == nil {
 		o.selections = []podselect.Selection{{Scope: scope, Selector: flags}}
 		return nil
@@ -44,6 +45,7 @@ func (o *Options) buildSelections(flags podselect.Selector) error {
 	o.selections = nil
 	for _, s := range sels {
 		if n, ok := s.Narrow(narrow); ok {
+			n.Scope.ChunkSize = scope.ChunkSize
 			o.selections = append(o.selections, n)
 		}
 	}

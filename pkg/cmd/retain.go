@@ -58,7 +58,7 @@ func (o *Options) maintain(ctx context.Context, client kubernetes.Interface, dir
 	done := &store.Maintained{}
 	var errs []error
 	if len(namespaces) > 0 {
-		presence, failed, err := podselect.ListPresence(ctx, client, namespaces, all)
+		presence, failed, err := podselect.ListPresence(ctx, client, namespaces, all, o.listChunk())
 		if err != nil {
 			return nil, fmt.Errorf("retention: %w", err)
 		}

@@ -78,8 +78,17 @@ func perNamespaceClient(t *testing.T, srv *logserver.Server, namespaces []string
 }
 
 // runTargets is what cmd.Run does with a list.
-func runTargets(pods []corev1.Pod) []target.Target {
+func runTargets(pods []target.Pod) []target.Target {
 	return podselect.Selector{}.ListedTargets(pods)
+}
+
+// listed is what a list keeps of pods listed together.
+func listed(pods ...*corev1.Pod) []target.Pod {
+	out := make([]target.Pod, 0, len(pods))
+	for _, p := range pods {
+		out = append(out, target.PodOf(p))
+	}
+	return out
 }
 
 // With --all-namespaces and no right to list pods cluster-wide, podselect.List lists namespace
@@ -163,7 +172,7 @@ func TestBreakNodeTimeFromALaterNamespaceList(t *testing.T) {
 			clk.Set(base.Add(4 * time.Minute))
 			srv.Restart("a", "x", "c")
 			srv.Append("a", "x", "c", logserver.Entry{Time: base.Add(4*time.Minute + time.Second), Text: "c-1"})
-			fresh := runTargets([]corev1.Pod{*srv.Pod("a", "x")})[0]
+			fresh := runTargets(listed(srv.Pod("a", "x")))[0]
 			res = export(fresh)
 			gaps = append(gaps, res.Gaps...)
 			got := readNSLog(t, dir, "a", "x", "c")
@@ -223,7 +232,7 @@ func TestBreakNodeTimeClockSteppedBack(t *testing.T) {
 			aAt := fast.Add(time.Second)
 			clk.Set(aAt)
 			srv.Append("default", "p0", "c", logserver.Entry{Time: aAt, Text: "a-1"})
-			pods := []corev1.Pod{*srv.Pod("default", "p0")}
+			pods := listed(srv.Pod("default", "p0"))
 			tgt := runTargets(pods)[0]
 			if !withNodeTime {
 				tgt.NodeTime = time.Time{}
@@ -253,7 +262,7 @@ func TestBreakNodeTimeClockSteppedBack(t *testing.T) {
 			clk.Set(clk.Now().Add(10 * time.Second))
 			srv.Restart("default", "p0", "c")
 			srv.Append("default", "p0", "c", logserver.Entry{Time: clk.Now().Add(time.Second), Text: "c-1"})
-			res = export(runTargets([]corev1.Pod{*srv.Pod("default", "p0")})[0])
+			res = export(runTargets(listed(srv.Pod("default", "p0")))[0])
 			gaps = append(gaps, res.Gaps...)
 			got := readLog(t, dir, "p0", "c")
 			t.Logf("run 2: err=%v gaps=%v file %q", res.Err, res.Gaps, got)

@@ -142,8 +142,8 @@ func TestFirstExportProvenByNodeTime(t *testing.T) {
 			defer d.Close()
 			tgt := breakTarget(t, srv, "p0", "c")
 			if tt.nodeTime {
-				p := srv.Pod("default", "p0")
-				tgt.NodeTime = target.NewNodeTimes([]corev1.Pod{*p, *srv.Pod("default", "p1")}).Of(p)
+				pods := listed(srv.Pod("default", "p0"), srv.Pod("default", "p1"))
+				tgt.NodeTime = target.NewNodeTimes(pods).Of(&pods[0])
 				if !tgt.NodeTime.Equal(now) {
 					t.Fatalf("node time %v, want p1's start %v", tgt.NodeTime, now)
 				}

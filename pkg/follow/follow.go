@@ -303,7 +303,8 @@ func (f *Follower) Run(ctx context.Context) ([]export.Result, []podselect.Namesp
 		factory := informers.NewSharedInformerFactoryWithOptions(f.Client, f.Resync, informers.WithNamespace(w.namespace),
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 				o.LabelSelector, o.FieldSelector = scope.LabelSelector, scope.FieldSelector
-			}))
+			}),
+			informers.WithTransform(slimPod))
 		reg, err := factory.Core().V1().Pods().Informer().AddEventHandler(handler(w.sel))
 		if err != nil {
 			return nil, nil, fmt.Errorf("watching pods: %w", err)

@@ -19,8 +19,9 @@ import (
 	"github.com/logexport/kubectl-logexport/pkg/target"
 )
 
-// PageSize is the number of pods asked for per list request.
-const PageSize = 500
+// DefaultChunkSize is the number of pods asked for per list request unless Scope says otherwise,
+// as for kubectl get's --chunk-size.
+const DefaultChunkSize = 500
 
 // Selector chooses pods and containers. Patterns are Go regular expressions matched anywhere in the
 // name (unanchored); no include pattern means every name.
@@ -104,11 +105,11 @@ func (s Selector) MatchContainer(name string) bool {
 
 // ListedTargets returns the selected containers of pods that List returned, each with the time
 // its node's clock had passed when its pod was listed (target.NodeTimes).
-func (s Selector) ListedTargets(pods []corev1.Pod) []target.Target {
+func (s Selector) ListedTargets(pods []target.Pod) []target.Target {
 	var out []target.Target
 	nodeTimes := target.NewNodeTimes(pods)
 	for i := range pods {
-		for _, t := range s.Targets(&pods[i]) {
+		for _, t := range targetsOf(&pods[i], s.MatchContainer) {
 			t.NodeTime = nodeTimes.Of(&pods[i])
 			out = append(out, t)
 		}
@@ -118,7 +119,8 @@ func (s Selector) ListedTargets(pods []corev1.Pod) []target.Target {
 
 // Targets returns the selected containers of a pod in the order they run: init, regular, ephemeral.
 func (s Selector) Targets(pod *corev1.Pod) []target.Target {
-	return targetsOf(pod, s.MatchContainer)
+	p := target.PodOf(pod)
+	return targetsOf(&p, s.MatchContainer)
 }
 
 // Scope is where to list pods.
@@ -128,6 +130,20 @@ type Scope struct {
 	AllNamespaces bool
 	LabelSelector string
 	FieldSelector string
+	// ChunkSize is the number of pods asked for per list request (kubectl's --chunk-size), so
+	// that no response holds every pod of a big cluster: DefaultChunkSize if 0, all of them in
+	// one request if negative.
+	ChunkSize int64
+}
+
+func (s Scope) chunkSize() int64 {
+	switch {
+	case s.ChunkSize == 0:
+		return DefaultChunkSize
+	case s.ChunkSize < 0:
+		return 0
+	}
+	return s.ChunkSize
 }
 
 // NamespaceError is a namespace whose pods could not be listed.
@@ -140,10 +156,11 @@ func (e NamespaceError) Error() string {
 	return fmt.Sprintf("namespace %s: %v", e.Namespace, e.Err)
 }
 
-// List returns the selected pods sorted by namespace and name. With AllNamespaces and no right to
+// List returns the selected pods sorted by namespace and name, reduced to what an export reads
+// (target.Pod): each page of full pods is let go once it is read. With AllNamespaces and no right to
 // list pods cluster-wide, it lists namespace by namespace and reports the ones it may not read,
 // so that what is readable is still exported.
-func List(ctx context.Context, client kubernetes.Interface, scope Scope, sel Selector) ([]corev1.Pod, []NamespaceError, error) {
+func List(ctx context.Context, client kubernetes.Interface, scope Scope, sel Selector) ([]target.Pod, []NamespaceError, error) {
 	ns := scope.Namespace
 	if scope.AllNamespaces {
 		ns = metav1.NamespaceAll
@@ -183,18 +200,12 @@ func listError(ns string, err error) error {
 	return fmt.Errorf("listing pods in namespace %s: %w", ns, err)
 }
 
-func listIn(ctx context.Context, client kubernetes.Interface, ns string, scope Scope, sel Selector) ([]corev1.Pod, error) {
-	var pods []corev1.Pod
-	p := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-		return client.CoreV1().Pods(ns).List(ctx, opts)
-	})
-	p.PageSize = PageSize
-	err := p.EachListItem(ctx, metav1.ListOptions{LabelSelector: scope.LabelSelector, FieldSelector: scope.FieldSelector}, func(obj runtime.Object) error {
-		pod := obj.(*corev1.Pod)
+func listIn(ctx context.Context, client kubernetes.Interface, ns string, scope Scope, sel Selector) ([]target.Pod, error) {
+	var pods []target.Pod
+	err := eachPod(ctx, client, ns, scope.chunkSize(), metav1.ListOptions{LabelSelector: scope.LabelSelector, FieldSelector: scope.FieldSelector}, func(pod *corev1.Pod) {
 		if sel.MatchPod(pod.Name) {
-			pods = append(pods, *pod)
+			pods = append(pods, target.PodOf(pod))
 		}
-		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -203,7 +214,23 @@ func listIn(ctx context.Context, client kubernetes.Interface, ns string, scope S
 	return pods, nil
 }
 
-func sortPods(pods []corev1.Pod) {
+// eachPod lists the pods of ns chunk by chunk (all at once if chunk is 0) and calls fn with each.
+// fn must not keep pod: the pager reads a page straight from the list it decoded, and only one
+// page is read ahead, so that a cluster's pods are never all held as full objects.
+func eachPod(ctx context.Context, client kubernetes.Interface, ns string, chunk int64, opts metav1.ListOptions, fn func(pod *corev1.Pod)) error {
+	p := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+		return client.CoreV1().Pods(ns).List(ctx, opts)
+	})
+	p.PageSize = chunk
+	// The pager reads up to 10 pages ahead by default: 5,000 full pods.
+	p.PageBufferSize = 0
+	return p.EachListItem(ctx, opts, func(obj runtime.Object) error {
+		fn(obj.(*corev1.Pod))
+		return nil
+	})
+}
+
+func sortPods(pods []target.Pod) {
 	sort.Slice(pods, func(i, j int) bool {
 		if pods[i].Namespace != pods[j].Namespace {
 			return pods[i].Namespace < pods[j].Namespace

@@ -7,9 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/pager"
 	"k8s.io/klog/v2"
 )
 
@@ -35,15 +33,16 @@ func (p *Presence) Complete(ns string) (present func(pod string) bool, ok bool) 
 }
 
 // ListPresence lists the names of every pod of namespaces, or with all of every namespace (one
-// cluster-wide list; without the right to it, namespace by namespace). A namespace that cannot
+// cluster-wide list; without the right to it, namespace by namespace), chunk pods per request as
+// Scope.ChunkSize says. A namespace that cannot
 // be listed is left out and reported, not taken for empty.
-func ListPresence(ctx context.Context, client kubernetes.Interface, namespaces []string, all bool) (*Presence, []NamespaceError, error) {
+func ListPresence(ctx context.Context, client kubernetes.Interface, namespaces []string, all bool, chunk int64) (*Presence, []NamespaceError, error) {
 	p := &Presence{pods: map[string]map[string]bool{}}
 	if all {
 		// Into a map of its own: a list that fails after some pages must leave no namespace
 		// looking listed with part of its pods.
 		names := map[string]map[string]bool{}
-		err := listNames(ctx, client, metav1.NamespaceAll, names)
+		err := listNames(ctx, client, metav1.NamespaceAll, chunk, names)
 		if err == nil {
 			p.pods, p.all = names, true
 			return p, nil, nil
@@ -56,7 +55,7 @@ func ListPresence(ctx context.Context, client kubernetes.Interface, namespaces [
 	var failed []NamespaceError
 	for _, ns := range namespaces {
 		names := map[string]map[string]bool{ns: {}}
-		if err := listNames(ctx, client, ns, names); err != nil {
+		if err := listNames(ctx, client, ns, chunk, names); err != nil {
 			if ctx.Err() != nil {
 				return nil, nil, ctx.Err()
 			}
@@ -68,17 +67,11 @@ func ListPresence(ctx context.Context, client kubernetes.Interface, namespaces [
 	return p, failed, nil
 }
 
-func listNames(ctx context.Context, client kubernetes.Interface, ns string, into map[string]map[string]bool) error {
-	pg := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-		return client.CoreV1().Pods(ns).List(ctx, opts)
-	})
-	pg.PageSize = PageSize
-	return pg.EachListItem(ctx, metav1.ListOptions{}, func(obj runtime.Object) error {
-		pod := obj.(*corev1.Pod)
+func listNames(ctx context.Context, client kubernetes.Interface, ns string, chunk int64, into map[string]map[string]bool) error {
+	return eachPod(ctx, client, ns, Scope{ChunkSize: chunk}.chunkSize(), metav1.ListOptions{}, func(pod *corev1.Pod) {
 		if into[pod.Namespace] == nil {
 			into[pod.Namespace] = map[string]bool{}
 		}
 		into[pod.Namespace][pod.Name] = true
-		return nil
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"sort"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/logexport/kubectl-logexport/pkg/target"
@@ -69,7 +68,7 @@ func joinSelectors(a, b string) string {
 // exported, as a namespace that cannot be read is with --all-namespaces.
 func Select(ctx context.Context, client kubernetes.Interface, sels []Selection) ([]target.Target, []NamespaceError, error) {
 	type selected struct {
-		pod      *corev1.Pod
+		pod      *target.Pod
 		nodeTime target.NodeTimes
 		// by holds the selectors of the selections that matched the pod.
 		by []Selector
@@ -135,18 +134,11 @@ func Select(ctx context.Context, client kubernetes.Interface, sels []Selection) 
 
 // targetsOf returns the containers of a pod that match, in the order they run: init, regular,
 // ephemeral.
-func targetsOf(pod *corev1.Pod, match func(string) bool) []target.Target {
+func targetsOf(pod *target.Pod, match func(string) bool) []target.Target {
 	var out []target.Target
-	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
-		for _, c := range list {
-			if match(c.Name) {
-				out = append(out, target.Of(pod, c.Name))
-			}
-		}
-	}
-	for _, c := range pod.Spec.EphemeralContainers {
-		if match(c.Name) {
-			out = append(out, target.Of(pod, c.Name))
+	for _, c := range pod.Containers {
+		if match(c) {
+			out = append(out, pod.Target(c))
 		}
 	}
 	return out

@@ -1,6 +1,10 @@
 package target
 
 import (
+	"encoding/json"
+	"reflect"
+	"strings"
+
 	"testing"
 	"time"
 
@@ -61,13 +65,93 @@ func TestNodeTimes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := NewNodeTimes(tt.pods)
+			var listed []Pod
+			for i := range tt.pods {
+				listed = append(listed, PodOf(&tt.pods[i]))
+			}
+			got := NewNodeTimes(listed)
 			for _, n := range []string{"", "n1", "n2"} {
 				p := pod(n, nil)
-				if w := tt.want[n]; !got.Of(&p).Equal(w) {
-					t.Errorf("node %q: %v, want %v", n, got.Of(&p), w)
+				tp := PodOf(&p)
+				if w := tt.want[n]; !got.Of(&tp).Equal(w) {
+					t.Errorf("node %q: %v, want %v", n, got.Of(&tp), w)
 				}
 			}
 		})
 	}
+}
+
+// PodOf keeps what selection and the merge read and nothing that grows with what a pod carries
+// besides (managed fields, annotations, the spec, images, termination messages).
+func TestPodOf(t *testing.T) {
+	at := metav1.NewTime(time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC))
+	later := metav1.NewTime(at.Add(time.Minute))
+	started := true
+	full := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", UID: "u1", Labels: map[string]string{"a": "b"},
+			Annotations:   map[string]string{"big": strings.Repeat("x", 1000)},
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubelet"}}},
+		Spec: corev1.PodSpec{
+			NodeName:            "n1",
+			InitContainers:      []corev1.Container{{Name: "init", Image: "i", Env: []corev1.EnvVar{{Name: "E"}}}},
+			Containers:          []corev1.Container{{Name: "app", Image: "i"}, {Name: "side", Image: "i"}},
+			EphemeralContainers: []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "debug"}}},
+		},
+		Status: corev1.PodStatus{
+			StartTime: &at,
+			InitContainerStatuses: []corev1.ContainerStatus{{Name: "init", ContainerID: "c://i", Image: "img", ImageID: "sha",
+				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed",
+					Message: strings.Repeat("m", 4096), StartedAt: at, FinishedAt: later, ContainerID: "c://i"}}}},
+			ContainerStatuses: []corev1.ContainerStatus{
+				{Name: "app", ContainerID: "c://2", RestartCount: 1, Ready: true, Started: &started, Image: "img",
+					VolumeMounts: []corev1.VolumeMountStatus{{Name: "v"}},
+					State:        corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: at}},
+					LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1,
+						Reason: "Error", Message: "boom", StartedAt: at, FinishedAt: at, ContainerID: "c://1"}}},
+				{Name: "side", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off"}}},
+			},
+		},
+	}
+	want := Pod{Namespace: "ns", Name: "p", UID: "u1", Node: "n1", Containers: []string{"init", "app", "side", "debug"},
+		Statuses: []corev1.ContainerStatus{
+			{Name: "init", ContainerID: "c://i", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+				Reason: "Completed", StartedAt: at, FinishedAt: later, ContainerID: "c://i"}}},
+			{Name: "app", ContainerID: "c://2", RestartCount: 1, Ready: true, Started: &started,
+				State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: at}},
+				LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1,
+					Reason: "Error", StartedAt: at, FinishedAt: at, ContainerID: "c://1"}}},
+			{Name: "side", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}},
+		},
+		reported: later.Time,
+	}
+	got := PodOf(full)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("PodOf:\n got %s\nwant %s", dump(got), dump(want))
+	}
+	// What the merge resolves instances from is what target.Of gives from the full pod.
+	for _, c := range got.Containers {
+		a, b := got.Target(c), Of(full, c)
+		if (a.Status == nil) != (b.Status == nil) {
+			t.Fatalf("%s: status %v vs %v", c, a.Status, b.Status)
+		}
+		b.Status = nil
+		a.Status = nil
+		if a != b {
+			t.Errorf("%s: %+v, want %+v", c, a, b)
+		}
+	}
+	// Nothing is shared: a change to the listed pod (the next page decoded into it) leaves it.
+	full.Status.ContainerStatuses[0].State.Running.StartedAt = later
+	*full.Status.ContainerStatuses[0].Started = false
+	if !got.Status("app").State.Running.StartedAt.Equal(&at) || !*got.Status("app").Started {
+		t.Fatal("PodOf shares the status with the listed pod")
+	}
+}
+
+func dump(p Pod) string {
+	b, _ := json.Marshal(struct {
+		Pod
+		Reported time.Time
+	}{p, p.reported})
+	return string(b)
 }

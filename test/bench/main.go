@@ -6,8 +6,8 @@
 //
 //	go run ./test/bench [-workloads a,b,c128,c256,d] [-reps 5] [-scale 1] [-out FILE]
 //
-// `make bench` builds it like the plugin's release (static, stripped) and runs it. BENCH_SCALE (or -scale) multiplies the pods of (a) and (b) and the log
-// size of (c) for a bigger machine.
+// `make bench` builds it like the plugin's release (static, stripped) and runs it. BENCH_SCALE (or -scale) multiplies the pods of (a), (b) and (e) and the
+// log size of (c) for a bigger machine.
 package main
 
 import (
@@ -24,8 +24,10 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -51,9 +53,10 @@ func main() {
 
 const mib = 1 << 20
 
-// workloads are the issue's three shapes: many pods of middling logs, very many small logs
-// (listing and per-request overhead), one huge log (memory), the latter at two sizes to show that
-// memory does not grow with the log; and very many small logs most of which can no longer change.
+// workloads are the issue's shapes: many pods of middling logs, very many small logs (listing and
+// per-request overhead), one huge log (memory), the latter at two sizes to show that memory does
+// not grow with the log; very many small logs most of which can no longer change (d); and (e) five
+// times (b)'s pods, to show that memory does not grow with the number of pods either.
 func workloads(scale float64) map[string]*workload {
 	n := func(v int) int { return max(1, int(float64(v)*scale)) }
 	return map[string]*workload{
@@ -62,6 +65,7 @@ func workloads(scale float64) map[string]*workload {
 		// (d): (b)'s pods, of which most have finished (Jobs, CronJobs) and are stored to their
 		// end; an incremental run asks only for the 100 that run.
 		"d":    {name: "d", pods: n(2000), containers: 1, logBytes: 20 << 10, terminated: n(2000) - n(100)},
+		"e":    {name: "e", pods: n(10000), containers: 1, logBytes: 20 << 10},
 		"c128": {name: "c128", pods: 1, containers: 1, logBytes: int64(float64(128*mib) * scale)},
 		"c256": {name: "c256", pods: 1, containers: 1, logBytes: int64(float64(256*mib) * scale)},
 		// Following: many containers that keep logging (see follow.go); not in the default set.
@@ -81,7 +85,7 @@ func benchMain(ctx context.Context, args []string) error {
 			return fmt.Errorf("BENCH_SCALE: %w", err)
 		}
 	}
-	scale := fs.Float64("scale", defScale, "multiplies the pods of (a) and (b) and the log size of (c)")
+	scale := fs.Float64("scale", defScale, "multiplies the pods of (a), (b) and (e) and the log size of (c)")
 	concurrency := fs.Int("concurrency", 10, "log requests at once, for every contender that has the setting")
 	fs.DurationVar(&lineInterval, "line-interval", lineInterval, "time between two log lines; an incremental run re-reads the last second it stored")
 	slow := fs.Float64("slow", 10, "run stern and kubectl logs only once when they take longer than this many times the raw floor (0: always repeat)")
@@ -104,7 +108,7 @@ func benchMain(ctx context.Context, args []string) error {
 	for _, n := range strings.Split(*names, ",") {
 		w, ok := all[strings.TrimSpace(n)]
 		if !ok {
-			return fmt.Errorf("unknown workload %q (a, b, c128, c256, d, f)", n)
+			return fmt.Errorf("unknown workload %q (a, b, c128, c256, d, e, f)", n)
 		}
 		selected = append(selected, w)
 	}
@@ -168,7 +172,12 @@ func benchMain(ctx context.Context, args []string) error {
 		return err
 	}
 	config.QPS, config.Burst = -1, 0
-	client, err := kubernetes.NewForConfig(config)
+	// Pods are listed by the thousand while a workload is created: protobuf costs the bench's
+	// process, which shares the cores, less than JSON. The dynamic client (kwok's Logs) stays JSON.
+	typed := rest.CopyConfig(config)
+	typed.ContentType = runtime.ContentTypeProtobuf
+	typed.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
+	client, err := kubernetes.NewForConfig(typed)
 	if err != nil {
 		return err
 	}
@@ -190,13 +199,15 @@ func benchMain(ctx context.Context, args []string) error {
 		if err := w.create(ctx, client, dyn, logDir); err != nil {
 			return err
 		}
+		created := time.Since(start)
+		fmt.Fprintf(os.Stderr, "bench: workload %s: created in %s (%s)\n", w.name, created.Round(time.Second), w.took)
 		if *hold {
 			fmt.Fprintf(os.Stderr, "bench: workload %s is in namespace %s (--kubeconfig %s); press Enter to run the contenders\n", w.name, w.namespace, *kubeconfig)
 			if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
 				return fmt.Errorf("waiting for Enter: %w", err)
 			}
 		}
-		res := &result{w: w, samples: map[string][]sample{}, follow: follow}
+		res := &result{w: w, samples: map[string][]sample{}, follow: follow, created: created}
 		scratch, err := os.MkdirTemp("", "logexport-bench-"+w.name+"-")
 		if err != nil {
 			return err

@@ -14,9 +14,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/pager"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/logexport/kubectl-logexport/test/kwok"
@@ -37,6 +39,8 @@ type workload struct {
 	namespace string
 	selector  string
 	files     []*logFile
+	// took says how long each step of create took.
+	took string
 }
 
 // lines and bytes of what the containers printed, as `kubectl logs` shows it.
@@ -179,8 +183,9 @@ func (w *workload) create(ctx context.Context, client kubernetes.Interface, dyn 
 	if err := os.MkdirAll(filepath.Join(dir, w.name), 0o755); err != nil {
 		return err
 	}
+	start := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(32)
+	g.SetLimit(createConcurrency)
 	w.files = make([]*logFile, w.pods*w.containers)
 	for p := 0; p < w.pods; p++ {
 		g.Go(func() error { return w.createPod(gctx, client, dyn, dir, p) })
@@ -188,8 +193,13 @@ func (w *workload) create(ctx context.Context, client kubernetes.Interface, dyn 
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	w.took = fmt.Sprintf("pods and logs created in %s", time.Since(start).Round(time.Second))
 	return w.settle(ctx, client)
 }
+
+// createConcurrency is how many requests creating a workload sends at once: enough to keep an
+// API server on 2 cores busy, not so many that its priority and fairness queues them.
+const createConcurrency = 32
 
 func (w *workload) podName(p int) string { return fmt.Sprintf("%s-%04d", w.name, p) }
 
@@ -232,69 +242,98 @@ func (w *workload) createPod(ctx context.Context, client kubernetes.Interface, d
 }
 
 // settle waits for every pod to run, gives its containers the IDs a kubelet would (kwok leaves
-// them empty and stern skips such containers), and waits until each log is served.
+// them empty and stern skips such containers), and waits until each log is served. Each pod is
+// updated as soon as a list finds it running, from the pod that list returned: with ten thousand
+// pods, waiting for the last one to run, then getting each again, doubles the time.
 func (w *workload) settle(ctx context.Context, client kubernetes.Interface) error {
-	err := wait.PollUntilContextTimeout(ctx, time.Second, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
-		list, err := client.CoreV1().Pods(w.namespace).List(ctx, metav1.ListOptions{LabelSelector: w.selector})
-		if err != nil {
-			return false, nil
-		}
-		running := 0
-		for _, p := range list.Items {
-			if p.Status.Phase == corev1.PodRunning && len(p.Status.ContainerStatuses) == w.containers {
-				running++
-			}
-		}
-		return running == w.pods, nil
-	})
-	if err != nil {
-		return fmt.Errorf("waiting for the pods of %s to run: %w", w.name, err)
-	}
+	start := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(32)
-	for p := 0; p < w.pods; p++ {
-		g.Go(func() error {
-			name := w.podName(p)
-			err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-				pod, err := client.CoreV1().Pods(w.namespace).Get(gctx, name, metav1.GetOptions{})
-				if err != nil {
-					return err
-				}
-				kwok.SetContainerIDs(&pod.Status)
-				// kwok starts them now; their logs began earlier, which no kubelet shows.
-				start := metav1.NewTime(w.started(p))
-				pod.Status.StartTime = &start
-				for i := range pod.Status.ContainerStatuses {
-					s := &pod.Status.ContainerStatuses[i]
-					if r := s.State.Running; r != nil {
-						r.StartedAt = start
-					}
-					if p < w.terminated {
-						// Finished a second after its last line, as a Job's container.
-						end := metav1.NewTime(w.files[p*w.containers+i].next.Add(time.Second))
-						s.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed",
-							StartedAt: start, FinishedAt: end, ContainerID: s.ContainerID}}
-						s.Ready, s.Started = false, new(bool)
-					}
-				}
-				if p < w.terminated {
-					pod.Status.Phase = corev1.PodSucceeded
-				}
-				_, err = client.CoreV1().Pods(w.namespace).UpdateStatus(gctx, pod, metav1.UpdateOptions{})
-				return err
-			})
-			if err != nil {
-				return fmt.Errorf("setting container IDs of %s: %w", name, err)
+	g.SetLimit(createConcurrency)
+	updated := make([]bool, w.pods)
+	left := w.pods
+	err := wait.PollUntilContextTimeout(ctx, time.Second, 20*time.Minute, true, func(ctx context.Context) (bool, error) {
+		p := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return client.CoreV1().Pods(w.namespace).List(ctx, opts)
+		})
+		err := p.EachListItem(gctx, metav1.ListOptions{LabelSelector: w.selector}, func(obj runtime.Object) error {
+			pod := obj.(*corev1.Pod)
+			var i int
+			if _, err := fmt.Sscanf(strings.TrimPrefix(pod.Name, w.name+"-"), "%d", &i); err != nil || i < 0 || i >= w.pods {
+				return fmt.Errorf("unexpected pod %s", pod.Name)
 			}
-			for c := 0; c < w.containers; c++ {
-				if err := kwok.WaitServed(gctx, client, w.namespace, name, fmt.Sprintf("c%d", c), false); err != nil {
-					return err
-				}
+			if updated[i] || pod.Status.Phase != corev1.PodRunning || len(pod.Status.ContainerStatuses) != w.containers {
+				return nil
 			}
+			updated[i] = true
+			left--
+			pod = pod.DeepCopy()
+			g.Go(func() error { return w.settlePod(gctx, client, i, pod) })
 			return nil
 		})
+		if err != nil {
+			if gctx.Err() != nil {
+				return false, g.Wait()
+			}
+			return false, nil
+		}
+		return left == 0, nil
+	})
+	if err != nil {
+		_ = g.Wait()
+		return fmt.Errorf("waiting for the pods of %s to run (%d of %d not yet): %w", w.name, left, w.pods, err)
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	w.took += fmt.Sprintf(", running with container IDs and logs served %s later", time.Since(start).Round(time.Second))
+	return nil
+}
+
+// settlePod gives pod p's containers IDs and start times as a kubelet would, starting from pod as
+// listed, and waits until its logs are served.
+func (w *workload) settlePod(ctx context.Context, client kubernetes.Interface, p int, pod *corev1.Pod) error {
+	name := w.podName(p)
+	first := true
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if !first {
+			var err error
+			if pod, err = client.CoreV1().Pods(w.namespace).Get(ctx, name, metav1.GetOptions{}); err != nil {
+				return err
+			}
+		}
+		first = false
+		kwok.SetContainerIDs(&pod.Status)
+		// kwok starts them now; their logs began earlier, which no kubelet shows.
+		start := metav1.NewTime(w.started(p))
+		pod.Status.StartTime = &start
+		for i := range pod.Status.ContainerStatuses {
+			s := &pod.Status.ContainerStatuses[i]
+			if r := s.State.Running; r != nil {
+				r.StartedAt = start
+			}
+			if p < w.terminated {
+				// Finished a second after its last line, as a Job's container.
+				end := metav1.NewTime(w.files[p*w.containers+i].next.Add(time.Second))
+				s.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed",
+					StartedAt: start, FinishedAt: end, ContainerID: s.ContainerID}}
+				s.Ready, s.Started = false, new(bool)
+			}
+		}
+		if p < w.terminated {
+			pod.Status.Phase = corev1.PodSucceeded
+		}
+		_, err := client.CoreV1().Pods(w.namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("setting container IDs of %s: %w", name, err)
+	}
+	for c := 0; c < w.containers; c++ {
+		if err := kwok.WaitServed(ctx, client, w.namespace, name, fmt.Sprintf("c%d", c), false); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (w *workload) delete(ctx context.Context, client kubernetes.Interface) {

@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -124,4 +127,60 @@ func kubeconfigWithNamespace(t *testing.T, ns string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// Pods are listed in chunks (--chunk-size, as for kubectl get): a run asks the API server for
+// them page by page, following its continue tokens, and exports the pods of every page; 0 lists
+// them in one request. The list requests are read from the client's request log (-v=6).
+func TestChunkedList(t *testing.T) {
+	ns := newNamespace(t)
+	var want []string
+	for i := range 5 {
+		name := fmt.Sprintf("p%d", i)
+		createPod(t, ns, pod{name: name, containers: []container{{name: "c", log: newLog(t).add(at(i, 0), name)}}})
+		want = append(want, ns+"/"+name+"/c")
+	}
+	listRE := regexp.MustCompile(`/api/v1/namespaces/` + ns + `/pods(?:\?([^"\s]*))?"`)
+	tests := []struct {
+		name string
+		args []string
+		// lists are the queries of the pod list requests, in order; continue tokens are
+		// replaced by "T".
+		lists []string
+	}{
+		{"chunks of 2", []string{"--chunk-size", "2"}, []string{"limit=2", "continue=T&limit=2", "continue=T&limit=2"}},
+		{"one chunk", []string{"--chunk-size", "5"}, []string{"limit=5"}},
+		{"default", nil, []string{"limit=500"}},
+		{"not chunked", []string{"--chunk-size", "0"}, []string{""}},
+		// The retention's list of what is there is chunked too.
+		{"retention", []string{"--chunk-size", "3", "--retain", "720h"}, []string{"limit=3", "continue=T&limit=3", "limit=3", "continue=T&limit=3"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			res := logexport(t, append([]string{"-n", ns, "-d", dir, "-o", "json", "-v", "6"}, tt.args...)...)
+			if res.code != 0 {
+				t.Fatalf("exit %d: %s", res.code, clip(res.stderr))
+			}
+			s := decode(t, res.stdout)
+			sameList(t, "exported", exported(s), want)
+			for _, c := range s.Containers {
+				assertFile(t, filepath.Join(dir, ns, c.Pod, "c.log"), lines(c.Pod))
+			}
+			var lists []string
+			for _, m := range listRE.FindAllStringSubmatch(res.stderr, -1) {
+				q, err := url.ParseQuery(m[1])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if q.Has("continue") {
+					q.Set("continue", "T")
+				}
+				lists = append(lists, q.Encode())
+			}
+			if strings.Join(lists, " ") != strings.Join(tt.lists, " ") {
+				t.Errorf("pod list requests %q, want %q", lists, tt.lists)
+			}
+		})
+	}
 }
