@@ -132,7 +132,8 @@ func (e *Exporter) Export(ctx context.Context, t target.Target) Result {
 
 // Gone reports what is lost of a container whose pod went before its log could be read: what
 // it (or an older pod of the same name) logged after the file's checkpoint, or its whole log if
-// nothing of it is stored, once it had started. Nothing is requested, since the name may belong
+// nothing of it is stored, once it had started (nothing, if the last status seen shows an instance
+// terminated whose log is stored to its end). Nothing is requested, since the name may belong
 // to a newer pod already.
 func (e *Exporter) Gone(t target.Target) Result {
 	res := Result{Target: t}
@@ -141,7 +142,10 @@ func (e *Exporter) Gone(t target.Target) Result {
 		res.Err = err
 		return res
 	}
-	switch _, current := instances(t.PodUID, t.Status); {
+	switch older, current := instances(t.PodUID, t.Status); {
+	case current != nil && storedToEnd(cp, t.PodUID, older, current) == current:
+		// The last status seen shows the instance terminated, and its log is stored to its end:
+		// nothing of it is unstored (an export would not have asked for it either).
 	case cp != nil && cp.PodUID != "" && cp.PodUID != t.PodUID:
 		res.Gaps = append(res.Gaps, Gap{From: cp.Last, Reason: fmt.Sprintf(
 			"pod %s was replaced by one of the same name (uid %s), which went before its log was read: what the old pod logged after the checkpoint, and the new one's log, are lost", cp.PodUID, t.PodUID)})
