@@ -143,14 +143,20 @@ func TestTerminatedNotRequestedAgain(t *testing.T) {
 		runs []run
 	}{
 		{"terminated with lines before the second it finished: read once", []run{
-			{before: func(srv *logserver.Server, clock *time.Time) { appendAt(srv, *clock, "a-1", "a-2"); terminate(srv, clock) },
+			{before: func(srv *logserver.Server, clock *time.Time) {
+				appendAt(srv, *clock, "a-1", "a-2")
+				terminate(srv, clock)
+			},
 				current: 1, file: "a-1\na-2\n", complete: true},
 			{current: 0, file: "a-1\na-2\n", complete: true},
 			{current: 0, file: "a-1\na-2\n", complete: true},
 		}},
 		{"stored while running, then terminated: read to its end once more", []run{
 			{before: func(srv *logserver.Server, clock *time.Time) { appendAt(srv, *clock, "a-1") }, current: 1, file: "a-1\n"},
-			{before: func(srv *logserver.Server, clock *time.Time) { appendAt(srv, clock.Add(time.Second), "a-2"); terminate(srv, clock) },
+			{before: func(srv *logserver.Server, clock *time.Time) {
+				appendAt(srv, clock.Add(time.Second), "a-2")
+				terminate(srv, clock)
+			},
 				current: 1, file: "a-1\na-2\n", complete: true},
 			{current: 0, file: "a-1\na-2\n", complete: true},
 		}},
@@ -174,7 +180,10 @@ func TestTerminatedNotRequestedAgain(t *testing.T) {
 				srv.Restart("default", "p0", "c")
 				appendAt(srv, *clock, "b-1")
 			}, current: 1, previous: 0, file: "a-1\nb-1\n"},
-			{before: func(srv *logserver.Server, clock *time.Time) { appendAt(srv, clock.Add(time.Second), "b-2"); terminate(srv, clock) },
+			{before: func(srv *logserver.Server, clock *time.Time) {
+				appendAt(srv, clock.Add(time.Second), "b-2")
+				terminate(srv, clock)
+			},
 				current: 1, file: "a-1\nb-1\nb-2\n", complete: true},
 			{current: 0, file: "a-1\nb-1\nb-2\n", complete: true},
 		}},
@@ -308,4 +317,3 @@ func TestTerminatedLaggingStatusNotComplete(t *testing.T) {
 		t.Fatalf("B's line stored %d times: %q", strings.Count(got, "b-1\n"), got)
 	}
 }
-
