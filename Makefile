@@ -8,6 +8,7 @@ tools:
 	hack/tools.sh cluster
 
 unit:
+	@files=$$(gofmt -l cmd pkg test hack); if [ -n "$$files" ]; then echo "not gofmt-ed: $$files"; exit 1; fi
 	go vet ./...
 	go test -count=1 -timeout 30m ./pkg/... ./test/bench/ ./test/kwok/ ./test/logserver/ ./test/model/
 
