@@ -427,6 +427,9 @@ func TestCheckpointFileClosedWithItsLogs(t *testing.T) {
 	}
 	c := mustOpenLog(t, d, "ns", "c", "c")
 	defer c.Close()
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
 	if cap(c.buf) != writeBufferSize {
 		t.Fatalf("write buffer of %d bytes after a double close", cap(c.buf))
 	}
