@@ -721,8 +721,11 @@ func (m *merge) save() error {
 }
 
 // idle writes out what a followed stream delivered, and saves the checkpoint if the last save is
-// older than CommitInterval, so that a killed follower fetches little again.
+// older than CommitInterval, so that a killed follower fetches little again. While the stream
+// waits for the container, the reader and the log keep only small buffers or none.
 func (m *merge) idle(r *logline.Reader) error {
+	r.Idle()
+	defer m.log.Idle()
 	// Lines are shown only once proven to come from the instance asked for: a stream of a
 	// container that restarted or a pod that was replaced may have to be cut back.
 	if !m.proof.proven || time.Since(m.saved.at) >= m.CommitInterval {
