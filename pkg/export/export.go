@@ -525,6 +525,17 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 		if f.First {
 			ts, at, err := parser.Parse(data)
 			if err != nil {
+				if !f.Last {
+					// A line's first fragment without its newline is cut short by the stream's
+					// end (a stopped run, a broken connection) unless it fills the buffer: then
+					// the stream failed, not the line, and the next serves the line again.
+					if _, rerr := r.Next(); rerr != nil {
+						if rerr == io.EOF {
+							rerr = io.ErrUnexpectedEOF
+						}
+						return m.readError(ctx, rerr)
+					}
+				}
 				return fmt.Errorf("reading log of %s: %w", m.t.Key(), err)
 			}
 			lineTime, line = ts, w.begin(ts.Unix())
