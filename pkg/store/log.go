@@ -290,22 +290,41 @@ func (l *Log) start() {
 	l.line, l.committed = l.size, l.size
 }
 
-// writeBuffers saves allocating (and zeroing) a write buffer for each of thousands of small logs.
-var writeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, writeBufferSize); return &b }}
+// smallWriteBufferSize is the write buffer a log starts with: one that fills up takes one of
+// writeBufferSize. A follower writes a line or a few at a time into thousands of logs at once.
+const smallWriteBufferSize = 4 << 10
 
-// takeBuffer gives the log a write buffer if it has none.
+// smallWriteBuffers and writeBuffers save allocating (and zeroing) a write buffer for each of
+// thousands of small logs.
+var (
+	smallWriteBuffers = sync.Pool{New: func() any { b := make([]byte, 0, smallWriteBufferSize); return &b }}
+	writeBuffers      = sync.Pool{New: func() any { b := make([]byte, 0, writeBufferSize); return &b }}
+)
+
+// takeBuffer gives the log a write buffer if it has none: a small one, or, when it has a small
+// one, a big one that takes over what it holds.
 func (l *Log) takeBuffer() {
-	if l.bufp == nil {
-		l.bufp = writeBuffers.Get().(*[]byte)
+	switch {
+	case l.bufp == nil:
+		l.bufp = smallWriteBuffers.Get().(*[]byte)
 		l.buf = (*l.bufp)[:0]
+	case cap(l.buf) < writeBufferSize:
+		bp := writeBuffers.Get().(*[]byte)
+		buf := append((*bp)[:0], l.buf...)
+		l.giveBuffer()
+		l.bufp, l.buf = bp, buf
 	}
 }
 
-// giveBuffer returns the log's write buffer, if any, to the pool; what it held is dropped.
+// giveBuffer returns the log's write buffer, if any, to its pool; what it held is dropped.
 func (l *Log) giveBuffer() {
 	if l.bufp != nil {
 		*l.bufp = (*l.bufp)[:0]
-		writeBuffers.Put(l.bufp)
+		if cap(*l.bufp) == writeBufferSize {
+			writeBuffers.Put(l.bufp)
+		} else {
+			smallWriteBuffers.Put(l.bufp)
+		}
 	}
 	l.bufp, l.buf = nil, nil
 }
@@ -331,10 +350,13 @@ func (l *Log) Checkpoint() *Checkpoint { return l.cp }
 // Write appends p to the current line.
 func (l *Log) Write(p []byte) (int, error) {
 	n := len(p)
-	if len(p) > 0 {
+	if len(p) > 0 && l.bufp == nil {
 		l.takeBuffer()
 	}
 	for len(p) > 0 {
+		if len(l.buf) == cap(l.buf) && cap(l.buf) < writeBufferSize {
+			l.takeBuffer() // more than a line or a few: the big one
+		}
 		if len(l.buf) == cap(l.buf) {
 			if err := l.flush(); err != nil {
 				return n - len(p), err
