@@ -751,22 +751,19 @@ func (m *merge) idle(r *logline.Reader) error {
 	// Lines came within the interval of the last save, and then none: they are saved when the
 	// interval is over if nothing more has come by then (a checkpoint that waited for the next
 	// line would leave metrics, status and a SIGKILL's re-fetch behind for as long as the
-	// container is quiet). The stream is waited on in a goroutine of its own, the only one to
-	// touch the reader until it returns.
-	came := make(chan struct{})
-	go func() {
-		r.Wait()
-		close(came)
-	}()
-	t := time.NewTimer(m.CommitInterval - time.Since(m.saved.at))
-	defer t.Stop()
-	select {
-	case <-came:
-		return nil
-	case <-t.C:
+	// container is quiet). The save runs from a timer while this goroutine waits for the
+	// stream (rather than a goroutine of its own per waiting stream: a follower has thousands),
+	// and the stream's next line waits for it.
+	var err error
+	saved := make(chan struct{})
+	t := time.AfterFunc(m.CommitInterval-time.Since(m.saved.at), func() {
+		defer close(saved)
+		err = m.save()
+	})
+	r.Wait()
+	if !t.Stop() {
+		<-saved // the timer fired: the save runs, or ran
 	}
-	err := m.save()
-	<-came
 	return err
 }
 
