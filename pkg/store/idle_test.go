@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,5 +97,42 @@ func TestLogIdleGivesBufferBack(t *testing.T) {
 				t.Fatalf("checkpoint %+v, want size %d", cp, len(tt.want))
 			}
 		})
+	}
+}
+
+// A log kept small writes its buffer out when it fills up instead of taking a big one, and
+// stores the same bytes.
+func TestLogKeepBufferSmall(t *testing.T) {
+	dir := t.TempDir()
+	d := mustOpen(t, dir)
+	defer d.Close()
+	l := mustOpenLog(t, d, "ns", "p", "c")
+	l.KeepBufferSmall()
+	var want bytes.Buffer
+	for i := range 3 * smallWriteBufferSize / 10 {
+		line := fmt.Sprintf("line %4d\n", i)
+		want.WriteString(line)
+		if _, err := l.Write([]byte(line)); err != nil {
+			t.Fatal(err)
+		}
+		l.EndLine()
+		if cap(l.buf) != smallWriteBufferSize {
+			t.Fatalf("line %d: write buffer of %d bytes, want %d", i, cap(l.buf), smallWriteBufferSize)
+		}
+	}
+	long := strings.Repeat("x", 3*smallWriteBufferSize) + "\n"
+	want.WriteString(long)
+	if _, err := l.Write([]byte(long)); err != nil {
+		t.Fatal(err)
+	}
+	l.EndLine()
+	if err := l.Commit(Checkpoint{Instance: "i"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "ns", "p", "c.log")); err != nil || !bytes.Equal(b, want.Bytes()) {
+		t.Fatalf("file of %d bytes, %v; want %d bytes", len(b), err, want.Len())
 	}
 }

@@ -121,8 +121,10 @@ type Log struct {
 	// (see Idle).
 	bufp *[]byte
 	buf  []byte
-	size int64 // bytes in the file
-	line int64 // logical length at the end of the last complete line
+	// small: the buffer is written out when full, not grown (see KeepBufferSmall).
+	small bool
+	size  int64 // bytes in the file
+	line  int64 // logical length at the end of the last complete line
 	// committed is the length the saved checkpoint covers.
 	committed int64
 	// unsynced is set while the file has writes or a truncation that a commit must sync first.
@@ -329,6 +331,11 @@ func (l *Log) giveBuffer() {
 	l.bufp, l.buf = nil, nil
 }
 
+// KeepBufferSmall keeps the write buffer at its first, small size: it is written out when full
+// rather than grown. A follower that starts (or reconnects) with thousands of containers'
+// backlogs at once would otherwise hold a big buffer for every one of them.
+func (l *Log) KeepBufferSmall() { l.small = true }
+
 // Idle gives the write buffer back while it holds nothing (everything written is in the file);
 // the next Write takes one again. A follower keeps a log open for each of thousands of
 // containers, most of them waiting for their next line most of the time.
@@ -354,7 +361,7 @@ func (l *Log) Write(p []byte) (int, error) {
 		l.takeBuffer()
 	}
 	for len(p) > 0 {
-		if len(l.buf) == cap(l.buf) && cap(l.buf) < writeBufferSize {
+		if len(l.buf) == cap(l.buf) && cap(l.buf) < writeBufferSize && !l.small {
 			l.takeBuffer() // more than a line or a few: the big one
 		}
 		if len(l.buf) == cap(l.buf) {
