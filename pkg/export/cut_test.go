@@ -22,7 +22,7 @@ import (
 // writtenFunc is a Metrics that calls a function for each line written.
 type writtenFunc func(time.Time)
 
-func (f writtenFunc) Written(ts time.Time)                  { f(ts) }
+func (f writtenFunc) Written(ts time.Time)                 { f(ts) }
 func (writtenFunc) Saved(namespace string, lines, b int64) {}
 func (writtenFunc) SaveFailed(namespace string, err error) {}
 

@@ -173,6 +173,11 @@ func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance
 		return res, nil
 	}
 	res.File = log.Path()
+	if e.Follow {
+		// Thousands of followed containers may catch up at once (when the follower starts,
+		// after a reconnect): each with small buffers.
+		log.KeepBufferSmall()
+	}
 	defer func() {
 		if err := log.Close(); err != nil && res.Err == nil {
 			res.Err = err
@@ -485,7 +490,11 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 		return m.readError(ctx, err)
 	}
 	defer rc.Close()
-	r := logline.NewReader(rc, m.BufferSize)
+	newReader := logline.NewReader
+	if m.Follow {
+		newReader = logline.NewLineReader
+	}
+	r := newReader(rc, m.BufferSize)
 	defer r.Release()
 	w := windowOf(m.cp)
 	skip := newSkipper(w, since)
