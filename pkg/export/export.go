@@ -577,7 +577,7 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 			}
 			if follow && r.Buffered() == 0 {
 				// Caught up: the next read waits for the container. Make what came visible now.
-				// (r.Wait, in a goroutine of idle's, moves the buffer's bytes: hash them first.)
+				// (idle's r.Idle and r.Wait move the buffer's bytes: hash them first.)
 				w.fold(nil)
 				if err := m.idle(r); err != nil {
 					return err
