@@ -95,3 +95,51 @@ func TestStreamCutInsideTimestamp(t *testing.T) {
 		})
 	}
 }
+
+// A followed stream reads and writes with small buffers, which take the full size only for a
+// line that does not fit: a 2 MiB line between short ones is stored whole, once, and the
+// stream goes on with the next.
+func TestFollowLongLine(t *testing.T) {
+	long := strings.Repeat("x", 2<<20)
+	served := []string{"a", long, "b", strings.Repeat("y", 5000), "c"}
+	var body strings.Builder
+	for i, l := range served {
+		body.WriteString(ts(1, i).Format(time.RFC3339Nano) + " " + l + "\n")
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if servePod(w, r, func(string) string { return "u" }) {
+			return
+		}
+		// Line by line, as a container logs them, then the stream waits for more.
+		for _, l := range strings.SplitAfter(body.String(), "\n") {
+			_, _ = io.WriteString(w, l)
+			w.(http.Flusher).Flush()
+		}
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	client := kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL})
+	dir := t.TempDir()
+	d, err := store.Open(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	written := 0
+	o := Options{Follow: true, CommitInterval: time.Hour, Metrics: writtenFunc(func(time.Time) {
+		if written++; written == len(served) {
+			cancel()
+		}
+	})}
+	e := &Exporter{Client: client, Dir: d, Options: o}
+	res := e.Export(ctx, target.Target{Namespace: "ns", Pod: "p", PodUID: "u", Container: "app", Status: &benchStatus})
+	if res.Err != nil && !errors.Is(res.Err, context.Canceled) {
+		t.Fatal(res.Err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "ns", "p", "app.log"))
+	if want := strings.Join(served, "\n") + "\n"; err != nil || string(b) != want || res.Lines != int64(len(served)) {
+		t.Fatalf("file of %d bytes (%v), %d lines; want %d bytes, %d lines", len(b), err, res.Lines, len(want), len(served))
+	}
+}
