@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,7 +46,8 @@ func (o *Options) runFollow(ctx context.Context, client kubernetes.Interface) (e
 	}
 	defer closeDir(dir, &err)
 	defer o.finishRun(dir, &err)
-	opts := export.Options{Timestamps: o.Timestamps, Since: o.since, CommitInterval: checkpointInterval}
+	stored := &storedCounter{}
+	opts := export.Options{Timestamps: o.Timestamps, Since: o.since, CommitInterval: checkpointInterval, Metrics: stored}
 	once := &export.Exporter{Client: client, Dir: dir, Options: opts}
 	opts.Follow = true
 	streaming := &export.Exporter{Client: client, Dir: dir, Options: opts}
@@ -75,14 +77,14 @@ func (o *Options) runFollow(ctx context.Context, client kubernetes.Interface) (e
 		},
 	}
 	if l != nil {
-		shutdown, serr := o.serveMetrics(ctx, l, dir, f, once, streaming)
+		shutdown, serr := o.serveMetrics(ctx, l, dir, f, stored)
 		if serr != nil {
 			return serr
 		}
 		l = nil
 		defer shutdown(&err)
 	}
-	stop := o.statusLine(ctx, f, &mu)
+	stop := o.statusLine(ctx, f, stored, &mu)
 	results, nsErrs, err := f.Run(ctx)
 	stop()
 	if err != nil {
@@ -114,11 +116,38 @@ func validateMetricsAddress(addr string, follow bool) error {
 // metricsShutdownTimeout bounds how long a scrape under way may hold up the exit.
 const metricsShutdownTimeout = 5 * time.Second
 
+// storedCounter counts what the saved checkpoints cover, those of streams still open included,
+// for the status line, and hands every event on to the metrics, if they are served.
+type storedCounter struct {
+	lines, bytes atomic.Int64
+	next         export.Metrics
+}
+
+func (c *storedCounter) Written(ts time.Time) {
+	if c.next != nil {
+		c.next.Written(ts)
+	}
+}
+
+func (c *storedCounter) Saved(namespace string, lines, bytes int64) {
+	c.lines.Add(lines)
+	c.bytes.Add(bytes)
+	if c.next != nil {
+		c.next.Saved(namespace, lines, bytes)
+	}
+}
+
+func (c *storedCounter) SaveFailed(namespace string, err error) {
+	if c.next != nil {
+		c.next.SaveFailed(namespace, err)
+	}
+}
+
 // serveMetrics serves the follower's metrics and probes on l (--metrics-bind-address), from a
 // registry of the run's own (a library's collectors on the global one are not mixed in). The
 // returned function stops the server, once the follower is done, and makes its error the run's
 // if the run had none.
-func (o *Options) serveMetrics(ctx context.Context, l net.Listener, dir *store.Dir, f *follow.Follower, exporters ...*export.Exporter) (func(*error), error) {
+func (o *Options) serveMetrics(ctx context.Context, l net.Listener, dir *store.Dir, f *follow.Follower, stored *storedCounter) (func(*error), error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	health := metrics.NewHealth(nil, 0)
@@ -127,9 +156,7 @@ func (o *Options) serveMetrics(ctx context.Context, l net.Listener, dir *store.D
 		return nil, err
 	}
 	f.Metrics = m
-	for _, e := range exporters {
-		e.Metrics = m
-	}
+	stored.next = m
 	// Ready once every container selected at the start has its checkpoint read: what a restarted
 	// follower resumes from is known. A checkpoint that cannot be read is its container's failure,
 	// reported by its export, not the follower's.
@@ -155,19 +182,29 @@ func (o *Options) serveMetrics(ctx context.Context, l net.Listener, dir *store.D
 	}, nil
 }
 
+// status is what the status line says.
+type status struct {
+	follow.Stats
+	// Lines and Bytes are stored (their checkpoints saved), by streams still open too.
+	Lines, Bytes int64
+}
+
 // statusLine reports the follower's state on stderr: a live line on a terminal, one line every
 // --summary-interval otherwise.
-func (o *Options) statusLine(ctx context.Context, f *follow.Follower, mu *sync.Mutex) func() {
+func (o *Options) statusLine(ctx context.Context, f *follow.Follower, stored *storedCounter, mu *sync.Mutex) func() {
 	bound := "a stream per container"
 	if n := o.followStreams(); n > 0 {
 		bound = fmt.Sprintf("--max-log-requests %d", n)
 	}
-	text := func(st follow.Stats, rate float64) string {
+	now := func() status {
+		return status{Stats: f.Stats(), Lines: stored.lines.Load(), Bytes: stored.bytes.Load()}
+	}
+	text := func(st status, rate float64) string {
 		return fmt.Sprintf("following %d containers (%d stopped and stored): %d streams open, %d waiting for a stream (%s), %d lines (%d bytes) exported, %.0f lines/s",
 			st.Containers, st.Stored, st.Open, st.Waiting, bound, st.Lines, st.Bytes, rate)
 	}
 	if isTerminal(o.ErrOut) && o.SummaryInterval == 0 {
-		return liveStatus(o.ErrOut, f, text)
+		return liveStatus(o.ErrOut, now, text)
 	}
 	if o.SummaryInterval == 0 {
 		return func() {}
@@ -179,7 +216,7 @@ func (o *Options) statusLine(ctx context.Context, f *follow.Follower, mu *sync.M
 		defer wg.Done()
 		t := time.NewTicker(o.SummaryInterval)
 		defer t.Stop()
-		var last follow.Stats
+		var last status
 		for {
 			select {
 			case <-done:
@@ -188,7 +225,7 @@ func (o *Options) statusLine(ctx context.Context, f *follow.Follower, mu *sync.M
 				return
 			case <-t.C:
 			}
-			st := f.Stats()
+			st := now()
 			rate := float64(st.Lines-last.Lines) / o.SummaryInterval.Seconds()
 			last = st
 			mu.Lock()
@@ -203,12 +240,12 @@ func (o *Options) statusLine(ctx context.Context, f *follow.Follower, mu *sync.M
 }
 
 // liveStatus keeps a spinner with the follower's numbers on a terminal.
-func liveStatus(w io.Writer, f *follow.Follower, text func(follow.Stats, float64) string) func() {
+func liveStatus(w io.Writer, numbers func() status, text func(status, float64) string) func() {
 	p := mpb.New(mpb.WithOutput(w), mpb.WithRefreshRate(time.Second), mpb.WithWidth(2))
-	var last follow.Stats
+	var last status
 	lastAt := time.Now()
 	bar := p.New(1, mpb.SpinnerStyle(), mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
-		st, now := f.Stats(), time.Now()
+		st, now := numbers(), time.Now()
 		rate := float64(st.Lines-last.Lines) / max(now.Sub(lastAt).Seconds(), 1e-3)
 		last, lastAt = st, now
 		return text(st, rate)

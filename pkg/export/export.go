@@ -173,6 +173,11 @@ func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance
 		return res, nil
 	}
 	res.File = log.Path()
+	if e.Follow {
+		// Thousands of followed containers may catch up at once (when the follower starts,
+		// after a reconnect): each with small buffers.
+		log.KeepBufferSmall()
+	}
 	defer func() {
 		if err := log.Close(); err != nil && res.Err == nil {
 			res.Err = err
@@ -485,7 +490,11 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 		return m.readError(ctx, err)
 	}
 	defer rc.Close()
-	r := logline.NewReader(rc, m.BufferSize)
+	newReader := logline.NewReader
+	if m.Follow {
+		newReader = logline.NewLineReader
+	}
+	r := newReader(rc, m.BufferSize)
 	defer r.Release()
 	w := windowOf(m.cp)
 	skip := newSkipper(w, since)
@@ -525,6 +534,17 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 		if f.First {
 			ts, at, err := parser.Parse(data)
 			if err != nil {
+				if !f.Last {
+					// A line's first fragment without its newline is cut short by the stream's
+					// end (a stopped run, a broken connection) unless it fills the buffer: then
+					// the stream failed, not the line, and the next serves the line again.
+					if _, rerr := r.Next(); rerr != nil {
+						if rerr == io.EOF {
+							rerr = io.ErrUnexpectedEOF
+						}
+						return m.readError(ctx, rerr)
+					}
+				}
 				return fmt.Errorf("reading log of %s: %w", m.t.Key(), err)
 			}
 			lineTime, line = ts, w.begin(ts.Unix())
@@ -557,7 +577,7 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 			}
 			if follow && r.Buffered() == 0 {
 				// Caught up: the next read waits for the container. Make what came visible now.
-				// (r.Wait, in a goroutine of idle's, moves the buffer's bytes: hash them first.)
+				// (idle's r.Idle and r.Wait move the buffer's bytes: hash them first.)
 				w.fold(nil)
 				if err := m.idle(r); err != nil {
 					return err
@@ -721,8 +741,11 @@ func (m *merge) save() error {
 }
 
 // idle writes out what a followed stream delivered, and saves the checkpoint if the last save is
-// older than CommitInterval, so that a killed follower fetches little again.
+// older than CommitInterval, so that a killed follower fetches little again. While the stream
+// waits for the container, the reader and the log keep only small buffers or none.
 func (m *merge) idle(r *logline.Reader) error {
+	r.Idle()
+	defer m.log.Idle()
 	// Lines are shown only once proven to come from the instance asked for: a stream of a
 	// container that restarted or a pod that was replaced may have to be cut back.
 	if !m.proof.proven || time.Since(m.saved.at) >= m.CommitInterval {
@@ -737,22 +760,19 @@ func (m *merge) idle(r *logline.Reader) error {
 	// Lines came within the interval of the last save, and then none: they are saved when the
 	// interval is over if nothing more has come by then (a checkpoint that waited for the next
 	// line would leave metrics, status and a SIGKILL's re-fetch behind for as long as the
-	// container is quiet). The stream is waited on in a goroutine of its own, the only one to
-	// touch the reader until it returns.
-	came := make(chan struct{})
-	go func() {
-		r.Wait()
-		close(came)
-	}()
-	t := time.NewTimer(m.CommitInterval - time.Since(m.saved.at))
-	defer t.Stop()
-	select {
-	case <-came:
-		return nil
-	case <-t.C:
+	// container is quiet). The save runs from a timer while this goroutine waits for the
+	// stream (rather than a goroutine of its own per waiting stream: a follower has thousands),
+	// and the stream's next line waits for it.
+	var err error
+	saved := make(chan struct{})
+	t := time.AfterFunc(m.CommitInterval-time.Since(m.saved.at), func() {
+		defer close(saved)
+		err = m.save()
+	})
+	r.Wait()
+	if !t.Stop() {
+		<-saved // the timer fired: the save runs, or ran
 	}
-	err := m.save()
-	<-came
 	return err
 }
 

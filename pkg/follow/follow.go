@@ -217,7 +217,6 @@ type Stats struct {
 	Containers, Stored int
 	// Open exports run now; Waiting containers wait for a free one.
 	Open, Waiting int
-	Lines, Bytes  int64
 }
 
 // Stats returns the current numbers, for a status line.
@@ -229,10 +228,6 @@ func (f *Follower) Stats() Stats {
 		if c.stored != "" && c.stored == c.status {
 			s.Stored++
 		}
-	}
-	for _, r := range f.totals {
-		s.Lines += r.Lines
-		s.Bytes += r.Bytes
 	}
 	return s
 }

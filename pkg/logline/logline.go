@@ -15,11 +15,20 @@ import (
 // DefaultBufferSize bounds the memory one reader holds; longer lines come in several fragments.
 const DefaultBufferSize = 64 << 10
 
+// SmallBufferSize is what a reader holds while lines come one by one: a reader starts with it and
+// takes a buffer of its full size only for a line that does not fit or a stream that fills it
+// (a backlog; not with NewLineReader), and gives that back with Idle. A follower keeps a stream
+// open for each of thousands of containers that log a line now and then, each waiting with its
+// buffer.
+const SmallBufferSize = 4 << 10
+
 // Reader splits a log stream into lines and lines into fragments. It keeps its own buffer rather
 // than a bufio.Reader's so that it can tell when the bytes it handed out stay where they are
 // (Ready): a caller may then let work on them wait, and do it for many lines at once.
 type Reader struct {
-	src  io.Reader
+	src io.Reader
+	// buf is *bp.
+	bp   *[]byte
 	buf  []byte
 	r, w int // buf[r:w] is read and not handed out
 	// nl is the index in buf of the newline that ends the next line, -1 if not found yet;
@@ -27,12 +36,17 @@ type Reader struct {
 	nl, scanned int
 	err         error
 	inLine      bool
-	pooled      bool
+	// size bounds the buffer (and so a fragment); start is the buffer a reader begins with and
+	// goes back to when idle.
+	size, start int
+	// lineByLine: the buffer grows only for a line that does not fit (see NewLineReader).
+	lineByLine bool
 }
 
-// buffers keeps the buffers of DefaultBufferSize that streams released: a run over thousands of
-// small logs would otherwise allocate (and zero, and collect) 64 KiB per stream.
-var buffers sync.Pool
+// smallBuffers and fullBuffers keep the buffers of SmallBufferSize and DefaultBufferSize that
+// readers gave back: a run over thousands of small logs would otherwise allocate (and zero, and
+// collect) a buffer for each stream.
+var smallBuffers, fullBuffers sync.Pool
 
 // minBufferSize keeps a whole timestamp prefix (at most 36 bytes) in a line's first fragment.
 const minBufferSize = 64
@@ -40,35 +54,86 @@ const minBufferSize = 64
 // maxEmptyReads is how many reads in a row may return nothing before the stream counts as stuck.
 const maxEmptyReads = 100
 
-// NewReader returns a Reader with a buffer of size bytes (DefaultBufferSize if size <= 0).
+// NewReader returns a Reader whose fragments are at most size bytes (DefaultBufferSize if
+// size <= 0).
 func NewReader(r io.Reader, size int) *Reader {
 	if size <= 0 {
 		size = DefaultBufferSize
 	}
 	size = max(size, minBufferSize)
-	lr := &Reader{src: r, nl: -1}
-	if size == DefaultBufferSize {
-		lr.pooled = true
-		if b, ok := buffers.Get().(*[]byte); ok {
-			lr.buf = *b
-			return lr
-		}
-	}
-	lr.buf = make([]byte, size)
+	lr := &Reader{src: r, nl: -1, size: size, start: min(size, SmallBufferSize)}
+	lr.take(lr.start)
 	return lr
+}
+
+// NewLineReader is NewReader for a stream that delivers lines as they are logged (a followed
+// one): its buffer grows only for a line that does not fit, not for a backlog that fills it. A
+// follower that starts (or reconnects) with thousands of containers' backlogs at once would
+// otherwise hold the full size for every one of them.
+func NewLineReader(r io.Reader, size int) *Reader {
+	lr := NewReader(r, size)
+	lr.lineByLine = true
+	return lr
+}
+
+// pool is where buffers of n bytes are kept, nil for sizes not kept.
+func pool(n int) *sync.Pool {
+	switch n {
+	case SmallBufferSize:
+		return &smallBuffers
+	case DefaultBufferSize:
+		return &fullBuffers
+	}
+	return nil
+}
+
+// take makes a buffer of n bytes the reader's, with what the old one had not handed out at its
+// start. It moves the buffer's bytes.
+func (r *Reader) take(n int) {
+	var bp *[]byte
+	if p := pool(n); p != nil {
+		bp, _ = p.Get().(*[]byte)
+	}
+	if bp == nil {
+		b := make([]byte, n)
+		bp = &b
+	}
+	buf := *bp
+	if r.bp != nil {
+		r.w = copy(buf, r.buf[r.r:r.w])
+		r.scanned = max(r.scanned-r.r, 0)
+		r.nl, r.r = -1, 0
+		r.give()
+	}
+	r.bp, r.buf = bp, buf
+}
+
+// give returns the reader's buffer to its pool.
+func (r *Reader) give() {
+	if p := pool(len(r.buf)); p != nil {
+		p.Put(r.bp)
+	}
+	r.bp, r.buf = nil, nil
 }
 
 // Release lets another Reader use the buffer. Neither r nor a fragment it returned may be used
 // after.
 func (r *Reader) Release() {
-	if r.buf == nil {
+	if r.bp == nil {
 		return
 	}
-	if r.pooled {
-		buf := r.buf
-		buffers.Put(&buf)
+	r.give()
+	r.src = nil
+}
+
+// Idle gives back a buffer larger than the one the reader started with when it holds nothing
+// that was not handed out: the stream caught up, and the next line will likely fit the small
+// one. Fragments returned before may not be used after.
+func (r *Reader) Idle() {
+	if r.r == r.w && len(r.buf) > r.start {
+		r.r, r.w, r.scanned, r.nl = 0, 0, 0, -1
+		r.take(r.start)
 	}
-	r.buf, r.src = nil, nil
 }
 
 // Wait blocks until the stream has more to read, or has ended or failed (which the next call to
@@ -108,7 +173,7 @@ func (r *Reader) newline() int {
 // Ready tells whether the next call to Next returns without reading the stream, and so leaves
 // the fragments handed out so far where they are.
 func (r *Reader) Ready() bool {
-	return r.newline() >= 0 || r.w-r.r == len(r.buf) || r.err != nil
+	return r.newline() >= 0 || r.w-r.r == len(r.buf) && len(r.buf) == r.size || r.err != nil
 }
 
 // Next returns the next fragment. At the end of the stream it returns io.EOF; a line that the stream
@@ -119,6 +184,10 @@ func (r *Reader) Next() (Fragment, error) {
 			f := Fragment{Data: r.buf[r.r : i+1], First: !r.inLine, Last: true}
 			r.r, r.inLine = i+1, false
 			return f, nil
+		}
+		if r.w-r.r == len(r.buf) && len(r.buf) < r.size && r.err == nil {
+			// A line longer than the small buffer: the full one.
+			r.take(r.size)
 		}
 		if r.w-r.r == len(r.buf) || r.err != nil && r.w > r.r {
 			// A line longer than the buffer, or one the stream ended (or failed) inside: hand out
@@ -134,7 +203,9 @@ func (r *Reader) Next() (Fragment, error) {
 	}
 }
 
-// fill moves the unread bytes to the front of the buffer and reads once into the rest.
+// fill moves the unread bytes to the front of the buffer and reads once into the rest. A read
+// that fills all the space there was means that the stream has more waiting: the buffer grows to
+// its full size (unless the reader goes line by line).
 func (r *Reader) fill() {
 	if r.r > 0 {
 		r.w = copy(r.buf, r.buf[r.r:r.w])
@@ -152,6 +223,9 @@ func (r *Reader) fill() {
 			return
 		}
 		if n > 0 {
+			if r.w == len(r.buf) && len(r.buf) < r.size && !r.lineByLine {
+				r.take(r.size)
+			}
 			return
 		}
 	}

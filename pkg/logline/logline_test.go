@@ -1,9 +1,12 @@
 package logline
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -227,5 +230,190 @@ func BenchmarkParser(b *testing.B) {
 		if _, _, err := p.Parse(lines[i%2]); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// chunkReader serves its data in reads of random length, at most max bytes each (a stream whose
+// bytes come as they were sent, some at once, some a few at a time).
+type chunkReader struct {
+	data []byte
+	rnd  *rand.Rand
+	max  int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(c.data) == 0 {
+		return 0, io.EOF
+	}
+	n := min(len(p), len(c.data), 1+c.rnd.IntN(c.max))
+	copy(p, c.data[:n])
+	c.data = c.data[n:]
+	return n, nil
+}
+
+// The reader's buffer grows and shrinks under it (a small one while lines come one by one,
+// the full one for a long line or a backlog), and none of that may show in what it hands out:
+// random lines (some longer than the full buffer), read in random pieces, with Idle called
+// whenever the reader has nothing buffered, come out as bufio.Reader.ReadSlice with a buffer of
+// the full size splits them.
+func TestReaderGrowsAndShrinks(t *testing.T) {
+	for _, size := range []int{0, 100, SmallBufferSize + 1, 3 * SmallBufferSize} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			full := size
+			if full <= 0 {
+				full = DefaultBufferSize
+			}
+			for seed := range uint64(30) {
+				rnd := rand.New(rand.NewPCG(seed, uint64(size)))
+				var in bytes.Buffer
+				for range rnd.IntN(100) {
+					n := rnd.IntN(300)
+					switch rnd.IntN(10) {
+					case 0:
+						n = rnd.IntN(3 * full)
+					case 1:
+						n = full - 1 + rnd.IntN(3) // around the buffer's size, newline included
+					}
+					in.WriteString(strings.Repeat(string(rune('a'+rnd.IntN(26))), n))
+					in.WriteByte('\n')
+				}
+				if rnd.IntN(2) == 0 {
+					in.WriteString("unterminated")
+				}
+				// What bufio makes of it with a buffer of the full size.
+				var want [][]byte
+				br := bufio.NewReaderSize(bytes.NewReader(in.Bytes()), full)
+				for {
+					b, err := br.ReadSlice('\n')
+					if len(b) > 0 {
+						want = append(want, append([]byte(nil), b...))
+					}
+					if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+						break
+					}
+				}
+				src := &chunkReader{data: in.Bytes(), rnd: rnd, max: 1 + rnd.IntN(2*full)}
+				newReader := NewReader
+				if seed%2 == 1 {
+					newReader = NewLineReader
+				}
+				r := newReader(src, size)
+				var got [][]byte
+				// held are the fragments handed out since the last Next that was not Ready: a
+				// buffer that grows moves them, which Ready must have said.
+				var held [][]byte
+				for {
+					if r.Buffered() == 0 && rnd.IntN(2) == 0 {
+						r.Idle()
+						held = held[:0]
+						if len(r.buf) != r.start {
+							t.Fatalf("seed %d: %d bytes held after Idle with nothing buffered, want %d", seed, len(r.buf), r.start)
+						}
+					}
+					if !r.Ready() {
+						held = held[:0]
+					}
+					f, err := r.Next()
+					for i, h := range held {
+						if !bytes.Equal(h, got[len(got)-len(held)+i]) {
+							t.Fatalf("seed %d: a fragment changed under a Next that was Ready", seed)
+						}
+					}
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					if n := len(held); n > 0 {
+						// Moved bytes may still read the same (a buffer given back keeps them):
+						// fragments of one Ready run lie one after the other.
+						prev := held[n-1]
+						if cap(prev) == len(prev) || &prev[:len(prev)+1][len(prev)] != &f.Data[0] {
+							t.Fatalf("seed %d: fragments handed out while Ready are not contiguous", seed)
+						}
+					}
+					got = append(got, append([]byte(nil), f.Data...))
+					held = append(held, f.Data)
+				}
+				r.Release()
+				if len(got) != len(want) {
+					t.Fatalf("seed %d: %d fragments, bufio says %d", seed, len(got), len(want))
+				}
+				for i := range got {
+					if !bytes.Equal(got[i], want[i]) {
+						t.Fatalf("seed %d: fragment %d is %d bytes %.20q..., bufio says %d bytes %.20q...", seed, i, len(got[i]), got[i], len(want[i]), want[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+// A reader holds its small buffer while lines come one by one, takes the full one for what does
+// not fit (a long line, a backlog that fills the buffer), and gives it back once idle, but not
+// while it holds what was read and not handed out.
+func TestReaderBufferSize(t *testing.T) {
+	line := func(n int) string { return "2026-01-01T00:00:00Z " + strings.Repeat("x", n-22) + "\n" }
+	tests := []struct {
+		name string
+		in   string
+		// reads of at most this many bytes (0: as much as asked)
+		chunk int
+		// size held after the first Next, and after Idle then
+		held, idle int
+		lineByLine bool // NewLineReader
+	}{
+		{"short lines", line(100) + line(100), 0, SmallBufferSize, SmallBufferSize, false},
+		{"one short line a read", line(100) + line(100), 100, SmallBufferSize, SmallBufferSize, false},
+		{"a long line", line(10_000), 0, DefaultBufferSize, SmallBufferSize, false},
+		{"a long line, a little at a time", line(10_000), 1000, DefaultBufferSize, SmallBufferSize, false},
+		{"a backlog of short lines", strings.Repeat(line(100), 100), 0, DefaultBufferSize, DefaultBufferSize, false},
+		{"a backlog of short lines, line by line", strings.Repeat(line(100), 100), 0, SmallBufferSize, SmallBufferSize, true},
+		{"a long line, line by line", line(10_000), 0, DefaultBufferSize, SmallBufferSize, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var src io.Reader = strings.NewReader(tt.in)
+			if tt.chunk > 0 {
+				src = &chunkReader{data: []byte(tt.in), rnd: rand.New(rand.NewPCG(1, 2)), max: tt.chunk}
+				src = iotest.HalfReader(src) // never all of a chunk: no read fills the buffer by chance
+			}
+			newReader := NewReader
+			if tt.lineByLine {
+				newReader = NewLineReader
+			}
+			r := newReader(src, 0)
+			defer r.Release()
+			if len(r.buf) != SmallBufferSize {
+				t.Fatalf("a new reader holds %d bytes, want %d", len(r.buf), SmallBufferSize)
+			}
+			f, err := r.Next()
+			if err != nil || !f.Last || len(f.Data) > len(tt.in) || !strings.HasPrefix(tt.in, string(f.Data)) {
+				t.Fatalf("first fragment %d bytes (last %v), %v; want the first line whole", len(f.Data), f.Last, err)
+			}
+			if len(r.buf) != tt.held {
+				t.Fatalf("holds %d bytes after the first line, want %d", len(r.buf), tt.held)
+			}
+			buffered := r.Buffered()
+			r.Idle()
+			if len(r.buf) != tt.idle || r.Buffered() != buffered {
+				t.Fatalf("after Idle: holds %d bytes with %d buffered, want %d bytes with %d buffered", len(r.buf), r.Buffered(), tt.idle, buffered)
+			}
+			n := len(f.Data)
+			for {
+				f, err := r.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				n += len(f.Data)
+			}
+			if n != len(tt.in) {
+				t.Fatalf("%d bytes read, want %d", n, len(tt.in))
+			}
+		})
 	}
 }

@@ -129,7 +129,7 @@ func TestWrittenDoesNotAllocate(t *testing.T) {
 }
 
 func TestStats(t *testing.T) {
-	st := follow.Stats{Containers: 7, Stored: 2, Open: 4, Waiting: 1, Lines: 99}
+	st := follow.Stats{Containers: 7, Stored: 2, Open: 4, Waiting: 1}
 	_, reg, _, _ := newTest(t, func() follow.Stats { return st })
 	want := `
 # HELP logexport_containers_followed Containers followed now.

@@ -114,12 +114,17 @@ type Log struct {
 	// newDirs are the directories whose new entries the first checkpoint depends on.
 	newDirs []string
 	// cps holds the checkpoint, under key.
-	cps  *checkpoints
-	key  containerKey
-	cp   *Checkpoint
+	cps *checkpoints
+	key containerKey
+	cp  *Checkpoint
+	// buf is *bufp[:len(buf)], a write buffer from writeBuffers; nil while the log holds none
+	// (see Idle).
+	bufp *[]byte
 	buf  []byte
-	size int64 // bytes in the file
-	line int64 // logical length at the end of the last complete line
+	// small: the buffer is written out when full, not grown (see KeepBufferSmall).
+	small bool
+	size  int64 // bytes in the file
+	line  int64 // logical length at the end of the last complete line
 	// committed is the length the saved checkpoint covers.
 	committed int64
 	// unsynced is set while the file has writes or a truncation that a commit must sync first.
@@ -285,11 +290,60 @@ func (l *Log) create(tmp string) error {
 
 func (l *Log) start() {
 	l.line, l.committed = l.size, l.size
-	l.buf = (*writeBuffers.Get().(*[]byte))[:0]
 }
 
-// writeBuffers saves allocating (and zeroing) a write buffer for each of thousands of small logs.
-var writeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, writeBufferSize); return &b }}
+// smallWriteBufferSize is the write buffer a log starts with: one that fills up takes one of
+// writeBufferSize. A follower writes a line or a few at a time into thousands of logs at once.
+const smallWriteBufferSize = 4 << 10
+
+// smallWriteBuffers and writeBuffers save allocating (and zeroing) a write buffer for each of
+// thousands of small logs.
+var (
+	smallWriteBuffers = sync.Pool{New: func() any { b := make([]byte, 0, smallWriteBufferSize); return &b }}
+	writeBuffers      = sync.Pool{New: func() any { b := make([]byte, 0, writeBufferSize); return &b }}
+)
+
+// takeBuffer gives the log a write buffer if it has none: a small one, or, when it has a small
+// one, a big one that takes over what it holds.
+func (l *Log) takeBuffer() {
+	switch {
+	case l.bufp == nil:
+		l.bufp = smallWriteBuffers.Get().(*[]byte)
+		l.buf = (*l.bufp)[:0]
+	case cap(l.buf) < writeBufferSize:
+		bp := writeBuffers.Get().(*[]byte)
+		buf := append((*bp)[:0], l.buf...)
+		l.giveBuffer()
+		l.bufp, l.buf = bp, buf
+	}
+}
+
+// giveBuffer returns the log's write buffer, if any, to its pool; what it held is dropped.
+func (l *Log) giveBuffer() {
+	if l.bufp != nil {
+		*l.bufp = (*l.bufp)[:0]
+		if cap(*l.bufp) == writeBufferSize {
+			writeBuffers.Put(l.bufp)
+		} else {
+			smallWriteBuffers.Put(l.bufp)
+		}
+	}
+	l.bufp, l.buf = nil, nil
+}
+
+// KeepBufferSmall keeps the write buffer at its first, small size: it is written out when full
+// rather than grown. A follower that starts (or reconnects) with thousands of containers'
+// backlogs at once would otherwise hold a big buffer for every one of them.
+func (l *Log) KeepBufferSmall() { l.small = true }
+
+// Idle gives the write buffer back while it holds nothing (everything written is in the file);
+// the next Write takes one again. A follower keeps a log open for each of thousands of
+// containers, most of them waiting for their next line most of the time.
+func (l *Log) Idle() {
+	if len(l.buf) == 0 {
+		l.giveBuffer()
+	}
+}
 
 // namespace is the namespace of the log's container.
 func (l *Log) namespace() string { return l.rel[:strings.IndexByte(l.rel, '/')] }
@@ -303,7 +357,13 @@ func (l *Log) Checkpoint() *Checkpoint { return l.cp }
 // Write appends p to the current line.
 func (l *Log) Write(p []byte) (int, error) {
 	n := len(p)
+	if len(p) > 0 && l.bufp == nil {
+		l.takeBuffer()
+	}
 	for len(p) > 0 {
+		if len(l.buf) == cap(l.buf) && cap(l.buf) < writeBufferSize && !l.small {
+			l.takeBuffer() // more than a line or a few: the big one
+		}
 		if len(l.buf) == cap(l.buf) {
 			if err := l.flush(); err != nil {
 				return n - len(p), err
@@ -406,7 +466,7 @@ func (l *Log) rename() error {
 		l.dir.releaseDir(l.in)
 		l.in = nil
 		_ = l.cps.release()
-		writeBuffers.Put(&l.buf)
+		l.giveBuffer()
 		return l.fail(errors.Join(err, oerr))
 	}
 	l.f = f
@@ -424,8 +484,7 @@ func (l *Log) Close() error {
 	if l.size > l.committed {
 		err = l.f.Truncate(l.committed)
 	}
-	buf := l.buf[:0]
-	writeBuffers.Put(&buf)
+	l.giveBuffer()
 	err = errors.Join(err, l.f.Close())
 	if l.tmp != "" && l.cp == nil {
 		if rerr := l.in.fs.Remove(path.Base(l.tmp)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
@@ -435,7 +494,7 @@ func (l *Log) Close() error {
 	l.dir.releaseDir(l.in)
 	l.in = nil
 	err = errors.Join(err, l.cps.release())
-	l.f, l.buf = nil, nil
+	l.f = nil
 	return err
 }
 

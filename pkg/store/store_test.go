@@ -427,8 +427,18 @@ func TestCheckpointFileClosedWithItsLogs(t *testing.T) {
 	}
 	c := mustOpenLog(t, d, "ns", "c", "c")
 	defer c.Close()
-	if cap(c.buf) != writeBufferSize {
-		t.Fatalf("write buffer of %d bytes after a double close", cap(c.buf))
+	// A log takes a small buffer with its first write, and a big one when that fills up.
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if cap(c.buf) != smallWriteBufferSize {
+		t.Fatalf("write buffer of %d bytes after a double close, want %d", cap(c.buf), smallWriteBufferSize)
+	}
+	if _, err := c.Write(make([]byte, smallWriteBufferSize)); err != nil {
+		t.Fatal(err)
+	}
+	if cap(c.buf) != writeBufferSize || len(c.buf) != smallWriteBufferSize+1 {
+		t.Fatalf("write buffer of %d bytes holding %d, want %d holding %d", cap(c.buf), len(c.buf), writeBufferSize, smallWriteBufferSize+1)
 	}
 }
 

@@ -217,6 +217,15 @@ func TestFollowStreamPerContainer(t *testing.T) {
 	for name := range logs {
 		waitContent(t, filepath.Join(dir, ns, name, "app.log"), lines(name+"-a", name+"-b"))
 	}
+	// The status counts what the open streams stored (it once counted only exports that ended,
+	// and said 0 lines while every stream stayed open).
+	stored := regexp.MustCompile(`12 streams open, 0 waiting for a stream \(a stream per container\), 24 lines \([0-9]+ bytes\) exported`)
+	for !stored.MatchString(f.live.String()) {
+		if time.Now().After(deadline.Add(30 * time.Second)) {
+			t.Fatalf("the status never counted the 24 lines the open streams stored:\n%s", f.live)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	f.stop(syscall.SIGTERM)
 	if strings.Contains(f.stderr.String(), "waiting for a stream (--max-log-requests") || regexp.MustCompile(`[1-9][0-9]* waiting for a stream`).MatchString(f.stderr.String()) {
 		t.Fatalf("a container waited for a stream:\n%s", f.stderr)
