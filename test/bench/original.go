@@ -13,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 // originalMain is the tool kubectl logexport replaces, as a baseline: for every container, read
@@ -23,30 +22,23 @@ import (
 // same text) is dropped: repeated lines are lost.
 func originalMain(args []string) error {
 	fs := flag.NewFlagSet("original", flag.ContinueOnError)
-	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file")
-	namespace := fs.String("namespace", "", "namespace")
-	selector := fs.String("selector", "", "label selector")
-	concurrency := fs.Int("concurrency", 10, "containers at once")
+	var cf clientFlags
+	cf.register(fs, "containers at once")
 	dir := fs.String("dir", "", "directory to store into: DIR/NAMESPACE/POD/CONTAINER.log")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	config, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
-	if err != nil {
-		return err
-	}
-	config.QPS = -1
-	client, err := kubernetes.NewForConfig(config)
+	client, err := cf.client()
 	if err != nil {
 		return err
 	}
 	ctx := context.Background()
-	pods, err := client.CoreV1().Pods(*namespace).List(ctx, metav1.ListOptions{LabelSelector: *selector})
+	pods, err := client.CoreV1().Pods(cf.namespace).List(ctx, metav1.ListOptions{LabelSelector: cf.selector})
 	if err != nil {
 		return fmt.Errorf("listing pods: %w", err)
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(*concurrency)
+	g.SetLimit(cf.concurrency)
 	for _, pod := range pods.Items {
 		for _, c := range pod.Spec.Containers {
 			g.Go(func() error {
