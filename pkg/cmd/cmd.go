@@ -363,7 +363,7 @@ func (o *Options) Run(ctx context.Context) (err error) {
 	if o.DryRun {
 		return o.printDryRun(targets, nsErrs)
 	}
-	e := &export.Exporter{Client: client, Dir: dir, Options: export.Options{Timestamps: o.Timestamps, Since: o.since}}
+	e := &export.Exporter{Client: client, Dest: dir, Options: export.Options{Timestamps: o.Timestamps, Since: o.since}}
 	p := newProgress(o.ErrOut, len(targets))
 	results := e.ExportAll(ctx, targets, o.MaxLogRequests, p.done)
 	p.wait()

@@ -48,9 +48,9 @@ func (o *Options) runFollow(ctx context.Context, client kubernetes.Interface) (e
 	defer o.finishRun(dir, &err)
 	stored := &storedCounter{}
 	opts := export.Options{Timestamps: o.Timestamps, Since: o.since, CommitInterval: checkpointInterval, Metrics: stored}
-	once := &export.Exporter{Client: client, Dir: dir, Options: opts}
+	once := &export.Exporter{Client: client, Dest: dir, Options: opts}
 	opts.Follow = true
-	streaming := &export.Exporter{Client: client, Dir: dir, Options: opts}
+	streaming := &export.Exporter{Client: client, Dest: dir, Options: opts}
 	var mu sync.Mutex
 	f := &follow.Follower{
 		Client: client, Selections: o.selections,

@@ -124,7 +124,7 @@ func BenchmarkMerge(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				e := &Exporter{Client: client, Dir: d, Options: Options{Timestamps: timestamps}}
+				e := &Exporter{Client: client, Dest: d, Options: Options{Timestamps: timestamps}}
 				if i%2 == 1 {
 					start, cpu := time.Now(), cpuTime(b)
 					discard()
@@ -195,7 +195,7 @@ func BenchmarkExportManySmall(b *testing.B) {
 		targets[i] = target.Target{Namespace: "ns", Pod: fmt.Sprintf("pod-%d", i), PodUID: fmt.Sprintf("u%d", i), Container: "app", Status: st}
 	}
 	run := func(b *testing.B, d *store.Dir, want int64) {
-		e := &Exporter{Client: client, Dir: d}
+		e := &Exporter{Client: client, Dest: d}
 		for _, res := range e.ExportAll(context.Background(), targets, 10, nil) {
 			if res.Err != nil || res.Lines != want {
 				b.Fatalf("%s: %d lines, %v", res.File, res.Lines, res.Err)

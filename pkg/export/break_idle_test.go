@@ -134,7 +134,7 @@ func TestBreakIdleTimerSave(t *testing.T) {
 						time.AfterFunc(time.Duration(rng.IntN(6000))*time.Microsecond, cancel)
 					}
 				})}
-				e := &Exporter{Client: client, Dir: d, Options: o}
+				e := &Exporter{Client: client, Dest: d, Options: o}
 				return e.Export(ctx, tgt)
 			}
 			res := run(true, 1+rng.IntN(len(l.lines)))

@@ -49,7 +49,7 @@ func breakExporter(t *testing.T, srv *logserver.Server, dir string, opts Options
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Exporter{Client: client, Dir: d, Options: opts}, d
+	return &Exporter{Client: client, Dest: d, Options: opts}, d
 }
 
 // restartLogging restarts p0/c, whose new instance B logs b-1 and b-2.
@@ -215,7 +215,7 @@ func staleExporter(t *testing.T, srv *logserver.Server, dir string, stale **core
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Exporter{Client: client, Dir: d}, d
+	return &Exporter{Client: client, Dest: d}, d
 }
 
 // The kubelet restarted the container (A -> B) but the API server still shows A running, for the

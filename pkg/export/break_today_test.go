@@ -111,7 +111,7 @@ func ruleExporter(t *testing.T, srv *logserver.Server, dir string, opts Options,
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Exporter{Client: client, Dir: d, Options: opts}, d
+	return &Exporter{Client: client, Dest: d, Options: opts}, d
 }
 
 // exportOnce runs one export of p0/c with a fresh Exporter and closes the directory.

@@ -78,7 +78,7 @@ func TestStreamCutInsideTimestamp(t *testing.T) {
 			if tt.cancelLine {
 				o.Metrics = writtenFunc(func(time.Time) { cancel() })
 			}
-			e := &Exporter{Client: client, Dir: d, Options: o}
+			e := &Exporter{Client: client, Dest: d, Options: o}
 			res := e.Export(ctx, target.Target{Namespace: "ns", Pod: "p", PodUID: "u", Container: "app", Status: &benchStatus})
 			switch {
 			case res.Err == nil:
@@ -133,7 +133,7 @@ func TestFollowLongLine(t *testing.T) {
 			cancel()
 		}
 	})}
-	e := &Exporter{Client: client, Dir: d, Options: o}
+	e := &Exporter{Client: client, Dest: d, Options: o}
 	res := e.Export(ctx, target.Target{Namespace: "ns", Pod: "p", PodUID: "u", Container: "app", Status: &benchStatus})
 	if res.Err != nil && !errors.Is(res.Err, context.Canceled) {
 		t.Fatal(res.Err)

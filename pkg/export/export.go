@@ -85,10 +85,10 @@ type Metrics interface {
 	SaveFailed(namespace string, err error)
 }
 
-// Exporter exports containers into one directory.
+// Exporter exports containers into one destination.
 type Exporter struct {
 	Client kubernetes.Interface
-	Dir    *store.Dir
+	Dest   store.Destination
 	Options
 	// streams, if set, bounds the log requests open at once (see ExportAll).
 	streams chan struct{}
@@ -137,7 +137,7 @@ func (e *Exporter) Export(ctx context.Context, t target.Target) Result {
 // to a newer pod already.
 func (e *Exporter) Gone(t target.Target) Result {
 	res := Result{Target: t}
-	cp, err := e.Dir.Checkpoint(t.Namespace, t.Pod, t.Container)
+	cp, err := e.Dest.Checkpoint(t.Namespace, t.Pod, t.Container)
 	if err != nil {
 		res.Err = err
 		return res
@@ -167,7 +167,7 @@ func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance
 		res.Skipped = "not started"
 		return res, nil
 	}
-	log, err := e.Dir.OpenLog(t.Namespace, t.Pod, t.Container)
+	log, err := e.Dest.Append(t.Namespace, t.Pod, t.Container)
 	if err != nil {
 		res.Err = err
 		return res, nil
@@ -183,7 +183,8 @@ func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance
 			res.Err = err
 		}
 	}()
-	if log.Reset {
+	found := log.Found()
+	if found.Reset {
 		klog.V(1).InfoS("log file was removed; exporting again from the start", "file", res.File)
 	}
 	stored := log.Checkpoint()
@@ -200,11 +201,11 @@ func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance
 		// Said again only once a stream proves it (see readToEnd).
 		m.cp.Complete = ""
 		err = m.run(ctx, stored, older, current)
-	case log.Recovered != nil:
-		m.cp = *log.Recovered
+	case found.Recovered != nil:
+		m.cp = *found.Recovered
 		err = m.recover(ctx, older, current)
 	default:
-		if a := log.Archived; a != nil && a.Instance != "" {
+		if a := found.Archived; a != nil && a.Instance != "" {
 			// The earlier pod's log went into an archive when the pod was found gone: what it
 			// logged after its last export was never served again.
 			m.openGap(a.Last, fmt.Sprintf("pod %s, whose log is stored compressed, went before its log was read again: what it logged after the last export is lost", a.PodUID))
@@ -238,7 +239,7 @@ type merge struct {
 	*Exporter
 	ctx  context.Context
 	t    target.Target
-	log  *store.Log
+	log  store.Appender
 	res  *Result
 	seen []*instance
 	// cp describes what the file holds, line by line as it is written.

@@ -153,7 +153,7 @@ func (p *pod) export(t *testing.T, client kubernetes.Interface, o Options, liste
 			t.Fatal(err)
 		}
 		defer d.Close()
-		e := &Exporter{Client: client, Dir: d, Options: o}
+		e := &Exporter{Client: client, Dest: d, Options: o}
 		return e.Export(context.Background(), target.Target{Namespace: "ns", Pod: "p", PodUID: "uid", Container: "app", Status: &listed})
 	}
 }

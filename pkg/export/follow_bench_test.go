@@ -58,7 +58,7 @@ func BenchmarkFollowStreams(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		e := &Exporter{Client: client, Dir: d, Options: Options{Follow: true, CommitInterval: 2 * time.Second}}
+		e := &Exporter{Client: client, Dest: d, Options: Options{Follow: true, CommitInterval: 2 * time.Second}}
 		before := inUse()
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup

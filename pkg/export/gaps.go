@@ -21,7 +21,7 @@ func storeGaps(gs []Gap) []store.Gap {
 // RecordGaps keeps gaps of a container found without an export of it (a pod that went before
 // its log was read) in the directory.
 func (e *Exporter) RecordGaps(t target.Target, gaps []Gap) error {
-	return e.Dir.RecordGaps(t.Namespace, t.Pod, t.Container, storeGaps(gaps))
+	return e.Dest.RecordGaps(t.Namespace, t.Pod, t.Container, storeGaps(gaps))
 }
 
 // recorded tracks which of an export's gaps went to the store.

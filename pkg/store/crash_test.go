@@ -190,7 +190,7 @@ func (s *source) export(client kubernetes.Interface, dir, id string, timestamps 
 	if err := d.StartRun(run); err != nil {
 		errs = append(errs, err.Error())
 	}
-	e := &export.Exporter{Client: client, Dir: d, Options: export.Options{Timestamps: timestamps}}
+	e := &export.Exporter{Client: client, Dest: d, Options: export.Options{Timestamps: timestamps}}
 	for _, r := range e.ExportAll(context.Background(), s.targets(), 3, nil) {
 		if r.Err != nil {
 			errs = append(errs, r.Err.Error())

@@ -215,7 +215,7 @@ func podBack(crashed string, want map[string]string) error {
 	if err != nil {
 		return err
 	}
-	e := &export.Exporter{Client: client, Dir: d, Options: export.Options{}}
+	e := &export.Exporter{Client: client, Dest: d, Options: export.Options{}}
 	targets := src.targets()
 	var errs []string
 	for _, r := range e.ExportAll(context.Background(), targets, 1, nil) {

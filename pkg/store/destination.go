@@ -1,0 +1,73 @@
+package store
+
+// Destination is where an export writes: this package's local directory (Dir) or a bucket
+// (pkg/bucket). The merge writes through it and never knows which one it has; what it needs of
+// either is that a checkpoint is saved only after the bytes it covers are, and that a log opened
+// again starts from its checkpoint, whatever an interrupted run left after it.
+type Destination interface {
+	// Checkpoint returns a container's checkpoint, nil if none was saved.
+	Checkpoint(namespace, pod, container string) (*Checkpoint, error)
+	// Append opens a container's log for appending from its checkpoint.
+	Append(namespace, pod, container string) (Appender, error)
+	// RecordGaps saves gaps of a container found without a commit of its log.
+	RecordGaps(namespace, pod, container string, gaps []Gap) error
+}
+
+// Appender is a container's log open for appending (see Log, which is the local one).
+type Appender interface {
+	// Path names the log in messages and in the summary.
+	Path() string
+	// Checkpoint is the checkpoint the log was opened with, nil for a new log.
+	Checkpoint() *Checkpoint
+	// Found says what opening the log found besides its checkpoint.
+	Found() Found
+	// KeepBufferSmall and Idle bound the memory of a log that is followed (see Log).
+	KeepBufferSmall()
+	Idle()
+	// Write appends to the current line; EndLine marks its end.
+	Write(p []byte) (int, error)
+	EndLine()
+	// Length is the log's length up to the last complete line; Committed the length its saved
+	// checkpoint covers.
+	Length() int64
+	Committed() int64
+	// Flush passes on the complete lines written so far without saving a checkpoint.
+	Flush() error
+	// DropPartial drops what was written of a line not complete yet.
+	DropPartial() error
+	// AddGaps saves gaps with the next commit.
+	AddGaps(gaps ...Gap)
+	// Commit saves cp, with its Size set, once every complete line written is saved.
+	Commit(cp Checkpoint) error
+	// Close drops what was written after the last commit.
+	Close() error
+}
+
+// Found is what opening a log found besides its checkpoint.
+type Found struct {
+	// Reset: the log had been removed while its checkpoint stayed; it starts again.
+	Reset bool
+	// Archived is the checkpoint of an earlier pod of the name whose log was stored compressed:
+	// this log starts anew beside it.
+	Archived *Checkpoint
+	// Recovered is a checkpoint read back from a --timestamps log that had none. Its Instance
+	// is unknown: the export must prove it (the Skip lines must be served as stored) before
+	// appending, and refuse the log otherwise.
+	Recovered *Checkpoint
+}
+
+var _ Destination = (*Dir)(nil)
+
+// Append opens a container's log file (see OpenLog).
+func (d *Dir) Append(namespace, pod, container string) (Appender, error) {
+	l, err := d.OpenLog(namespace, pod, container)
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// Found says what opening the file found besides its checkpoint.
+func (l *Log) Found() Found {
+	return Found{Reset: l.Reset, Archived: l.Archived, Recovered: l.Recovered}
+}
