@@ -69,6 +69,9 @@ type Options struct {
 	// and saving the checkpoint at most every CommitInterval while lines arrive.
 	Follow         bool
 	CommitInterval time.Duration
+	// CommitBytes is how many bytes a long export writes between checkpoints (CommitEvery if
+	// zero). In a bucket, it is the size of a segment.
+	CommitBytes int64
 	// Metrics, if set, is told what is stored and what fails to be.
 	Metrics Metrics
 }
@@ -195,6 +198,7 @@ func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance
 		return res, nil
 	}
 	m := &merge{Exporter: e, ctx: ctx, t: t, log: log, res: &res, gap: -1, seen: seen, recorded: recorded{open: -1}}
+	m.timer, _ = log.(store.LineTimer)
 	switch {
 	case stored != nil:
 		m.cp = *stored
@@ -237,11 +241,13 @@ func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance
 // merge is the export of one container in one run.
 type merge struct {
 	*Exporter
-	ctx  context.Context
-	t    target.Target
-	log  store.Appender
-	res  *Result
-	seen []*instance
+	ctx context.Context
+	t   target.Target
+	log store.Appender
+	// timer is log, if it wants each line's time.
+	timer store.LineTimer
+	res   *Result
+	seen  []*instance
 	// cp describes what the file holds, line by line as it is written.
 	cp store.Checkpoint
 	// gap is the index in res.Gaps of a gap that waits for the timestamp of the next written
@@ -687,6 +693,9 @@ func (m *merge) endLine(write bool, ts time.Time, w *window, line *windowLine, i
 		m.res.Gaps[m.gap].To, m.gap = &to, -1
 	}
 	n := m.log.Length()
+	if m.timer != nil {
+		m.timer.LineAt(ts)
+	}
 	m.log.EndLine()
 	if m.Metrics != nil {
 		m.Metrics.Written(ts)
@@ -701,7 +710,11 @@ func (m *merge) endLine(write bool, ts time.Time, w *window, line *windowLine, i
 const CommitEvery = 8 << 20
 
 func (m *merge) maybeCommit() error {
-	if m.log.Length()-m.log.Committed() < CommitEvery {
+	every := m.CommitBytes
+	if every <= 0 {
+		every = CommitEvery
+	}
+	if m.log.Length()-m.log.Committed() < every {
 		return nil
 	}
 	return m.save()

@@ -1,5 +1,7 @@
 package store
 
+import "time"
+
 // Destination is where an export writes: this package's local directory (Dir) or a bucket
 // (pkg/bucket). The merge writes through it and never knows which one it has; what it needs of
 // either is that a checkpoint is saved only after the bytes it covers are, and that a log opened
@@ -54,6 +56,12 @@ type Found struct {
 	// is unknown: the export must prove it (the Skip lines must be served as stored) before
 	// appending, and refuse the log otherwise.
 	Recovered *Checkpoint
+}
+
+// LineTimer is implemented by an Appender that wants the time of each line written (a bucket
+// names a segment by the day of its first line); the merge calls LineAt before EndLine.
+type LineTimer interface {
+	LineAt(ts time.Time)
 }
 
 var _ Destination = (*Dir)(nil)
