@@ -290,3 +290,34 @@ func (d *Dest) Segments(namespace, pod, container string) ([]objstore.Object, *s
 	cp := c.Checkpoint
 	return out, &cp, nil
 }
+
+// LogURL is where a container's log goes in the bucket u names: the folder of its segments.
+func LogURL(u objstore.URL, namespace, pod, container string) string {
+	rel := logsDir + "/" + namespace + "/" + pod + "/" + container + "/"
+	if u.Prefix != "" {
+		rel = u.Prefix + "/" + rel
+	}
+	return u.Scheme + "://" + u.Bucket + "/" + rel
+}
+
+// SegmentDay reads a segment key (full, or relative to the prefix): its day and first byte.
+func SegmentDay(key string) (day string, start int64, ok bool) {
+	s, ok := parseSegmentName(key)
+	return keyDay(key), s.start, ok
+}
+
+// SegmentEnd reads a segment key: its day and the byte after its last.
+func SegmentEnd(key string) (day string, end int64, ok bool) {
+	s, ok := parseSegmentName(key)
+	return keyDay(key), s.end, ok
+}
+
+// parseSegmentName reads the offsets of a segment key's last element.
+func parseSegmentName(key string) (segment, bool) {
+	name := path.Base(key)
+	day := keyDay(key)
+	if day == "" {
+		return segment{}, false
+	}
+	return parseSegment("x", logsDir+"/x/"+day+"/"+name)
+}

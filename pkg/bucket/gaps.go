@@ -3,6 +3,7 @@ package bucket
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/logexport/kubectl-logexport/pkg/objstore"
 	"github.com/logexport/kubectl-logexport/pkg/store"
@@ -35,7 +36,16 @@ func (d *Dest) saveGaps(rel string, gaps []store.Gap) error {
 	if run == "" {
 		run = "norun"
 	}
-	body, err := json.Marshal(gapsObject{Run: run, Gaps: gaps})
+	now := time.Now().UTC()
+	found := make([]store.Gap, len(gaps))
+	for i, g := range gaps {
+		g.Run = run
+		if g.Found.IsZero() {
+			g.Found = now
+		}
+		found[i] = g
+	}
+	body, err := json.Marshal(gapsObject{Run: run, Gaps: found})
 	if err != nil {
 		return err
 	}
