@@ -46,7 +46,7 @@ func TestBreakFollowQueuedPodDeletedAfterEarlierExport(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			once := &export.Exporter{Client: client, Dir: d}
+			once := &export.Exporter{Client: client, Dest: d}
 			for _, p := range []string{"p0", "p1"} {
 				if res := once.Export(context.Background(), target.Of(srv.Pod(ns, p), "c")); res.Err != nil || res.Lines != 1 {
 					t.Fatalf("export %s: %d lines, %v", p, res.Lines, res.Err)
@@ -69,8 +69,8 @@ func TestBreakFollowQueuedPodDeletedAfterEarlierExport(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			once = &export.Exporter{Client: client, Dir: d}
-			streaming := &export.Exporter{Client: client, Dir: d, Options: export.Options{Follow: true, CommitInterval: 50 * time.Millisecond}}
+			once = &export.Exporter{Client: client, Dest: d}
+			streaming := &export.Exporter{Client: client, Dest: d, Options: export.Options{Follow: true, CommitInterval: 50 * time.Millisecond}}
 			f := &follow.Follower{
 				Client: client, Scope: podselect.Scope{Namespace: ns},
 				Export: func(ctx context.Context, t target.Target, follow bool) export.Result {
