@@ -397,7 +397,7 @@ func (f *Follower) namespaces(ctx context.Context, scope podselect.Scope) ([]str
 func (f *Follower) upsert(ctx context.Context, sel int, obj any) {
 	selector := f.selections()[sel].Selector
 	p, ok := obj.(*corev1.Pod)
-	if !ok || !selector.MatchPod(p.Name) {
+	if !ok || !selector.Selects(p.Namespace, p.Name) {
 		return
 	}
 	if !f.labels[sel].Matches(labels.Set(p.Labels)) {

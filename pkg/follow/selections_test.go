@@ -3,6 +3,8 @@ package follow
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/logexport/kubectl-logexport/pkg/podselect"
+	"github.com/logexport/kubectl-logexport/pkg/shard"
 )
 
 func compiled(t *testing.T, pods, containers []string) podselect.Selector {
@@ -168,4 +171,51 @@ func followedFor(t *testing.T, h *harness, key string, sel int) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// A follower of one shard follows the containers of that shard's pods only, those created while
+// it runs too.
+func TestFollowsOnlyItsShard(t *testing.T) {
+	const total = 3
+	var objs []runtime.Object
+	want := map[string]bool{}
+	sh := shard.Shard{Index: 1, Total: total}
+	for i := range 12 {
+		name := fmt.Sprintf("p%d", i)
+		objs = append(objs, newPod("ns", name, running("app", fmt.Sprintf("c%d", i))))
+		if shard.Of("ns", name, total) == sh.Index {
+			want["ns/"+name+"/app"] = true
+		}
+	}
+	if len(want) == 0 || len(want) == 12 {
+		t.Fatalf("the names put %d of 12 pods in %s: choose others", len(want), sh)
+	}
+	h := start(t, objs, func(h *harness) { h.f.Selector = podselect.Selector{Shard: sh} })
+	got := map[string]bool{}
+	for range want {
+		got[h.next().t.Key()] = true
+	}
+	h.none()
+	for k := range want {
+		if !got[k] {
+			t.Fatalf("followed %v, want %v", got, want)
+		}
+	}
+	// Pods created later: only those of the shard.
+	var later []string
+	for i := 12; len(later) < 2; i++ {
+		name := fmt.Sprintf("p%d", i)
+		if _, err := h.client.CoreV1().Pods("ns").Create(context.Background(), newPod("ns", name, running("app", fmt.Sprintf("c%d", i))), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if shard.Of("ns", name, total) == sh.Index {
+			later = append(later, "ns/"+name+"/app")
+		}
+	}
+	for range later {
+		if k := h.next().t.Key(); !slices.Contains(later, k) {
+			t.Fatalf("followed %s, not of %s", k, sh)
+		}
+	}
+	h.none()
 }

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/tools/pager"
 	"k8s.io/klog/v2"
 
+	"github.com/logexport/kubectl-logexport/pkg/shard"
 	"github.com/logexport/kubectl-logexport/pkg/target"
 )
 
@@ -30,6 +31,8 @@ type Selector struct {
 	ExcludePods       []*regexp.Regexp
 	Containers        []*regexp.Regexp
 	ExcludeContainers []*regexp.Regexp
+	// Shard, if enabled, keeps only the pods of one shard (--shard-index of --total-shards).
+	Shard shard.Shard
 	// also are more selectors that must select a name too (And).
 	also []Selector
 }
@@ -88,6 +91,19 @@ func (s Selector) MatchPod(name string) bool {
 		}
 	}
 	return true
+}
+
+// Selects tells whether the pod namespace/name is selected: its name, and its shard.
+func (s Selector) Selects(namespace, name string) bool {
+	if !s.Shard.Owns(namespace, name) {
+		return false
+	}
+	for _, a := range s.also {
+		if !a.Shard.Owns(namespace, name) {
+			return false
+		}
+	}
+	return s.MatchPod(name)
 }
 
 // MatchContainer tells whether a container name is selected.
@@ -203,7 +219,7 @@ func listError(ns string, err error) error {
 func listIn(ctx context.Context, client kubernetes.Interface, ns string, scope Scope, sel Selector) ([]target.Pod, error) {
 	var pods []target.Pod
 	err := eachPod(ctx, client, ns, scope.chunkSize(), metav1.ListOptions{LabelSelector: scope.LabelSelector, FieldSelector: scope.FieldSelector}, func(pod *corev1.Pod) {
-		if sel.MatchPod(pod.Name) {
+		if sel.Selects(pod.Namespace, pod.Name) {
 			pods = append(pods, target.PodOf(pod))
 		}
 	})

@@ -25,7 +25,7 @@ func (s Selector) And(o Selector) Selector {
 
 // Empty tells whether s selects every pod and container.
 func (s Selector) Empty() bool {
-	return len(s.Pods)+len(s.ExcludePods)+len(s.Containers)+len(s.ExcludeContainers)+len(s.also) == 0
+	return len(s.Pods)+len(s.ExcludePods)+len(s.Containers)+len(s.ExcludeContainers)+len(s.also) == 0 && !s.Shard.Enabled()
 }
 
 // Narrow returns what both s and n select, and false when they cannot both select anything: n in

@@ -2,6 +2,7 @@ package podselect
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -11,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/logexport/kubectl-logexport/pkg/shard"
 )
 
 func labeled(p *corev1.Pod, labels map[string]string) *corev1.Pod {
@@ -160,5 +163,66 @@ func TestAnd(t *testing.T) {
 	}
 	if !(Selector{}).Empty() || s.Empty() || (Selector{}).And(Selector{}).Empty() {
 		t.Errorf("Empty")
+	}
+}
+
+// A selector with a shard keeps only that shard's pods: the shards of a total together select
+// every pod once, whatever the other selectors and however many selections match a pod.
+func TestSelectShard(t *testing.T) {
+	var objs []runtime.Object
+	for i := range 40 {
+		objs = append(objs, mkPod("default", fmt.Sprintf("web-%d", i)), mkPod("shop", fmt.Sprintf("web-%d", i)))
+	}
+	client := fake.NewClientset(objs...)
+	for _, total := range []int{1, 3} {
+		seen := map[string]int{}
+		for idx := range total {
+			sh := shard.Shard{Index: idx, Total: total}
+			sels := []Selection{
+				{Scope: Scope{AllNamespaces: true}, Selector: mustCompile(t, []string{"web"}, nil, []string{"^app$"}, nil)},
+				{Scope: Scope{Namespace: "shop"}, Selector: mustCompile(t, nil, nil, []string{"^app$"}, nil)},
+			}
+			for i := range sels {
+				sels[i].Selector.Shard = sh
+			}
+			targets, failed, err := Select(context.Background(), client, sels)
+			if err != nil || len(failed) > 0 {
+				t.Fatalf("Select: %v %v", err, failed)
+			}
+			if total > 1 && (len(targets) == 0 || len(targets) == 80) {
+				t.Fatalf("%s selected %d of 80 pods", sh, len(targets))
+			}
+			for _, tg := range targets {
+				if total > 1 && shard.Of(tg.Namespace, tg.Pod, total) != idx {
+					t.Fatalf("%s selected %s, of shard %d", sh, tg.Key(), shard.Of(tg.Namespace, tg.Pod, total))
+				}
+				seen[tg.Key()]++
+			}
+		}
+		if len(seen) != 80 {
+			t.Fatalf("%d shards selected %d of 80 pods", total, len(seen))
+		}
+		for k, n := range seen {
+			if n != 1 {
+				t.Fatalf("%s selected %d times by %d shards", k, n, total)
+			}
+		}
+	}
+}
+
+// A shard on a narrowing selector counts too: And keeps it, and Empty does not drop it.
+func TestSelectsShardOfAnd(t *testing.T) {
+	narrow := Selector{Shard: shard.Shard{Index: shard.Of("ns", "p", 2), Total: 2}}
+	if narrow.Empty() {
+		t.Fatal("a selector with a shard is not empty")
+	}
+	s := mustCompile(t, []string{"p"}, nil, nil, nil).And(narrow)
+	other := shard.Of("ns", "p", 2) ^ 1
+	if !s.Selects("ns", "p") {
+		t.Fatal("ns/p is of the narrowing shard")
+	}
+	s2 := mustCompile(t, []string{"p"}, nil, nil, nil).And(Selector{Shard: shard.Shard{Index: other, Total: 2}})
+	if s2.Selects("ns", "p") {
+		t.Fatal("ns/p selected by a shard it is not of")
 	}
 }
