@@ -107,6 +107,9 @@ type Options struct {
 	// ConfigFile is --config: a file of selections (pkg/config); "" for none.
 	ConfigFile string
 
+	// shardOptions split the pods among runs: --shard-index of --total-shards (shard.go).
+	shardOptions
+
 	namespace  string
 	config     *config.Config
 	selections []podselect.Selection
@@ -127,6 +130,7 @@ func NewOptions(streams genericiooptions.IOStreams) *Options {
 		ChunkSize:      podselect.DefaultChunkSize,
 		Summary:        summaryAll,
 		now:            time.Now,
+		shardOptions:   newShardOptions(),
 	}
 }
 
@@ -196,6 +200,7 @@ func newCmd(o *Options) *cobra.Command {
 	f.DurationVar(&o.SummaryInterval, "summary-interval", 0, "With --follow, print a status line to stderr this often (0: only on a terminal)")
 	f.DurationVar(&o.ReconnectInterval, "reconnect-interval", 5*time.Minute, "With --follow, reopen each stream this often from its checkpoint (0: never), in case the server missed a log rotation")
 	f.StringVar(&o.MetricsBindAddress, "metrics-bind-address", "", "With --follow, serve Prometheus metrics on /metrics and probes on /healthz and /readyz at this address (host:port, like :8080; default: none)")
+	addShardFlags(f, o)
 	// The kubeconfig flags get a section of their own in --help, but for -n: it goes with -A.
 	kubeconfigFlags := pflag.NewFlagSet("kubeconfig", pflag.ContinueOnError)
 	o.configFlags.AddFlags(kubeconfigFlags)
@@ -247,6 +252,9 @@ func (o *Options) Complete(c *cobra.Command, args []string) error {
 		return fmt.Errorf("reading kubeconfig: %w", err)
 	}
 	o.namespace = ns
+	if err := o.completeShard(c); err != nil {
+		return err
+	}
 	return o.loadConfig()
 }
 
@@ -257,6 +265,9 @@ func (o *Options) Validate() error {
 		return err
 	}
 	if err := o.buildSelections(sel); err != nil {
+		return err
+	}
+	if err := o.validateShard(); err != nil {
 		return err
 	}
 	switch {
@@ -335,6 +346,16 @@ func (o *Options) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	if o.shard.Enabled() && !o.DryRun {
+		// Before the directory is opened: a second process for the shard waits here rather than
+		// fail on the directory's lock. Released once the directory is closed.
+		held, release, err := o.holdShard(ctx, client)
+		if err != nil {
+			return err
+		}
+		defer release()
+		ctx = held
+	}
 	if o.Follow && !o.DryRun {
 		// A follower would wait for pods there forever; failing makes a typo show (a Deployment's
 		// restarts), and a restart picks the namespace up once it is created.
@@ -380,6 +401,9 @@ func (o *Options) Run(ctx context.Context) (err error) {
 		return err
 	}
 	o.printMaintained(maintained)
+	if err := shardLost(ctx); err != nil {
+		return err
+	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: progress is saved, run again to continue")
 	}
@@ -530,7 +554,7 @@ func (o *Options) printSummary(all Summary) error {
 	for _, n := range s.Namespaces {
 		fmt.Fprintf(o.ErrOut, "error: namespace %s: %s\n", n.Namespace, n.Error)
 	}
-	fmt.Fprintf(o.ErrOut, "exported %d lines (%d bytes) from %d containers into %s\n", s.Lines, s.Bytes, s.Selected, o.Dir)
+	fmt.Fprintf(o.ErrOut, "exported %d lines (%d bytes) from %d containers into %s%s\n", s.Lines, s.Bytes, s.Selected, o.Dir, o.shardNote())
 	return nil
 }
 

@@ -95,6 +95,9 @@ func (o *Options) runFollow(ctx context.Context, client kubernetes.Interface) (e
 	if err := o.printSummary(s); err != nil {
 		return err
 	}
+	if err := shardLost(ctx); err != nil {
+		return err
+	}
 	return failures(s, len(results), nsErrs)
 }
 
@@ -196,12 +199,16 @@ func (o *Options) statusLine(ctx context.Context, f *follow.Follower, stored *st
 	if n := o.followStreams(); n > 0 {
 		bound = fmt.Sprintf("--max-log-requests %d", n)
 	}
+	shardPrefix := ""
+	if o.shard.Enabled() {
+		shardPrefix = o.shard.String() + ": "
+	}
 	now := func() status {
 		return status{Stats: f.Stats(), Lines: stored.lines.Load(), Bytes: stored.bytes.Load()}
 	}
 	text := func(st status, rate float64) string {
-		return fmt.Sprintf("following %d containers (%d stopped and stored): %d streams open, %d waiting for a stream (%s), %d lines (%d bytes) exported, %.0f lines/s",
-			st.Containers, st.Stored, st.Open, st.Waiting, bound, st.Lines, st.Bytes, rate)
+		return fmt.Sprintf("%sfollowing %d containers (%d stopped and stored): %d streams open, %d waiting for a stream (%s), %d lines (%d bytes) exported, %.0f lines/s",
+			shardPrefix, st.Containers, st.Stored, st.Open, st.Waiting, bound, st.Lines, st.Bytes, rate)
 	}
 	if isTerminal(o.ErrOut) && o.SummaryInterval == 0 {
 		return liveStatus(o.ErrOut, now, text)

@@ -49,7 +49,7 @@ func (o *Options) noMatch(ctx context.Context, client kubernetes.Interface, targ
 		// The pods may have matched and their containers not: which, the selection does not say.
 		what = "containers"
 	}
-	fmt.Fprintf(o.ErrOut, "No %s matched %s.\n", what, o.where(nsErrs))
+	fmt.Fprintf(o.ErrOut, "No %s matched %s%s.\n", what, o.where(nsErrs), o.shardNote())
 	return nsErrs, nil
 }
 
