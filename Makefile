@@ -4,8 +4,9 @@
 build:
 	go build -o bin/kubectl-logexport ./cmd/kubectl-logexport
 
+# The control plane and the S3 server (SeaweedFS) the end-to-end tests start.
 tools:
-	hack/tools.sh cluster
+	hack/tools.sh cluster weed
 
 unit:
 	@files=$$(gofmt -l cmd pkg test hack); if [ -n "$$files" ]; then echo "not gofmt-ed: $$files"; exit 1; fi
