@@ -3,6 +3,8 @@
 //
 // The cluster comes from hack/cluster.sh (built and cached by hack/tools.sh), or from
 // E2E_KUBECONFIG when set. E2E_KEEP_CLUSTER=1 leaves the started cluster running for the next run.
+// Tests of the bucket export get an S3 server (SeaweedFS's `weed mini`, also built by hack/tools.sh)
+// from s3(t): started on first use, stopped when the tests end.
 package e2e
 
 import (
@@ -47,6 +49,7 @@ func run(m *testing.M) (int, error) {
 		return 1, err
 	}
 	defer os.RemoveAll(tmp)
+	defer stopS3()
 	binDir = tmp
 	build := exec.Command("go", "build", "-o", filepath.Join(binDir, "kubectl-logexport"), "./cmd/kubectl-logexport")
 	build.Dir, build.Stdout, build.Stderr = repoRoot, os.Stderr, os.Stderr
