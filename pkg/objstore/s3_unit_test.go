@@ -199,3 +199,37 @@ func TestS3ListChecksOrder(t *testing.T) {
 		})
 	}
 }
+
+// AWS answers a conditional put that races another write with 409 ConditionalRequestConflict and
+// asks for a retry; the retry's answer decides.
+func TestS3RetriesConditionalConflict(t *testing.T) {
+	clearAWSEnv(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "k")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "s")
+	for _, then := range []int{200, 412} {
+		t.Run(fmt.Sprint(then), func(t *testing.T) {
+			var puts int
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				puts++
+				if puts == 1 {
+					w.WriteHeader(409)
+					fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>ConditionalRequestConflict</Code></Error>`)
+					return
+				}
+				w.WriteHeader(then)
+				if then == 412 {
+					fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code></Error>`)
+				}
+			}))
+			defer srv.Close()
+			b, err := NewS3(context.Background(), URL{Scheme: "s3", Bucket: "b"}, S3Config{Endpoint: srv.URL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = b.Put(context.Background(), "k", []byte("v"), PutOptions{IfAbsent: true})
+			if puts != 2 || (then == 200) != (err == nil) || (then == 412) != errors.Is(err, ErrExists) {
+				t.Errorf("after a 409 then %d: %d puts, %v", then, puts, err)
+			}
+		})
+	}
+}
