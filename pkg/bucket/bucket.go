@@ -103,6 +103,29 @@ func Open(ctx context.Context, b objstore.Bucket, prefix string, timestamps bool
 	return d, nil
 }
 
+// ErrNoExport is returned by OpenRead where no export was ever made.
+var ErrNoExport = errors.New("holds no export (no logexport.json)")
+
+// OpenRead opens the destination under prefix for reading (status, pull): it writes nothing,
+// and takes the line mode from the bucket.
+func OpenRead(ctx context.Context, b objstore.Bucket, prefix string) (*Dest, error) {
+	d := &Dest{ctx: ctx, b: b, prefix: strings.Trim(prefix, "/")}
+	data, err := b.Get(ctx, d.key(metaKey))
+	if errors.Is(err, objstore.ErrNotFound) {
+		return nil, fmt.Errorf("%s %w", d.URL(""), ErrNoExport)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", d.URL(metaKey), err)
+	}
+	if err := json.Unmarshal(data, &d.meta); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", d.URL(metaKey), err)
+	}
+	if d.meta.Version > FormatVersion {
+		return nil, fmt.Errorf("%s was written by a newer kubectl logexport (format %d, this one knows %d): upgrade it", d.URL(""), d.meta.Version, FormatVersion)
+	}
+	return d, nil
+}
+
 func modeName(ts bool) string {
 	if ts {
 		return "with timestamps"

@@ -481,12 +481,12 @@ func TestBreakHabitsStatusKilledRunGapSurvives(t *testing.T) {
 	o := NewOptions(streams)
 	o.now = func() time.Time { return t0.Add(time.Hour) }
 	o.Dir = dir
-	d, err := o.openRun("once")
+	d, err := o.openRun(context.Background(), "once")
 	if err != nil {
 		t.Fatal(err)
 	}
 	killedID := o.journal.run.ID
-	l, err := d.OpenLog("shop", "redis-0", "redis")
+	l, err := d.Append("shop", "redis-0", "redis")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -72,6 +71,12 @@ var (
 type Options struct {
 	configFlags *genericclioptions.ConfigFlags
 	genericiooptions.IOStreams
+	// Bucket connects to an s3:// --dir.
+	Bucket bucketFlags
+	// SegmentInterval is a followed container's checkpoint interval in a bucket.
+	SegmentInterval time.Duration
+	// writeCtx bounds the destination's writes: the lease's, when one is held.
+	writeCtx context.Context
 
 	Patterns          []string
 	ExcludePods       []string
@@ -129,8 +134,11 @@ func NewOptions(streams genericiooptions.IOStreams) *Options {
 		MaxLogRequests: 10,
 		ChunkSize:      podselect.DefaultChunkSize,
 		Summary:        summaryAll,
-		now:            time.Now,
-		shardOptions:   newShardOptions(),
+		// A minute of a followed container's lines per object: Vector's S3 sink batches
+		// five, a follower's checkpoint in a directory is two seconds.
+		SegmentInterval: time.Minute,
+		now:             time.Now,
+		shardOptions:    newShardOptions(),
 	}
 }
 
@@ -183,7 +191,9 @@ func newCmd(o *Options) *cobra.Command {
 	f.StringVar(&o.FieldSelector, "field-selector", "", "Field selector to filter pods on")
 	f.StringVar(&o.ConfigFile, "config", "", "Export the selections of this file (YAML, apiVersion: logexport/v1alpha1, kind: Config); selection flags narrow them")
 	_ = cmd.MarkFlagFilename("config", "yaml", "yml", "json")
-	f.StringVarP(&o.Dir, "dir", "d", o.Dir, "Directory to export into")
+	f.StringVarP(&o.Dir, "dir", "d", o.Dir, "Directory to export into, or a bucket: s3://BUCKET/PREFIX (credentials from the AWS environment, files or role)")
+	o.Bucket.AddFlags(f)
+	f.DurationVar(&o.SegmentInterval, "segment-interval", o.SegmentInterval, "With --follow into a bucket, upload a followed container's new lines this often, as one object (a killed follower fetches that much again)")
 	f.DurationVar(&o.Retain, "retain", 0, "Remove the logs (and checkpoints and gaps) of containers whose pod has been gone, and whose last line is older, for this long (720h); trims the run journal too (default: keep everything)")
 	f.BoolVar(&o.Compress, "compress", false, "Store the log of a pod that is gone gzipped, as CONTAINER.N.log.gz (readable by zcat)")
 	f.BoolVar(&o.Timestamps, "timestamps", false, "Keep each line's RFC3339Nano timestamp in front of it (fixed when the directory is created)")
@@ -212,6 +222,7 @@ func newCmd(o *Options) *cobra.Command {
 	registerCompletions(cmd, o)
 	cmd.AddCommand(newVersionCmd(streams))
 	cmd.AddCommand(newStatusCmd(streams))
+	cmd.AddCommand(newPullCmd(streams))
 	return cmd
 }
 
@@ -285,6 +296,12 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("--since and --since-time cannot be used together")
 	case o.Dir == "":
 		return fmt.Errorf("--dir must not be empty")
+	case o.SegmentInterval <= 0:
+		return fmt.Errorf("--segment-interval must be positive")
+	case o.toBucket() && (o.Retain > 0 || o.Compress):
+		return fmt.Errorf("--retain and --compress apply to a local directory: in a bucket, expire objects with its lifecycle rules (by key prefix logs/)")
+	case o.toBucket() && o.GroupReadable:
+		return fmt.Errorf("--group-readable applies to a local directory: a bucket's access is its policy's")
 	case o.SummaryInterval < 0 || o.ReconnectInterval < 0:
 		return fmt.Errorf("--summary-interval and --reconnect-interval must be positive")
 	}
@@ -346,15 +363,24 @@ func (o *Options) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	if o.shard.Enabled() && !o.DryRun {
-		// Before the directory is opened: a second process for the shard waits here rather than
-		// fail on the directory's lock. Released once the directory is closed.
+	o.writeCtx = ctx
+	if (o.shard.Enabled() || o.toBucket()) && !o.DryRun {
+		// Before the destination is opened: a second process for the shard waits here rather
+		// than fail on the directory's lock. A bucket has no lock of its own: the lease is its
+		// one writer. Released once the destination is closed.
 		held, release, err := o.holdShard(ctx, client)
 		if err != nil {
 			return err
 		}
 		defer release()
-		ctx = held
+		// The run stops when the lease is lost; the destination's writes stop then too, but
+		// not at SIGTERM, when what is complete is saved.
+		o.writeCtx = held
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		stop := context.AfterFunc(held, func() { cancel(context.Cause(held)) })
+		defer stop()
 	}
 	if o.Follow && !o.DryRun {
 		// A follower would wait for pods there forever; failing makes a typo show (a Deployment's
@@ -364,13 +390,13 @@ func (o *Options) Run(ctx context.Context) (err error) {
 		}
 		return o.runFollow(ctx, client)
 	}
-	var dir *store.Dir
+	var dir destination
 	if !o.DryRun {
 		// Held from before the listing, so that a run that cannot list is in the journal too.
-		if dir, err = o.openRun("once"); err != nil {
+		if dir, err = o.openRun(ctx, "once"); err != nil {
 			return err
 		}
-		defer closeDir(dir, &err)
+		defer closeDest(dir, &err)
 		defer o.finishRun(dir, &err)
 	}
 	targets, nsErrs, err := podselect.Select(ctx, client, o.selections)
@@ -393,7 +419,9 @@ func (o *Options) Run(ctx context.Context) (err error) {
 	var merr error
 	if ctx.Err() == nil {
 		// After the exports: nothing writes to a log that retention removes or compresses.
-		maintained, merr = o.maintain(ctx, client, dir)
+		if local, ok := dir.(*store.Dir); ok {
+			maintained, merr = o.maintain(ctx, client, local)
+		}
 		s.Retention = maintained
 	}
 	o.ranSummary(s)
@@ -422,14 +450,6 @@ func (o *Options) openDir() (*store.Dir, error) {
 	return store.Open(o.Dir, o.Timestamps, opts...)
 }
 
-// closeDir closes the directory and makes its error the run's if the run had none: closing
-// syncs the last renames, and a failure there means the export may not survive a crash.
-func closeDir(dir *store.Dir, err *error) {
-	if cerr := dir.Close(); cerr != nil && *err == nil {
-		*err = fmt.Errorf("closing the output directory: %w", cerr)
-	}
-}
-
 func failures(s Summary, containers int, nsErrs []podselect.NamespaceError) error {
 	var failed []string
 	if s.Failed > 0 {
@@ -450,11 +470,11 @@ func (o *Options) printDryRun(targets []target.Target, nsErrs []podselect.Namesp
 		fmt.Fprintln(w, "NAMESPACE\tPOD\tCONTAINER\tFILE")
 	}
 	for _, t := range targets {
-		rel, err := store.LogPath(t.Namespace, t.Pod, t.Container)
+		loc, err := o.logLocation(t.Namespace, t.Pod, t.Container)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.Namespace, t.Pod, t.Container, filepath.Join(o.Dir, filepath.FromSlash(rel)))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.Namespace, t.Pod, t.Container, loc)
 	}
 	if err := w.Flush(); err != nil {
 		return err

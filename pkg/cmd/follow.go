@@ -40,14 +40,18 @@ func (o *Options) runFollow(ctx context.Context, client kubernetes.Interface) (e
 			}
 		}()
 	}
-	dir, err := o.openRun("follow")
+	dir, err := o.openRun(ctx, "follow")
 	if err != nil {
 		return err
 	}
-	defer closeDir(dir, &err)
+	defer closeDest(dir, &err)
 	defer o.finishRun(dir, &err)
 	stored := &storedCounter{}
 	opts := export.Options{Timestamps: o.Timestamps, Since: o.since, CommitInterval: checkpointInterval, Metrics: stored}
+	if o.toBucket() {
+		// Every checkpoint of a followed container in a bucket is an object of its lines.
+		opts.CommitInterval = o.SegmentInterval
+	}
 	once := &export.Exporter{Client: client, Dest: dir, Options: opts}
 	opts.Follow = true
 	streaming := &export.Exporter{Client: client, Dest: dir, Options: opts}
@@ -150,7 +154,7 @@ func (c *storedCounter) SaveFailed(namespace string, err error) {
 // registry of the run's own (a library's collectors on the global one are not mixed in). The
 // returned function stops the server, once the follower is done, and makes its error the run's
 // if the run had none.
-func (o *Options) serveMetrics(ctx context.Context, l net.Listener, dir *store.Dir, f *follow.Follower, stored *storedCounter) (func(*error), error) {
+func (o *Options) serveMetrics(ctx context.Context, l net.Listener, dir store.Destination, f *follow.Follower, stored *storedCounter) (func(*error), error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	health := metrics.NewHealth(nil, 0)

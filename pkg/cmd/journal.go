@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -30,7 +31,7 @@ func newRunID(now time.Time) string {
 }
 
 // startRun appends the run's start to the journal: a run killed before its end leaves it.
-func (o *Options) startRun(dir *store.Dir, mode string) error {
+func (o *Options) startRun(dir destination, mode string) error {
 	now := o.now().UTC()
 	r := store.Run{ID: newRunID(now), Mode: mode, Start: now, Who: o.who(), Config: o.ConfigFile}
 	for _, s := range o.selections {
@@ -69,8 +70,8 @@ func (o *Options) ranSummary(s Summary) {
 }
 
 // openRun opens and locks the export directory and starts the run in its journal.
-func (o *Options) openRun(mode string) (*store.Dir, error) {
-	dir, err := o.openDir()
+func (o *Options) openRun(ctx context.Context, mode string) (destination, error) {
+	dir, err := o.openDest(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -83,14 +84,14 @@ func (o *Options) openRun(mode string) (*store.Dir, error) {
 
 // finishRun ends the run in the journal, with the exit code *err gives the process; a journal
 // that cannot be written fails the run, which has no other record.
-func (o *Options) finishRun(dir *store.Dir, err *error) {
+func (o *Options) finishRun(dir destination, err *error) {
 	if jerr := o.endRun(dir, *err); jerr != nil && *err == nil {
 		*err = fmt.Errorf("ending the run: %w", jerr)
 	}
 }
 
 // endRun appends the run's end to the journal, with the exit code err gives the process.
-func (o *Options) endRun(dir *store.Dir, err error) error {
+func (o *Options) endRun(dir destination, err error) error {
 	if o.journal == nil {
 		return nil
 	}

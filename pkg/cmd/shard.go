@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
+	"github.com/logexport/kubectl-logexport/pkg/objstore"
 	"github.com/logexport/kubectl-logexport/pkg/shard"
 )
 
@@ -128,8 +129,12 @@ func (o *Options) shardNote() string {
 // leaseDestination is what the shards' leases are named after: the directory, absolute, so that
 // runs into different directories never share a lease (or a bucket URL, as it is).
 func (o *Options) leaseDestination() (string, error) {
-	if strings.Contains(o.Dir, "://") {
-		return o.Dir, nil
+	if o.toBucket() {
+		u, err := objstore.ParseURL(o.Dir)
+		if err != nil {
+			return "", err
+		}
+		return u.String(), nil // one name for s3://b/p/ and S3://b/p
 	}
 	abs, err := filepath.Abs(o.Dir)
 	if err != nil {
@@ -151,7 +156,12 @@ func (o *Options) holdShard(ctx context.Context, client kubernetes.Interface) (c
 		ns = o.namespace
 	}
 	d := o.LeaseDuration
-	held, release, err := shard.Acquire(ctx, client, shard.LeaseOptions{
+	// held must end when the lease is lost, not at SIGTERM, when the last commits are saved:
+	// ctx stops the waiting only.
+	waiting, stopWaiting := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, stopWaiting)
+	defer stop()
+	held, release, err := shard.Acquire(waiting, client, shard.LeaseOptions{
 		Namespace: ns, Destination: dest, Shard: o.shard,
 		LeaseDuration: d, RenewDeadline: d * 2 / 3, RetryPeriod: d * 2 / 15,
 		Waiting:  func(reason string) { fmt.Fprintf(o.ErrOut, "waiting: %s\n", reason) },
@@ -163,7 +173,12 @@ func (o *Options) holdShard(ctx context.Context, client kubernetes.Interface) (c
 		}
 		return nil, nil, fmt.Errorf("holding the lease of %s: %w", o.shard, err)
 	}
-	return held, release, nil
+	if !stop() {
+		// Interrupted as the lease was taken.
+		release()
+		return nil, nil, fmt.Errorf("interrupted while waiting for the lease of %s", o.shard)
+	}
+	return held, func() { release(); stopWaiting() }, nil
 }
 
 // shardLost is the run's error when it stopped because its shard's lease was lost: it exits

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/logexport/kubectl-logexport/pkg/bucket"
+	"github.com/logexport/kubectl-logexport/pkg/objstore"
 	"github.com/logexport/kubectl-logexport/pkg/store"
 )
 
@@ -19,6 +22,7 @@ type StatusOptions struct {
 	genericiooptions.IOStreams
 	Dir    string
 	Output string
+	Bucket bucketFlags
 	// Runs is how many of the newest runs the table shows.
 	Runs int
 }
@@ -49,10 +53,11 @@ func newStatusCmd(streams genericiooptions.IOStreams) *cobra.Command {
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			return o.Run()
+			return o.Run(c.Context())
 		},
 	}
-	cmd.Flags().StringVarP(&o.Dir, "dir", "d", o.Dir, "Export directory to describe")
+	cmd.Flags().StringVarP(&o.Dir, "dir", "d", o.Dir, "Export directory (or s3://BUCKET/PREFIX) to describe")
+	o.Bucket.AddFlags(cmd.Flags())
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: '' (tables) or json")
 	cmd.Flags().IntVar(&o.Runs, "runs", o.Runs, "How many of the newest runs the table shows (json shows every run)")
 	return cmd
@@ -79,8 +84,8 @@ type Status struct {
 }
 
 // Run prints the directory's state and fails when its newest run failed or found a gap.
-func (o *StatusOptions) Run() error {
-	inv, err := store.Inspect(o.Dir)
+func (o *StatusOptions) Run(ctx context.Context) error {
+	inv, err := o.inspect(ctx)
 	if err != nil {
 		return err
 	}
@@ -101,6 +106,26 @@ func (o *StatusOptions) Run() error {
 		return errors.New(st.Problem)
 	}
 	return nil
+}
+
+// inspect reads the directory, or the bucket.
+func (o *StatusOptions) inspect(ctx context.Context) (*store.Inventory, error) {
+	if !objstore.IsURL(o.Dir) {
+		return store.Inspect(o.Dir)
+	}
+	u, err := objstore.ParseURL(o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	b, err := o.Bucket.open(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	d, err := bucket.OpenRead(ctx, b, u.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	return d.Inspect()
 }
 
 // printTables prints the logs, their gaps and the newest runs, each a table of its own.

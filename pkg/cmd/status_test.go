@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -26,12 +27,12 @@ func runInto(t *testing.T, dir string, now time.Time, gaps []store.Gap, runErr e
 	}
 	o.selections = []podselect.Selection{{Scope: podselect.Scope{Namespace: "shop"}, Selector: sel}}
 	o.Dir = dir
-	d, err := o.openRun("once")
+	d, err := o.openRun(context.Background(), "once")
 	if err != nil {
 		t.Fatal(err)
 	}
 	id := o.journal.run.ID
-	l, err := d.OpenLog("shop", "redis-0", "redis")
+	l, err := d.Append("shop", "redis-0", "redis")
 	if err != nil {
 		t.Fatal(err)
 	}
