@@ -39,7 +39,11 @@ var (
 		namespace. Each container's log is merged into DIR/NAMESPACE/POD/CONTAINER.log:
 		every run appends exactly the lines that are not stored yet, in order, so that running
 		it again and again (by hand, from cron, from a CronJob) keeps a complete copy of every
-		log, also across container restarts and after the pods are gone.`)
+		log, also across container restarts and after the pods are gone.
+
+		--dir s3://BUCKET/PREFIX exports into a bucket instead (AWS S3 or an S3-compatible
+		server, configured by the AWS environment), as gzipped segment objects; pull copies
+		it back into a directory.`)
 
 	examples = templates.Examples(`
 		# Export every pod whose name matches redis, in all namespaces, into ./logs
@@ -64,7 +68,11 @@ var (
 		kubectl logexport -o json
 
 		# Keep following every pod of the namespace, with a status line every minute
-		kubectl logexport -f --summary-interval 1m`)
+		kubectl logexport -f --summary-interval 1m
+
+		# Into a bucket of an S3-compatible server, then read it back into ./logs
+		AWS_ENDPOINT_URL=http://minio.local:9000 kubectl logexport -A -d s3://logs/prod
+		kubectl logexport pull s3://logs/prod`)
 )
 
 // Options are the command's settings.
@@ -163,7 +171,7 @@ func newCmd(o *Options) *cobra.Command {
 		// standalone binary is what the shell sees (kubectl completes the plugin through
 		// kubectl_complete-logexport, which runs the same binary). Help speaks as kubectl logexport.
 		Use:     "kubectl-logexport [REGEX...] [flags]",
-		Short:   "Export pod logs into a local directory, incrementally and exactly",
+		Short:   "Export pod logs into a local directory or a bucket, incrementally and exactly",
 		Long:    longDesc,
 		Example: examples,
 		// Positional arguments are pod patterns; a pattern that is also a subcommand name goes through -p.
