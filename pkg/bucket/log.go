@@ -22,8 +22,11 @@ type Log struct {
 	cp  *store.Checkpoint
 	// last is the key of the last segment the saved checkpoint covers.
 	last string
-	// orphans are segments past the checkpoint that an interrupted run uploaded, by offset.
+	// orphans are segments past the checkpoint that an interrupted run uploaded, by offset;
+	// listed before the first upload (listed says so), not when opened: most opened logs have
+	// nothing new.
 	orphans []segment
+	listed  bool
 	// buf holds the bytes after committed: complete lines, then maybe the start of one.
 	buf       []byte
 	line      int64 // logical length at the end of the last complete line
@@ -56,26 +59,33 @@ func (d *Dest) Append(namespace, pod, container string) (store.Appender, error) 
 			l.cp = nil
 		}
 	}
+	return l, nil
+}
+
+// listOrphans lists the segments past the checkpoint.
+func (l *Log) listOrphans() error {
+	d, rel := l.d, l.rel
 	// Keys sort by day, then offset, and a segment's day is never before the one's before it:
 	// everything after the last covered segment is past the checkpoint.
 	after := ""
 	if l.last != "" {
 		after = d.key(l.last)
 	}
-	err = d.b.List(d.ctx, d.key(logsDir+"/"+rel+"/"), after, func(o objstore.Object) error {
+	err := d.b.List(d.ctx, d.key(logsDir+"/"+rel+"/"), after, func(o objstore.Object) error {
 		if s, ok := parseSegment(rel, d.rel(o.Key)); ok {
 			l.orphans = append(l.orphans, s)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("listing the segments of %s: %w", l.Path(), err)
+		return fmt.Errorf("listing the segments of %s: %w", l.Path(), err)
 	}
 	sort.Slice(l.orphans, func(i, j int) bool {
 		a, b := l.orphans[i], l.orphans[j]
 		return a.start < b.start || a.start == b.start && a.key < b.key
 	})
-	return l, nil
+	l.listed = true
+	return nil
 }
 
 // Path names the log in messages.
@@ -170,6 +180,11 @@ func (l *Log) Commit(cp store.Checkpoint) error {
 // ends, if a line ends there, so that it is the orphan again, under its key; orphans that no
 // segment matches, and that hold bytes the upload covers, are deleted before it.
 func (l *Log) upload() (string, error) {
+	if !l.listed && l.line > l.committed {
+		if err := l.listOrphans(); err != nil {
+			return "", err
+		}
+	}
 	last := l.last
 	data := l.buf[:l.line-l.committed]
 	at := l.committed
