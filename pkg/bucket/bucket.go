@@ -18,7 +18,10 @@
 // before anything that covers its bytes is uploaded. So the bucket never holds two segments
 // with the same lines, and readers need only the checkpoint to know where a log ends.
 //
-// One writer per prefix: the caller holds the lock (a Lease) while a Dest is open.
+// One writer per prefix: the caller holds the lock (a Lease) while a Dest is open. A checkpoint
+// is saved only over the version its writer read (If-Match), so that a writer that lost its lock
+// without knowing it yet cannot save over the next one's; its last segments are then past that
+// checkpoint, as a crash leaves them.
 package bucket
 
 import (
@@ -175,18 +178,24 @@ type checkpointObject struct {
 }
 
 func (d *Dest) readCheckpoint(rel string) (*checkpointObject, error) {
-	data, err := d.b.Get(d.ctx, d.key(checkpointsDir+"/"+rel+".json"))
+	c, _, err := d.readCheckpointETag(rel)
+	return c, err
+}
+
+// readCheckpointETag reads a checkpoint with its ETag, "" if there is none.
+func (d *Dest) readCheckpointETag(rel string) (*checkpointObject, string, error) {
+	data, etag, err := d.b.GetETag(d.ctx, d.key(checkpointsDir+"/"+rel+".json"))
 	if errors.Is(err, objstore.ErrNotFound) {
-		return nil, nil
+		return nil, "", nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading the checkpoint of %s: %w", rel, err)
+		return nil, "", fmt.Errorf("reading the checkpoint of %s: %w", rel, err)
 	}
 	var c checkpointObject
 	if err := json.Unmarshal(data, &c); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", d.URL(checkpointsDir+"/"+rel+".json"), err)
+		return nil, "", fmt.Errorf("reading %s: %w", d.URL(checkpointsDir+"/"+rel+".json"), err)
 	}
-	return &c, nil
+	return &c, etag, nil
 }
 
 // Checkpoint returns a container's checkpoint, nil if it has none.

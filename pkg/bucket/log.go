@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -22,6 +23,11 @@ type Log struct {
 	cp  *store.Checkpoint
 	// last is the key of the last segment the saved checkpoint covers.
 	last string
+	// etag is the saved checkpoint's version, "" while there is none: the next is saved only
+	// over it.
+	etag string
+	// fenced: the checkpoint was found unchanged before this upload's first deletion.
+	fenced bool
 	// orphans are segments past the checkpoint that an interrupted run uploaded, by offset;
 	// listed before the first upload (listed says so), not when opened: most opened logs have
 	// nothing new.
@@ -46,11 +52,11 @@ func (d *Dest) Append(namespace, pod, container string) (store.Appender, error) 
 	if err != nil {
 		return nil, err
 	}
-	c, err := d.readCheckpoint(rel)
+	c, etag, err := d.readCheckpointETag(rel)
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{d: d, rel: rel}
+	l := &Log{d: d, rel: rel, etag: etag}
 	if c != nil {
 		cp := c.Checkpoint
 		l.cp, l.last = &cp, c.Segment
@@ -165,9 +171,15 @@ func (l *Log) Commit(cp store.Checkpoint) error {
 	if err != nil {
 		return l.fail(err)
 	}
-	if err := l.d.b.Put(l.d.ctx, l.d.key(checkpointsDir+"/"+l.rel+".json"), body, objstore.PutOptions{ContentType: "application/json"}); err != nil {
+	opts := objstore.PutOptions{ContentType: "application/json", IfMatch: l.etag, IfAbsent: l.etag == ""}
+	etag, err := l.d.b.PutETag(l.d.ctx, l.d.key(checkpointsDir+"/"+l.rel+".json"), body, opts)
+	if errors.Is(err, objstore.ErrChanged) || errors.Is(err, objstore.ErrExists) {
+		return l.fail(fmt.Errorf("saving the checkpoint of %s: another run saved one since this run read it (two writers on the prefix: was the lease lost?): %w", l.Path(), err))
+	}
+	if err != nil {
 		return l.fail(fmt.Errorf("saving the checkpoint of %s: %w", l.Path(), err))
 	}
+	l.etag = etag
 	c := cp
 	l.cp, l.last = &c, last
 	l.committed = l.line
@@ -180,6 +192,7 @@ func (l *Log) Commit(cp store.Checkpoint) error {
 // ends, if a line ends there, so that it is the orphan again, under its key; orphans that no
 // segment matches, and that hold bytes the upload covers, are deleted before it.
 func (l *Log) upload() (string, error) {
+	l.fenced = false
 	if !l.listed && l.line > l.committed {
 		if err := l.listOrphans(); err != nil {
 			return "", err
@@ -237,6 +250,21 @@ func (l *Log) fail(err error) error {
 
 func (l *Log) deleteOrphan() error {
 	o := l.orphans[0]
+	if !l.fenced {
+		// The one write that takes something away: first make sure no other writer saved the
+		// checkpoint since this one read it (whose segments these would be).
+		_, etag, err := l.d.b.GetETag(l.d.ctx, l.d.key(checkpointsDir+"/"+l.rel+".json"))
+		if errors.Is(err, objstore.ErrNotFound) {
+			etag, err = "", nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading the checkpoint of %s: %w", l.Path(), err)
+		}
+		if etag != l.etag {
+			return fmt.Errorf("%s: another run saved a checkpoint since this run read it (two writers on the prefix: was the lease lost?): %w", l.Path(), objstore.ErrChanged)
+		}
+		l.fenced = true
+	}
 	if err := l.d.b.Delete(l.d.ctx, l.d.key(o.key)); err != nil {
 		return fmt.Errorf("deleting %s, left by a run that did not finish: %w", l.d.URL(o.key), err)
 	}

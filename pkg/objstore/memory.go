@@ -13,13 +13,15 @@ import (
 type Memory struct {
 	mu      sync.Mutex
 	objects map[string][]byte
+	etags   map[string]string
+	version int
 	Fail    func(op, key string) error
 	// Puts counts the puts that succeeded.
 	Puts int
 }
 
 // NewMemory returns an empty bucket.
-func NewMemory() *Memory { return &Memory{objects: map[string][]byte{}} }
+func NewMemory() *Memory { return &Memory{objects: map[string][]byte{}, etags: map[string]string{}} }
 
 func (m *Memory) fail(op, key string) error {
 	if m.Fail == nil {
@@ -29,30 +31,46 @@ func (m *Memory) fail(op, key string) error {
 }
 
 func (m *Memory) Put(ctx context.Context, key string, body []byte, opts PutOptions) error {
+	_, err := m.PutETag(ctx, key, body, opts)
+	return err
+}
+
+func (m *Memory) PutETag(ctx context.Context, key string, body []byte, opts PutOptions) (string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fail("put", key); err != nil {
-		return err
+		return "", err
 	}
-	if _, ok := m.objects[key]; ok && opts.IfAbsent {
-		return fmt.Errorf("putting %s: %w", key, ErrExists)
+	_, ok := m.objects[key]
+	if ok && opts.IfAbsent {
+		return "", fmt.Errorf("putting %s: %w", key, ErrExists)
+	}
+	if opts.IfMatch != "" && m.etags[key] != opts.IfMatch {
+		return "", fmt.Errorf("putting %s: %w", key, ErrChanged)
 	}
 	m.objects[key] = append([]byte(nil), body...)
+	m.version++
+	m.etags[key] = fmt.Sprintf("\"%d\"", m.version)
 	m.Puts++
-	return nil
+	return m.etags[key], nil
 }
 
 func (m *Memory) Get(ctx context.Context, key string) ([]byte, error) {
+	b, _, err := m.GetETag(ctx, key)
+	return b, err
+}
+
+func (m *Memory) GetETag(ctx context.Context, key string) ([]byte, string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.fail("get", key); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	b, ok := m.objects[key]
 	if !ok {
-		return nil, fmt.Errorf("getting %s: %w", key, ErrNotFound)
+		return nil, "", fmt.Errorf("getting %s: %w", key, ErrNotFound)
 	}
-	return append([]byte(nil), b...), nil
+	return append([]byte(nil), b...), m.etags[key], nil
 }
 
 func (m *Memory) List(ctx context.Context, prefix, startAfter string, fn func(Object) error) error {
@@ -84,6 +102,7 @@ func (m *Memory) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	delete(m.objects, key)
+	delete(m.etags, key)
 	return nil
 }
 

@@ -16,6 +16,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrExists is wrapped by a Put with IfAbsent of a key that exists (HTTP 412).
 	ErrExists = errors.New("already exists")
+	// ErrChanged is wrapped by a Put with IfMatch of a key that another write changed (or
+	// removed) since the version it names (HTTP 412, or 404).
+	ErrChanged = errors.New("changed by another writer")
 )
 
 // Object is a listed object.
@@ -28,7 +31,10 @@ type Object struct {
 type PutOptions struct {
 	// IfAbsent makes the Put create the object only if no object has its key (If-None-Match: *),
 	// failing with ErrExists otherwise: the bucket's own compare-and-swap.
-	IfAbsent    bool
+	IfAbsent bool
+	// IfMatch makes the Put replace the object only while its ETag is this (If-Match), failing
+	// with ErrChanged otherwise: a writer that read a version overwrites only that version.
+	IfMatch     string
 	ContentType string
 }
 
@@ -36,6 +42,10 @@ type PutOptions struct {
 type Bucket interface {
 	Put(ctx context.Context, key string, body []byte, opts PutOptions) error
 	Get(ctx context.Context, key string) ([]byte, error)
+	// GetETag is Get with the object's ETag, and PutETag is Put with the new object's: what
+	// IfMatch takes.
+	GetETag(ctx context.Context, key string) (body []byte, etag string, err error)
+	PutETag(ctx context.Context, key string, body []byte, opts PutOptions) (etag string, err error)
 	// List calls fn for each object whose key has prefix and sorts after startAfter ("" for
 	// all), in key order. An error from fn stops the listing and is returned.
 	List(ctx context.Context, prefix, startAfter string, fn func(Object) error) error

@@ -130,6 +130,11 @@ func checkEndpoint(s string) error {
 }
 
 func (b *S3) Put(ctx context.Context, key string, body []byte, opts PutOptions) error {
+	_, err := b.PutETag(ctx, key, body, opts)
+	return err
+}
+
+func (b *S3) PutETag(ctx context.Context, key string, body []byte, opts PutOptions) (string, error) {
 	in := &s3.PutObjectInput{Bucket: &b.bucket, Key: &key, Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body)))}
 	if opts.ContentType != "" {
 		in.ContentType = &opts.ContentType
@@ -137,23 +142,36 @@ func (b *S3) Put(ctx context.Context, key string, body []byte, opts PutOptions) 
 	if opts.IfAbsent {
 		in.IfNoneMatch = aws.String("*")
 	}
-	if _, err := b.client.PutObject(ctx, in); err != nil {
-		return b.fail("putting", key, err)
+	if opts.IfMatch != "" {
+		in.IfMatch = &opts.IfMatch
 	}
-	return nil
+	out, err := b.client.PutObject(ctx, in)
+	if err != nil {
+		err = b.fail("putting", key, err)
+		if opts.IfMatch != "" && (errors.Is(err, ErrExists) || errors.Is(err, ErrNotFound)) {
+			err = fmt.Errorf("%w: %w", ErrChanged, err)
+		}
+		return "", err
+	}
+	return aws.ToString(out.ETag), nil
 }
 
 func (b *S3) Get(ctx context.Context, key string) ([]byte, error) {
+	data, _, err := b.GetETag(ctx, key)
+	return data, err
+}
+
+func (b *S3) GetETag(ctx context.Context, key string) ([]byte, string, error) {
 	out, err := b.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &b.bucket, Key: &key})
 	if err != nil {
-		return nil, b.fail("getting", key, err)
+		return nil, "", b.fail("getting", key, err)
 	}
 	defer out.Body.Close()
 	data, err := io.ReadAll(out.Body)
 	if err != nil {
-		return nil, b.fail("getting", key, err)
+		return nil, "", b.fail("getting", key, err)
 	}
-	return data, nil
+	return data, aws.ToString(out.ETag), nil
 }
 
 // List goes page by page, each page starting after the last key of the one before: that is the

@@ -84,6 +84,31 @@ func Run(t *testing.T, b objstore.Bucket, prefix string, opts Options) {
 			t.Errorf("conditional Put of a deleted key: %v", err)
 		}
 	})
+	t.Run("PutIfMatch", func(t *testing.T) {
+		// A writer that read a version overwrites only that version: the fence of a checkpoint.
+		k := prefix + "match/k"
+		e1, err := b.PutETag(ctx, k, []byte("v1"), objstore.PutOptions{})
+		if err != nil || e1 == "" {
+			t.Fatalf("PutETag = %q, %v; want an ETag", e1, err)
+		}
+		body, got, err := b.GetETag(ctx, k)
+		if err != nil || got != e1 || string(body) != "v1" {
+			t.Fatalf("GetETag = %q, %q, %v; want v1 with the put's ETag %q", body, got, err, e1)
+		}
+		e2, err := b.PutETag(ctx, k, []byte("v2"), objstore.PutOptions{IfMatch: e1})
+		if err != nil || e2 == "" {
+			t.Fatalf("PutETag with the current ETag = %q, %v", e2, err)
+		}
+		if _, err := b.PutETag(ctx, k, []byte("stale"), objstore.PutOptions{IfMatch: e1}); !errors.Is(err, objstore.ErrChanged) {
+			t.Errorf("PutETag with a stale ETag: %v, want ErrChanged", err)
+		}
+		if body, err := b.Get(ctx, k); err != nil || string(body) != "v2" {
+			t.Errorf("after a refused put, Get = %q, %v; want v2", body, err)
+		}
+		if _, err := b.PutETag(ctx, prefix+"match/missing", []byte("x"), objstore.PutOptions{IfMatch: e2}); !errors.Is(err, objstore.ErrChanged) {
+			t.Errorf("PutETag with IfMatch of a missing key: %v, want ErrChanged", err)
+		}
+	})
 	t.Run("PutIfAbsentRace", func(t *testing.T) {
 		// The bucket's conditional put is what a writer fences others with: of writers racing
 		// to create one key, exactly one wins, and the object is the winner's. (SeaweedFS makes
