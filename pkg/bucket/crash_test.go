@@ -74,9 +74,9 @@ func TestCrashes(t *testing.T) {
 // segments at the same offsets with other days; the next run must still find every segment
 // past the checkpoint (they are listed after the checkpoint's last key).
 func TestCrashesAcrossDays(t *testing.T) {
-	seeds := 60
+	seeds := 20
 	if testing.Short() {
-		seeds = 12
+		seeds = 6
 	}
 	for seed := int64(1); seed <= int64(seeds); seed++ {
 		t.Run(strconv.FormatInt(seed, 10), func(t *testing.T) { crashSequence(t, seed, true) })
