@@ -15,7 +15,9 @@
 // next writer finds the orphans (listed after the checkpoint's last segment: keys sort by day,
 // then offset) and ends its own segments where theirs end, so that it overwrites each with the
 // same key and, the merge being exact, the same bytes; an orphan it cannot match is deleted
-// before anything that covers its bytes is uploaded. So the bucket never holds two segments
+// before anything that covers its bytes is uploaded, and so is one whose key sorts before a
+// segment it uploads (runs that commit at other sizes can name the segment at an offset by
+// other days), which the listing after the next checkpoint would not find. So the bucket never holds two segments
 // with the same lines, and readers need only the checkpoint to know where a log ends.
 //
 // One writer per prefix: the caller holds the lock (a Lease) while a Dest is open. A checkpoint

@@ -62,14 +62,29 @@ func TestCrashes(t *testing.T) {
 		seeds = 8
 	}
 	for seed := int64(1); seed <= int64(seeds); seed++ {
-		t.Run(strconv.FormatInt(seed, 10), func(t *testing.T) { crashSequence(t, seed) })
+		t.Run(strconv.FormatInt(seed, 10), func(t *testing.T) { crashSequence(t, seed, false) })
 	}
 	if adopted == 0 {
 		t.Error("no run put a segment again under the key an interrupted run left")
 	}
 }
 
-func crashSequence(t *testing.T, seed int64) {
+// TestCrashesAcrossDays is TestCrashes with a clock that crosses midnight (UTC) between and
+// within runs: segment keys begin with a day, and runs that commit at other sizes name the
+// segments at the same offsets with other days; the next run must still find every segment
+// past the checkpoint (they are listed after the checkpoint's last key).
+func TestCrashesAcrossDays(t *testing.T) {
+	seeds := 20
+	if testing.Short() {
+		seeds = 6
+	}
+	for seed := int64(1); seed <= int64(seeds); seed++ {
+		t.Run(strconv.FormatInt(seed, 10), func(t *testing.T) { crashSequence(t, seed, true) })
+	}
+}
+
+// crashSequence runs TestCrashes' sequence; with days, the log's lines cross midnight often.
+func crashSequence(t *testing.T, seed int64, days bool) {
 	rng := rand.New(rand.NewSource(seed))
 	srv := logserver.New(t)
 	srv.AddPod("default", "p0", "c")
@@ -84,6 +99,9 @@ func crashSequence(t *testing.T, seed int64) {
 	mem := objstore.NewMemory()
 	ctx := context.Background()
 	now := time.Now().Add(-time.Hour)
+	if days {
+		now = time.Date(2024, 3, 9, 23, 59, 0, 0, time.UTC)
+	}
 	n := 0
 	for step := 0; step < 25; step++ {
 		var entries []logserver.Entry
@@ -106,10 +124,16 @@ func crashSequence(t *testing.T, seed int64) {
 				if rng.Intn(3) == 0 {
 					now = now.Add(time.Duration(rng.Intn(1500)) * time.Millisecond)
 				}
+				if days && rng.Intn(4) == 0 {
+					now = now.Add(time.Duration(rng.Intn(30)) * time.Hour)
+				}
 			}
 		}
 		srv.Append("default", "p0", "c", entries...)
 		now = now.Add(time.Second)
+		if days {
+			now = now.Add(time.Duration(rng.Intn(30)) * time.Hour)
+		}
 		if rng.Intn(3) == 0 {
 			continue
 		}

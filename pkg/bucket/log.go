@@ -71,8 +71,9 @@ func (d *Dest) Append(namespace, pod, container string) (store.Appender, error) 
 // listOrphans lists the segments past the checkpoint.
 func (l *Log) listOrphans() error {
 	d, rel := l.d, l.rel
-	// Keys sort by day, then offset, and a segment's day is never before the one's before it:
-	// everything after the last covered segment is past the checkpoint.
+	// Keys sort by day, then offset, a segment's day is never before the one's before it, and
+	// upload deletes the orphans that sort before a segment it puts: everything past the
+	// checkpoint sorts after the last segment it covers.
 	after := ""
 	if l.last != "" {
 		after = d.key(l.last)
@@ -228,6 +229,12 @@ func (l *Log) upload() (string, error) {
 		} else {
 			l.orphans = l.orphans[1:]
 		}
+		// The next run lists orphans after the key the checkpoint names: one that sorts before s
+		// (a run that committed more at once named a later segment by an earlier line's day)
+		// would be left unseen while its bytes are uploaded again.
+		if err := l.deleteOrphansBefore(s.key); err != nil {
+			return "", err
+		}
 		n := s.end - s.start
 		body, err := gzipBytes(data[:n])
 		if err != nil {
@@ -269,6 +276,23 @@ func (l *Log) deleteOrphan() error {
 		return fmt.Errorf("deleting %s, left by a run that did not finish: %w", l.d.URL(o.key), err)
 	}
 	l.orphans = l.orphans[1:]
+	return nil
+}
+
+// deleteOrphansBefore deletes the orphans whose key sorts before key.
+func (l *Log) deleteOrphansBefore(key string) error {
+	kept := l.orphans[:0]
+	for i, o := range l.orphans {
+		if o.key >= key {
+			kept = append(kept, o)
+			continue
+		}
+		if err := l.d.b.Delete(l.d.ctx, l.d.key(o.key)); err != nil {
+			l.orphans = append(kept, l.orphans[i:]...)
+			return fmt.Errorf("deleting %s, left by a run that did not finish: %w", l.d.URL(o.key), err)
+		}
+	}
+	l.orphans = kept
 	return nil
 }
 
