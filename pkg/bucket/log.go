@@ -256,10 +256,35 @@ func (l *Log) fail(err error) error {
 }
 
 func (l *Log) deleteOrphan() error {
-	o := l.orphans[0]
+	if err := l.remove(l.orphans[0]); err != nil {
+		return err
+	}
+	l.orphans = l.orphans[1:]
+	return nil
+}
+
+// deleteOrphansBefore deletes the orphans whose key sorts before key.
+func (l *Log) deleteOrphansBefore(key string) error {
+	kept := l.orphans[:0]
+	for i, o := range l.orphans {
+		if o.key >= key {
+			kept = append(kept, o)
+			continue
+		}
+		if err := l.remove(o); err != nil {
+			l.orphans = append(kept, l.orphans[i:]...)
+			return err
+		}
+	}
+	l.orphans = kept
+	return nil
+}
+
+// remove deletes an orphan: the one write that takes something away, so first (once per
+// upload) it makes sure that no other writer saved the checkpoint since this one read it, whose
+// segments these would be.
+func (l *Log) remove(o segment) error {
 	if !l.fenced {
-		// The one write that takes something away: first make sure no other writer saved the
-		// checkpoint since this one read it (whose segments these would be).
 		_, etag, err := l.d.b.GetETag(l.d.ctx, l.d.key(checkpointsDir+"/"+l.rel+".json"))
 		if errors.Is(err, objstore.ErrNotFound) {
 			etag, err = "", nil
@@ -275,24 +300,6 @@ func (l *Log) deleteOrphan() error {
 	if err := l.d.b.Delete(l.d.ctx, l.d.key(o.key)); err != nil {
 		return fmt.Errorf("deleting %s, left by a run that did not finish: %w", l.d.URL(o.key), err)
 	}
-	l.orphans = l.orphans[1:]
-	return nil
-}
-
-// deleteOrphansBefore deletes the orphans whose key sorts before key.
-func (l *Log) deleteOrphansBefore(key string) error {
-	kept := l.orphans[:0]
-	for i, o := range l.orphans {
-		if o.key >= key {
-			kept = append(kept, o)
-			continue
-		}
-		if err := l.d.b.Delete(l.d.ctx, l.d.key(o.key)); err != nil {
-			l.orphans = append(kept, l.orphans[i:]...)
-			return fmt.Errorf("deleting %s, left by a run that did not finish: %w", l.d.URL(o.key), err)
-		}
-	}
-	l.orphans = kept
 	return nil
 }
 
