@@ -136,10 +136,6 @@ func (d *Dest) Inspect() (*store.Inventory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing %s: %w", d.URL(runsDir), err)
 	}
-	for i := range inv.Runs {
-		if inv.Runs[i].State == store.RunUnfinished && i < len(inv.Runs)-1 {
-			inv.Runs[i].State = store.RunKilled
-		}
-	}
+	store.MarkKilled(inv.Runs)
 	return inv, nil
 }

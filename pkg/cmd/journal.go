@@ -34,6 +34,9 @@ func newRunID(now time.Time) string {
 func (o *Options) startRun(dir destination, mode string) error {
 	now := o.now().UTC()
 	r := store.Run{ID: newRunID(now), Mode: mode, Start: now, Who: o.who(), Config: o.ConfigFile}
+	if o.shard.Enabled() {
+		r.Shard = fmt.Sprintf("%d/%d", o.shard.Index, o.shard.Total)
+	}
 	for _, s := range o.selections {
 		sel := store.Selection{LabelSelector: s.Scope.LabelSelector, FieldSelector: s.Scope.FieldSelector,
 			Pods: patterns(s.Selector.Pods), ExcludePods: patterns(s.Selector.ExcludePods),

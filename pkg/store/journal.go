@@ -21,7 +21,10 @@ type Run struct {
 	// Who ran it; never a credential.
 	Who Who `json:"who"`
 	// Config is the configuration file the selections came from, if any.
-	Config   string      `json:"config,omitempty"`
+	Config string `json:"config,omitempty"`
+	// Shard is the run's shard (as "1/3") when it was sharded: shards run side by side, so a
+	// run without an end counts as killed only once a later run of its own shard started.
+	Shard    string      `json:"shard,omitempty"`
 	Selected []Selection `json:"selected,omitempty"`
 	Totals   *Totals     `json:"totals,omitempty"`
 	ExitCode *int        `json:"exitCode,omitempty"`
@@ -158,4 +161,20 @@ func (d *Dir) TrimJournal(t time.Time) error {
 		d.journal = j
 	}
 	return d.journal.replace(keep, lines)
+}
+
+// MarkKilled sets the state of each unfinished run that a later run of its shard followed (the
+// lock, or the shard's lease, let none start while it ran) to RunKilled.
+func MarkKilled(runs []RunRecord) {
+	for i := range runs {
+		if runs[i].State != RunUnfinished {
+			continue
+		}
+		for _, later := range runs[i+1:] {
+			if later.Shard == runs[i].Shard {
+				runs[i].State = RunKilled
+				break
+			}
+		}
+	}
 }

@@ -369,10 +369,8 @@ func inspectJournal(r reader, inv *Inventory, gapsByRun map[string]int) error {
 	if bad > 0 {
 		inv.Warnings = append(inv.Warnings, fmt.Sprintf("run journal %s has %d lines that do not parse", r.Shown(journalFile), bad))
 	}
+	MarkKilled(inv.Runs)
 	for i := range inv.Runs {
-		if inv.Runs[i].State == RunUnfinished && i < len(inv.Runs)-1 {
-			inv.Runs[i].State = RunKilled
-		}
 		inv.Runs[i].GapsRecorded = gapsByRun[inv.Runs[i].ID]
 	}
 	return nil
