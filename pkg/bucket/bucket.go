@@ -284,6 +284,13 @@ func keyDay(key string) string {
 
 // Segments lists the segments of a container's log that its checkpoint covers, in order.
 func (d *Dest) Segments(namespace, pod, container string) ([]objstore.Object, *store.Checkpoint, error) {
+	return d.SegmentsFrom(namespace, pod, container, 0, "")
+}
+
+// SegmentsFrom lists the segments of a container's log from byte at (where one must start) up to
+// its checkpoint, in order. after, if set, is the key (full) of the segment that ends at at: the
+// listing starts after it, so that a reader that goes on from there lists only what is new.
+func (d *Dest) SegmentsFrom(namespace, pod, container string, at int64, after string) ([]objstore.Object, *store.Checkpoint, error) {
 	rel, err := containerRel(namespace, pod, container)
 	if err != nil {
 		return nil, nil, err
@@ -294,9 +301,9 @@ func (d *Dest) Segments(namespace, pod, container string) ([]objstore.Object, *s
 	}
 	var segs []segment
 	sizes := map[string]int64{}
-	err = d.b.List(d.ctx, d.key(logsDir+"/"+rel+"/"), "", func(o objstore.Object) error {
+	err = d.b.List(d.ctx, d.key(logsDir+"/"+rel+"/"), after, func(o objstore.Object) error {
 		key := d.rel(o.Key)
-		if s, ok := parseSegment(rel, key); ok && s.end <= c.Checkpoint.Size {
+		if s, ok := parseSegment(rel, key); ok && s.start >= at && s.end <= c.Checkpoint.Size {
 			segs = append(segs, s)
 			sizes[s.key] = o.Size
 		}
@@ -307,7 +314,6 @@ func (d *Dest) Segments(namespace, pod, container string) ([]objstore.Object, *s
 	}
 	// Keys sort by offset; a gap or an overlap means the bucket was changed by something else.
 	var out []objstore.Object
-	var at int64
 	for _, s := range segs {
 		switch {
 		case s.start < at:

@@ -61,6 +61,9 @@ const stateFile = ".logexport/pull.json"
 
 type state struct {
 	Base map[string]int64 `json:"base"`
+	// Last is the key of the last segment pulled of each container: the next pull lists only
+	// the keys after it. Saved after the pulls (a pull that dies first lists more next time).
+	Last map[string]string `json:"last,omitempty"`
 }
 
 // Pull brings every selected container's local file up to the bucket's checkpoint.
@@ -79,12 +82,12 @@ func (p *Puller) Pull(ctx context.Context) ([]Result, error) {
 			continue
 		}
 		if ctx.Err() != nil {
-			return out, ctx.Err()
+			return out, errors.Join(ctx.Err(), p.saveState(st))
 		}
 		res := p.pull(ctx, r, st)
 		out = append(out, res)
 	}
-	return out, nil
+	return out, p.saveState(st)
 }
 
 func (p *Puller) selected(r bucket.ContainerRef) bool {
@@ -104,8 +107,8 @@ func (p *Puller) selected(r bucket.ContainerRef) bool {
 
 func (p *Puller) pull(ctx context.Context, r bucket.ContainerRef, st *state) (res Result) {
 	res.ContainerRef = r
-	segs, cp, err := p.Src.Segments(r.Namespace, r.Pod, r.Container)
-	if err != nil {
+	cp, err := p.Src.Checkpoint(r.Namespace, r.Pod, r.Container)
+	if err != nil || cp == nil {
 		res.Err = err
 		return res
 	}
@@ -126,14 +129,15 @@ func (p *Puller) pull(ctx context.Context, r bucket.ContainerRef, st *state) (re
 	switch {
 	case local != nil && !known:
 		base = 0 // pulled whole, or exported here: the file is the log from its start
-	case local == nil:
-		if !known {
-			base = p.firstByte(segs)
-			st.Base[key] = base
-			if err := p.saveState(st); err != nil {
-				res.Err = err
-				return res
-			}
+	case local == nil && !known:
+		if base, err = p.firstByte(r); err != nil {
+			res.Err = err
+			return res
+		}
+		st.Base[key] = base
+		if err := p.saveState(st); err != nil {
+			res.Err = err
+			return res
 		}
 	}
 	at := base + log.Length()
@@ -145,17 +149,18 @@ func (p *Puller) pull(ctx context.Context, r bucket.ContainerRef, st *state) (re
 		res.Err = fmt.Errorf("%s holds %d bytes of the log, more than the bucket's checkpoint (%d): it was not pulled from %s", res.File, at-base, cp.Size-base, p.Src.URL(""))
 		return res
 	}
-	i := 0
-	for i < len(segs) && segEnd(segs, i, cp) <= at {
-		i++
+	// Only the keys after the last segment pulled, if it ends where the file does.
+	after := st.Last[key]
+	if _, end, ok := bucket.SegmentEnd(after); !ok || end != at {
+		after = ""
 	}
-	for ; i < len(segs); i++ {
-		start := segStart(segs, i)
-		if start != at {
-			res.Err = fmt.Errorf("%s ends at byte %d of the log, inside a segment of %s: it was not pulled from there", res.File, at, p.Src.URL(""))
-			return res
-		}
-		data, err := p.get(ctx, segs[i].Key)
+	segs, cp, err := p.Src.SegmentsFrom(r.Namespace, r.Pod, r.Container, at, after)
+	if err != nil {
+		res.Err = fmt.Errorf("%w (the local file %s ends at byte %d of the log)", err, res.File, at)
+		return res
+	}
+	for _, seg := range segs {
+		data, err := p.get(ctx, seg.Key)
 		if err != nil {
 			res.Err = err
 			return res
@@ -167,49 +172,35 @@ func (p *Puller) pull(ctx context.Context, r bucket.ContainerRef, st *state) (re
 		log.EndLine()
 		res.Bytes += int64(len(data))
 		res.Lines += int64(bytes.Count(data, []byte{'\n'}))
-		at += int64(len(data))
-	}
-	if at != cp.Size {
-		res.Err = fmt.Errorf("the segments of %s end at byte %d, its checkpoint at %d", r, at, cp.Size)
-		return res
 	}
 	// The local checkpoint is the bucket's: a directory pulled whole is the export's, and an
 	// export into it would go on from there. Its size is the file's.
 	if err := log.Commit(*cp); err != nil {
 		res.Err = err
+		return res
+	}
+	if len(segs) > 0 {
+		st.Last[key] = segs[len(segs)-1].Key
 	}
 	return res
 }
 
 // firstByte is where a first pull starts: the first segment of Since's day or later.
-func (p *Puller) firstByte(segs []objstore.Object) int64 {
+func (p *Puller) firstByte(r bucket.ContainerRef) (int64, error) {
 	if p.Since.IsZero() {
-		return 0
+		return 0, nil
+	}
+	segs, cp, err := p.Src.Segments(r.Namespace, r.Pod, r.Container)
+	if err != nil {
+		return 0, err
 	}
 	day := p.Since.UTC().Format("2006-01-02")
 	for _, s := range segs {
 		if d, start, ok := bucket.SegmentDay(s.Key); ok && d >= day {
-			return start
+			return start, nil
 		}
 	}
-	if len(segs) == 0 {
-		return 0
-	}
-	_, end, _ := bucket.SegmentEnd(segs[len(segs)-1].Key)
-	return end
-}
-
-func segStart(segs []objstore.Object, i int) int64 {
-	_, start, _ := bucket.SegmentDay(segs[i].Key)
-	return start
-}
-
-func segEnd(segs []objstore.Object, i int, cp *store.Checkpoint) int64 {
-	_, end, ok := bucket.SegmentEnd(segs[i].Key)
-	if !ok {
-		return cp.Size
-	}
-	return end
+	return cp.Size, nil
 }
 
 func (p *Puller) get(ctx context.Context, key string) ([]byte, error) {
@@ -229,7 +220,7 @@ func (p *Puller) get(ctx context.Context, key string) ([]byte, error) {
 }
 
 func (p *Puller) readState() (*state, error) {
-	st := &state{Base: map[string]int64{}}
+	st := &state{Base: map[string]int64{}, Last: map[string]string{}}
 	data, err := os.ReadFile(filepath.Join(p.Root, filepath.FromSlash(stateFile)))
 	if errors.Is(err, fs.ErrNotExist) {
 		return st, nil
@@ -242,6 +233,9 @@ func (p *Puller) readState() (*state, error) {
 	}
 	if st.Base == nil {
 		st.Base = map[string]int64{}
+	}
+	if st.Last == nil {
+		st.Last = map[string]string{}
 	}
 	return st, nil
 }

@@ -33,10 +33,13 @@ func TestPullEqualsLocalExport(t *testing.T) {
 			opts := export.Options{Timestamps: timestamps, CommitBytes: 300}
 			local := openDir(t, t.TempDir(), timestamps)
 			mem := objstore.NewMemory()
-			var gets atomic.Int64
+			var gets, segLists atomic.Int64
 			mem.Fail = func(op, key string) error {
 				if op == "get" && strings.HasSuffix(key, ".log.gz") {
 					gets.Add(1)
+				}
+				if op == "list" && strings.Contains(key, "/logs/") {
+					segLists.Add(1)
 				}
 				return nil
 			}
@@ -80,6 +83,7 @@ func TestPullEqualsLocalExport(t *testing.T) {
 					t.Errorf("round %d: the pull fetched %d segments of %d: it should fetch only the new ones", round, fetched, segments)
 				}
 				before = gets.Load()
+				lists := segLists.Load()
 				for _, r := range pullInto(t, mem, d, dst, timestamps, Options{}) {
 					if !r.UpToDate {
 						t.Errorf("round %d: a second pull found %s new", round, r.ContainerRef)
@@ -87,6 +91,9 @@ func TestPullEqualsLocalExport(t *testing.T) {
 				}
 				if fetched := gets.Load() - before; fetched != 0 {
 					t.Errorf("round %d: a pull with nothing new fetched %d segments", round, fetched)
+				}
+				if n := segLists.Load() - lists; n != 0 {
+					t.Errorf("round %d: a pull with nothing new listed segments %d times", round, n)
 				}
 			}
 		})
