@@ -66,7 +66,7 @@ func newPullCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	cmd.Flags().StringVarP(&o.Dir, "dir", "d", o.Dir, "Directory to pull into")
 	cmd.Flags().StringArrayVarP(&o.Patterns, "pod", "p", nil, "Pull only pods whose name matches this regular expression (repeatable)")
 	cmd.Flags().StringVarP(&o.Namespace, "namespace", "n", "", "Pull only this namespace")
-	cmd.Flags().DurationVar(&o.Since, "since", 0, "Start a log pulled for the first time at its segments of this long ago or later (whole days)")
+	cmd.Flags().DurationVar(&o.Since, "since", 0, "Start a log pulled for the first time at this long ago: at the last segment that began before that day (whole days)")
 	o.Bucket.AddFlags(cmd.Flags())
 	return cmd
 }

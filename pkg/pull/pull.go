@@ -185,7 +185,8 @@ func (p *Puller) pull(ctx context.Context, r bucket.ContainerRef, st *state) (re
 	return res
 }
 
-// firstByte is where a first pull starts: the first segment of Since's day or later.
+// firstByte is where a first pull starts: the last segment that began before Since's day (it may
+// hold lines of that day), or the first if none did.
 func (p *Puller) firstByte(r bucket.ContainerRef) (int64, error) {
 	if p.Since.IsZero() {
 		return 0, nil
@@ -194,13 +195,23 @@ func (p *Puller) firstByte(r bucket.ContainerRef) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	// A segment's key has the day of its first line: the one before the first of Since's day
+	// may hold lines of that day too, and is pulled with them.
 	day := p.Since.UTC().Format("2006-01-02")
-	for _, s := range segs {
+	from := cp.Size
+	for i, s := range segs {
 		if d, start, ok := bucket.SegmentDay(s.Key); ok && d >= day {
-			return start, nil
+			from = start
+			if i > 0 {
+				_, from, _ = bucket.SegmentDay(segs[i-1].Key)
+			}
+			break
 		}
 	}
-	return cp.Size, nil
+	if len(segs) > 0 && from == cp.Size {
+		_, from, _ = bucket.SegmentDay(segs[len(segs)-1].Key)
+	}
+	return from, nil
 }
 
 func (p *Puller) get(ctx context.Context, key string) ([]byte, error) {

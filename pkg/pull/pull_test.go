@@ -175,3 +175,46 @@ func segmentKeys(m *objstore.Memory) []string {
 	}
 	return out
 }
+
+// --since starts a first pull at the last segment that began before its day (which may hold
+// lines of that day), and takes everything after.
+func TestPullSince(t *testing.T) {
+	ctx := context.Background()
+	srv := logserver.New(t)
+	srv.AddPod("default", "web", "app")
+	day := func(d, h int) time.Time { return time.Date(2026, 11, d, h, 0, 0, 0, time.UTC) }
+	var entries []logserver.Entry
+	for _, e := range []struct {
+		at   time.Time
+		text string
+	}{{day(1, 10), "d1-a"}, {day(1, 23), "d1-b"}, {day(2, 1), "d2-a"}, {day(2, 5), "d2-b"}, {day(3, 1), "d3-a"}} {
+		entries = append(entries, logserver.Entry{Time: e.at, Text: e.text})
+	}
+	srv.Append("default", "web", "app", entries...)
+	mem := objstore.NewMemory()
+	d, err := bucket.Open(ctx, mem, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A segment per line.
+	e := &export.Exporter{Client: srv.Client(), Dest: d, Options: export.Options{CommitBytes: 1}}
+	if res := e.Export(ctx, target.Of(srv.Pod("default", "web"), "app")); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	tests := []struct {
+		since time.Time
+		want  string
+	}{
+		{day(2, 12), "d1-b\nd2-a\nd2-b\nd3-a\n"},
+		{day(3, 0), "d2-b\nd3-a\n"},
+		{day(9, 0), "d3-a\n"},
+		{day(1, 0), "d1-a\nd1-b\nd2-a\nd2-b\nd3-a\n"},
+	}
+	for _, tt := range tests {
+		dst := t.TempDir()
+		pullInto(t, mem, d, dst, false, Options{Since: tt.since})
+		if got := readFile(t, filepath.Join(dst, "default", "web", "app.log")); got != tt.want {
+			t.Errorf("--since %s: pulled %q, want %q", tt.since, got, tt.want)
+		}
+	}
+}
