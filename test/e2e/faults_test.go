@@ -106,7 +106,7 @@ func startWatchedFollow(t *testing.T, args ...string) *watchedFollower {
 	t.Helper()
 	c := pluginCmd(nil, append([]string{"-f", "--summary-interval", "1s"}, args...)...)
 	f := &watchedFollower{
-		follower: &follower{t: t, cmd: c, stderr: &strings.Builder{}, done: make(chan error, 1)},
+		follower: &follower{t: t, cmd: c, stderr: &syncBuffer{}, done: make(chan error, 1)},
 		stdout:   &strings.Builder{},
 		live:     &syncBuffer{},
 	}

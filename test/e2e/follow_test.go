@@ -13,16 +13,23 @@ import (
 )
 
 type follower struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	stderr *strings.Builder
+	t   *testing.T
+	cmd *exec.Cmd
+	// stderr is read while the follower writes it.
+	stderr *syncBuffer
 	done   chan error
 }
 
 func startFollow(t *testing.T, args ...string) *follower {
 	t.Helper()
-	c := pluginCmd(nil, append([]string{"-f", "--summary-interval", "1s"}, args...)...)
-	f := &follower{t: t, cmd: c, stderr: &strings.Builder{}, done: make(chan error, 1)}
+	return startFollowEnv(t, nil, args...)
+}
+
+// startFollowEnv starts a follower with env added to its environment (a bucket's, see s3).
+func startFollowEnv(t *testing.T, env []string, args ...string) *follower {
+	t.Helper()
+	c := pluginCmd(env, append([]string{"-f", "--summary-interval", "1s"}, args...)...)
+	f := &follower{t: t, cmd: c, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	c.Stderr = f.stderr
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
