@@ -355,21 +355,85 @@ func TestBucketShardsFollow300(t *testing.T) {
 	}
 	lp.checkPulled(t, env, dest, ns)
 	lp.checkSegments(t, dest, ns)
-	// Each pod's last checkpoint was saved by a run of the shard its name hashes to: the runs of
-	// one shard never saved a checkpoint of another's pod.
-	byRun := map[string]map[int]bool{}
+	// Each pod's last checkpoint was saved by a run of the shard its name hashes to, and every
+	// pod got lines after the restart: one run per shard, the killed one's replaced.
+	if runs := runsOf(t, dest, ns, total); len(runs) != total {
+		t.Fatalf("the checkpoints were saved by %d runs, want %d: %v", len(runs), total, runs)
+	}
+}
+
+// runsOf returns the runs that saved the pods' checkpoints, and fails the test unless each
+// saved only checkpoints of pods of one shard of total; it returns the shard of each run.
+func runsOf(t *testing.T, dest, ns string, total int) map[string]int {
+	t.Helper()
+	shards := map[string]int{}
 	for name, run := range checkpointRuns(t, bucketClient(t, dest), dest, ns) {
-		if byRun[run] == nil {
-			byRun[run] = map[int]bool{}
+		s := shard.Of(ns, name, total)
+		if prev, ok := shards[run]; ok && prev != s {
+			t.Fatalf("run %s saved checkpoints of pods of shards %d/%d and %d/%d", run, prev, total, s, total)
 		}
-		byRun[run][shard.Of(ns, name, total)] = true
+		shards[run] = s
 	}
-	for run, shards := range byRun {
-		if len(shards) != 1 {
-			t.Errorf("run %s saved checkpoints of pods of shards %v", run, shards)
+	return shards
+}
+
+// The shard count changes from 2 to 3 while 20 pods log into a bucket: the three replicas of
+// the new count wait while those of the old one hold their leases (nothing of theirs is saved
+// meanwhile), take over once those stopped, and go on from the checkpoints. Every line once.
+func TestBucketShardCountChange(t *testing.T) {
+	ns := newNamespace(t)
+	dest, env := bucketDest(t)
+	lp := newLoggingPods(t, ns, 20)
+	args := func(i, total int) []string {
+		return shardArgs(ns, dest, i, total, "--segment-interval", "1s")
+	}
+	var old, next []*follower
+	t.Cleanup(func() {
+		if t.Failed() {
+			for i, f := range append(append([]*follower(nil), old...), next...) {
+				t.Logf("follower %d's stderr:\n%s", i, tail(f.stderr.String(), 3000))
+			}
 		}
+	})
+	for i := range 2 {
+		old = append(old, startFollowEnv(t, env, args(i, 2)...))
 	}
-	if len(byRun) != total {
-		t.Errorf("the checkpoints were saved by %d runs, want %d (one per shard, the killed one's replaced): %v", len(byRun), total, byRun)
+	pulled := t.TempDir()
+	lp.waitPulled(t, env, dest, pulled, ns, 60*time.Second)
+	lp.round(1)
+
+	for i := range 3 {
+		next = append(next, startFollowEnv(t, env, args(i, 3)...))
+	}
+	disagree := regexp.MustCompile(`waiting: the leases of the destination disagree on --total-shards: this run has 3, logexport-[0-9a-f]{16}-[01] \(held by [^ ]+\) has 2`)
+	for _, f := range next {
+		waitStderr(t, f, disagree, "that it waits for the shard counts to agree")
+	}
+	lp.round(2)
+	lp.waitPulled(t, env, dest, pulled, ns, 60*time.Second)
+	if runs := runsOf(t, dest, ns, 2); len(runs) != 2 {
+		t.Fatalf("while the replicas of 2 shards hold their leases, the checkpoints were saved by %d runs, want their 2: %v", len(runs), runs)
+	}
+
+	for _, f := range old {
+		f.stop(syscall.SIGTERM)
+	}
+	// Logged while the new replicas take over: they read it from the old ones' checkpoints.
+	lp.round(3)
+	for _, f := range next {
+		waitStderr(t, f, regexp.MustCompile(`took the lease `+ns+`/logexport-[0-9a-f]{16}-[012] for shard [012]/3\n`), "that it took its lease")
+	}
+	lp.round(4)
+	time.Sleep(time.Second)
+	lp.round(5)
+	lp.waitPulled(t, env, dest, pulled, ns, 60*time.Second)
+	for _, f := range next {
+		f.stop(syscall.SIGTERM)
+	}
+	lp.checkPulled(t, env, dest, ns)
+	lp.checkSegments(t, dest, ns)
+	// Every pod got lines after the change: its last checkpoint is a new replica's.
+	if runs := runsOf(t, dest, ns, 3); len(runs) != 3 {
+		t.Fatalf("after the change, the checkpoints were saved by %d runs, want the 3 new replicas': %v", len(runs), runs)
 	}
 }
