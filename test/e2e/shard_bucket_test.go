@@ -281,13 +281,22 @@ func checkpointRuns(t *testing.T, b objstore.Bucket, dest, ns string) map[string
 	return out
 }
 
-// tail is the end of s, at most n bytes of it.
+// tail is what a failed test shows of a follower's stderr: every line that says a problem or a
+// lease, then the end, at most n bytes of it.
 func tail(s string, n int) string {
-	if len(s) > n {
-		return "... " + s[len(s)-n:]
+	var said []string
+	for _, l := range strings.Split(s, "\n") {
+		if notable.MatchString(l) {
+			said = append(said, l)
+		}
 	}
-	return s
+	if len(s) > n {
+		s = "... " + s[len(s)-n:]
+	}
+	return strings.Join(said[:min(len(said), 50)], "\n") + "\n---\n" + s
 }
+
+var notable = regexp.MustCompile(`(?i)error|warning|lost|waiting|took the lease|fail`)
 
 // waitStderr waits until a follower's stderr matches re.
 func waitStderr(t *testing.T, f *follower, re *regexp.Regexp, what string) {
