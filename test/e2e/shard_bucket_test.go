@@ -322,7 +322,9 @@ func TestBucketShardsFollow300(t *testing.T) {
 	args := func(i int) []string {
 		// kwok needs an inotify instance per followed stream: 3 x 30 stay under the 128 CI
 		// machines allow, and each shard's 100 containers take turns.
-		return shardArgs(ns, dest, i, total, "--segment-interval", "1s", "--max-log-requests", "30")
+		return shardArgs(ns, dest, i, total, "--segment-interval", "1s", "--max-log-requests", "30",
+			// Renewals on a loaded 2-core machine: a 2 s lease leaves 1.3 s to renew.
+			"--lease-duration", "5s")
 	}
 	followers := make([]*follower, total)
 	for i := range total {
@@ -394,7 +396,7 @@ func TestBucketShardCountChange(t *testing.T) {
 	dest, env := bucketDest(t)
 	lp := newLoggingPods(t, ns, 20)
 	args := func(i, total int) []string {
-		return shardArgs(ns, dest, i, total, "--segment-interval", "1s")
+		return shardArgs(ns, dest, i, total, "--segment-interval", "1s", "--lease-duration", "5s")
 	}
 	var old, next []*follower
 	t.Cleanup(func() {
