@@ -339,7 +339,7 @@ func TestBucketShardsFollow300(t *testing.T) {
 	})
 	pulled := t.TempDir()
 	start := time.Now()
-	lp.waitPulled(t, env, dest, pulled, ns, 90*time.Second)
+	lp.waitPulled(t, env, dest, pulled, ns, 3*time.Minute)
 	t.Logf("every pod's first lines in the bucket after %s", time.Since(start).Round(time.Second))
 	lp.round(1)
 	time.Sleep(time.Second)
@@ -358,7 +358,7 @@ func TestBucketShardsFollow300(t *testing.T) {
 	time.Sleep(time.Second)
 	lp.round(6)
 	start = time.Now()
-	lp.waitPulled(t, env, dest, pulled, ns, 90*time.Second)
+	lp.waitPulled(t, env, dest, pulled, ns, 3*time.Minute)
 	t.Logf("every pod's lines in the bucket %s after the last round", time.Since(start).Round(time.Second))
 
 	for _, f := range followers {
