@@ -229,3 +229,65 @@ func TestAccuracy(t *testing.T) {
 		})
 	}
 }
+
+func TestStatCPU(t *testing.T) {
+	tests := []struct {
+		name, stat string
+		want       time.Duration
+		wantErr    bool
+	}{
+		{"plain", "20743 (weed) S 1 20743 11426 0 -1 4194304 98 0 0 0 250 31 7 9 20 0 1 0", 2810 * time.Millisecond, false},
+		// A command name may hold spaces and parentheses.
+		{"odd name", "7 (a) b (c) R 1 7 7 0 -1 0 0 0 0 0 1 2 0 0 20 0 1 0", 30 * time.Millisecond, false},
+		{"cut short", "7 (weed) S 1 7 7 0 -1 0 0 0 0 0 1", 0, true},
+		{"no name", "7 weed S 1 7 7 0 -1 0 0 0 0 0 1 2 0 0", 0, true},
+		{"not numbers", "7 (weed) S 1 7 7 0 -1 0 0 0 0 0 x 2 0 0", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := statCPU(tt.stat)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("statCPU = %v, %v; want %v, error %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+// The bucket's table compares it with the directory of the same run, and is left out when
+// either did not run.
+func TestBucketTable(t *testing.T) {
+	s := func(wall, cpu, server float64, rss, stored int64) sample {
+		d := func(v float64) time.Duration { return time.Duration(v * float64(time.Second)) }
+		return sample{wall: d(wall), cpu: d(cpu), serverCPU: d(server), rss: rss * mib, stored: stored, objects: 4, segments: 2, checkpoints: 1, pull: d(1)}
+	}
+	full := []sample{s(10, 2, 0, 30, 100e6), s(12, 2.2, 0, 32, 100e6), s(11, 2.4, 0, 31, 100e6)}
+	bucket := []sample{s(15, 3, 1, 60, 5e6), s(16.5, 3.3, 1.5, 64, 5e6), s(14, 3.6, 2, 62, 5e6)}
+	tests := []struct {
+		name    string
+		samples map[string][]sample
+		want    []string // lines the table must hold; none: no table
+	}{
+		{"directory only", map[string][]sample{cFull: full}, nil},
+		{"bucket only", map[string][]sample{cBucket: bucket}, nil},
+		{"both, full runs only", map[string][]sample{cFull: full, cBucket: bucket}, []string{
+			"| wall, x directory | 1.36x | - |",
+			"| plugin CPU, x directory | 1.50x | - |",
+			"| plugin peak RSS, x directory | 2.00x (64 MiB) | - |",
+			"| S3 server (weed) CPU s, x plugin CPU | 1.50 (0.45x) | - |",
+			"| stored MB: bucket / directory | 5.0 / 100.0 (0.05x) | - |",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := (&result{w: &workload{name: "a"}, samples: tt.samples}).bucketTable()
+			if len(tt.want) == 0 && got != "" {
+				t.Fatalf("a table without both contenders:\n%s", got)
+			}
+			for _, line := range tt.want {
+				if !strings.Contains(got, line+"\n") {
+					t.Errorf("no line %q in\n%s", line, got)
+				}
+			}
+		})
+	}
+}

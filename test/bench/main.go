@@ -6,6 +6,9 @@
 //
 //	go run ./test/bench [-workloads a,b,c128,c256,d] [-reps 5] [-scale 1] [-out FILE]
 //
+// With -contenders ...,bucket it also exports into a bucket on a SeaweedFS `weed mini` it starts
+// (built by hack/tools.sh), and compares that with the export into a directory.
+//
 // `make bench` builds it like the plugin's release (static, stripped) and runs it. BENCH_SCALE (or -scale) multiplies the pods of (a), (b) and (e) and the
 // log size of (c) for a bigger machine.
 package main
@@ -77,7 +80,7 @@ func benchMain(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	names := fs.String("workloads", "a,b,c128,c256,d", "workloads to run, comma-separated")
 	reps := fs.Int("reps", 5, "runs of each contender per workload (the median is reported)")
-	only := fs.String("contenders", "raw,logexport,stern,kubectl,original", "contenders to run, comma-separated (logexport and original are the full and the incremental run)")
+	only := fs.String("contenders", "raw,logexport,stern,kubectl,original", "contenders to run, comma-separated (logexport, bucket and original are the full and the incremental run; bucket exports into a bucket on a SeaweedFS weed mini the bench starts)")
 	defScale := 1.0
 	if v := os.Getenv("BENCH_SCALE"); v != "" {
 		var err error
@@ -116,7 +119,7 @@ func benchMain(ctx context.Context, args []string) error {
 	for _, c := range strings.Split(*only, ",") {
 		names, ok := contenderFlags[strings.TrimSpace(c)]
 		if !ok {
-			return fmt.Errorf("unknown contender %q (raw, logexport, stern, kubectl, original)", c)
+			return fmt.Errorf("unknown contender %q (raw, logexport, bucket, stern, kubectl, original)", c)
 		}
 		for _, n := range names {
 			run[n] = true
@@ -130,7 +133,11 @@ func benchMain(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	toolsBin, err := output(root, "hack/tools.sh", "cluster", "stern")
+	tools := []string{"cluster", "stern"}
+	if run[cBucket] {
+		tools = append(tools, "weed")
+	}
+	toolsBin, err := output(root, "hack/tools.sh", tools...)
 	if err != nil {
 		return err
 	}
@@ -150,6 +157,10 @@ func benchMain(ctx context.Context, args []string) error {
 	}
 	rusage := filepath.Join(binDir, "rusage")
 	if _, err := output(root, "go", "build", "-ldflags", "-s -w", "-o", rusage, "./test/bench/rusage"); err != nil {
+		return err
+	}
+	s3objects := filepath.Join(binDir, "s3objects")
+	if _, err := output(root, "go", "build", "-ldflags", "-s -w", "-o", s3objects, "./test/bench/s3objects"); err != nil {
 		return err
 	}
 	if err := os.Setenv("PATH", binDir+string(os.PathListSeparator)+toolsBin+string(os.PathListSeparator)+os.Getenv("PATH")); err != nil {
@@ -191,7 +202,13 @@ func benchMain(ctx context.Context, args []string) error {
 	}
 	defer os.RemoveAll(logDir)
 
-	e := env{kubeconfig: *kubeconfig, plugin: []string{plugin}, self: self, rusage: rusage, concurrency: *concurrency}
+	e := env{kubeconfig: *kubeconfig, plugin: []string{plugin}, self: self, rusage: rusage, concurrency: *concurrency, s3objects: s3objects}
+	if run[cBucket] {
+		if e.weed, err = startWeed(toolsBin, s3objects); err != nil {
+			return fmt.Errorf("starting the S3 server: %w", err)
+		}
+		defer e.weed.stop()
+	}
 	rep := &report{machine: describeMachine(client), reps: *reps, concurrency: *concurrency, scale: *scale}
 	for _, w := range selected {
 		start := time.Now()

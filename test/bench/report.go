@@ -159,13 +159,72 @@ func (res *result) table() string {
 			continue
 		}
 		bytes := printed
-		if c == cIncr || c == cOrigInc {
+		if c == cIncr || c == cOrigInc || c == cBucketI {
 			_, bytes = w.grown()
 		}
 		fmt.Fprintf(&b, "| %s | %d | %s (%s-%s) | %s | %.1f | %s | %s | %.0f | %s |\n", c, len(res.samples[c]), secs(st.wall), secs(st.minWall), secs(st.maxWall),
 			ratio(st.wall, raw.wall), float64(bytes)/1e6/st.wall.Seconds(), secs(st.cpu), ratio(st.cpu, raw.cpu), float64(st.rss)/mib, accuracyCell(res.samples[c]))
 	}
+	b.WriteString(res.bucketTable())
 	return b.String()
+}
+
+// bucketTable compares the export into the bucket with the export into a directory of the same
+// run: the plugin's time, CPU and memory as ratios, what the S3 server spent, and what each
+// destination holds afterwards. Empty unless both ran.
+func (res *result) bucketTable() string {
+	pairs := [][2]string{{cBucket, cFull}, {cBucketI, cIncr}}
+	if len(res.samples[cBucket]) == 0 || len(res.samples[cFull]) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\n| bucket against directory | full | +1% incremental |\n|---|---|---|\n")
+	row := func(name string, cell func(bucket, dir []sample) string) {
+		fmt.Fprintf(&b, "| %s |", name)
+		for _, p := range pairs {
+			bs, ds := res.samples[p[0]], res.samples[p[1]]
+			if len(bs) == 0 || len(ds) == 0 {
+				b.WriteString(" - |")
+				continue
+			}
+			fmt.Fprintf(&b, " %s |", cell(bs, ds))
+		}
+		b.WriteString("\n")
+	}
+	row("wall, x directory", func(bs, ds []sample) string { return ratio(summarize(bs).wall, summarize(ds).wall) })
+	row("plugin CPU, x directory", func(bs, ds []sample) string { return ratio(summarize(bs).cpu, summarize(ds).cpu) })
+	row("plugin peak RSS, x directory", func(bs, ds []sample) string {
+		return fmt.Sprintf("%.2fx (%.0f MiB)", float64(summarize(bs).rss)/float64(summarize(ds).rss), float64(summarize(bs).rss)/mib)
+	})
+	row("S3 server (weed) CPU s, x plugin CPU", func(bs, _ []sample) string {
+		server := medianOf(bs, func(s sample) time.Duration { return s.serverCPU })
+		return fmt.Sprintf("%s (%s)", secs(server), ratio(server, summarize(bs).cpu))
+	})
+	row("stored MB: bucket / directory", func(bs, ds []sample) string {
+		st, sd := medianInt(bs, func(s sample) int64 { return s.stored }), medianInt(ds, func(s sample) int64 { return s.stored })
+		return fmt.Sprintf("%.1f / %.1f (%.2fx)", float64(st)/1e6, float64(sd)/1e6, float64(st)/float64(sd))
+	})
+	row("objects / files", func(bs, ds []sample) string {
+		last := bs[len(bs)-1]
+		return fmt.Sprintf("%d (%d segments, %d checkpoints) / %d", last.objects, last.segments, last.checkpoints, ds[len(ds)-1].objects)
+	})
+	row("pull into a directory, s (after the full run: everything; after the incremental: what is new)", func(bs, _ []sample) string {
+		return secs(medianOf(bs, func(s sample) time.Duration { return s.pull }))
+	})
+	return b.String()
+}
+
+func medianOf(ss []sample, f func(sample) time.Duration) time.Duration {
+	v := make([]time.Duration, len(ss))
+	for i, s := range ss {
+		v[i] = f(s)
+	}
+	slices.Sort(v)
+	return median(v)
+}
+
+func medianInt(ss []sample, f func(sample) int64) int64 {
+	return int64(medianOf(ss, func(s sample) time.Duration { return time.Duration(f(s)) }))
 }
 
 // targets checks the goals against what this run measured; a benchmark reports, it does

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,15 @@ type sample struct {
 	// printed, and those there once too often; checked says they were counted.
 	lost, doubled int64
 	checked       bool
+	// Of an export: stored is what the destination holds after the run (the directory's files,
+	// or the bucket's objects, gzipped), in bytes and files or objects.
+	stored, objects int64
+	// Of an export into the bucket: the S3 server's CPU during the run, the segments and
+	// checkpoints the bucket holds after it, and how long a pull of the bucket into a directory
+	// (everything after the full run, what is new after the incremental one) took.
+	serverCPU             time.Duration
+	segments, checkpoints int64
+	pull                  time.Duration
 }
 
 // env is what every contender's command line needs.
@@ -31,11 +41,20 @@ type env struct {
 	self        string   // this program, for the raw floor
 	rusage      string   // the helper that measures a command
 	concurrency int
+	// weed is the S3 server of the bucket contender, nil when it does not run; s3objects the
+	// helper that lists its bucket.
+	weed      *weedServer
+	s3objects string
 }
 
 // measure runs a command with stdout into a file and returns its resource use. CPU and peak RSS
 // come from the kernel's rusage of exactly that process, reported by the rusage helper.
 func measure(ctx context.Context, e env, args []string, stdout string) (sample, error) {
+	return measureEnv(ctx, e, nil, args, stdout)
+}
+
+// measureEnv is measure with variables added to the command's environment.
+func measureEnv(ctx context.Context, e env, extraEnv []string, args []string, stdout string) (sample, error) {
 	out, err := os.Create(stdout)
 	if err != nil {
 		return sample{}, err
@@ -45,6 +64,9 @@ func measure(ctx context.Context, e env, args []string, stdout string) (sample, 
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, e.rusage, append([]string{usage}, args...)...)
 	cmd.Stdout, cmd.Stderr = out, &stderr
+	if extraEnv != nil {
+		cmd.Env = append(os.Environ(), extraEnv...)
+	}
 	start := time.Now()
 	err = cmd.Run()
 	wall := time.Since(start)
@@ -74,13 +96,15 @@ const (
 	cKubectl = "kubectl logs"
 	cOrig    = "original tool (set of lines), full"
 	cOrigInc = "original tool (set of lines), +1% incremental"
+	cBucket  = "logexport to a bucket, full"
+	cBucketI = "logexport to a bucket, +1% incremental"
 )
 
-var contenderNames = []string{cRaw, cFull, cIncr, cStern, cKubectl, cOrig, cOrigInc}
+var contenderNames = []string{cRaw, cFull, cIncr, cBucket, cBucketI, cStern, cKubectl, cOrig, cOrigInc}
 
 // contenderFlags maps the names -contenders takes to the contenders they stand for.
 var contenderFlags = map[string][]string{"raw": {cRaw}, "logexport": {cFull, cIncr}, "stern": {cStern}, "kubectl": {cKubectl},
-	"original": {cOrig, cOrigInc}}
+	"original": {cOrig, cOrigInc}, "bucket": {cBucket, cBucketI}}
 
 // storedFiles are where a contender that stores per container (logexport, the original tool)
 // keeps the logs of w under dir.
@@ -121,12 +145,71 @@ func runRaw(ctx context.Context, e env, w *workload, scratch string) (sample, er
 }
 
 // runLogexport exports into dir (empty for a full run, the full run's for an incremental one)
-// and checks its JSON summary against what was added to the logs.
+// and checks its JSON summary against what was added to the logs, and the files against what
+// was served.
 func runLogexport(ctx context.Context, e env, w *workload, dir string, grown bool, wantLines, wantBytes int64) (sample, error) {
-	out := dir + ".json"
+	s, err := runExport(ctx, e, w, dir, nil, nil, dir+".json", wantLines, wantBytes)
+	if err != nil {
+		return s, err
+	}
+	if s.stored, s.objects, err = dirSize(dir); err != nil {
+		return s, err
+	}
+	return s, check(&s, w, grown, false, storedFiles(w, dir)...)
+}
+
+// runBucket exports into the bucket under prefix (new for a full run, the full run's for an
+// incremental one), then pulls it into pulled (new or the full run's likewise, so that the
+// incremental run's pull fetches only what it added) and checks the pulled files as
+// runLogexport checks its directory's.
+func runBucket(ctx context.Context, e env, w *workload, prefix, pulled string, grown bool, wantLines, wantBytes int64) (sample, error) {
+	dest := "s3://" + e.weed.bucket + "/" + prefix
+	before, err := e.weed.cpu()
+	if err != nil {
+		return sample{}, err
+	}
+	// The lease lives with the workload's pods, and goes with their namespace.
+	s, err := runExport(ctx, e, w, dest, e.weed.env(), []string{"--lease-namespace", w.namespace}, pulled+".json", wantLines, wantBytes)
+	if err != nil {
+		return s, err
+	}
+	after, err := e.weed.cpu()
+	if err != nil {
+		return s, err
+	}
+	s.serverCPU = after - before
+	cmd := exec.CommandContext(ctx, e.s3objects, "size", dest)
+	cmd.Env, cmd.Stderr = append(os.Environ(), e.weed.env()...), os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return s, fmt.Errorf("s3objects size %s: %w", dest, err)
+	}
+	var use struct {
+		Objects int64 `json:"objects"`
+		Bytes   int64 `json:"bytes"`
+		ByDir   map[string]struct {
+			Objects int64 `json:"objects"`
+		} `json:"by_dir"`
+	}
+	if err := json.Unmarshal(out, &use); err != nil {
+		return s, fmt.Errorf("s3objects size %s: %w", dest, err)
+	}
+	s.stored, s.objects = use.Bytes, use.Objects
+	s.segments, s.checkpoints = use.ByDir["logs"].Objects, use.ByDir["checkpoints"].Objects
+	p, err := measureEnv(ctx, e, e.weed.env(), append(append([]string{}, e.plugin...), "pull", dest, "-d", pulled), pulled+".pull")
+	if err != nil {
+		return s, err
+	}
+	s.pull = p.wall
+	return s, check(&s, w, grown, false, storedFiles(w, pulled)...)
+}
+
+// runExport runs the plugin into dest and checks its JSON summary (written to out) against
+// what was added to the logs.
+func runExport(ctx context.Context, e env, w *workload, dest string, extraEnv, extraArgs []string, out string, wantLines, wantBytes int64) (sample, error) {
 	args := append(append([]string{}, e.plugin...), "--kubeconfig", e.kubeconfig, "-n", w.namespace, "-l", w.selector,
-		"-d", dir, "--max-log-requests", strconv.Itoa(e.concurrency), "-o", "json")
-	s, err := measure(ctx, e, args, out)
+		"-d", dest, "--max-log-requests", strconv.Itoa(e.concurrency), "-o", "json")
+	s, err := measureEnv(ctx, e, extraEnv, append(args, extraArgs...), out)
 	if err != nil {
 		return s, err
 	}
@@ -147,10 +230,28 @@ func runLogexport(ctx context.Context, e env, w *workload, dir string, grown boo
 		return s, fmt.Errorf("logexport summary: %w", err)
 	}
 	if len(sum.Containers) != len(w.files) || sum.Lines != wantLines || sum.Bytes != wantBytes || sum.Failed != 0 || sum.Gaps != 0 {
-		return s, fmt.Errorf("logexport: %d containers, %d lines, %d bytes, %d failed, %d gaps; want %d containers, %d lines, %d bytes",
-			len(sum.Containers), sum.Lines, sum.Bytes, sum.Failed, sum.Gaps, len(w.files), wantLines, wantBytes)
+		return s, fmt.Errorf("logexport -d %s: %d containers, %d lines, %d bytes, %d failed, %d gaps; want %d containers, %d lines, %d bytes",
+			dest, len(sum.Containers), sum.Lines, sum.Bytes, sum.Failed, sum.Gaps, len(w.files), wantLines, wantBytes)
 	}
-	return s, check(&s, w, grown, false, storedFiles(w, dir)...)
+	return s, nil
+}
+
+// dirSize is the bytes and the number of the regular files under dir: the export's logs, their
+// checkpoints and its journal.
+func dirSize(dir string) (bytes, files int64, err error) {
+	err = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		bytes += fi.Size()
+		files++
+		return nil
+	})
+	return bytes, files, err
 }
 
 // runOutput runs a contender that prints the logs and checks that all of them arrived.
@@ -245,6 +346,31 @@ func runRep(ctx context.Context, e env, w *workload, r int, scratchRoot string, 
 				return err
 			}
 			record(cIncr, s)
+			return nil
+		},
+		func(scratch string) error {
+			if skip(cBucket) || e.weed == nil {
+				return nil
+			}
+			// A prefix of its own in the one bucket: scratch is new for every repetition.
+			prefix := w.name + "-" + filepath.Base(scratch)
+			pulled := filepath.Join(scratch, "pulled")
+			lines, bytes := w.served()
+			s, err := runBucket(ctx, e, w, prefix, pulled, false, lines, bytes)
+			if err != nil {
+				return err
+			}
+			record(cBucket, s)
+			if err := w.grow(0.01); err != nil {
+				return err
+			}
+			defer func() { _ = w.shrink() }()
+			lines, bytes = w.grown()
+			s, err = runBucket(ctx, e, w, prefix, pulled, true, lines, bytes)
+			if err != nil {
+				return err
+			}
+			record(cBucketI, s)
 			return nil
 		},
 		func(scratch string) error {
