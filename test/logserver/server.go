@@ -1,6 +1,6 @@
 // Package logserver is an in-process stand-in for the parts of a cluster that a log export talks
 // to: the pod list, get and watch endpoints of an API server and the log endpoint of a kubelet,
-// served over HTTP to a real client-go clientset.
+// served over HTTP to a real client-go clientset, and the Leases a run into a bucket holds.
 //
 // Logs are CRI files that the test writes through Append, and they are served by
 // k8s.io/cri-client/pkg/logs.ReadLogs, the reader the kubelet and kwok use, so that partial
@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -85,6 +86,9 @@ type Server struct {
 	// onLogUser, if set, limits onLog to requests that impersonate this user.
 	onLogUser string
 	byID      map[string]*instance // by container ID without the runtime prefix
+	// leases by namespace/name (see lease.go), with their own resourceVersions.
+	leases  map[string]*coordinationv1.Lease
+	leaseRV uint64
 
 	// files keeps a one-shot log read from seeing half of an Append: a follow read seeks back
 	// over an incomplete entry by itself, a one-shot read would serve it.
@@ -137,6 +141,7 @@ func New(t testing.TB) *Server {
 		changed:    make(chan struct{}),
 		closed:     make(chan struct{}),
 		byID:       map[string]*instance{},
+		leases:     map[string]*coordinationv1.Lease{},
 		NodeClock:  time.Now,
 	}
 	s.http = httptest.NewServer(http.HandlerFunc(s.serve))
@@ -496,11 +501,20 @@ func (r runtimeService) ContainerStatus(_ context.Context, id string, _ bool) (*
 
 // serve routes the few paths a log export uses.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	if len(parts) >= 6 && len(parts) <= 7 && parts[0] == "apis" && parts[1] == "coordination.k8s.io" && parts[2] == "v1" &&
+		parts[3] == "namespaces" && parts[5] == "leases" {
+		name := ""
+		if len(parts) == 7 {
+			name = parts[6]
+		}
+		s.serveLeases(w, r, parts[4], name)
+		return
+	}
 	if r.Method != http.MethodGet {
 		writeStatus(w, http.StatusMethodNotAllowed, metav1.StatusReasonMethodNotAllowed, "only GET is served", "")
 		return
 	}
-	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	switch {
 	case len(parts) == 4 && parts[0] == "api" && parts[1] == "v1" && parts[2] == "namespaces":
 		s.serveNamespace(w, parts[3])
@@ -559,7 +573,7 @@ var protobuf = func() runtime.Encoder {
 
 // writeObject answers with obj in protobuf when the client accepts it, else in JSON.
 func writeObject(w http.ResponseWriter, r *http.Request, obj runtime.Object) {
-	if strings.Contains(r.Header.Get("Accept"), runtime.ContentTypeProtobuf) {
+	if accepts(r, runtime.ContentTypeProtobuf) {
 		var b bytes.Buffer
 		if err := protobuf.Encode(obj, &b); err == nil {
 			w.Header().Set("Content-Type", runtime.ContentTypeProtobuf)
@@ -569,6 +583,11 @@ func writeObject(w http.ResponseWriter, r *http.Request, obj runtime.Object) {
 		}
 	}
 	writeJSON(w, http.StatusOK, obj)
+}
+
+// accepts tells whether the client accepts a media type.
+func accepts(r *http.Request, mediaType string) bool {
+	return strings.Contains(r.Header.Get("Accept"), mediaType)
 }
 
 func podJSON(p *corev1.Pod) *corev1.Pod {
