@@ -141,7 +141,7 @@ func (p *Puller) pull(ctx context.Context, r bucket.ContainerRef, st *state) (re
 		}
 	}
 	at := base + log.Length()
-	if local != nil && at == cp.Size {
+	if local != nil && at == cp.Size && sameCheckpoint(*local, *cp) {
 		res.UpToDate = true
 		return res
 	}
@@ -183,6 +183,15 @@ func (p *Puller) pull(ctx context.Context, r bucket.ContainerRef, st *state) (re
 		st.Last[key] = segs[len(segs)-1].Key
 	}
 	return res
+}
+
+// sameCheckpoint tells whether the local checkpoint is the bucket's. A checkpoint can move
+// without the log growing (a pod replaced under the name, an instance found stored to its end),
+// and the local one must follow it, with nothing to fetch. Sizes differ where a pull began later
+// than the log (Since).
+func sameCheckpoint(local, remote store.Checkpoint) bool {
+	remote.Size = local.Size
+	return local == remote
 }
 
 // firstByte is where a first pull starts: the last segment that began before Since's day (it may

@@ -218,3 +218,54 @@ func TestPullSince(t *testing.T) {
 		}
 	}
 }
+
+// TestPullCheckpointMovedWithoutBytes: the bucket's checkpoint can change while the log does
+// not grow (a pod replaced under the same name, whose new container has logged nothing yet; an
+// instance found stored to its end). A pull must bring the local checkpoint along even then: an
+// export into the pulled directory, and status, go by it. Found by the model test into a bucket.
+func TestPullCheckpointMovedWithoutBytes(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(srv *logserver.Server)
+	}{
+		{"pod replaced", func(srv *logserver.Server) { srv.Replace("default", "web-1") }},
+		{"instance stored to its end", func(srv *logserver.Server) { srv.Terminate("default", "web-1", "app", 0) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			srv := logserver.New(t)
+			srv.AddPod("default", "web-1", "app")
+			srv.Append("default", "web-1", "app", logserver.Entry{Time: time.Now().Add(-time.Minute), Text: "a line"})
+			mem := objstore.NewMemory()
+			d, err := bucket.Open(ctx, mem, "p", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			export1 := func() {
+				e := &export.Exporter{Client: srv.Client(), Dest: d}
+				if res := e.Export(ctx, target.Of(srv.Pod("default", "web-1"), "app")); res.Err != nil {
+					t.Fatal(res.Err)
+				}
+			}
+			export1()
+			dst := t.TempDir()
+			pullInto(t, mem, d, dst, false, Options{})
+			tt.change(srv)
+			export1()
+			want, err := d.Checkpoint("default", "web-1", "app")
+			if err != nil {
+				t.Fatal(err)
+			}
+			pullInto(t, mem, d, dst, false, Options{})
+			dir := openDir(t, dst, false)
+			got, err := dir.Checkpoint("default", "web-1", "app")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got == nil || *got != *want {
+				t.Errorf("pulled checkpoint = %+v, want the bucket's %+v", got, want)
+			}
+		})
+	}
+}
