@@ -169,14 +169,16 @@ func (o *Options) holdShard(ctx context.Context, client kubernetes.Interface) (c
 	})
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, nil, fmt.Errorf("interrupted while waiting for the lease of %s", o.shard)
+			// Wraps ctx's error, as a run stopped at its start does: a follower stopped (SIGTERM)
+			// while a rollout's other replica holds the lease was stopped, it did not fail.
+			return nil, nil, fmt.Errorf("interrupted while waiting for the lease of %s: %w", o.shard, ctx.Err())
 		}
 		return nil, nil, fmt.Errorf("holding the lease of %s: %w", o.shard, err)
 	}
 	if !stop() {
 		// Interrupted as the lease was taken.
 		release()
-		return nil, nil, fmt.Errorf("interrupted while waiting for the lease of %s", o.shard)
+		return nil, nil, fmt.Errorf("interrupted while waiting for the lease of %s: %w", o.shard, ctx.Err())
 	}
 	return held, func() { release(); stopWaiting() }, nil
 }

@@ -175,3 +175,31 @@ func TestShardLost(t *testing.T) {
 		t.Fatal("SIGTERM is no loss")
 	}
 }
+
+// TestShardInterruptedWhileWaiting: a run stopped while another holds its lease says so, and its
+// error is the context's, as that of a run stopped at its start: callers (and the model test's
+// follower, stopped right after it started) tell a stop from a failure by it.
+func TestShardInterruptedWhileWaiting(t *testing.T) {
+	client := fake.NewClientset(shardPods(2)...)
+	dir := t.TempDir()
+	abs, _ := filepath.Abs(dir)
+	_, release, err := shard.Acquire(context.Background(), client, shard.LeaseOptions{Namespace: "ns", Destination: abs,
+		Shard: shard.Shard{Index: 1, Total: 2}, Identity: "other", LeaseDuration: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	streams, _, _, _ := genericiooptions.NewTestIOStreams()
+	o := NewOptions(streams)
+	o.client, o.namespace, o.Dir = client, "ns", dir
+	o.TotalShards, o.ShardIndex, o.LeaseDuration = 2, 1, 2*time.Second
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err = o.Run(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "interrupted while waiting for the lease of shard 1/2") {
+		t.Fatalf("err = %v, want the interruption, wrapping the context's error", err)
+	}
+}
