@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,8 +36,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/logexport/kubectl-logexport/pkg/bucket"
 	"github.com/logexport/kubectl-logexport/pkg/cmd"
 	"github.com/logexport/kubectl-logexport/test/logserver"
+	"github.com/logexport/kubectl-logexport/test/s3fake"
 )
 
 const ns = "default"
@@ -159,6 +162,9 @@ func parseActions(text string) ([]action, error) {
 
 type config struct {
 	exclude map[string]bool
+	// bucket exports into a bucket (an in-process S3 server) instead of a directory, and checks
+	// what a pull of it materializes.
+	bucket bool
 }
 
 func generate(seed int64, n int, cfg config) []action {
@@ -249,14 +255,18 @@ type run struct {
 	cfg        config
 	srv        *logserver.Server
 	kubeconfig string
-	dir        string
-	clock      time.Time
-	seq        int
-	runs       int // runs and followers started, for the users they impersonate
-	pods       []*mpod
-	files      []*mfile
-	follower   *follower
-	log        []string
+	// dir is where the runs export: a directory, or with cfg.bucket a bucket's URL.
+	dir string
+	// s3 serves the bucket and pulled is the directory it is pulled into, before each check.
+	s3       *s3fake.Server
+	pulled   string
+	clock    time.Time
+	seq      int
+	runs     int // runs and followers started, for the users they impersonate
+	pods     []*mpod
+	files    []*mfile
+	follower *follower
+	log      []string
 }
 
 func newRun(t testing.TB, cfg config) *run {
@@ -266,6 +276,10 @@ func newRun(t testing.TB, cfg config) *run {
 	// timestamps, which is what lets the tool prove which instance served a stream.
 	r.srv.NodeClock = func() time.Time { return r.clock }
 	r.kubeconfig = r.srv.Kubeconfig()
+	if cfg.bucket {
+		r.s3 = s3fake.New(t, "logs")
+		r.dir, r.pulled = "s3://logs/export", t.TempDir()
+	}
 	for i, name := range podNames {
 		p := &mpod{name: name}
 		for _, c := range containerNames[i] {
@@ -285,6 +299,9 @@ func (r *run) close() {
 		<-r.follower.done
 	}
 	r.srv.Close()
+	if r.s3 != nil {
+		r.s3.Close()
+	}
 }
 
 func (r *run) addPod(p *mpod) {
@@ -409,7 +426,7 @@ func (r *run) apply(a action) error {
 		case kCancel:
 			return r.export(nil, a.N)
 		case kKill:
-			return r.kill(time.Duration(rng.Intn(40)) * time.Millisecond)
+			return r.kill(time.Duration(rng.Intn(40))*time.Millisecond, rng)
 		}
 	case kFollowStart:
 		if !following {
@@ -590,7 +607,92 @@ func (r *run) record(out []byte, stopped bool) error {
 }
 
 func (r *run) args(extra ...string) []string {
-	return append([]string{"--kubeconfig", r.kubeconfig, "-n", ns, "-d", r.dir, "-o", "json"}, extra...)
+	args := []string{"--kubeconfig", r.kubeconfig, "-n", ns, "-d", r.dir, "-o", "json"}
+	if r.s3 != nil {
+		// A lease that a killed run left is taken over after its duration: the shortest there
+		// is, so that the next run waits little. Followers upload what they read as often as the
+		// directory's followers save their checkpoints, so that settling takes as long.
+		args = append(args, "--s3-endpoint", r.s3.Endpoint(), "--lease-duration", "2s", "--segment-interval", "1s")
+	}
+	return append(args, extra...)
+}
+
+// stored is the directory that holds what the runs stored: the export's, or the bucket pulled
+// (incrementally, as a user pulls again and again) into a directory of its own.
+func (r *run) stored() (string, error) {
+	if r.s3 == nil {
+		return r.dir, nil
+	}
+	if err := r.pull(r.pulled); err != nil && !errors.Is(err, bucket.ErrNoExport) {
+		return "", err
+	}
+	return r.pulled, nil
+}
+
+// pull runs kubectl logexport pull from the bucket into dir.
+func (r *run) pull(dir string) error {
+	streams, _, _, errOut := genericiooptions.NewTestIOStreams()
+	c := cmd.NewCmd(streams)
+	c.SetArgs([]string{"pull", r.dir, "-d", dir, "--s3-endpoint", r.s3.Endpoint()})
+	if err := c.Execute(); err != nil {
+		return fmt.Errorf("pull: %w (stderr: %s)", err, strings.TrimSpace(errOut.String()))
+	}
+	return nil
+}
+
+// checkPull checks that a pull into a new directory gives what the pulls that went along did:
+// the same files and checkpoints.
+func (r *run) checkPull() error {
+	if r.s3 == nil {
+		return nil
+	}
+	fresh := r.t.TempDir()
+	if err := r.pull(fresh); err != nil {
+		return err
+	}
+	if _, err := r.stored(); err != nil {
+		return err
+	}
+	for _, rel := range r.logPaths() {
+		a, errA := os.ReadFile(filepath.Join(r.pulled, rel))
+		b, errB := os.ReadFile(filepath.Join(fresh, rel))
+		if errors.Is(errA, os.ErrNotExist) != errors.Is(errB, os.ErrNotExist) || !bytes.Equal(a, b) {
+			return fmt.Errorf("%s pulled again and again differs from a pull into a new directory (%d bytes, %v; %d bytes, %v)", rel, len(a), errA, len(b), errB)
+		}
+	}
+	// The checkpoints file is a journal: the last record of each container is its checkpoint.
+	a, b := lastCheckpoints(r.pulled), lastCheckpoints(fresh)
+	for k, v := range a {
+		if b[k] != v {
+			return fmt.Errorf("the checkpoint of %s pulled again and again differs from a pull into a new directory:\n  %s\n  %s", k, v, b[k])
+		}
+	}
+	if len(a) != len(b) {
+		return fmt.Errorf("%d checkpoints pulled again and again, %d into a new directory", len(a), len(b))
+	}
+	return nil
+}
+
+// lastCheckpoints reads the checkpoints file of a directory: the last record of each container.
+func lastCheckpoints(dir string) map[string]string {
+	data, _ := os.ReadFile(filepath.Join(dir, ".logexport", "checkpoints", ns+".jsonl"))
+	out := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		var rec struct{ Pod, Container string }
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Pod != "" {
+			out[rec.Pod+"/"+rec.Container] = line
+		}
+	}
+	return out
+}
+
+// logPaths are the stored files' paths in a directory.
+func (r *run) logPaths() []string {
+	var out []string
+	for _, f := range r.files {
+		out = append(out, filepath.Join(ns, filepath.FromSlash(f.key)+".log"))
+	}
+	return out
 }
 
 // export runs the real command once. With race, that container restarts when its log is first
@@ -672,7 +774,8 @@ const fixedSeed = 20261129
 
 // hooksFired counts the restarts and cancellations the log request hook made, so that a test
 // whose hook stopped firing (its runs' requests no longer recognised) fails rather than passes.
-var hooksFired struct{ races, cancels, skips atomic.Int64 }
+// heldPuts and heldCheckpoints count the kills into a bucket at a write, and at a checkpoint's.
+var hooksFired struct{ races, cancels, skips, heldPuts, heldCheckpoints atomic.Int64 }
 
 var (
 	binaryOnce sync.Once
@@ -682,7 +785,10 @@ var (
 
 // kill runs the built command and kills it with SIGKILL after a delay: whatever it wrote must
 // leave a directory the next run continues exactly. Gaps it saw are not reported to anyone.
-func (r *run) kill(after time.Duration) error {
+// Into a bucket, every other kill lands instead at the command's n-th write (an object put),
+// which is held and never stored: a crash between any two writes, such as a segment and the
+// checkpoint that covers it, which a delay hits only by chance.
+func (r *run) kill(after time.Duration, rng *rand.Rand) error {
 	binaryOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "model-bin")
 		if err != nil {
@@ -698,13 +804,50 @@ func (r *run) kill(after time.Duration) error {
 	if binaryErr != nil {
 		return binaryErr
 	}
+	holdAt := 0
+	if r.s3 != nil && rng.Intn(2) == 0 {
+		holdAt = 1 + rng.Intn(8)
+	}
+	held := make(chan string, 1)
+	if holdAt > 0 {
+		// Only the command talks to the bucket now: no follower runs, and the runs before it
+		// are over.
+		var puts atomic.Int64
+		r.s3.Hold(func(req *http.Request) bool {
+			if req.Method != http.MethodPut {
+				return false
+			}
+			if puts.Add(1) != int64(holdAt) {
+				return false
+			}
+			held <- req.URL.Path
+			return true
+		})
+		defer r.s3.Hold(nil)
+	}
 	c := exec.Command(binaryPath, r.args()...)
 	if err := c.Start(); err != nil {
 		return fmt.Errorf("starting the command: %w", err)
 	}
-	time.Sleep(after)
+	exited := make(chan struct{})
+	go func() {
+		_ = c.Wait()
+		close(exited)
+	}()
+	if holdAt > 0 {
+		select {
+		case path := <-held:
+			hooksFired.heldPuts.Add(1)
+			if strings.Contains(path, "/checkpoints/") {
+				hooksFired.heldCheckpoints.Add(1)
+			}
+		case <-exited: // it wrote less
+		}
+	} else {
+		time.Sleep(after)
+	}
 	_ = c.Process.Kill()
-	_ = c.Wait()
+	<-exited
 	// What it noticed may be checkpointed without its report: do not ask for those gaps.
 	for _, f := range r.files {
 		f.pending = nil
@@ -820,7 +963,12 @@ func (r *run) storedToEnd(pod, container string) bool {
 			id = st.State.Terminated.ContainerID
 		}
 	}
-	data, err := os.ReadFile(filepath.Join(r.dir, ".logexport", "checkpoints", ns+".jsonl"))
+	// The directory as the last check pulled it: a bucket's checkpoints come with the pull.
+	dir := r.dir
+	if r.s3 != nil {
+		dir = r.pulled
+	}
+	data, err := os.ReadFile(filepath.Join(dir, ".logexport", "checkpoints", ns+".jsonl"))
 	if id == "" || err != nil {
 		return false
 	}
@@ -858,8 +1006,12 @@ func (r *run) check(final, available bool) error {
 			}
 		}
 	}
+	dir, err := r.stored()
+	if err != nil {
+		return err
+	}
 	for _, f := range r.files {
-		data, err := os.ReadFile(filepath.Join(r.dir, ns, filepath.FromSlash(f.key)+".log"))
+		data, err := os.ReadFile(filepath.Join(dir, ns, filepath.FromSlash(f.key)+".log"))
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
@@ -981,6 +1133,9 @@ func execute(t testing.TB, cfg config, actions []action) (err error) {
 	if err := r.check(true, false); err != nil {
 		return fmt.Errorf("at the end: %w", err)
 	}
+	if err := r.checkPull(); err != nil {
+		return fmt.Errorf("at the end: %w", err)
+	}
 	return nil
 }
 
@@ -1063,10 +1218,43 @@ func signature(err error) string {
 }
 
 func TestModel(t *testing.T) {
+	runModel(t, false, 2000)
+}
+
+// TestModelBucket is TestModel with the exports into a bucket, checked through what pull
+// materializes: the bucket is held to the same exactness as a directory. Its runs also hold a
+// Lease, in the fake cluster. Fewer sequences by default: each costs about five times as much
+// (a lease and S3 requests per run, a pull per check, and a killed run's lease to wait out).
+func TestModelBucket(t *testing.T) {
+	setS3Env(t)
+	runModel(t, true, 300)
+}
+
+// setS3Env gives the in-process commands and the killed binary the credentials of the fake S3
+// server, and nothing of the machine's AWS configuration; each run names its server's endpoint.
+func setS3Env(t *testing.T) {
+	for k, v := range s3fake.CredentialsEnv() {
+		t.Setenv(k, v)
+	}
+	for _, k := range []string{"AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN",
+		"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k) // t.Setenv restores it; "" and unset differ for some SDK variables
+	}
+}
+
+// runModel is the randomized test, into a bucket or a directory.
+func runModel(t *testing.T, bucket bool, defSequences int) {
 	if testing.Short() {
 		t.Skip("randomized model test")
 	}
-	sequences := envInt(t, "MODEL_SEQUENCES", 2000)
+	// Counted per test, so that one whose runs no longer reach the hooks fails by itself.
+	hooksFired.races.Store(0)
+	hooksFired.cancels.Store(0)
+	hooksFired.skips.Store(0)
+	hooksFired.heldPuts.Store(0)
+	hooksFired.heldCheckpoints.Store(0)
+	sequences := envInt(t, "MODEL_SEQUENCES", defSequences)
 	length := envInt(t, "MODEL_ACTIONS", 40)
 	// make test runs the same sequences every time, so that a failure there is a change's, not
 	// a newly drawn sequence's (which the soak, with seeds from the clock, is for).
@@ -1083,7 +1271,7 @@ func TestModel(t *testing.T) {
 		}
 		budget = d
 	}
-	cfg := config{exclude: map[string]bool{}}
+	cfg := config{exclude: map[string]bool{}, bucket: bucket}
 	if v := os.Getenv("MODEL_EXCLUDE"); v != "" {
 		known := map[string]bool{}
 		for _, k := range kindNames {
@@ -1109,8 +1297,8 @@ func TestModel(t *testing.T) {
 		}
 		return
 	}
-	t.Logf("seeds %d to %d, %d actions each (MODEL_SEED=%d MODEL_SEQUENCES=%d MODEL_ACTIONS=%d to run them again)",
-		seed, seed+int64(sequences)-1, length, seed, sequences, length)
+	t.Logf("seeds %d to %d, %d actions each (MODEL_SEED=%d MODEL_SEQUENCES=%d MODEL_ACTIONS=%d go test -run '^%s$' to run them again)",
+		seed, seed+int64(sequences)-1, length, seed, sequences, length, t.Name())
 	type failure struct {
 		seed    int64
 		actions []action
@@ -1140,6 +1328,12 @@ func TestModel(t *testing.T) {
 		t.Errorf("in %d sequences no export left a terminated container stored to its end unrequested: the skip is not exercised", sequences)
 	}
 	t.Logf("exports that did not request a terminated container stored to its end: %d", hooksFired.skips.Load())
+	if bucket {
+		t.Logf("runs killed at a write into the bucket: %d, at a checkpoint's: %d", hooksFired.heldPuts.Load(), hooksFired.heldCheckpoints.Load())
+		if sequences >= 50 && hooksFired.heldCheckpoints.Load() == 0 {
+			t.Errorf("in %d sequences no run was killed as it saved a checkpoint into the bucket: the crash after a segment is not exercised", sequences)
+		}
+	}
 	for i, sig := range order {
 		f := failures[sig]
 		shrunk, err := f.actions, f.err
@@ -1153,8 +1347,8 @@ func TestModel(t *testing.T) {
 		for i, a := range shrunk {
 			fmt.Fprintf(&list, "\n  %d. %s", i, a)
 		}
-		t.Errorf("seed %d (MODEL_SEED=%d MODEL_SEQUENCES=1 MODEL_ACTIONS=%d), failing in %d sequences: %v\nshortest failing list (%d of %d actions):%s\nits failure: %v",
-			f.seed, f.seed, length, f.count, f.err, len(shrunk), len(f.actions), list.String(), err)
+		t.Errorf("seed %d (MODEL_SEED=%d MODEL_SEQUENCES=1 MODEL_ACTIONS=%d go test -run '^%s$'), failing in %d sequences: %v\nshortest failing list (%d of %d actions):%s\nits failure: %v",
+			f.seed, f.seed, length, t.Name(), f.count, f.err, len(shrunk), len(f.actions), list.String(), err)
 	}
 }
 
@@ -1211,16 +1405,23 @@ func TestModelFound(t *testing.T) {
 			actions: "append p0/a n=3 seed=3318605329139936747; export; export; append p0/a n=5 seed=7912225133197370279; terminate p0/a n=2 seed=1719696474446200088",
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			actions, err := parseActions(tt.actions)
-			if err != nil {
-				t.Fatal(err)
+	setS3Env(t)
+	for _, bucket := range []bool{false, true} {
+		for _, tt := range tests {
+			name := tt.name
+			if bucket {
+				name += " into a bucket"
 			}
-			if err := execute(t, config{exclude: map[string]bool{}}, actions); err != nil {
-				t.Fatal(err)
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				actions, err := parseActions(tt.actions)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := execute(t, config{exclude: map[string]bool{}, bucket: bucket}, actions); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
 	}
 }
 
