@@ -179,3 +179,19 @@ func writeError(w http.ResponseWriter, err *apierrors.StatusError) {
 	st.TypeMeta = metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}
 	writeJSON(w, int(st.Code), &st)
 }
+
+// ExpireLease makes a lease free to take, as its expiry would once its holder stopped renewing
+// it: a test need not wait out the duration after killing the holder. It returns false if there
+// is no such lease.
+func (s *Server) ExpireLease(ns, name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.leases[ns+"/"+name]
+	if l == nil {
+		return false
+	}
+	none := ""
+	s.leaseRV++
+	l.Spec.HolderIdentity, l.ResourceVersion = &none, strconv.FormatUint(s.leaseRV, 10)
+	return true
+}

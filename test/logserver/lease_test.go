@@ -113,3 +113,27 @@ func TestLeaseHandover(t *testing.T) {
 		t.Fatalf("lease = %+v, want held by second", l)
 	}
 }
+
+// TestExpireLease: a lease whose holder was killed (never released, renewed a moment ago) is free
+// to take at once after ExpireLease, rather than after its duration.
+func TestExpireLease(t *testing.T) {
+	s := New(t)
+	c := s.Client()
+	name := shard.LeaseName("s3://b/p", 0)
+	dead, now, minute := "dead", metav1.NewMicroTime(time.Now()), int32(60)
+	if _, err := c.CoordinationV1().Leases("default").Create(context.Background(), &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: &dead, RenewTime: &now, AcquireTime: &now, LeaseDurationSeconds: &minute}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !s.ExpireLease("default", name) {
+		t.Fatal("ExpireLease found no lease")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, release, err := shard.Acquire(ctx, c, shard.LeaseOptions{Namespace: "default", Destination: "s3://b/p", Identity: "next",
+		LeaseDuration: time.Minute, RenewDeadline: 40 * time.Second, RetryPeriod: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("the lease was not free to take once expired: %v", err)
+	}
+	release()
+}
