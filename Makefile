@@ -1,5 +1,5 @@
 # The commands a newcomer needs; CI (.ci/run) runs `make test`.
-.PHONY: build test unit e2e release-check demo demo-down tools bench soak
+.PHONY: build test unit e2e release-check demo demo-down tools bench soak soak-bucket
 
 build:
 	go build -o bin/kubectl-logexport ./cmd/kubectl-logexport
@@ -11,14 +11,18 @@ tools:
 unit:
 	@files=$$(gofmt -l cmd pkg test hack); if [ -n "$$files" ]; then echo "not gofmt-ed: $$files"; exit 1; fi
 	go vet ./...
-	go test -count=1 -timeout 30m ./pkg/... ./test/bench/ ./test/kwok/ ./test/logserver/ ./test/model/
+	go test -count=1 -timeout 30m ./pkg/... ./test/bench/ ./test/kwok/ ./test/logserver/ ./test/s3fake/ ./test/model/
 
 e2e: tools
 	go test -count=1 -timeout 40m ./test/e2e/
 
 # The model-based randomized test for longer (MODEL_SEQUENCES sequences; see test/model); not part of `test`.
+# soak-bucket: the same into a bucket, whose sequences cost more.
 soak:
-	MODEL_RANDOM=1 MODEL_SEQUENCES=$${MODEL_SEQUENCES:-20000} go test -count=1 -timeout 0 -run TestModel ./test/model/
+	MODEL_RANDOM=1 MODEL_SEQUENCES=$${MODEL_SEQUENCES:-20000} go test -count=1 -timeout 0 -run '^TestModel$$' ./test/model/
+
+soak-bucket:
+	MODEL_RANDOM=1 MODEL_SEQUENCES=$${MODEL_SEQUENCES:-3000} go test -count=1 -timeout 0 -run '^TestModelBucket$$' ./test/model/
 
 release-check:
 	hack/release-check.sh

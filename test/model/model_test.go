@@ -3,9 +3,11 @@
 // one-shot exports, a follower, killed exporters) run against the in-process log server, a model
 // keeps what the API served and what of it could be lost, and after every action each stored
 // file is checked against the model. A failure prints its seed and the shortest action list
-// that still fails.
+// that still fails. TestModel exports into a directory; TestModelBucket into a bucket (an
+// in-process S3 server, test/s3fake; runs hold a Lease in the fake cluster), whose files are
+// what kubectl logexport pull makes of it. The variables below apply to both.
 //
-//	MODEL_SEQUENCES=n   sequences to run (default 2000, about 40 actions each)
+//	MODEL_SEQUENCES=n   sequences to run (default 2000, into a bucket 60; about 40 actions each)
 //	MODEL_ACTIONS=n     actions per sequence
 //	MODEL_SEED=s        the first sequence's seed (default: fixedSeed; MODEL_RANDOM=1: from the clock)
 //	MODEL_EXCLUDE=a,b   leave out action kinds (see kindNames), e.g. to look past a known bug
@@ -38,6 +40,7 @@ import (
 
 	"github.com/logexport/kubectl-logexport/pkg/bucket"
 	"github.com/logexport/kubectl-logexport/pkg/cmd"
+	"github.com/logexport/kubectl-logexport/pkg/shard"
 	"github.com/logexport/kubectl-logexport/test/logserver"
 	"github.com/logexport/kubectl-logexport/test/s3fake"
 )
@@ -73,6 +76,9 @@ var kindNames = [nKinds]string{"append", "burst", "long", "tick", "rotate", "res
 
 // weights of the kinds, out of their sum.
 var weights = [nKinds]int{22, 8, 10, 6, 5, 7, 4, 3, 2, 3, 14, 4, 4, 1, 3, 3, 2}
+
+// bucketKillWeight is the weight of kills into a bucket.
+const bucketKillWeight = 8
 
 // Exclusions that are not kinds: "straddle" keeps long lines within one second,
 // "followdelete" does not delete or replace a pod while a follower runs.
@@ -169,6 +175,11 @@ type config struct {
 
 func generate(seed int64, n int, cfg config) []action {
 	rng := rand.New(rand.NewSource(seed))
+	weights := weights
+	if cfg.bucket {
+		// A crash between a segment and its checkpoint is what a bucket adds: kill more often.
+		weights[kKill] = bucketKillWeight
+	}
 	total := 0
 	for k, w := range weights {
 		if !cfg.exclude[kindNames[k]] {
@@ -785,9 +796,9 @@ var (
 
 // kill runs the built command and kills it with SIGKILL after a delay: whatever it wrote must
 // leave a directory the next run continues exactly. Gaps it saw are not reported to anyone.
-// Into a bucket, every other kill lands instead at the command's n-th write (an object put),
-// which is held and never stored: a crash between any two writes, such as a segment and the
-// checkpoint that covers it, which a delay hits only by chance.
+// Into a bucket, three kills in four land instead at the command's n-th write of a segment or
+// a checkpoint, which is held and never stored: a crash between any two of them, such as a
+// segment and the checkpoint that covers it, which a delay hits only by chance.
 func (r *run) kill(after time.Duration, rng *rand.Rand) error {
 	binaryOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "model-bin")
@@ -805,8 +816,8 @@ func (r *run) kill(after time.Duration, rng *rand.Rand) error {
 		return binaryErr
 	}
 	holdAt := 0
-	if r.s3 != nil && rng.Intn(2) == 0 {
-		holdAt = 1 + rng.Intn(8)
+	if r.s3 != nil && rng.Intn(4) != 0 {
+		holdAt = 1 + rng.Intn(4)
 	}
 	held := make(chan string, 1)
 	if holdAt > 0 {
@@ -814,7 +825,7 @@ func (r *run) kill(after time.Duration, rng *rand.Rand) error {
 		// are over.
 		var puts atomic.Int64
 		r.s3.Hold(func(req *http.Request) bool {
-			if req.Method != http.MethodPut {
+			if req.Method != http.MethodPut || !strings.Contains(req.URL.Path, "/logs/") && !strings.Contains(req.URL.Path, "/checkpoints/") {
 				return false
 			}
 			if puts.Add(1) != int64(holdAt) {
@@ -848,6 +859,12 @@ func (r *run) kill(after time.Duration, rng *rand.Rand) error {
 	}
 	_ = c.Process.Kill()
 	<-exited
+	if r.s3 != nil && rng.Intn(4) != 0 {
+		// Its lease is never released: the next run takes it over once it has not been renewed
+		// for its duration. In one kill in four the model waits that out; in the others it lets
+		// the lease expire at once, as the fake cluster's clock could.
+		r.srv.ExpireLease(ns, shard.LeaseName(r.dir, 0))
+	}
 	// What it noticed may be checkpointed without its report: do not ask for those gaps.
 	for _, f := range r.files {
 		f.pending = nil
@@ -1223,11 +1240,12 @@ func TestModel(t *testing.T) {
 
 // TestModelBucket is TestModel with the exports into a bucket, checked through what pull
 // materializes: the bucket is held to the same exactness as a directory. Its runs also hold a
-// Lease, in the fake cluster. Fewer sequences by default: each costs about five times as much
-// (a lease and S3 requests per run, a pull per check, and a killed run's lease to wait out).
+// Lease, in the fake cluster. Fewer sequences by default (make soak-bucket runs more): each
+// costs several times as much (a lease and S3 requests per run, a pull per check, kills eight
+// times as often, and some killed runs' leases waited out).
 func TestModelBucket(t *testing.T) {
 	setS3Env(t)
-	runModel(t, true, 300)
+	runModel(t, true, 60)
 }
 
 // setS3Env gives the in-process commands and the killed binary the credentials of the fake S3
