@@ -57,7 +57,7 @@ func (o *Options) openDest(ctx context.Context) (destination, error) {
 // crash.
 func closeDest(d destination, err *error) {
 	if cerr := d.Close(); cerr != nil && *err == nil {
-		*err = fmt.Errorf("closing %s: %w", "the destination", cerr)
+		*err = fmt.Errorf("closing the destination: %w", cerr)
 	}
 }
 
