@@ -3,6 +3,8 @@ package export
 import (
 	"context"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -127,6 +129,7 @@ func TestTerminatedNotRequestedAgain(t *testing.T) {
 		current, previous int
 		file              string
 		complete          bool // the checkpoint says the instance is stored to its end
+		remove            bool // the stored log is removed before the run
 	}
 	appendAt := func(srv *logserver.Server, at time.Time, texts ...string) {
 		for i, s := range texts {
@@ -196,6 +199,12 @@ func TestTerminatedNotRequestedAgain(t *testing.T) {
 				appendAt(srv, *clock, "b-1")
 			}, current: 1, previous: 1, file: "a-1\na-2\nb-1\n"},
 		}},
+		{"stored to its end, then its file removed: read again from the start", []run{
+			{before: func(srv *logserver.Server, clock *time.Time) { appendAt(srv, *clock, "a-1"); terminate(srv, clock) },
+				current: 1, file: "a-1\n", complete: true},
+			{remove: true, current: 1, file: "a-1\n", complete: true},
+			{current: 0, file: "a-1\n", complete: true},
+		}},
 		{"running: asked every time", []run{
 			{before: func(srv *logserver.Server, clock *time.Time) { appendAt(srv, *clock, "a-1") }, current: 1, file: "a-1\n"},
 			{current: 1, file: "a-1\n"},
@@ -212,6 +221,11 @@ func TestTerminatedNotRequestedAgain(t *testing.T) {
 			for i, r := range tt.runs {
 				if r.before != nil {
 					r.before(srv, &clock)
+				}
+				if r.remove {
+					if err := os.Remove(filepath.Join(dir, "default", "p0", "c.log")); err != nil {
+						t.Fatal(err)
+					}
 				}
 				var n logCounts
 				e, d := breakExporter(t, srv, dir, Options{}, n.count)

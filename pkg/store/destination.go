@@ -64,7 +64,39 @@ type LineTimer interface {
 	LineAt(ts time.Time)
 }
 
-var _ Destination = (*Dir)(nil)
+// Peeker is implemented by a destination that can read a log's checkpoint more cheaply than by
+// opening the log: a run skips a log it need not read (an instance stored to its end, which can
+// never change) for the cost of a lookup. Thousands of finished containers are the common case.
+type Peeker interface {
+	// Peek returns a log's path and the checkpoint Append would open it with, if opening it
+	// would find nothing else to do (no bytes to cut off, no file to rename or start again, no
+	// marks of a pod that was gone); a nil checkpoint if there is none, or only Append can tell.
+	Peek(namespace, pod, container string) (path string, cp *Checkpoint, err error)
+}
+
+var (
+	_ Destination = (*Dir)(nil)
+	_ Peeker      = (*Dir)(nil)
+)
+
+// Peek looks at the checkpoint the namespace's file holds (read once per run) and at the log's
+// size, not through the handles and checks of OpenLog.
+func (d *Dir) Peek(namespace, pod, container string) (string, *Checkpoint, error) {
+	rel, err := LogPath(namespace, pod, container)
+	if err != nil {
+		return "", nil, err
+	}
+	cp, err := d.Checkpoint(namespace, pod, container)
+	if err != nil || cp == nil || cp.Archive > 0 || !cp.Gone.IsZero() {
+		return "", nil, err
+	}
+	fi, err := d.fs.Lstat(rel)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != cp.Size {
+		// OpenLog decides: a log removed is started again, bytes past the checkpoint are cut.
+		return "", nil, nil
+	}
+	return d.Path(rel), cp, nil
+}
 
 // Append opens a container's log file (see OpenLog).
 func (d *Dir) Append(namespace, pod, container string) (Appender, error) {

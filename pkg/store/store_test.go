@@ -505,3 +505,82 @@ func appendCheckpointFile(t *testing.T, dir, namespace, text string) string {
 	}
 	return file
 }
+
+// Peek gives the checkpoint only when OpenLog would open the log with it and do nothing else:
+// otherwise a run that skips a finished container would miss a removed log (to export again),
+// bytes to cut off or the marks of a pod that was gone.
+func TestPeek(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, dir string, d *Dir)
+		want   bool
+	}{
+		{"saved", func(*testing.T, string, *Dir) {}, true},
+		{"log removed", func(t *testing.T, dir string, _ *Dir) {
+			if err := os.Remove(filepath.Join(dir, "ns", "p", "c.log")); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+		{"bytes past the checkpoint", func(t *testing.T, dir string, _ *Dir) {
+			f, err := os.OpenFile(filepath.Join(dir, "ns", "p", "c.log"), os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteString("half"); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+		}, false},
+		{"log replaced by a directory", func(t *testing.T, dir string, _ *Dir) {
+			p := filepath.Join(dir, "ns", "p", "c.log")
+			if err := os.Remove(p); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+		{"pod gone", func(t *testing.T, _ string, d *Dir) {
+			l := mustOpenLog(t, d, "ns", "p", "c")
+			cp := *l.Checkpoint()
+			cp.Gone = time.Unix(5, 0)
+			if err := l.Commit(cp); err != nil {
+				t.Fatal(err)
+			}
+			l.Close()
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			d := mustOpen(t, dir)
+			defer d.Close()
+			if _, cp, err := d.Peek("ns", "p", "c"); cp != nil || err != nil {
+				t.Fatalf("Peek before any save: %v, %v", cp, err)
+			}
+			l := mustOpenLog(t, d, "ns", "p", "c")
+			if _, err := l.Write([]byte("one\n")); err != nil {
+				t.Fatal(err)
+			}
+			l.EndLine()
+			if err := l.Commit(Checkpoint{Instance: "i", Since: time.Unix(1, 0), Skip: 1, Complete: "i"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			tc.change(t, dir, d)
+			path, cp, err := d.Peek("ns", "p", "c")
+			if err != nil || (cp != nil) != tc.want {
+				t.Fatalf("Peek: %v, %v; want a checkpoint: %v", cp, err, tc.want)
+			}
+			if tc.want && (path != filepath.Join(dir, "ns", "p", "c.log") || cp.Complete != "i" || cp.Size != 4) {
+				t.Errorf("Peek = %q, %+v", path, cp)
+			}
+		})
+	}
+	d := mustOpen(t, t.TempDir())
+	defer d.Close()
+	if _, _, err := d.Peek("ns", "../p", "c"); err == nil {
+		t.Error("Peek accepted an unsafe pod name")
+	}
+}
