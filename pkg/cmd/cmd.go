@@ -527,7 +527,7 @@ type NamespaceSummary struct {
 }
 
 func newSummary(results []export.Result, nsErrs []podselect.NamespaceError) Summary {
-	s := Summary{Containers: []ContainerSummary{}}
+	s := Summary{Containers: make([]ContainerSummary, 0, len(results))}
 	for _, r := range results {
 		c := ContainerSummary{Namespace: r.Namespace, Pod: r.Pod, Container: r.Container, File: r.File,
 			Lines: r.Lines, Bytes: r.Bytes, Gaps: r.Gaps}

@@ -830,6 +830,9 @@ func (e *Exporter) ExportAll(ctx context.Context, targets []target.Target, limit
 			} else {
 				results[i] = e.Export(ctx, targets[i])
 			}
+			// The status points into the listed pod, which a result would keep alive until the
+			// summary: with tens of thousands of pods, most of what a run holds.
+			results[i].Status = nil
 			if done != nil {
 				mu.Lock()
 				done(results[i])
