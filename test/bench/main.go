@@ -4,7 +4,7 @@
 // within one run; each figure is also given as a ratio against the raw floor of the same run, since
 // kwok serves logs far slower than a kubelet would.
 //
-//	go run ./test/bench [-workloads a,b,c128,c256,d] [-reps 5] [-scale 1] [-out FILE]
+//	go run ./test/bench [-workloads a,b,c128,c256,d,e,f] [-reps 5] [-scale 1] [-out FILE]
 //
 // With -contenders ...,bucket it also exports into a bucket on a SeaweedFS `weed mini` it starts
 // (built by hack/tools.sh), and compares that with the export into a directory.
@@ -60,6 +60,9 @@ const mib = 1 << 20
 // per-request overhead), one huge log (memory), the latter at two sizes to show that memory does
 // not grow with the log; very many small logs most of which can no longer change (d); and (e) five
 // times (b)'s pods, to show that memory does not grow with the number of pods either.
+// exportOnly: the workloads that measure the export (and into a bucket) against the floor.
+var exportOnly = []string{"raw", "logexport", "bucket"}
+
 func workloads(scale float64) map[string]*workload {
 	n := func(v int) int { return max(1, int(float64(v)*scale)) }
 	return map[string]*workload{
@@ -67,8 +70,8 @@ func workloads(scale float64) map[string]*workload {
 		"b": {name: "b", pods: n(2000), containers: 1, logBytes: 20 << 10},
 		// (d): (b)'s pods, of which most have finished (Jobs, CronJobs) and are stored to their
 		// end; an incremental run asks only for the 100 that run.
-		"d":    {name: "d", pods: n(2000), containers: 1, logBytes: 20 << 10, terminated: n(2000) - n(100)},
-		"e":    {name: "e", pods: n(10000), containers: 1, logBytes: 20 << 10},
+		"d":    {name: "d", pods: n(2000), containers: 1, logBytes: 20 << 10, terminated: n(2000) - n(100), only: exportOnly},
+		"e":    {name: "e", pods: n(10000), containers: 1, logBytes: 20 << 10, only: exportOnly},
 		"c128": {name: "c128", pods: 1, containers: 1, logBytes: int64(float64(128*mib) * scale)},
 		"c256": {name: "c256", pods: 1, containers: 1, logBytes: int64(float64(256*mib) * scale)},
 		// Following: many containers that keep logging (see follow.go); not in the default set.
@@ -78,7 +81,7 @@ func workloads(scale float64) map[string]*workload {
 
 func benchMain(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	names := fs.String("workloads", "a,b,c128,c256,d", "workloads to run, comma-separated")
+	names := fs.String("workloads", "a,b,c128,c256,d,e,f", "workloads to run, comma-separated")
 	reps := fs.Int("reps", 5, "runs of each contender per workload (the median is reported)")
 	only := fs.String("contenders", "raw,logexport,stern,kubectl,original", "contenders to run, comma-separated (logexport, bucket and original are the full and the incremental run; bucket exports into a bucket on a SeaweedFS weed mini the bench starts)")
 	defScale := 1.0
@@ -240,7 +243,7 @@ func benchMain(ctx context.Context, args []string) error {
 		for r := 0; r < *reps && !w.follow; r++ {
 			fmt.Fprintf(os.Stderr, "bench: workload %s: run %d/%d\n", w.name, r+1, *reps)
 			skip := res.skip(*slow)
-			err := runRep(ctx, e, w, r, scratch, func(c string) bool { return !run[c] || skip(c) }, func(c string, s sample) { res.samples[c] = append(res.samples[c], s) })
+			err := runRep(ctx, e, w, r, scratch, func(c string) bool { return !run[c] || !w.runs(c) || skip(c) }, func(c string, s sample) { res.samples[c] = append(res.samples[c], s) })
 			if err != nil {
 				return fmt.Errorf("workload %s: %w", w.name, err)
 			}

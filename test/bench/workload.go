@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,12 +36,29 @@ type workload struct {
 	// terminated after their last line, the pods succeeded, as a finished Job's. Their logs do
 	// not grow.
 	terminated int
+	// only, if set, are the -contenders names the workload runs: (d) and (e) measure the
+	// export against the floor, and stern and kubectl logs take 46 times the floor on (b)
+	// already (they would add an hour without telling anything new).
+	only []string
 
 	namespace string
 	selector  string
 	files     []*logFile
 	// took says how long each step of create took.
 	took string
+}
+
+// runs tells whether the workload runs contender c (one of contenderFlags' values).
+func (w *workload) runs(c string) bool {
+	if w.only == nil {
+		return true
+	}
+	for _, name := range w.only {
+		if slices.Contains(contenderFlags[name], c) {
+			return true
+		}
+	}
+	return false
 }
 
 // lines and bytes of what the containers printed, as `kubectl logs` shows it.
