@@ -210,7 +210,7 @@ func benchMain(ctx context.Context, args []string) error {
 		if e.weed, err = startWeed(toolsBin, s3objects); err != nil {
 			return fmt.Errorf("starting the S3 server: %w", err)
 		}
-		defer e.weed.stop()
+		defer e.weed.Stop()
 	}
 	rep := &report{machine: describeMachine(client), reps: *reps, concurrency: *concurrency, scale: *scale}
 	for _, w := range selected {

@@ -163,13 +163,13 @@ func runLogexport(ctx context.Context, e env, w *workload, dir string, grown boo
 // incremental run's pull fetches only what it added) and checks the pulled files as
 // runLogexport checks its directory's.
 func runBucket(ctx context.Context, e env, w *workload, prefix, pulled string, grown bool, wantLines, wantBytes int64) (sample, error) {
-	dest := "s3://" + e.weed.bucket + "/" + prefix
+	dest := "s3://" + e.weed.Bucket + "/" + prefix
 	before, err := e.weed.cpu()
 	if err != nil {
 		return sample{}, err
 	}
 	// The lease lives with the workload's pods, and goes with their namespace.
-	s, err := runExport(ctx, e, w, dest, e.weed.env(), []string{"--lease-namespace", w.namespace}, pulled+".json", wantLines, wantBytes)
+	s, err := runExport(ctx, e, w, dest, e.weed.Env(), []string{"--lease-namespace", w.namespace}, pulled+".json", wantLines, wantBytes)
 	if err != nil {
 		return s, err
 	}
@@ -179,7 +179,7 @@ func runBucket(ctx context.Context, e env, w *workload, prefix, pulled string, g
 	}
 	s.serverCPU = after - before
 	cmd := exec.CommandContext(ctx, e.s3objects, "size", dest)
-	cmd.Env, cmd.Stderr = append(os.Environ(), e.weed.env()...), os.Stderr
+	cmd.Env, cmd.Stderr = append(os.Environ(), e.weed.Env()...), os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
 		return s, fmt.Errorf("s3objects size %s: %w", dest, err)
@@ -196,7 +196,7 @@ func runBucket(ctx context.Context, e env, w *workload, prefix, pulled string, g
 	}
 	s.stored, s.objects = use.Bytes, use.Objects
 	s.segments, s.checkpoints = use.ByDir["logs"].Objects, use.ByDir["checkpoints"].Objects
-	p, err := measureEnv(ctx, e, e.weed.env(), append(append([]string{}, e.plugin...), "pull", dest, "-d", pulled), pulled+".pull")
+	p, err := measureEnv(ctx, e, e.weed.Env(), append(append([]string{}, e.plugin...), "pull", dest, "-d", pulled), pulled+".pull")
 	if err != nil {
 		return s, err
 	}
