@@ -16,6 +16,12 @@ import (
 	"time"
 )
 
+// The keys of the identity weed mini creates at start-up.
+const (
+	AccessKey = "admin"
+	SecretKey = "secret"
+)
+
 // Server is a running weed mini.
 type Server struct {
 	Endpoint  string // http://127.0.0.1:PORT
@@ -62,8 +68,8 @@ func launch(weed, bucket, prefix string, timeout time.Duration, ready Ready) (*S
 	}
 	s := &Server{
 		Endpoint:  "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
-		AccessKey: "admin",
-		SecretKey: "secret",
+		AccessKey: AccessKey,
+		SecretKey: SecretKey,
 		Region:    "us-east-1",
 		Bucket:    bucket,
 		LogPath:   filepath.Join(dir, "weed.log"),
