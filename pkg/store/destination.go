@@ -1,6 +1,9 @@
 package store
 
-import "time"
+import (
+	"path"
+	"time"
+)
 
 // Destination is where an export writes: this package's local directory (Dir) or a bucket
 // (pkg/bucket). The merge writes through it and never knows which one it has; what it needs of
@@ -89,6 +92,13 @@ func (d *Dir) Peek(namespace, pod, container string) (string, *Checkpoint, error
 	cp, err := d.Checkpoint(namespace, pod, container)
 	if err != nil || cp == nil || cp.Archive > 0 || !cp.Gone.IsZero() {
 		return "", nil, err
+	}
+	// os.Root follows a symlink that stays inside the directory; OpenLog refuses one on the way
+	// (see makeDirs), and so decides.
+	for _, dir := range []string{namespace, path.Dir(rel)} {
+		if fi, err := d.fs.Lstat(dir); err != nil || !fi.IsDir() {
+			return "", nil, nil
+		}
 	}
 	fi, err := d.fs.Lstat(rel)
 	if err != nil || !fi.Mode().IsRegular() || fi.Size() != cp.Size {

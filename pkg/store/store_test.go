@@ -540,6 +540,15 @@ func TestPeek(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, false},
+		// OpenLog refuses a symlink on the way, even one that stays inside the directory (two
+		// containers could share a file): a finished container's log found through one is not
+		// stored to its end.
+		{"pod directory a symlink inside the directory", func(t *testing.T, dir string, _ *Dir) {
+			symlinkAside(t, filepath.Join(dir, "ns", "p"), filepath.Join(dir, "ns", "q"))
+		}, false},
+		{"namespace directory a symlink inside the directory", func(t *testing.T, dir string, _ *Dir) {
+			symlinkAside(t, filepath.Join(dir, "ns"), filepath.Join(dir, "other"))
+		}, false},
 		{"pod gone", func(t *testing.T, _ string, d *Dir) {
 			l := mustOpenLog(t, d, "ns", "p", "c")
 			cp := *l.Checkpoint()
@@ -576,11 +585,34 @@ func TestPeek(t *testing.T) {
 			if tc.want && (path != filepath.Join(dir, "ns", "p", "c.log") || cp.Complete != "i" || cp.Size != 4) {
 				t.Errorf("Peek = %q, %+v", path, cp)
 			}
+			if cp == nil {
+				return
+			}
+			// What Peek gives, OpenLog opens with, finding nothing else.
+			l, err = d.OpenLog("ns", "p", "c")
+			if err != nil {
+				t.Fatalf("Peek gave %+v, OpenLog failed: %v", cp, err)
+			}
+			defer l.Close()
+			if got := l.Checkpoint(); got == nil || *got != *cp || l.Found() != (Found{}) || l.Path() != path || l.Length() != cp.Size {
+				t.Errorf("Peek gave %q, %+v; OpenLog opened %q at %d with %+v, found %+v", path, cp, l.Path(), l.Length(), got, l.Found())
+			}
 		})
 	}
 	d := mustOpen(t, t.TempDir())
 	defer d.Close()
 	if _, _, err := d.Peek("ns", "../p", "c"); err == nil {
 		t.Error("Peek accepted an unsafe pod name")
+	}
+}
+
+// symlinkAside moves a directory to aside and leaves a symlink to it in its place.
+func symlinkAside(t *testing.T, dir, aside string) {
+	t.Helper()
+	if err := os.Rename(dir, aside); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Base(aside), dir); err != nil {
+		t.Fatal(err)
 	}
 }
