@@ -130,6 +130,8 @@ func TestTerminatedNotRequestedAgain(t *testing.T) {
 		file              string
 		complete          bool // the checkpoint says the instance is stored to its end
 		remove            bool // the stored log is removed before the run
+		// damage, if set, leaves the log file as a run killed at some point would.
+		damage func(t *testing.T, file string)
 	}
 	appendAt := func(srv *logserver.Server, at time.Time, texts ...string) {
 		for i, s := range texts {
@@ -205,6 +207,33 @@ func TestTerminatedNotRequestedAgain(t *testing.T) {
 			{remove: true, current: 1, file: "a-1\n", complete: true},
 			{current: 0, file: "a-1\n", complete: true},
 		}},
+		// A killed run's leftovers beside a log stored to its end are dealt with (by OpenLog)
+		// before the log is skipped.
+		{"stored to its end, then bytes of a killed run after it: cut off, not requested", []run{
+			{before: func(srv *logserver.Server, clock *time.Time) { appendAt(srv, *clock, "a-1"); terminate(srv, clock) },
+				current: 1, file: "a-1\n", complete: true},
+			{damage: func(t *testing.T, file string) {
+				f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				if _, err := f.WriteString("a-1\nhal"); err != nil {
+					t.Fatal(err)
+				}
+			}, current: 0, file: "a-1\n", complete: true},
+			{current: 0, file: "a-1\n", complete: true},
+		}},
+		{"stored to its end, its first save's rename lost in a crash: renamed, not requested", []run{
+			{before: func(srv *logserver.Server, clock *time.Time) { appendAt(srv, *clock, "a-1"); terminate(srv, clock) },
+				current: 1, file: "a-1\n", complete: true},
+			{damage: func(t *testing.T, file string) {
+				if err := os.Rename(file, filepath.Join(filepath.Dir(file), ".c.log.new")); err != nil {
+					t.Fatal(err)
+				}
+			}, current: 0, file: "a-1\n", complete: true},
+			{current: 0, file: "a-1\n", complete: true},
+		}},
 		{"running: asked every time", []run{
 			{before: func(srv *logserver.Server, clock *time.Time) { appendAt(srv, *clock, "a-1") }, current: 1, file: "a-1\n"},
 			{current: 1, file: "a-1\n"},
@@ -221,6 +250,9 @@ func TestTerminatedNotRequestedAgain(t *testing.T) {
 			for i, r := range tt.runs {
 				if r.before != nil {
 					r.before(srv, &clock)
+				}
+				if r.damage != nil {
+					r.damage(t, filepath.Join(dir, "default", "p0", "c.log"))
 				}
 				if r.remove {
 					if err := os.Remove(filepath.Join(dir, "default", "p0", "c.log")); err != nil {
