@@ -217,8 +217,19 @@ func (l *Log) open() error {
 	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
+		if l.cp != nil && l.cp.Instance == "" {
+			l.cp = nil // saved below by a run that found the log removed
+		}
 		if l.cp != nil {
 			l.cp, l.Reset = nil, true
+			// The old checkpoint must not cover the temporary file of the export that starts
+			// again: a run killed before that export's first save would leave both, and the
+			// next would take the file in under it (as after a crash between a first save and
+			// the rename) with other lines. An empty checkpoint, durable before the file is
+			// written, tells the next run to start again.
+			if err := l.saveEmpty(); err != nil {
+				return err
+			}
 		}
 		return l.create(tmp)
 	case err != nil:
@@ -262,6 +273,14 @@ func (l *Log) open() error {
 	}
 	l.start()
 	return nil
+}
+
+// saveEmpty saves an empty checkpoint for the log and syncs it.
+func (l *Log) saveEmpty() error {
+	if err := l.cps.write([]*commitReq{{log: l}}); err != nil {
+		return fmt.Errorf("saving the checkpoint of %s: %w", l.dir.Path(l.rel), err)
+	}
+	return l.cps.sync()
 }
 
 // create starts a new log under its temporary name, replacing what an earlier run left there.

@@ -616,3 +616,70 @@ func symlinkAside(t *testing.T, dir, aside string) {
 		t.Fatal(err)
 	}
 }
+
+// A log removed while its checkpoint stayed is exported again from the start, into its temporary
+// file; a run killed before that export's first save leaves the file beside the old checkpoint.
+// The next run must start again, not take the file in under the old checkpoint (which would cut
+// it at the old size, into other lines).
+func TestRemovedLogKilledReexport(t *testing.T) {
+	dir := t.TempDir()
+	d := mustOpen(t, dir)
+	l := mustOpenLog(t, d, "ns", "p", "c")
+	if _, err := l.Write([]byte("one\n")); err != nil {
+		t.Fatal(err)
+	}
+	l.EndLine()
+	if err := l.Commit(Checkpoint{Instance: "i", Since: time.Unix(1, 0), Skip: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "ns", "p", "c.log")
+	if err := os.Remove(logPath); err != nil {
+		t.Fatal(err)
+	}
+
+	l = mustOpenLog(t, d, "ns", "p", "c")
+	if !l.Reset || l.Checkpoint() != nil {
+		t.Fatalf("removed log: Reset %v, checkpoint %+v; want a reset without checkpoint", l.Reset, l.Checkpoint())
+	}
+	if _, err := l.Write([]byte("zwei\nthree\n")); err != nil {
+		t.Fatal(err)
+	}
+	l.EndLine()
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, "ns", "p", ".c.log.new")
+	left, err := os.ReadFile(tmp)
+	if err != nil || string(left) != "zwei\nthree\n" {
+		t.Fatalf("temporary file %q, %v", left, err)
+	}
+	// What a kill leaves: the temporary file as written, no save after the reset.
+	l.Close()
+	d.Close()
+	if err := os.WriteFile(tmp, left, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	d = mustOpen(t, dir)
+	defer d.Close()
+	l = mustOpenLog(t, d, "ns", "p", "c")
+	if cp := l.Checkpoint(); cp != nil || l.Length() != 0 {
+		t.Fatalf("after the killed re-export: checkpoint %+v, length %d; want to start again", cp, l.Length())
+	}
+	if _, err := l.Write([]byte("eins\n")); err != nil {
+		t.Fatal(err)
+	}
+	l.EndLine()
+	if err := l.Commit(Checkpoint{Instance: "j", Since: time.Unix(2, 0), Skip: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(logPath); err != nil || string(b) != "eins\n" {
+		t.Fatalf("log %q, %v; want %q", b, err, "eins\n")
+	}
+}
