@@ -373,6 +373,111 @@ func TestCrashConsistency(t *testing.T) {
 	}
 }
 
+// TestCrashRemovedLogReexport: a log removed by hand while its checkpoint stayed is exported
+// again from its start, by a run that may be killed at any point, before or after that export's
+// first save. The run after must leave every log exactly the lines served, each once, in order:
+// never the new export taken in under the old checkpoint, cut at its size into other lines.
+func TestCrashRemovedLogReexport(t *testing.T) {
+	perPoint := *crashStates
+	if testing.Short() {
+		perPoint = min(perPoint, 6)
+	}
+	for _, tt := range []struct {
+		name       string
+		timestamps bool
+		// removed are the logs removed after the first run, grown the lines the second serves.
+		removed, grown []string
+	}{
+		{"one of a namespace", false, []string{"ns1/a/app"}, []string{"ns1/a/app", "ns1/b/app"}},
+		{"one of a namespace, timestamps", true, []string{"ns1/a/app"}, []string{"ns1/a/app", "ns1/b/app"}},
+		{"nothing new served", false, []string{"ns1/b/app"}, nil},
+		{"two namespaces", true, []string{"ns1/a/app", "ns2/c/app"}, []string{"ns2/c/app"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			opts := []store.Option{store.SyncFSMin(math.MaxInt)}
+			src := &source{logs: map[string][]line{}, from: map[string]int{}, rotated: map[string]bool{}}
+			srv := httptest.NewServer(src)
+			defer srv.Close()
+			client := kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL, QPS: -1})
+			dir := t.TempDir()
+			rng := rand.New(rand.NewPCG(*crashSeed, 0))
+			src.grow(1, 3, "ns1/a/app", "ns1/b/app", "ns2/c/app")
+			if err := src.export(client, dir, "run-1", tt.timestamps, opts...); err != nil {
+				t.Fatalf("run 1: %v", err)
+			}
+			before, err := readCheckpointFiles(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			old := map[string]store.Checkpoint{}
+			for _, c := range tt.removed {
+				old[c] = before[c]
+				if err := os.Remove(filepath.Join(dir, filepath.FromSlash(c)+".log")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if len(tt.grown) > 0 {
+				src.grow(2, 2, tt.grown...)
+			}
+			rec, err := store.NewRecorder(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := src.export(client, dir, "run-2", tt.timestamps, append(opts, rec.Option())...); err != nil {
+				t.Fatalf("run 2: %v", err)
+			}
+			want := src.want(tt.timestamps)
+			checkFiles(t, dir, want)
+			n := 0
+			rec.CrashStates(perPoint, rng, func(st store.CrashState) bool {
+				n++
+				crashed := filepath.Join(t.TempDir(), "d")
+				if err := os.Mkdir(crashed, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := st.Materialize(crashed); err != nil {
+					t.Fatal(err)
+				}
+				stored, err := checkDurableBut(crashed, want, old)
+				if err == nil {
+					src.startCounting()
+					err = src.export(client, crashed, "recovery", tt.timestamps, store.NoSync())
+					if full := src.stopCounting(); err == nil {
+						for c := range stored {
+							if full[c] {
+								err = fmt.Errorf("%s was fetched again from its start", c)
+							}
+						}
+					}
+				}
+				if err == nil {
+					err = compareFiles(crashed, want)
+				}
+				if err == nil {
+					err = src.checkRecords(crashed, 2)
+				}
+				if err == nil {
+					err = src.export(client, crashed, "after-recovery", tt.timestamps, store.NoSync())
+				}
+				if err == nil {
+					err = compareFiles(crashed, want)
+				}
+				if err != nil {
+					t.Errorf("%s\nthe next run: %v\nrecorded operations:\n%s", st, err, rec.Trace())
+					return false
+				}
+				os.RemoveAll(filepath.Dir(crashed))
+				return true
+			})
+			if n == 0 {
+				t.Fatal("no crash state")
+			}
+			t.Logf("%d operations, %d crash states, each recovered exactly", rec.Ops(), n)
+		})
+	}
+}
+
 func checkFiles(t *testing.T, dir string, want map[string]string) {
 	t.Helper()
 	if err := compareFiles(dir, want); err != nil {
@@ -399,7 +504,45 @@ func compareFiles(dir string, want map[string]string) error {
 // bytes the checkpoint covers. A run that found less would have to export them again, and the
 // kubelet may no longer serve them.
 func checkDurable(dir string, want map[string]string) (stored map[string]bool, err error) {
+	return checkDurableBut(dir, want, nil)
+}
+
+// checkDurableBut is checkDurable for a directory some logs of which were removed by hand, their
+// checkpoints staying: a checkpoint in old (by container) is that of a removed log, which covers
+// nothing any more.
+func checkDurableBut(dir string, want map[string]string, old map[string]store.Checkpoint) (stored map[string]bool, err error) {
+	all, err := readCheckpointFiles(dir)
+	if err != nil {
+		return nil, err
+	}
 	stored = map[string]bool{}
+	for c, cp := range all {
+		if cp.Instance == "" {
+			continue
+		}
+		p := filepath.Join(dir, filepath.FromSlash(c)+".log")
+		b, err := os.ReadFile(p)
+		if os.IsNotExist(err) {
+			b, err = os.ReadFile(filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".new"))
+		}
+		if o, ok := old[c]; ok && os.IsNotExist(err) && cp.Instance == o.Instance && cp.Size == o.Size && cp.Hash == o.Hash {
+			continue // the removed log's, which the next run exports again from the start
+		}
+		stored[c] = true
+		if err != nil {
+			return nil, fmt.Errorf("the checkpoint of %s covers %d bytes: %w", c, cp.Size, err)
+		}
+		if int64(len(b)) < cp.Size || string(b[:cp.Size]) != want[c][:cp.Size] {
+			return nil, fmt.Errorf("the checkpoint of %s covers %d bytes, the log holds %q", c, cp.Size, b)
+		}
+	}
+	return stored, nil
+}
+
+// readCheckpointFiles reads the last checkpoint of each container (namespace/pod/container) from
+// the complete lines of the checkpoint files.
+func readCheckpointFiles(dir string) (map[string]store.Checkpoint, error) {
+	cps := map[string]store.Checkpoint{}
 	files, _ := filepath.Glob(filepath.Join(dir, ".logexport", "checkpoints", "*.jsonl"))
 	for _, f := range files {
 		ns := strings.TrimSuffix(filepath.Base(f), ".jsonl")
@@ -407,7 +550,6 @@ func checkDurable(dir string, want map[string]string) (stored map[string]bool, e
 		if err != nil {
 			return nil, err
 		}
-		cps := map[string]store.Checkpoint{}
 		for {
 			i := bytes.IndexByte(data, '\n')
 			if i < 0 || bytes.IndexByte(data[:i], 0) >= 0 {
@@ -423,23 +565,6 @@ func checkDurable(dir string, want map[string]string) (stored map[string]bool, e
 			cps[ns+"/"+r.Pod+"/"+r.Container] = r.Checkpoint
 			data = data[i+1:]
 		}
-		for c, cp := range cps {
-			if cp.Instance == "" {
-				continue
-			}
-			stored[c] = true
-			p := filepath.Join(dir, filepath.FromSlash(c)+".log")
-			b, err := os.ReadFile(p)
-			if os.IsNotExist(err) {
-				b, err = os.ReadFile(filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".new"))
-			}
-			if err != nil {
-				return nil, fmt.Errorf("the checkpoint of %s covers %d bytes: %w", c, cp.Size, err)
-			}
-			if int64(len(b)) < cp.Size || string(b[:cp.Size]) != want[c][:cp.Size] {
-				return nil, fmt.Errorf("the checkpoint of %s covers %d bytes, the log holds %q", c, cp.Size, b)
-			}
-		}
 	}
-	return stored, nil
+	return cps, nil
 }
