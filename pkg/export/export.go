@@ -145,6 +145,11 @@ func (e *Exporter) Gone(t target.Target) Result {
 		res.Err = err
 		return res
 	}
+	if cp != nil && cp.Instance == "" {
+		// Empty: saved by a run that found the log removed, before its export saved anything
+		// (or a first export that did not finish): nothing of the container is stored.
+		cp = nil
+	}
 	switch older, current := instances(t.PodUID, t.Status); {
 	case current != nil && storedToEnd(cp, t.PodUID, older, current) == current:
 		// The last status seen shows the instance terminated, and its log is stored to its end:
