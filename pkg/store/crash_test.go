@@ -324,13 +324,7 @@ func TestCrashConsistency(t *testing.T) {
 				n := 0
 				rec.CrashStates(perPoint, rng, func(st store.CrashState) bool {
 					n++
-					crashed := filepath.Join(t.TempDir(), "d")
-					if err := os.Mkdir(crashed, 0o700); err != nil {
-						t.Fatal(err)
-					}
-					if err := st.Materialize(crashed); err != nil {
-						t.Fatal(err)
-					}
+					crashed := materialize(t, st)
 					stored, err := checkDurable(crashed, want)
 					if err == nil {
 						src.startCounting()
@@ -432,13 +426,7 @@ func TestCrashRemovedLogReexport(t *testing.T) {
 			n := 0
 			rec.CrashStates(perPoint, rng, func(st store.CrashState) bool {
 				n++
-				crashed := filepath.Join(t.TempDir(), "d")
-				if err := os.Mkdir(crashed, 0o700); err != nil {
-					t.Fatal(err)
-				}
-				if err := st.Materialize(crashed); err != nil {
-					t.Fatal(err)
-				}
+				crashed := materialize(t, st)
 				stored, err := checkDurableBut(crashed, want, old)
 				if err == nil {
 					src.startCounting()
@@ -567,4 +555,17 @@ func readCheckpointFiles(dir string) (map[string]store.Checkpoint, error) {
 		}
 	}
 	return cps, nil
+}
+
+// materialize writes a crash state into a new directory and returns its path.
+func materialize(t *testing.T, st store.CrashState) string {
+	t.Helper()
+	crashed := filepath.Join(t.TempDir(), "d")
+	if err := os.Mkdir(crashed, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Materialize(crashed); err != nil {
+		t.Fatal(err)
+	}
+	return crashed
 }

@@ -175,13 +175,7 @@ func TestCrashRetention(t *testing.T) {
 		n := 0
 		rec.CrashStates(perPoint, rng, func(st store.CrashState) bool {
 			n++
-			crashed := filepath.Join(t.TempDir(), "d")
-			if err := os.Mkdir(crashed, 0o700); err != nil {
-				t.Fatal(err)
-			}
-			if err := st.Materialize(crashed); err != nil {
-				t.Fatal(err)
-			}
+			crashed := materialize(t, st)
 			if err := phase.recover(crashed); err != nil {
 				t.Errorf("%s, %s\nthe next run: %v\nrecorded operations:\n%s", phase.name, st, err, rec.Trace())
 				return false
