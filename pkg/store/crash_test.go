@@ -289,10 +289,7 @@ func TestCrashConsistency(t *testing.T) {
 				}
 				opts = []store.Option{store.SyncFSMin(1)}
 			}
-			src := &source{logs: map[string][]line{}, from: map[string]int{}, rotated: map[string]bool{}}
-			srv := httptest.NewServer(src)
-			defer srv.Close()
-			client := kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL, QPS: -1})
+			src, client := serveSource(t)
 			dir := t.TempDir()
 			rng := rand.New(rand.NewPCG(*crashSeed, 0))
 			steps := []func(){
@@ -390,10 +387,7 @@ func TestCrashRemovedLogReexport(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			opts := []store.Option{store.SyncFSMin(math.MaxInt)}
-			src := &source{logs: map[string][]line{}, from: map[string]int{}, rotated: map[string]bool{}}
-			srv := httptest.NewServer(src)
-			defer srv.Close()
-			client := kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL, QPS: -1})
+			src, client := serveSource(t)
 			dir := t.TempDir()
 			rng := rand.New(rand.NewPCG(*crashSeed, 0))
 			src.grow(1, 3, "ns1/a/app", "ns1/b/app", "ns2/c/app")
@@ -568,4 +562,13 @@ func materialize(t *testing.T, st store.CrashState) string {
 		t.Fatal(err)
 	}
 	return crashed
+}
+
+// serveSource serves a new source of logs to a client until the test ends.
+func serveSource(t *testing.T) (*source, kubernetes.Interface) {
+	t.Helper()
+	src := &source{logs: map[string][]line{}, from: map[string]int{}, rotated: map[string]bool{}}
+	srv := httptest.NewServer(src)
+	t.Cleanup(srv.Close)
+	return src, kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL, QPS: -1})
 }

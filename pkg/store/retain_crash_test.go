@@ -84,10 +84,7 @@ func TestCrashRetention(t *testing.T) {
 	if testing.Short() {
 		perPoint = min(perPoint, 6)
 	}
-	src := &source{logs: map[string][]line{}, from: map[string]int{}, rotated: map[string]bool{}}
-	srv := httptest.NewServer(src)
-	defer srv.Close()
-	client := kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL, QPS: -1})
+	src, client := serveSource(t)
 	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(*crashSeed, 0))
 	src.grow(1, 3, "ns1/a/app", "ns1/b/app", "ns1/c/app")
