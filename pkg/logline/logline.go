@@ -313,6 +313,12 @@ func parseSecond(b []byte) (int64, bool) {
 // parseZone reads what follows the seconds, [.fraction](Z|+hh:mm|-hh:mm), as nanoseconds and the
 // zone's offset east of UTC in seconds.
 func parseZone(b []byte) (nsec, offset int, ok bool) {
+	if len(b) == len(".000000000Z") && b[0] == '.' && b[10] == 'Z' {
+		// What the kubelet writes on every line, read at once.
+		if nsec, ok := digits(b[1:10]); ok {
+			return nsec, 0, true
+		}
+	}
 	i := 0
 	if i < len(b) && b[i] == '.' {
 		i++
