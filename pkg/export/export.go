@@ -378,7 +378,7 @@ func (m *merge) openGap(from time.Time, reason string) {
 func (m *merge) full(ctx context.Context, in *instance, first bool) error {
 	m.cp.PodUID, m.cp.Instance = m.t.PodUID, in.id
 	// Last stays the newest stored line of any instance: a gap found later starts there.
-	windowOf(store.Checkpoint{}).saveTo(&m.cp)
+	new(window).saveTo(&m.cp)
 	var since time.Time
 	if first {
 		since = m.Since
@@ -441,7 +441,7 @@ func (m *merge) resume(ctx context.Context, in, other *instance) error {
 		// leaves the next to go on from there rather than find the rotation again.
 		klog.V(1).InfoS("log rotated since the last export", "file", m.res.File, "last", m.cp.Last)
 		m.openGap(m.cp.Last, "the log was rotated or replaced since the last export; lines logged in between may be missing")
-		window{since: m.cp.Since, after: true}.saveTo(&m.cp)
+		(&window{since: m.cp.Since, after: true}).saveTo(&m.cp)
 	}
 }
 
@@ -472,6 +472,10 @@ func (m *merge) after() *time.Time {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// keepWindow bounds what a stream that ends keeps of its window's lines unhashed (see
+// window.kept): more than a second of most logs, so that their windows are hashed only when saved.
+const keepWindow = 64 << 10
 
 // stream reads one instance's log from since on. The stream first serves what the checkpoint's
 // window says is stored (checked, then skipped); every line after it is new, except that with
@@ -518,6 +522,9 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 	r := newReader(rc, m.BufferSize)
 	defer r.Release()
 	w := windowOf(m.cp)
+	if !follow {
+		w.keep = keepWindow
+	}
 	skip := newSkipper(w, since)
 	defer func() { m.matched = skip.matched() }()
 	// m.cp's window is w's from its first line saved on (see endLine), hashed when it is read.
@@ -536,8 +543,9 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 	var parser logline.Parser
 	for {
 		if !r.Ready() {
-			// The next read moves the buffer's bytes: what the window has of them is hashed now.
-			w.fold(&line)
+			// The next read moves the buffer's bytes: what the window has of them is kept or
+			// hashed now.
+			w.move(&line)
 		}
 		f, err := r.Next()
 		if err == io.EOF {

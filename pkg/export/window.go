@@ -31,6 +31,12 @@ type window struct {
 	// window's first line at the start of pending, whose hash is first.
 	pending  []byte
 	firstLen int
+	// kept are pending lines older than pending, copied out of the reader's buffer before it
+	// moved them (see move): copying costs a tenth of hashing, and most seconds end, and their
+	// lines are dropped unhashed, before the window is saved. At most keep bytes (0: hashed
+	// then, as a follower's windows are, which wait long and must hold little).
+	kept []byte
+	keep int
 }
 
 func windowOf(cp store.Checkpoint) window {
@@ -38,21 +44,50 @@ func windowOf(cp store.Checkpoint) window {
 }
 
 // saveTo copies the window to cp; hash and first only as far as they are folded.
-func (w window) saveTo(cp *store.Checkpoint) {
+func (w *window) saveTo(cp *store.Checkpoint) {
 	cp.Since, cp.Skip, cp.Hash, cp.First, cp.After = w.since, w.skip, w.hash, w.first, w.after
 }
 
-// fold hashes the pending lines, and the line being read if it waits in the reader's buffer.
+// fold hashes the kept and pending lines, and the line being read if it waits in the reader's
+// buffer.
 func (w *window) fold(l *windowLine) {
 	if l != nil && l.open && l.data != nil {
 		l.hashData(w)
 	}
-	p := w.pending
-	if w.firstLen > 0 {
+	w.foldBytes(w.kept)
+	w.foldBytes(w.pending)
+	w.kept, w.pending = w.kept[:0], nil
+}
+
+// foldBytes hashes the window's next lines, p; the first firstLen bytes are the window's first
+// line (whole lines are kept, so the first is never split between kept and pending).
+func (w *window) foldBytes(p []byte) {
+	if w.firstLen > 0 && len(p) > 0 {
 		w.first = w.hash.Add(p[:w.firstLen])
 		w.hash, p, w.firstLen = w.first, p[w.firstLen:], 0
 	}
-	w.hash, w.pending = w.hash.Add(p), nil
+	w.hash = w.hash.Add(p)
+}
+
+// move is called before the reader moves the bytes it handed out: what the window has of them
+// is kept (copied) if there is room, hashed otherwise.
+func (w *window) move(l *windowLine) {
+	if l != nil && l.open && l.data != nil {
+		l.hashData(w)
+	}
+	w.stash()
+}
+
+// stash empties pending into kept, or folds if kept would grow beyond keep.
+func (w *window) stash() {
+	if len(w.pending) == 0 {
+		return
+	}
+	if len(w.kept)+len(w.pending) > w.keep {
+		w.fold(nil)
+		return
+	}
+	w.kept, w.pending = append(w.kept, w.pending...), nil
 }
 
 // addPending adds a window line, hashed later if it follows the pending ones in the buffer.
@@ -61,7 +96,7 @@ func (w *window) addPending(p []byte) {
 		w.pending = w.pending[:n+len(p)]
 		return
 	}
-	w.fold(nil)
+	w.stash()
 	w.pending = p
 }
 
@@ -123,13 +158,14 @@ func (w *window) end(l *windowLine) {
 	if l.fresh {
 		w.since, w.skip = time.Unix(l.sec, 0).UTC(), 0
 		// The older window's lines that wait are never hashed.
-		w.hash, w.pending, w.firstLen = 0, nil, 0
+		w.hash, w.pending, w.kept, w.firstLen = 0, nil, w.kept[:0], 0
 	}
 	w.skip++
 	w.after = false
 	switch {
 	case l.hashed:
-		w.hash, w.pending, w.firstLen = l.hash, nil, 0
+		// l.hash goes on from the window's whole hash (hashData folded it), or from none.
+		w.hash, w.pending, w.kept, w.firstLen = l.hash, nil, w.kept[:0], 0
 		if w.skip == 1 {
 			// A new window starts from the empty hash, so the running hash of its first line
 			// is that line's own.

@@ -170,7 +170,8 @@ func (e *eagerWindow) line(sec int64, data []byte) {
 // The window's hashes are those of hashing every line as it comes, however the stream is read:
 // lines of any length (some longer than the reader's buffer, so in fragments), reads of any size
 // (the reader moves its bytes when it must), a clock that steps back, the window saved (folded)
-// at any line, and a window that goes on from a checkpoint's.
+// at any line, a window that goes on from a checkpoint's, and lines kept unhashed when the reader
+// moves them (none, some, all).
 func TestWindowLazyHash(t *testing.T) {
 	for seed := range uint64(300) {
 		rng := rand.New(rand.NewPCG(seed, 7))
@@ -195,6 +196,7 @@ func TestWindowLazyHash(t *testing.T) {
 			ref = eagerWindow{since: t0.Unix(), set: true, skip: 3, hash: 0x1234, first: 0x99}
 			w = window{since: time.Unix(t0.Unix(), 0).UTC(), skip: 3, hash: 0x1234, first: 0x99}
 		}
+		w.keep = []int{0, 150, 1 << 20}[rng.IntN(3)]
 		var src io.Reader = strings.NewReader(stream.String())
 		if rng.IntN(2) == 0 {
 			src = iotest.HalfReader(src)
@@ -205,7 +207,7 @@ func TestWindowLazyHash(t *testing.T) {
 		n := 0
 		for {
 			if !r.Ready() {
-				w.fold(&line)
+				w.move(&line)
 			}
 			f, err := r.Next()
 			if err == io.EOF {
