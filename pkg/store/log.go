@@ -92,7 +92,7 @@ func (h *Hash) UnmarshalText(b []byte) error {
 // duplicate lines, so it is left alone.
 var ErrNoCheckpoint = errors.New("has no checkpoint")
 
-const writeBufferSize = 64 << 10
+const writeBufferSize = 256 << 10
 
 // Log is an export in progress to one container's file. Writes are buffered; Commit makes what was
 // written up to the last complete line durable together with its checkpoint.
