@@ -17,12 +17,13 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/logexport/kubectl-logexport/pkg/logline"
 	"github.com/logexport/kubectl-logexport/pkg/store"
 	"github.com/logexport/kubectl-logexport/pkg/target"
 )
 
 // idleLog is a served log for the idle attacks: lines of every length around the reader's and the
-// log's small (4 KiB) and full (64 KiB) buffers, several per second, each with its timestamp.
+// log's small (4 KiB) and full (logline.DefaultBufferSize, store's 256 KiB) buffers, several per second, each with its timestamp.
 type idleLog struct {
 	lines []string // content
 	at    []time.Time
@@ -30,7 +31,8 @@ type idleLog struct {
 
 func newIdleLog(rng *rand.Rand, n int) *idleLog {
 	l := &idleLog{}
-	sizes := []int{0, 1, 10, 100, 4<<10 - 40, 4 << 10, 4<<10 + 1, 9 << 10, 64<<10 - 40, 64<<10 + 7, 200 << 10}
+	full := logline.DefaultBufferSize
+	sizes := []int{0, 1, 10, 100, 4<<10 - 40, 4 << 10, 4<<10 + 1, 9 << 10, full - 40, full + 7, full + 200<<10}
 	for i := range n {
 		size := sizes[rng.IntN(len(sizes))]
 		if rng.IntN(3) > 0 {

@@ -31,7 +31,7 @@ func (c *pieceReader) Read(p []byte) (int, error) {
 // Ready false.
 func TestBreakIdleGrowth(t *testing.T) {
 	sizes := []int{0, 5, SmallBufferSize - 40, SmallBufferSize, SmallBufferSize + 1, 10 << 10,
-		DefaultBufferSize - 1, DefaultBufferSize, DefaultBufferSize + 3, 200 << 10}
+		DefaultBufferSize - 1, DefaultBufferSize, DefaultBufferSize + 3, DefaultBufferSize + 200<<10}
 	prefix := "2024-01-01T10:00:00.123456789Z "
 	for seed := range uint64(30) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 )
 
 // DefaultBufferSize bounds the memory one reader holds; longer lines come in several fragments.
-const DefaultBufferSize = 64 << 10
+const DefaultBufferSize = 256 << 10
 
 // SmallBufferSize is what a reader holds while lines come one by one: a reader starts with it and
 // takes a buffer of its full size only for a line that does not fit or a stream that fills it
