@@ -115,8 +115,9 @@ type pod struct {
 type container struct {
 	dir      string
 	restarts int32
-	// requests counts the log requests for it, by impersonated user ("" for none).
-	requests map[string]int
+	// requests counts the log requests for it, by impersonated user ("" for none); follows
+	// those with follow=true.
+	requests, follows map[string]int
 	// cur is the newest instance; prev the one before it, the only older one a kubelet keeps.
 	cur, prev *instance
 }
@@ -217,6 +218,19 @@ func (s *Server) LogRequests(ns, podName, name, user string) int {
 		return 0
 	}
 	return p.containers[name].requests[user]
+}
+
+// FollowRequests is LogRequests counting only those with follow=true. A client opens a followed
+// stream once it has read what the log served before (kubectl logexport's follower does): one
+// opened after a change shows that the client has looked at the log since.
+func (s *Server) FollowRequests(ns, podName, name, user string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.pods[ns+"/"+podName]
+	if p == nil || p.containers[name] == nil {
+		return 0
+	}
+	return p.containers[name].follows[user]
 }
 
 // AddPod creates a running pod whose containers have each started one instance with an empty log.
@@ -816,9 +830,12 @@ func (s *Server) serveLog(w http.ResponseWriter, r *http.Request, ns, name strin
 		return
 	}
 	if c.requests == nil {
-		c.requests = map[string]int{}
+		c.requests, c.follows = map[string]int{}, map[string]int{}
 	}
 	c.requests[r.Header.Get("Impersonate-User")]++
+	if opts.Follow {
+		c.follows[r.Header.Get("Impersonate-User")]++
+	}
 	// The kubelet's choice: previous=true is the last terminated instance, previous=false the
 	// newest one, running or not.
 	in := c.cur

@@ -40,6 +40,7 @@ import (
 
 	"github.com/logexport/kubectl-logexport/pkg/bucket"
 	"github.com/logexport/kubectl-logexport/pkg/cmd"
+	"github.com/logexport/kubectl-logexport/pkg/logline"
 	"github.com/logexport/kubectl-logexport/pkg/shard"
 	"github.com/logexport/kubectl-logexport/test/logserver"
 	"github.com/logexport/kubectl-logexport/test/s3fake"
@@ -228,6 +229,11 @@ type mfile struct {
 	exported bool
 	// pending are lost lines that need a gap once an export sees the file again.
 	pending []*mline
+	// lossFollows is how many followed streams follower lossFollower (if it was running) had
+	// opened for the container right after the newest pending loss: one more shows that the
+	// follower has looked at the log since (see settle).
+	lossFollower string
+	lossFollows  int
 	// losses counts what could lose lines (rotation, a second restart, deletion); a gap
 	// reported for a file without any is false.
 	losses int
@@ -338,6 +344,14 @@ func (r *run) lose(f *mfile, in *minst, noticeable bool) {
 		l.lost = true
 		if noticeable {
 			f.pending = append(f.pending, l)
+		}
+	}
+	if len(f.pending) > 0 {
+		f.lossFollower, f.lossFollows = "", 0
+		if r.follower != nil {
+			pod, cont, _ := strings.Cut(f.key, "/")
+			f.lossFollower = r.follower.user
+			f.lossFollows = r.srv.FollowRequests(ns, pod, cont, r.follower.user)
 		}
 	}
 }
@@ -500,8 +514,8 @@ func (r *run) appendLines(a action, p *mpod, c *mcont, rng *rand.Rand) {
 	case kLong:
 		size := 10 + rng.Intn(3000)
 		if rng.Intn(8) == 0 {
-			// Longer than the export's 64 KiB read buffer.
-			size = 64<<10 + rng.Intn(80<<10)
+			// Longer than the export's read buffer.
+			size = logline.DefaultBufferSize + rng.Intn(80<<10)
 		}
 		b := []byte(r.text(key) + ":")
 		for len(b) < size {
@@ -935,6 +949,9 @@ func (r *run) settle() error {
 			err = r.requested(r.follower.user)
 		}
 		if err == nil {
+			err = r.followedSinceLoss(r.follower.user)
+		}
+		if err == nil {
 			r.secure()
 			return nil
 		}
@@ -961,6 +978,31 @@ func (r *run) requested(user string) error {
 		for _, c := range p.conts {
 			if r.srv.LogRequests(ns, p.name, c.name, user) == 0 && !r.storedToEnd(p.name, c.name) {
 				return fmt.Errorf("%s/%s: its log was not requested", p.name, c.name)
+			}
+		}
+	}
+	return nil
+}
+
+// followedSinceLoss checks that the follower has opened a followed stream for every running
+// container with a loss it must report since that loss. A log request alone does not show that
+// the follower has read the answer: one stopped right after it never learns of the loss. It
+// opens the followed stream only after reading what the log served before, gaps included.
+func (r *run) followedSinceLoss(user string) error {
+	for _, p := range r.pods {
+		if !p.exists {
+			continue
+		}
+		for _, c := range p.conts {
+			if !c.running || len(c.file.pending) == 0 {
+				continue
+			}
+			base := 0
+			if c.file.lossFollower == user {
+				base = c.file.lossFollows
+			}
+			if r.srv.FollowRequests(ns, p.name, c.name, user) <= base {
+				return fmt.Errorf("%s/%s: not followed since lines were lost", p.name, c.name)
 			}
 		}
 	}
