@@ -1,0 +1,312 @@
+package export
+
+// Adversarial tests of the window's kept lines (window.kept, copied aside rather than hashed when
+// the reader moves its buffer): whatever the orderings of kept, pending, firstLen, fresh seconds,
+// long lines, saves and resumes, the checkpoint's window must be what hashing every line of the
+// newest second as served gives, and a resume from it must skip exactly what is stored.
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/logexport/kubectl-logexport/pkg/logline"
+	"github.com/logexport/kubectl-logexport/pkg/store"
+)
+
+// randReader returns reads of random sizes (1 to max bytes), as a network stream does.
+type randReader struct {
+	rng *rand.Rand
+	src []byte
+	max int
+}
+
+func (r *randReader) Read(p []byte) (int, error) {
+	if len(r.src) == 0 {
+		return 0, io.EOF
+	}
+	n := min(len(p), len(r.src), 1+r.rng.IntN(r.max))
+	copy(p, r.src[:n])
+	r.src = r.src[n:]
+	return n, nil
+}
+
+// keptLine is one served line of a generated log: its second and its text.
+type keptLine struct {
+	sec  int
+	text string
+}
+
+// keptCase is a generated log and the settings one run of keptRuns reads it with.
+type keptCase struct {
+	lines     []keptLine
+	monotone  bool // no clock step back: every line is served to a resume from its second
+	keep, buf int
+	maxRead   int
+}
+
+func genKeptCase(rng *rand.Rand, big bool) keptCase {
+	var c keptCase
+	c.monotone = rng.IntN(2) == 0
+	c.buf = []int{64, 64 + rng.IntN(300), 1 << 10, 4 << 10}[rng.IntN(4)]
+	c.keep = []int{0, 1, rng.IntN(3000), 1 << 20}[rng.IntN(4)]
+	maxLen := []int{10, 100, 400, 3000}[rng.IntN(4)]
+	fixed := 0
+	if rng.IntN(3) == 0 {
+		// Lines of one length, and keep a multiple of it: kept fills to keep exactly.
+		fixed = 1 + rng.IntN(maxLen)
+		c.keep = (1 + rng.IntN(8)) * (len(served(0, strings.Repeat("x", fixed))))
+	}
+	n := 1 + rng.IntN(150)
+	if big {
+		c.buf = []int{4 << 10, 64 << 10, 256 << 10}[rng.IntN(3)]
+		c.keep = []int{keepWindow, keepWindow - 1 - rng.IntN(100), 0}[rng.IntN(3)]
+		maxLen = []int{200, 5000, 70 << 10}[rng.IntN(3)]
+		n = 50 + rng.IntN(400)
+	}
+	c.maxRead = []int{1, 7, c.buf, 1 << 20}[rng.IntN(4)]
+	sec := 0
+	for i := range n {
+		switch rng.IntN(12) {
+		case 0, 1:
+			sec++
+		case 2:
+			if !c.monotone {
+				sec = max(sec-1, 0)
+			}
+		}
+		l := fixed
+		if l == 0 {
+			l = rng.IntN(maxLen + 1)
+		}
+		// Repeated identical lines, and a counter so a mismatch shows where.
+		text := strings.Repeat(string(rune('a'+rng.IntN(3))), l)
+		if rng.IntN(2) == 0 && l > 8 {
+			text = fmt.Sprintf("%06d", i) + text[6:]
+		}
+		c.lines = append(c.lines, keptLine{sec, text})
+	}
+	return c
+}
+
+// keptRun reads the log from the checkpoint cp on, as merge.stream does (skipper, window moved
+// before each read that moves the buffer, kept and pending), and stops after line stop (a cut:
+// some bytes of the next line may have been read). It checks the window against ref, the
+// eager window of every line read so far, at each save (every saveEvery lines, or never) and
+// at the end, and returns the checkpoint saved and the index of the next unread line.
+func keptRun(rng *rand.Rand, c keptCase, cp store.Checkpoint, from int, ref *eagerWindow, stop, saveEvery int) (store.Checkpoint, int, error) {
+	// What a request with sinceTime=cp.Since serves: the lines whose second is at or after it.
+	var body strings.Builder
+	var idx []int
+	for i, l := range c.lines {
+		if cp.Since.IsZero() || t0.Unix()+int64(l.sec) >= cp.Since.Unix() {
+			body.WriteString(served(l.sec, l.text))
+			idx = append(idx, i)
+		}
+	}
+	r := logline.NewReader(&randReader{rng: rng, src: []byte(body.String()), max: c.maxRead}, c.buf)
+	defer r.Release()
+	w := windowOf(cp)
+	w.keep = c.keep
+	skip := newSkipper(w, cp.Since)
+	var live *window // m.live: the saved checkpoint is w's from its first line ended on
+	sync := func() {
+		if live != nil {
+			live.fold(nil)
+			live.saveTo(&cp)
+		}
+	}
+	check := func(when string) error {
+		sync()
+		if ref.set && (cp.Since.Unix() != ref.since || cp.Skip != ref.skip || cp.Hash != ref.hash || cp.First != ref.first) {
+			return fmt.Errorf("%s: checkpoint since %d skip %d hash %x first %x; hashing every line gives since %d skip %d hash %x first %x",
+				when, cp.Since.Unix()-t0.Unix(), cp.Skip, cp.Hash, cp.First, ref.since-t0.Unix(), ref.skip, ref.hash, ref.first)
+		}
+		if len(w.kept) > max(w.keep, 0) {
+			return fmt.Errorf("%s: %d bytes kept, more than keep (%d)", when, len(w.kept), w.keep)
+		}
+		return nil
+	}
+	var line windowLine
+	var cur []byte
+	n, skipped := 0, int64(0) // served lines read (stored ones included)
+	next := from
+	cutting := false
+	for {
+		if !r.Ready() {
+			w.move(&line)
+		}
+		f, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return cp, 0, err
+		}
+		stored, err := skip.feed(f)
+		if err != nil {
+			return cp, 0, fmt.Errorf("resume from since %d skip %d: %w", cp.Since.Unix()-t0.Unix(), cp.Skip, err)
+		}
+		if stored {
+			if f.Last {
+				n++
+				skipped++
+			}
+			continue
+		}
+		if f.First {
+			if idx[n] != next {
+				return cp, 0, fmt.Errorf("resume from since %d skip %d: line %d served after the stored ones, want line %d (skipped %d)",
+					cp.Since.Unix()-t0.Unix(), cp.Skip, idx[n], next, skipped)
+			}
+			line, cur = w.begin(t0.Unix()+int64(c.lines[next].sec)), nil
+		}
+		w.add(&line, f.Data)
+		cur = append(cur, f.Data...)
+		if cutting && (f.Last || rng.IntN(3) == 0) {
+			// The stream broke inside the line after the cut: what was read of it is dropped.
+			break
+		}
+		if !f.Last {
+			continue
+		}
+		w.end(&line)
+		w.saveTo(&cp)
+		live = &w
+		ref.line(t0.Unix()+int64(c.lines[next].sec), cur)
+		n++
+		next++
+		if saveEvery > 0 && (next-from)%saveEvery == 0 {
+			if err := check(fmt.Sprintf("save after line %d", next)); err != nil {
+				return cp, 0, err
+			}
+		}
+		if next == stop {
+			cutting = rng.IntN(2) == 0
+			if !cutting {
+				break
+			}
+		}
+	}
+	if err := skip.finish(); err != nil && !cutting && next != stop {
+		return cp, 0, fmt.Errorf("resume from since %d skip %d: at the end: %w", cp.Since.Unix()-t0.Unix(), cp.Skip, err)
+	}
+	if err := check(fmt.Sprintf("end after line %d", next)); err != nil {
+		return cp, 0, err
+	}
+	return cp, next, nil
+}
+
+// keptResumes reads the case's log in runs cut at random lines, each resuming from the
+// checkpoint the last saved, and checks that every line is read once, in order.
+func keptResumes(seed uint64, big bool) error {
+	rng := rand.New(rand.NewPCG(seed, 0x6b657074))
+	c := genKeptCase(rng, big)
+	var cp store.Checkpoint
+	var ref eagerWindow
+	if rng.IntN(3) == 0 {
+		// Going on from a checkpoint whose window is the first second (its lines not in this
+		// log: a resume of it is not checked).
+		cp = store.Checkpoint{Since: time.Unix(t0.Unix(), 0).UTC(), Skip: 3, Hash: 0x1234, First: 0x99}
+		ref = eagerWindow{since: t0.Unix(), set: true, skip: 3, hash: 0x1234, first: 0x99}
+		w := windowOf(cp)
+		w.keep = c.keep
+		return keptOneRun(rng, c, w, ref)
+	}
+	saveEvery := []int{0, 1, 2, 1 + rng.IntN(20)}[rng.IntN(4)]
+	from := 0
+	for runs := 0; from < len(c.lines); runs++ {
+		stop := -1
+		if runs < 30 && rng.IntN(4) != 0 {
+			stop = from + 1 + rng.IntN(len(c.lines)-from)
+		}
+		var err error
+		if !c.monotone && from > 0 {
+			// A clock that stepped back: the lines older than the window are not served to a
+			// resume, so runs are not compared line by line; one run covers the rest.
+			return nil
+		}
+		cp, from, err = keptRun(rng, c, cp, from, &ref, stop, saveEvery)
+		if err != nil {
+			return fmt.Errorf("run %d: %w", runs+1, err)
+		}
+	}
+	return nil
+}
+
+// keptOneRun reads the whole log into w, which goes on from a checkpoint, saving now and then.
+func keptOneRun(rng *rand.Rand, c keptCase, w window, ref eagerWindow) error {
+	var body strings.Builder
+	for _, l := range c.lines {
+		body.WriteString(served(l.sec, l.text))
+	}
+	r := logline.NewReader(&randReader{rng: rng, src: []byte(body.String()), max: c.maxRead}, c.buf)
+	defer r.Release()
+	var line windowLine
+	var cur []byte
+	n := 0
+	for {
+		if !r.Ready() {
+			w.move(&line)
+		}
+		f, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if f.First {
+			line, cur = w.begin(t0.Unix()+int64(c.lines[n].sec)), nil
+		}
+		w.add(&line, f.Data)
+		cur = append(cur, f.Data...)
+		if !f.Last {
+			continue
+		}
+		w.end(&line)
+		ref.line(t0.Unix()+int64(c.lines[n].sec), cur)
+		n++
+		if rng.IntN(10) == 0 || n == len(c.lines) {
+			w.fold(nil)
+			var cp store.Checkpoint
+			w.saveTo(&cp)
+			if cp.Since.Unix() != ref.since || cp.Skip != ref.skip || cp.Hash != ref.hash || cp.First != ref.first {
+				return fmt.Errorf("from a checkpoint, line %d: window %+v, hashing every line gives %+v", n, cp, ref)
+			}
+		}
+	}
+	return nil
+}
+
+// Many generated logs, read in runs cut at random lines and resumed from each run's checkpoint,
+// with kept lines of none, some, up to exactly keep, or all of a second: each checkpoint is the
+// eager window's, and each resume skips exactly the stored lines and goes on with the next.
+func TestBreakKeptWindowResumes(t *testing.T) {
+	seeds := uint64(4000)
+	if testing.Short() {
+		seeds = 500
+	}
+	for seed := range seeds {
+		if err := keptResumes(seed, false); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+	}
+}
+
+// The same with the sizes an export uses: buffers of 4, 64 and 256 KiB, keep of keepWindow or
+// just below, lines up to longer than keepWindow.
+func TestBreakKeptWindowResumesBig(t *testing.T) {
+	seeds := uint64(60)
+	if testing.Short() {
+		seeds = 10
+	}
+	for seed := range seeds {
+		if err := keptResumes(seed, true); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+	}
+}
