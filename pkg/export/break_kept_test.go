@@ -6,15 +6,21 @@ package export
 // newest second as served gives, and a resume from it must skip exactly what is stored.
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/logexport/kubectl-logexport/pkg/logline"
 	"github.com/logexport/kubectl-logexport/pkg/store"
+	"github.com/logexport/kubectl-logexport/test/logserver"
 )
 
 // randReader returns reads of random sizes (1 to max bytes), as a network stream does.
@@ -308,5 +314,173 @@ func TestBreakKeptWindowResumesBig(t *testing.T) {
 		if err := keptResumes(seed, true); err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
 		}
+	}
+}
+
+// keptCutBody serves a log response in reads of random sizes and breaks it after left bytes (never,
+// if left < 0).
+type keptCutBody struct {
+	rc      io.ReadCloser
+	rng     *rand.Rand
+	left    int
+	maxRead int
+}
+
+func (b *keptCutBody) Read(p []byte) (int, error) {
+	if b.left == 0 {
+		return 0, io.ErrUnexpectedEOF
+	}
+	n := min(len(p), 1+b.rng.IntN(b.maxRead))
+	if b.left > 0 {
+		n = min(n, b.left)
+	}
+	n, err := b.rc.Read(p[:n])
+	if b.left > 0 {
+		b.left -= n
+	}
+	return n, err
+}
+
+func (b *keptCutBody) Close() error { return b.rc.Close() }
+
+// keptExport exports one container of a log server again and again: lines come between runs
+// (many in one second, some longer than the buffer, some split by the runtime), the container
+// restarts now and then, and most runs' log streams break at a random byte; buffer sizes and
+// how often a checkpoint is saved (at every line, even) vary from run to run. Every line must
+// be stored once, in order, and no gap reported.
+func keptExport(t *testing.T, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 0x6b657078))
+	srv := logserver.New(t)
+	defer srv.Close()
+	srv.AddPod("default", "p0", "c")
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	sec, nano := 0, 0
+	var want strings.Builder
+	var mu sync.Mutex
+	cutAt := -1 // the next log response breaks after this many bytes (-1: it does not)
+	maxRead := 1 << 20
+	dir := t.TempDir()
+	cfg := srv.RESTConfig()
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			resp, err := rt.RoundTrip(r)
+			if err != nil || !strings.HasSuffix(r.URL.Path, "/log") {
+				return resp, err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			resp.Body = &keptCutBody{rc: resp.Body, rng: rand.New(rand.NewPCG(rng.Uint64(), 1)), left: cutAt, maxRead: maxRead}
+			cutAt = -1
+			return resp, nil
+		})
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs, cuts int
+	var gaps []Gap
+	phases := 3 + rng.IntN(6)
+	for phase := range phases {
+		if phase > 0 && rng.IntN(5) == 0 {
+			srv.Restart("default", "p0", "c")
+		}
+		var entries []logserver.Entry
+		var size int
+		for i := range 20 + rng.IntN(250) {
+			if rng.IntN(15) == 0 {
+				sec, nano = sec+1, 0
+			}
+			var text string
+			switch k := rng.IntN(80); {
+			case k == 0:
+				text = strings.Repeat("L", 60<<10+rng.IntN(150<<10))
+			case k < 10:
+				text = strings.Repeat("m", 1000+rng.IntN(8000))
+			default:
+				text = strings.Repeat(string(rune('a'+rng.IntN(2))), rng.IntN(300))
+			}
+			if len(text) > 10 && rng.IntN(2) == 0 {
+				text = fmt.Sprintf("%d.%d.%d ", seed, phase, i) + text[10:]
+			}
+			want.WriteString(text + "\n")
+			size += len(text)
+			nano++
+			at := base.Add(time.Duration(sec)*time.Second + time.Duration(nano)*time.Microsecond)
+			if len(text) > 16<<10 && rng.IntN(2) == 0 {
+				// The runtime splits a long line into partial entries of 16 KiB.
+				for len(text) > 16<<10 {
+					entries = append(entries, logserver.Entry{Time: at, Partial: true, Text: text[:16<<10]})
+					text = text[16<<10:]
+				}
+			}
+			entries = append(entries, logserver.Entry{Time: at, Text: text})
+		}
+		srv.Append("default", "p0", "c", entries...)
+		for try := 0; ; try++ {
+			if try > 60 {
+				t.Fatalf("seed %d: phase %d not exported in %d runs", seed, phase, try)
+			}
+			opts := Options{
+				BufferSize:  []int{0, 4 << 10, 64 << 10, 256 << 10, 1 << 10}[rng.IntN(5)],
+				CommitBytes: []int64{0, 1, 100, 10 << 10, 100 << 10}[rng.IntN(5)],
+			}
+			cut := rng.IntN(3) != 0
+			mu.Lock()
+			cutAt = -1
+			if cut {
+				cutAt = rng.IntN(size + size/4 + 1)
+			}
+			maxRead = []int{1 << 20, 1 + rng.IntN(5000), 64 << 10}[rng.IntN(3)]
+			mu.Unlock()
+			d, err := store.Open(dir, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := &Exporter{Client: client, Dest: d, Options: opts}
+			res := e.Export(context.Background(), breakTarget(t, srv, "p0", "c"))
+			if err := d.Close(); err != nil {
+				t.Fatal(err)
+			}
+			runs++
+			gaps = append(gaps, res.Gaps...)
+			if len(gaps) > 0 {
+				t.Fatalf("seed %d: phase %d run %d (buffer %d, commit every %d, cut at %d): gaps %v (err %v)",
+					seed, phase, try+1, opts.BufferSize, opts.CommitBytes, cutAt, gaps, res.Err)
+			}
+			if res.Err == nil {
+				break
+			}
+			cuts++
+			if !cut {
+				t.Fatalf("seed %d: phase %d run %d failed without a cut: %v", seed, phase, try+1, res.Err)
+			}
+		}
+		if got := readLog(t, dir, "p0", "c"); got != want.String() {
+			t.Fatalf("seed %d: after phase %d (%d runs, %d cut): file of %d bytes, want %d; first difference at byte %d",
+				seed, phase, runs, cuts, len(got), want.Len(), firstDiff(got, want.String()))
+		}
+	}
+	t.Logf("seed %d: %d phases, %d runs, %d cut, %d bytes", seed, phases, runs, cuts, want.Len())
+}
+
+func firstDiff(a, b string) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+// End to end through Exporter.Export against the log server, resumed from runs broken at random
+// bytes (see keptExport).
+func TestBreakKeptExportResumes(t *testing.T) {
+	seeds := uint64(12)
+	if testing.Short() {
+		seeds = 3
+	}
+	for seed := range seeds {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { keptExport(t, seed) })
 	}
 }
