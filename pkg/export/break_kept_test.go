@@ -348,7 +348,10 @@ func (b *keptCutBody) Close() error { return b.rc.Close() }
 // restarts now and then, and most runs' log streams break at a random byte; buffer sizes and
 // how often a checkpoint is saved (at every line, even) vary from run to run. Every line must
 // be stored once, in order, and no gap reported.
-func keptExport(t *testing.T, seed uint64) {
+//
+// With follow, each run follows the container (its previous instance's tail, and a checkpoint's
+// window, read first by streams that end) until it has written every line logged, then stops.
+func keptExport(t *testing.T, seed uint64, follow bool) {
 	rng := rand.New(rand.NewPCG(seed, 0x6b657078))
 	srv := logserver.New(t)
 	defer srv.Close()
@@ -437,8 +440,24 @@ func keptExport(t *testing.T, seed uint64) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			ctx, cancel := context.WithCancel(context.Background())
+			if follow {
+				opts.Follow = true
+				opts.CommitInterval = []time.Duration{0, time.Millisecond, time.Hour}[rng.IntN(3)]
+				need := strings.Count(want.String(), "\n") - strings.Count(readLog(t, dir, "p0", "c"), "\n")
+				var written int
+				opts.Metrics = writtenFunc(func(time.Time) {
+					if written++; written == need {
+						cancel()
+					}
+				})
+				stuck := time.AfterFunc(30*time.Second, func() { cancel() })
+				defer stuck.Stop()
+			}
 			e := &Exporter{Client: client, Dest: d, Options: opts}
-			res := e.Export(context.Background(), breakTarget(t, srv, "p0", "c"))
+			res := e.Export(ctx, breakTarget(t, srv, "p0", "c"))
+			canceled := ctx.Err() != nil
+			cancel()
 			if err := d.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -448,7 +467,7 @@ func keptExport(t *testing.T, seed uint64) {
 				t.Fatalf("seed %d: phase %d run %d (buffer %d, commit every %d, cut at %d): gaps %v (err %v)",
 					seed, phase, try+1, opts.BufferSize, opts.CommitBytes, cutAt, gaps, res.Err)
 			}
-			if res.Err == nil {
+			if res.Err == nil && !follow || follow && canceled {
 				break
 			}
 			cuts++
@@ -481,6 +500,17 @@ func TestBreakKeptExportResumes(t *testing.T) {
 		seeds = 3
 	}
 	for seed := range seeds {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { keptExport(t, seed) })
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { keptExport(t, seed, false) })
+	}
+}
+
+// The same, followed.
+func TestBreakKeptFollowResumes(t *testing.T) {
+	seeds := uint64(5)
+	if testing.Short() {
+		seeds = 2
+	}
+	for seed := range seeds {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { keptExport(t, seed, true) })
 	}
 }
