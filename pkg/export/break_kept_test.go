@@ -514,3 +514,22 @@ func TestBreakKeptFollowResumes(t *testing.T) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) { keptExport(t, seed, true) })
 	}
 }
+
+// What a window keeps is bounded by keep in memory, not only in length: a stream holds its kept
+// lines' buffer until it ends, beside the reader's. Lines copied aside a few at a time grew it
+// by append, whose capacity ran to 80 KiB for a keep of 64.
+func TestBreakKeptCapacity(t *testing.T) {
+	for _, chunk := range []int{1, 37, 1000, 4 << 10, 5000, 30 << 10, keepWindow} {
+		for _, keep := range []int{1, 100, 4 << 10, keepWindow, keepWindow + 1} {
+			w := window{keep: keep}
+			p := make([]byte, chunk)
+			for i := range 3 * keep / chunk {
+				w.pending = p
+				w.stash()
+				if len(w.kept) > keep || cap(w.kept) > keep {
+					t.Fatalf("lines of %d bytes, keep %d: after %d, %d bytes kept in a buffer of %d", chunk, keep, i+1, len(w.kept), cap(w.kept))
+				}
+			}
+		}
+	}
+}
