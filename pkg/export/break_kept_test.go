@@ -390,8 +390,10 @@ func keptExport(t *testing.T, seed uint64, follow bool) {
 		}
 		var entries []logserver.Entry
 		var size int
+		// Some phases log a few lines a second, some more than keepWindow in one.
+		perSecond := []int{3, 15, 300}[rng.IntN(3)]
 		for i := range 20 + rng.IntN(250) {
-			if rng.IntN(15) == 0 {
+			if rng.IntN(perSecond) == 0 {
 				sec, nano = sec+1, 0
 			}
 			var text string
