@@ -351,7 +351,10 @@ func (b *keptCutBody) Close() error { return b.rc.Close() }
 //
 // With follow, each run follows the container (its previous instance's tail, and a checkpoint's
 // window, read first by streams that end) until it has written every line logged, then stops.
-func keptExport(t *testing.T, seed uint64, follow bool) {
+//
+// With rotate, the log is also rotated between some runs, after all of it was stored: each
+// rotation must be reported as one gap, and nothing lost.
+func keptExport(t *testing.T, seed uint64, follow, rotate bool) {
 	rng := rand.New(rand.NewPCG(seed, 0x6b657078))
 	srv := logserver.New(t)
 	defer srv.Close()
@@ -381,12 +384,20 @@ func keptExport(t *testing.T, seed uint64, follow bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var runs, cuts int
+	var runs, cuts, rotations int
 	var gaps []Gap
 	phases := 3 + rng.IntN(6)
 	for phase := range phases {
-		if phase > 0 && rng.IntN(5) == 0 {
+		switch k := rng.IntN(5); {
+		case phase == 0:
+		case k == 0:
 			srv.Restart("default", "p0", "c")
+		case k == 1 && rotate:
+			// Everything logged so far is stored: the rotation loses nothing, but a resume
+			// finds the window gone and must say so, once (then goes on in after mode, the
+			// window not known until a line is written).
+			srv.Rotate("default", "p0", "c")
+			rotations++
 		}
 		var entries []logserver.Entry
 		var size int
@@ -465,7 +476,13 @@ func keptExport(t *testing.T, seed uint64, follow bool) {
 			}
 			runs++
 			gaps = append(gaps, res.Gaps...)
-			if len(gaps) > 0 {
+			rotated := 0
+			for _, g := range gaps {
+				if strings.Contains(g.Reason, "rotated") {
+					rotated++
+				}
+			}
+			if len(gaps) > rotated || rotated > rotations {
 				t.Fatalf("seed %d: phase %d run %d (buffer %d, commit every %d, cut at %d): gaps %v (err %v)",
 					seed, phase, try+1, opts.BufferSize, opts.CommitBytes, cutAt, gaps, res.Err)
 			}
@@ -482,7 +499,10 @@ func keptExport(t *testing.T, seed uint64, follow bool) {
 				seed, phase, runs, cuts, len(got), want.Len(), firstDiff(got, want.String()))
 		}
 	}
-	t.Logf("seed %d: %d phases, %d runs, %d cut, %d bytes", seed, phases, runs, cuts, want.Len())
+	if len(gaps) != rotations {
+		t.Fatalf("seed %d: %d rotations, gaps %v", seed, rotations, gaps)
+	}
+	t.Logf("seed %d: %d phases, %d runs, %d cut, %d rotated, %d bytes", seed, phases, runs, cuts, rotations, want.Len())
 }
 
 func firstDiff(a, b string) int {
@@ -502,7 +522,7 @@ func TestBreakKeptExportResumes(t *testing.T) {
 		seeds = 3
 	}
 	for seed := range seeds {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { keptExport(t, seed, false) })
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { keptExport(t, seed, false, false) })
 	}
 }
 
@@ -513,7 +533,7 @@ func TestBreakKeptFollowResumes(t *testing.T) {
 		seeds = 2
 	}
 	for seed := range seeds {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { keptExport(t, seed, true) })
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { keptExport(t, seed, true, false) })
 	}
 }
 
@@ -533,5 +553,17 @@ func TestBreakKeptCapacity(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// The same with rotations: a resume in after mode, whose window goes on from the checkpoint's
+// second with no line (skip 0), keeps its lines too.
+func TestBreakKeptRotatedResumes(t *testing.T) {
+	seeds := uint64(8)
+	if testing.Short() {
+		seeds = 2
+	}
+	for seed := range seeds {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { keptExport(t, seed, false, true) })
 	}
 }
