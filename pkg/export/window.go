@@ -83,9 +83,17 @@ func (w *window) stash() {
 	if len(w.pending) == 0 {
 		return
 	}
-	if len(w.kept)+len(w.pending) > w.keep {
+	n := len(w.kept) + len(w.pending)
+	if n > w.keep {
 		w.fold(nil)
 		return
+	}
+	if n > cap(w.kept) {
+		// Grown here rather than by append, whose capacity would run past keep (to 80 KiB for
+		// 64), held until the stream ends; doubling, as small logs keep little.
+		kept := make([]byte, len(w.kept), min(max(n, 2*cap(w.kept)), w.keep))
+		copy(kept, w.kept)
+		w.kept = kept
 	}
 	w.kept, w.pending = append(w.kept, w.pending...), nil
 }
