@@ -3,7 +3,6 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"strings"
@@ -419,10 +418,17 @@ func (o *Options) Run(ctx context.Context) (err error) {
 		return o.printDryRun(targets, nsErrs)
 	}
 	e := &export.Exporter{Client: client, Dest: dir, Options: export.Options{Timestamps: o.Timestamps, Since: o.since}}
-	p := newProgress(o.ErrOut, len(targets))
-	results := e.ExportAll(ctx, targets, o.MaxLogRequests, p.done)
+	selected := len(targets)
+	p := newProgress(o.ErrOut, selected)
+	// Each result is kept as its row, the listed pod let go: what a run holds of a container once
+	// it is exported is what the summary prints of it.
+	rows := make([]ContainerSummary, selected)
+	e.ExportEach(ctx, targets, o.MaxLogRequests, func(i int, r export.Result) {
+		rows[i] = containerSummary(r)
+		p.done(r)
+	})
 	p.wait()
-	s := newSummary(results, nsErrs)
+	s := summarize(rows, nsErrs)
 	var maintained *store.Maintained
 	var merr error
 	if ctx.Err() == nil {
@@ -443,7 +449,7 @@ func (o *Options) Run(ctx context.Context) (err error) {
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: progress is saved, run again to continue")
 	}
-	if err := failures(s, len(results), nsErrs); err != nil || merr == nil {
+	if err := failures(s, selected, nsErrs); err != nil || merr == nil {
 		return err
 	}
 	return merr
@@ -527,29 +533,43 @@ type NamespaceSummary struct {
 }
 
 func newSummary(results []export.Result, nsErrs []podselect.NamespaceError) Summary {
-	s := Summary{Containers: make([]ContainerSummary, 0, len(results))}
+	rows := make([]ContainerSummary, 0, len(results))
 	for _, r := range results {
-		c := ContainerSummary{Namespace: r.Namespace, Pod: r.Pod, Container: r.Container, File: r.File,
-			Lines: r.Lines, Bytes: r.Bytes, Gaps: r.Gaps}
-		switch {
-		case r.Err != nil:
-			c.Status, c.Error = "failed", r.Err.Error()
-			s.Failed++
-		case r.Skipped != "":
-			c.Status = r.Skipped
-		case len(r.Gaps) > 0:
-			c.Status = "gap"
-		case r.Lines == 0:
-			c.Status = statusUpToDate
-		default:
-			c.Status = "ok"
-		}
-		s.Lines += r.Lines
-		s.Bytes += r.Bytes
-		s.Gaps += len(r.Gaps)
-		s.Containers = append(s.Containers, c)
+		rows = append(rows, containerSummary(r))
 	}
-	s.Selected = len(s.Containers)
+	return summarize(rows, nsErrs)
+}
+
+// containerSummary is a result's row.
+func containerSummary(r export.Result) ContainerSummary {
+	c := ContainerSummary{Namespace: r.Namespace, Pod: r.Pod, Container: r.Container, File: r.File,
+		Lines: r.Lines, Bytes: r.Bytes, Gaps: r.Gaps}
+	switch {
+	case r.Err != nil:
+		c.Status, c.Error = statusFailed, r.Err.Error()
+	case r.Skipped != "":
+		c.Status = r.Skipped
+	case len(r.Gaps) > 0:
+		c.Status = "gap"
+	case r.Lines == 0:
+		c.Status = statusUpToDate
+	default:
+		c.Status = "ok"
+	}
+	return c
+}
+
+// summarize is the summary of the rows, which it keeps, and the namespaces that could not be read.
+func summarize(rows []ContainerSummary, nsErrs []podselect.NamespaceError) Summary {
+	s := Summary{Containers: rows, Selected: len(rows)}
+	for _, c := range rows {
+		if c.Status == statusFailed {
+			s.Failed++
+		}
+		s.Lines += c.Lines
+		s.Bytes += c.Bytes
+		s.Gaps += len(c.Gaps)
+	}
 	for _, e := range nsErrs {
 		s.Namespaces = append(s.Namespaces, NamespaceSummary{Namespace: e.Namespace, Error: e.Err.Error()})
 	}
@@ -563,20 +583,11 @@ func (o *Options) printSummary(all Summary) error {
 			// The rows --summary hides may not hold them all: the problems are told anyway.
 			o.tellProblems(all)
 		}
-		enc := json.NewEncoder(o.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(s)
+		return writeJSON(o.Out, s)
 	}
 	// As kubectl get: no header over no rows.
-	if len(s.Containers) > 0 {
-		w := printers.GetNewTabWriter(o.Out)
-		fmt.Fprintln(w, "NAMESPACE\tPOD\tCONTAINER\tLINES\tBYTES\tSTATUS")
-		for _, c := range s.Containers {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\n", c.Namespace, c.Pod, c.Container, c.Lines, c.Bytes, c.Status)
-		}
-		if err := w.Flush(); err != nil {
-			return err
-		}
+	if err := writeTable(o.Out, s.Containers); err != nil {
+		return err
 	}
 	o.tellProblems(all)
 	for _, n := range s.Namespaces {

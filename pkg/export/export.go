@@ -828,6 +828,24 @@ const commitsPerStream = 4
 // at a time) after each. Results come in the order of targets.
 func (e *Exporter) ExportAll(ctx context.Context, targets []target.Target, limit int, done func(Result)) []Result {
 	results := make([]Result, len(targets))
+	e.each(ctx, targets, limit, false, func(i int, r Result) {
+		results[i] = r
+		if done != nil {
+			done(r)
+		}
+	})
+	return results
+}
+
+// ExportEach exports the targets, at most limit of them at once, and calls done (from one
+// goroutine at a time) with each target's index and result once it is exported. It keeps neither:
+// targets[i] is cleared once exported, so that a run over tens of thousands of containers holds
+// what done keeps of each result and no more of the listed pods than the exports under way.
+func (e *Exporter) ExportEach(ctx context.Context, targets []target.Target, limit int, done func(int, Result)) {
+	e.each(ctx, targets, limit, true, done)
+}
+
+func (e *Exporter) each(ctx context.Context, targets []target.Target, limit int, release bool, done func(int, Result)) {
 	// limit bounds the log requests; more containers than that are under way, so that those
 	// waiting for their checkpoint's sync (shared with others, see store) do not hold a stream.
 	es := *e
@@ -838,22 +856,23 @@ func (e *Exporter) ExportAll(ctx context.Context, targets []target.Target, limit
 	var mu sync.Mutex
 	for i := range targets {
 		g.Go(func() error {
+			var r Result
 			if ctx.Err() != nil {
-				results[i] = Result{Target: targets[i], Err: ctx.Err()}
+				r = Result{Target: targets[i], Err: ctx.Err()}
 			} else {
-				results[i] = e.Export(ctx, targets[i])
+				r = e.Export(ctx, targets[i])
+			}
+			if release {
+				targets[i] = target.Target{}
 			}
 			// The status points into the listed pod, which a result would keep alive until the
 			// summary: with tens of thousands of pods, most of what a run holds.
-			results[i].Status = nil
-			if done != nil {
-				mu.Lock()
-				done(results[i])
-				mu.Unlock()
-			}
+			r.Status = nil
+			mu.Lock()
+			done(i, r)
+			mu.Unlock()
 			return nil
 		})
 	}
 	_ = g.Wait()
-	return results
 }

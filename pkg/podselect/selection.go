@@ -67,16 +67,20 @@ func joinSelectors(a, b string) string {
 // With several, it is reported among the failed namespaces and the other selections are still
 // exported, as a namespace that cannot be read is with --all-namespaces.
 func Select(ctx context.Context, client kubernetes.Interface, sels []Selection) ([]target.Target, []NamespaceError, error) {
+	// Per pod, no more is held than its listed form and an index: a run may list tens of
+	// thousands (test/bench, workload e).
 	type selected struct {
 		pod      *target.Pod
 		nodeTime target.NodeTimes
-		// by holds the selectors of the selections that matched the pod.
-		by []Selector
+		// sel is the first selection that matched the pod, more any others (indexes into sels).
+		sel  int
+		more []int
 	}
-	pods := map[string]*selected{}
+	var order []selected
+	var index map[string]int // of order, by namespace/name, once a second selection is listed
 	var failed []NamespaceError
 	failedNS := map[string]bool{}
-	for _, sel := range sels {
+	for si, sel := range sels {
 		listed, nsErrs, err := List(ctx, client, sel.Scope, sel.Selector)
 		if err != nil {
 			if len(sels) == 1 || sel.Scope.AllNamespaces || ctx.Err() != nil {
@@ -93,53 +97,95 @@ func Select(ctx context.Context, client kubernetes.Interface, sels []Selection) 
 		// Node times hold only for the pods listed together (see target.NodeTimes): a pod that
 		// an earlier list returned keeps that list's times.
 		nodeTimes := target.NewNodeTimes(listed)
+		if si == 0 {
+			order = make([]selected, 0, len(listed))
+		}
+		if si == 1 {
+			index = make(map[string]int, len(order))
+			for i, s := range order {
+				index[s.pod.Namespace+"/"+s.pod.Name] = i
+			}
+		}
 		for i := range listed {
 			p := &listed[i]
-			k := p.Namespace + "/" + p.Name
-			if s, ok := pods[k]; ok {
-				s.by = append(s.by, sel.Selector)
+			if i > 0 && listed[i-1].Namespace == p.Namespace && listed[i-1].Name == p.Name {
+				// Listed twice (sorted, so next to each other): the same pod.
 				continue
 			}
-			pods[k] = &selected{pod: p, nodeTime: nodeTimes, by: []Selector{sel.Selector}}
+			if index != nil {
+				k := p.Namespace + "/" + p.Name
+				if j, ok := index[k]; ok {
+					order[j].more = append(order[j].more, si)
+					continue
+				}
+				index[k] = len(order)
+			}
+			order = append(order, selected{pod: p, nodeTime: nodeTimes, sel: si})
 		}
 	}
-	order := make([]*selected, 0, len(pods))
-	for _, s := range pods {
-		order = append(order, s)
+	if len(sels) > 1 {
+		// One selection's pods are listed sorted; several selections' are merged.
+		sort.Slice(order, func(i, j int) bool {
+			a, b := order[i].pod, order[j].pod
+			if a.Namespace != b.Namespace {
+				return a.Namespace < b.Namespace
+			}
+			return a.Name < b.Name
+		})
 	}
-	sort.Slice(order, func(i, j int) bool {
-		a, b := order[i].pod, order[j].pod
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
-		}
-		return a.Name < b.Name
-	})
-	var out []target.Target
-	for _, s := range order {
-		for _, t := range targetsOf(s.pod, func(c string) bool {
-			for _, sel := range s.by {
-				if sel.MatchContainer(c) {
+	matches := func(s *selected) func(string) bool {
+		return func(c string) bool {
+			if sels[s.sel].Selector.MatchContainer(c) {
+				return true
+			}
+			for _, i := range s.more {
+				if sels[i].Selector.MatchContainer(c) {
 					return true
 				}
 			}
 			return false
-		}) {
-			t.NodeTime = s.nodeTime.Of(s.pod)
-			out = append(out, t)
+		}
+	}
+	n := 0
+	for i := range order {
+		n += countTargets(order[i].pod, matches(&order[i]))
+	}
+	out := make([]target.Target, 0, n)
+	for i := range order {
+		s := &order[i]
+		start := len(out)
+		out = appendTargets(out, s.pod, matches(s))
+		for j := start; j < len(out); j++ {
+			out[j].NodeTime = s.nodeTime.Of(s.pod)
 		}
 	}
 	sort.Slice(failed, func(i, j int) bool { return failed[i].Namespace < failed[j].Namespace })
 	return out, failed, nil
 }
 
-// targetsOf returns the containers of a pod that match, in the order they run: init, regular,
-// ephemeral.
-func targetsOf(pod *target.Pod, match func(string) bool) []target.Target {
-	var out []target.Target
+// countTargets is how many containers of pod match.
+func countTargets(pod *target.Pod, match func(string) bool) int {
+	n := 0
+	for _, c := range pod.Containers {
+		if match(c) {
+			n++
+		}
+	}
+	return n
+}
+
+// appendTargets appends the containers of pod that match to out, as targetsOf returns them.
+func appendTargets(out []target.Target, pod *target.Pod, match func(string) bool) []target.Target {
 	for _, c := range pod.Containers {
 		if match(c) {
 			out = append(out, pod.Target(c))
 		}
 	}
 	return out
+}
+
+// targetsOf returns the containers of a pod that match, in the order they run: init, regular,
+// ephemeral.
+func targetsOf(pod *target.Pod, match func(string) bool) []target.Target {
+	return appendTargets(nil, pod, match)
 }

@@ -226,3 +226,32 @@ func TestSelectsShardOfAnd(t *testing.T) {
 		t.Fatal("ns/p selected by a shard it is not of")
 	}
 }
+
+// A list that returns a pod twice (a page served again) selects it once, with one selection as
+// with several.
+func TestSelectListedTwice(t *testing.T) {
+	for _, n := range []int{1, 2} {
+		t.Run(fmt.Sprint(n, " selections"), func(t *testing.T) {
+			client := fake.NewClientset()
+			client.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+				a, b := mkPod("ns", "a"), mkPod("ns", "b")
+				return true, &corev1.PodList{Items: []corev1.Pod{*a, *a, *b, *b}}, nil
+			})
+			var sels []Selection
+			for range n {
+				sels = append(sels, Selection{Scope: Scope{Namespace: "ns"}, Selector: mustCompile(t, nil, nil, []string{"^app$"}, nil)})
+			}
+			targets, _, err := Select(context.Background(), client, sels)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, tg := range targets {
+				got = append(got, tg.Key())
+			}
+			if strings.Join(got, " ") != "ns/a/app ns/b/app" {
+				t.Fatalf("got %v", got)
+			}
+		})
+	}
+}

@@ -661,8 +661,9 @@ func first(q map[string][]string, key string) string {
 	return ""
 }
 
-// serveList answers a list with every matching pod in one page (a client that asks for pages
-// gets no continue token, which the API allows), or a watch.
+// serveList answers a list, in pages of limit pods when the client asks for them (the continue
+// token is the last pod's key: pages are not a snapshot, which a client cannot tell from pods
+// that came and went between its requests), or a watch.
 func (s *Server) serveList(w http.ResponseWriter, r *http.Request, ns string) {
 	q := r.URL.Query()
 	f, err := newFilter(q, ns)
@@ -677,21 +678,36 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, ns string) {
 	s.mu.Lock()
 	list := &corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"},
 		ListMeta: metav1.ListMeta{ResourceVersion: strconv.FormatUint(s.rv, 10)}, Items: []corev1.Pod{}}
-	for _, p := range s.sortedPods() {
-		if f.match(p.obj) {
+	limit, _ := strconv.Atoi(first(q, "limit"))
+	after := first(q, "continue")
+	for _, k := range s.sortedKeys() {
+		if after != "" && k <= after {
+			continue
+		}
+		if p := s.pods[k]; f.match(p.obj) {
+			if limit > 0 && len(list.Items) == limit {
+				list.Continue = after
+				break
+			}
 			list.Items = append(list.Items, *p.obj.DeepCopy())
+			after = k
 		}
 	}
 	s.mu.Unlock()
 	writeObject(w, r, list)
 }
 
-func (s *Server) sortedPods() []*pod {
+func (s *Server) sortedKeys() []string {
 	keys := make([]string, 0, len(s.pods))
 	for k := range s.pods {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	return keys
+}
+
+func (s *Server) sortedPods() []*pod {
+	keys := s.sortedKeys()
 	out := make([]*pod, len(keys))
 	for i, k := range keys {
 		out[i] = s.pods[k]

@@ -3,6 +3,7 @@ package logserver
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -393,5 +394,47 @@ func TestRequestsByUser(t *testing.T) {
 	s.Replace("default", "p")
 	if got := s.LogRequests("default", "p", "c", "run-2"); got != 0 {
 		t.Errorf("LogRequests of a replaced pod = %d, want 0 (a new pod)", got)
+	}
+}
+
+// A list asked for in pages returns every matching pod once, in order, whatever the page size.
+func TestListPages(t *testing.T) {
+	s := New(t)
+	var want []string
+	for i := range 7 {
+		s.AddPod("a", fmt.Sprintf("p%d", i), "c")
+		want = append(want, fmt.Sprintf("p%d", i))
+	}
+	s.AddPod("b", "other", "c")
+	for _, limit := range []int64{0, 1, 2, 3, 6, 7, 8} {
+		t.Run(fmt.Sprint(limit), func(t *testing.T) {
+			var got []string
+			pages := 0
+			opts := metav1.ListOptions{Limit: limit}
+			for {
+				list, err := s.Client().CoreV1().Pods("a").List(context.Background(), opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pages++
+				if limit > 0 && int64(len(list.Items)) > limit {
+					t.Fatalf("a page of %d pods, limit %d", len(list.Items), limit)
+				}
+				for _, p := range list.Items {
+					got = append(got, p.Name)
+				}
+				if list.Continue == "" {
+					break
+				}
+				opts.Continue = list.Continue
+			}
+			wantPages := 1
+			if limit > 0 {
+				wantPages = (len(want) + int(limit) - 1) / int(limit)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) || pages != wantPages {
+				t.Errorf("%d pages of %v, want %d of %v", pages, got, wantPages, want)
+			}
+		})
 	}
 }
