@@ -3,6 +3,7 @@ package cmd
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"strings"
@@ -583,11 +584,20 @@ func (o *Options) printSummary(all Summary) error {
 			// The rows --summary hides may not hold them all: the problems are told anyway.
 			o.tellProblems(all)
 		}
-		return writeJSON(o.Out, s)
+		enc := json.NewEncoder(o.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(s)
 	}
 	// As kubectl get: no header over no rows.
-	if err := writeTable(o.Out, s.Containers); err != nil {
-		return err
+	if len(s.Containers) > 0 {
+		w := printers.GetNewTabWriter(o.Out)
+		fmt.Fprintln(w, "NAMESPACE\tPOD\tCONTAINER\tLINES\tBYTES\tSTATUS")
+		for _, c := range s.Containers {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\n", c.Namespace, c.Pod, c.Container, c.Lines, c.Bytes, c.Status)
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
 	}
 	o.tellProblems(all)
 	for _, n := range s.Namespaces {
