@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/logexport/kubectl-logexport/pkg/store"
 	"github.com/logexport/kubectl-logexport/pkg/target"
 	"github.com/logexport/kubectl-logexport/test/logserver"
+	"github.com/logexport/kubectl-logexport/test/peakmem"
 )
 
 // sizes is a bucket that keeps only its objects' sizes: the benchmark measures the export's
@@ -51,31 +50,6 @@ func (s *sizes) GetETag(ctx context.Context, key string) ([]byte, string, error)
 func (s *sizes) List(context.Context, string, string, func(objstore.Object) error) error { return nil }
 func (s *sizes) Delete(context.Context, string) error                                    { return nil }
 func (s *sizes) String() string                                                          { return "sizes://bucket" }
-
-// peakHeap samples the live heap until stop is called and returns its peak, in bytes.
-func peakHeap() (stop func() uint64) {
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(time.Millisecond)
-		defer t.Stop()
-		for {
-			metrics.Read(sample)
-			if v := sample[0].Value.Uint64(); v > peak.Load() {
-				peak.Store(v)
-			}
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() uint64 { close(done); <-finished; return peak.Load() }
-}
 
 // BenchmarkFirstExportHeap exports one container's log of BUCKET_BENCH_MIB MiB (default 128)
 // at once, into a directory and into a bucket, and reports the peak live heap of each: a
@@ -123,7 +97,7 @@ func BenchmarkFirstExportHeap(b *testing.B) {
 					d = bd
 				}
 				runtime.GC()
-				stop := peakHeap()
+				stop := peakmem.Start("/memory/classes/heap/objects:bytes")
 				res := (&export.Exporter{Client: client, Dest: d}).Export(ctx, tgt)
 				p := stop()
 				if res.Err != nil {

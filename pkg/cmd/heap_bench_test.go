@@ -6,40 +6,14 @@ import (
 	"io"
 	"runtime"
 	"runtime/metrics"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/logexport/kubectl-logexport/test/logserver"
+	"github.com/logexport/kubectl-logexport/test/peakmem"
 )
-
-// peakLive samples the live heap (as the last collection found it) every millisecond until the
-// returned function is called, which returns the highest. The heap the runtime lets grow before
-// the next collection is a multiple of it (GOGC), and so is the process's resident memory.
-func peakLive() func() uint64 {
-	var peak atomic.Uint64
-	done, finished := make(chan struct{}), make(chan struct{})
-	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(time.Millisecond)
-		defer t.Stop()
-		for {
-			metrics.Read(sample)
-			if v := sample[0].Value.Uint64(); v > peak.Load() {
-				peak.Store(v)
-			}
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() uint64 { close(done); <-finished; return peak.Load() }
-}
 
 // BenchmarkRunHeap is workload (e) of the side-by-side benchmark without the cluster: a full
 // export of pods of one container each, through the command (pods listed in pages, exported,
@@ -72,7 +46,9 @@ func BenchmarkRunHeap(b *testing.B) {
 				runtime.GC()
 				before := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 				metrics.Read(before)
-				stop := peakLive()
+				// The live heap as the last collection found it: the heap the runtime lets grow before
+				// the next is a multiple of it (GOGC), and so is the resident memory.
+				stop := peakmem.Start("/gc/heap/live:bytes")
 				err := c.ExecuteContext(context.Background())
 				p := stop()
 				if err != nil {
