@@ -3,7 +3,6 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"strings"
@@ -584,9 +583,7 @@ func (o *Options) printSummary(all Summary) error {
 			// The rows --summary hides may not hold them all: the problems are told anyway.
 			o.tellProblems(all)
 		}
-		enc := json.NewEncoder(o.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(s)
+		return writeJSON(o.Out, s)
 	}
 	// As kubectl get: no header over no rows.
 	if len(s.Containers) > 0 {

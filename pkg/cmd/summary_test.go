@@ -1,12 +1,16 @@
 package cmd
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/logexport/kubectl-logexport/pkg/export"
+	"github.com/logexport/kubectl-logexport/pkg/store"
 	"github.com/logexport/kubectl-logexport/pkg/target"
 )
 
@@ -51,6 +55,47 @@ func TestSummarize(t *testing.T) {
 			}
 			if n := newSummary(tc.results, nil); fmt.Sprint(n) != fmt.Sprint(s) {
 				t.Errorf("newSummary %+v, summarize %+v", n, s)
+			}
+		})
+	}
+}
+
+// TestWriteJSON: the summary written a row at a time is what json.Encoder writes of it at once,
+// byte for byte, so that scripts reading -o json see the same document.
+func TestWriteJSON(t *testing.T) {
+	to := time.Date(2026, 11, 30, 1, 2, 3, 4, time.UTC)
+	gaps := []export.Gap{{Reason: "rotated <before> & after"}, {From: to.Add(-time.Hour), To: &to, Reason: "restarted"}}
+	row := func(i int) ContainerSummary {
+		return ContainerSummary{Namespace: "ns", Pod: fmt.Sprintf("pod-%d", i), Container: "c\"\u2028", File: "/d/ns/pod/c.log", Lines: int64(i), Bytes: int64(i * 10), Status: "ok"}
+	}
+	for name, s := range map[string]Summary{
+		"empty":    {Containers: []ContainerSummary{}},
+		"nil rows": {},
+		"one row":  {Containers: []ContainerSummary{row(1)}, Selected: 1, Lines: 1, Bytes: 10},
+		"rows, gaps, errors, namespaces, retention": {
+			Containers: []ContainerSummary{row(1), {Namespace: "ns", Pod: "p", Container: "g", Status: "gap", Gaps: gaps}, {Pod: "q", Status: statusFailed, Error: "boom: <html>"}, row(4)},
+			Namespaces: []NamespaceSummary{{Namespace: "secret", Error: "forbidden"}},
+			Selected:   4, Lines: 5, Bytes: 50, Failed: 1, Gaps: 2,
+			Retention: &store.Maintained{},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var want, got bytes.Buffer
+			enc := json.NewEncoder(&want)
+			enc.SetIndent("", "  ")
+			if s.Containers == nil {
+				// The run never prints nil rows: writeJSON prints none as [].
+				if err := enc.Encode(Summary{Containers: []ContainerSummary{}}); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := enc.Encode(s); err != nil {
+				t.Fatal(err)
+			}
+			if err := writeJSON(&got, s); err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != want.String() {
+				t.Errorf("writeJSON wrote\n%s\njson.Encoder\n%s", got.String(), want.String())
 			}
 		})
 	}
