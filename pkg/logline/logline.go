@@ -16,11 +16,15 @@ import (
 const DefaultBufferSize = 256 << 10
 
 // SmallBufferSize is what a reader holds while lines come one by one: a reader starts with it and
-// takes a buffer of its full size only for a line that does not fit or a stream that fills it
-// (a backlog; not with NewLineReader), and gives that back with Idle. A follower keeps a stream
-// open for each of thousands of containers that log a line now and then, each waiting with its
-// buffer.
+// takes a larger buffer only for a line that does not fit or a stream that fills it (a backlog;
+// not with NewLineReader), and gives that back with Idle. A follower keeps a stream open for each
+// of thousands of containers that log a line now and then, each waiting with its buffer.
 const SmallBufferSize = 4 << 10
+
+// growth is how much a buffer grows when it fills: from SmallBufferSize to 32 KiB, then to
+// DefaultBufferSize. The step between is for the many logs of a few KiB (a run over 10,000 pods
+// of 20 KiB each held and churned a 256 KiB buffer per stream, most of the run's memory).
+const growth = 8
 
 // Reader splits a log stream into lines and lines into fragments. It keeps its own buffer rather
 // than a bufio.Reader's so that it can tell when the bytes it handed out stay where they are
@@ -43,10 +47,10 @@ type Reader struct {
 	lineByLine bool
 }
 
-// smallBuffers and fullBuffers keep the buffers of SmallBufferSize and DefaultBufferSize that
-// readers gave back: a run over thousands of small logs would otherwise allocate (and zero, and
-// collect) a buffer for each stream.
-var smallBuffers, fullBuffers sync.Pool
+// pools keep the buffers of SmallBufferSize, growth times that and DefaultBufferSize that readers
+// gave back: a run over thousands of small logs would otherwise allocate (and zero, and collect)
+// a buffer for each stream.
+var pools [3]sync.Pool
 
 // minBufferSize keeps a whole timestamp prefix (at most 36 bytes) in a line's first fragment.
 const minBufferSize = 64
@@ -80,12 +84,17 @@ func NewLineReader(r io.Reader, size int) *Reader {
 func pool(n int) *sync.Pool {
 	switch n {
 	case SmallBufferSize:
-		return &smallBuffers
+		return &pools[0]
+	case SmallBufferSize * growth:
+		return &pools[1]
 	case DefaultBufferSize:
-		return &fullBuffers
+		return &pools[2]
 	}
 	return nil
 }
+
+// grow gives the reader the next larger buffer, up to its size.
+func (r *Reader) grow() { r.take(min(r.size, len(r.buf)*growth)) }
 
 // take makes a buffer of n bytes the reader's, with what the old one had not handed out at its
 // start. It moves the buffer's bytes.
@@ -186,8 +195,8 @@ func (r *Reader) Next() (Fragment, error) {
 			return f, nil
 		}
 		if r.w-r.r == len(r.buf) && len(r.buf) < r.size && r.err == nil {
-			// A line longer than the small buffer: the full one.
-			r.take(r.size)
+			// A line longer than the buffer: a larger one.
+			r.grow()
 		}
 		if r.w-r.r == len(r.buf) || r.err != nil && r.w > r.r {
 			// A line longer than the buffer, or one the stream ended (or failed) inside: hand out
@@ -204,8 +213,8 @@ func (r *Reader) Next() (Fragment, error) {
 }
 
 // fill moves the unread bytes to the front of the buffer and reads once into the rest. A read
-// that fills all the space there was means that the stream has more waiting: the buffer grows to
-// its full size (unless the reader goes line by line).
+// that fills all the space there was means that the stream has more waiting: the buffer grows
+// (unless the reader goes line by line).
 func (r *Reader) fill() {
 	if r.r > 0 {
 		r.w = copy(r.buf, r.buf[r.r:r.w])
@@ -224,7 +233,7 @@ func (r *Reader) fill() {
 		}
 		if n > 0 {
 			if r.w == len(r.buf) && len(r.buf) < r.size && !r.lineByLine {
-				r.take(r.size)
+				r.grow()
 			}
 			return
 		}

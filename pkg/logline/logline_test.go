@@ -3,6 +3,7 @@ package logline
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -350,11 +351,13 @@ func TestReaderGrowsAndShrinks(t *testing.T) {
 	}
 }
 
-// A reader holds its small buffer while lines come one by one, takes the full one for what does
-// not fit (a long line, a backlog that fills the buffer), and gives it back once idle, but not
-// while it holds what was read and not handed out.
+// A reader holds its small buffer while lines come one by one, takes a larger one, a step at a
+// time, for what does not fit (a long line, a backlog that fills the buffer), and gives it back
+// once idle, but not while it holds what was read and not handed out.
 func TestReaderBufferSize(t *testing.T) {
 	line := func(n int) string { return "2026-01-01T00:00:00Z " + strings.Repeat("x", n-22) + "\n" }
+	// A buffer grows a step at a time: logs of a few KiB never take the full size.
+	const mid = SmallBufferSize * growth
 	tests := []struct {
 		name string
 		in   string
@@ -366,12 +369,18 @@ func TestReaderBufferSize(t *testing.T) {
 	}{
 		{"short lines", line(100) + line(100), 0, SmallBufferSize, SmallBufferSize, false},
 		{"one short line a read", line(100) + line(100), 100, SmallBufferSize, SmallBufferSize, false},
-		{"a long line", line(10_000), 0, DefaultBufferSize, SmallBufferSize, false},
-		{"a long line, a little at a time", line(10_000), 1000, DefaultBufferSize, SmallBufferSize, false},
-		{"a backlog of short lines", strings.Repeat(line(100), 100), 0, DefaultBufferSize, DefaultBufferSize, false},
-		{"a backlog of short lines, line by line", strings.Repeat(line(100), 100), 0, SmallBufferSize, SmallBufferSize, true},
-		{"a long line, line by line", line(10_000), 0, DefaultBufferSize, SmallBufferSize, true},
+		{"a long line", line(10_000), 0, mid, SmallBufferSize, false},
+		{"a long line, a little at a time", line(10_000), 1000, mid, SmallBufferSize, false},
+		{"a longer line", line(40_000), 0, DefaultBufferSize, SmallBufferSize, false},
+		{"a longer line, a little at a time", line(40_000), 1000, DefaultBufferSize, SmallBufferSize, false},
+		{"a backlog of short lines", strings.Repeat(line(100), 100), 0, mid, mid, false},
+		{"a longer backlog of short lines", strings.Repeat(line(100), 400), 0, mid, mid, false},
+		{"a backlog of short lines, line by line", strings.Repeat(line(100), 400), 0, SmallBufferSize, SmallBufferSize, true},
+		{"a long line, line by line", line(10_000), 0, mid, SmallBufferSize, true},
+		{"a longer line, line by line", line(40_000), 0, DefaultBufferSize, SmallBufferSize, true},
 	}
+	// the largest buffer held while reading the rest, where it is not the size held first
+	most := map[string]int{"a longer backlog of short lines": DefaultBufferSize}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var src io.Reader = strings.NewReader(tt.in)
@@ -400,7 +409,7 @@ func TestReaderBufferSize(t *testing.T) {
 			if len(r.buf) != tt.idle || r.Buffered() != buffered {
 				t.Fatalf("after Idle: holds %d bytes with %d buffered, want %d bytes with %d buffered", len(r.buf), r.Buffered(), tt.idle, buffered)
 			}
-			n := len(f.Data)
+			n, held := len(f.Data), tt.held
 			for {
 				f, err := r.Next()
 				if err == io.EOF {
@@ -410,9 +419,13 @@ func TestReaderBufferSize(t *testing.T) {
 					t.Fatal(err)
 				}
 				n += len(f.Data)
+				held = max(held, len(r.buf))
 			}
 			if n != len(tt.in) {
 				t.Fatalf("%d bytes read, want %d", n, len(tt.in))
+			}
+			if want := cmp.Or(most[tt.name], max(tt.held, tt.idle)); held != want {
+				t.Fatalf("held at most %d bytes, want %d", held, want)
 			}
 		})
 	}

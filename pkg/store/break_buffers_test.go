@@ -11,13 +11,15 @@ import (
 
 // Random writes, line ends, flushes, partial lines dropped, idles (the write buffer given back)
 // and commits against a model of what the file must hold, with the buffer kept small or not:
-// lines around the small (4 KiB) and full (writeBufferSize) buffers, written in pieces of any size. After
+// lines around each size of the write buffer (writeBufferSizes), written in pieces of any size. After
 // every commit the checkpoint covers exactly the complete lines written, in order, once; a small
 // log never holds more than its small buffer; and after Close the file is what the last commit
 // covered.
 func TestBreakLogBuffers(t *testing.T) {
-	sizes := []int{0, 1, 37, smallWriteBufferSize - 1, smallWriteBufferSize, smallWriteBufferSize + 1,
-		3*smallWriteBufferSize + 5, writeBufferSize - 1, writeBufferSize, writeBufferSize + 1, writeBufferSize + 150<<10}
+	sizes := []int{0, 1, 37, writeBufferSize + 150<<10}
+	for _, n := range writeBufferSizes {
+		sizes = append(sizes, n-1, n, n+1, 3*n/2+5)
+	}
 	for seed := range uint64(40) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 3))

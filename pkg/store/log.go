@@ -311,26 +311,44 @@ func (l *Log) start() {
 	l.line, l.committed = l.size, l.size
 }
 
-// smallWriteBufferSize is the write buffer a log starts with: one that fills up takes one of
-// writeBufferSize. A follower writes a line or a few at a time into thousands of logs at once.
+// writeBufferSizes are the sizes a log's write buffer takes, one after the other as each fills
+// up. A follower writes a line or a few at a time into thousands of logs at once; most logs of a
+// run over thousands of pods are a few KiB (each held and churned a 256 KiB buffer before the
+// step between).
+var writeBufferSizes = [...]int{smallWriteBufferSize, 32 << 10, writeBufferSize}
+
+// smallWriteBufferSize is the write buffer a log starts with.
 const smallWriteBufferSize = 4 << 10
 
-// smallWriteBuffers and writeBuffers save allocating (and zeroing) a write buffer for each of
-// thousands of small logs.
-var (
-	smallWriteBuffers = sync.Pool{New: func() any { b := make([]byte, 0, smallWriteBufferSize); return &b }}
-	writeBuffers      = sync.Pool{New: func() any { b := make([]byte, 0, writeBufferSize); return &b }}
-)
+// writeBuffers keep a pool of each size: they save allocating (and zeroing) a write buffer for
+// each of thousands of small logs.
+var writeBuffers [len(writeBufferSizes)]sync.Pool
 
-// takeBuffer gives the log a write buffer if it has none: a small one, or, when it has a small
-// one, a big one that takes over what it holds.
+func init() {
+	for i, n := range writeBufferSizes {
+		writeBuffers[i].New = func() any { b := make([]byte, 0, n); return &b }
+	}
+}
+
+// writeBufferTier returns the index in writeBufferSizes of a buffer of capacity n.
+func writeBufferTier(n int) int {
+	for i, size := range writeBufferSizes {
+		if n <= size {
+			return i
+		}
+	}
+	return len(writeBufferSizes) - 1
+}
+
+// takeBuffer gives the log a write buffer if it has none: a small one, or, when it has one
+// smaller than writeBufferSize, the next size, which takes over what it holds.
 func (l *Log) takeBuffer() {
 	switch {
 	case l.bufp == nil:
-		l.bufp = smallWriteBuffers.Get().(*[]byte)
+		l.bufp = writeBuffers[0].Get().(*[]byte)
 		l.buf = (*l.bufp)[:0]
 	case cap(l.buf) < writeBufferSize:
-		bp := writeBuffers.Get().(*[]byte)
+		bp := writeBuffers[writeBufferTier(cap(l.buf))+1].Get().(*[]byte)
 		buf := append((*bp)[:0], l.buf...)
 		l.giveBuffer()
 		l.bufp, l.buf = bp, buf
@@ -341,11 +359,7 @@ func (l *Log) takeBuffer() {
 func (l *Log) giveBuffer() {
 	if l.bufp != nil {
 		*l.bufp = (*l.bufp)[:0]
-		if cap(*l.bufp) == writeBufferSize {
-			writeBuffers.Put(l.bufp)
-		} else {
-			smallWriteBuffers.Put(l.bufp)
-		}
+		writeBuffers[writeBufferTier(cap(*l.bufp))].Put(l.bufp)
 	}
 	l.bufp, l.buf = nil, nil
 }
@@ -381,7 +395,7 @@ func (l *Log) Write(p []byte) (int, error) {
 	}
 	for len(p) > 0 {
 		if len(l.buf) == cap(l.buf) && cap(l.buf) < writeBufferSize && !l.small {
-			l.takeBuffer() // more than a line or a few: the big one
+			l.takeBuffer() // more than a line or a few: a larger one
 		}
 		if len(l.buf) == cap(l.buf) {
 			if err := l.flush(); err != nil {

@@ -427,18 +427,22 @@ func TestCheckpointFileClosedWithItsLogs(t *testing.T) {
 	}
 	c := mustOpenLog(t, d, "ns", "c", "c")
 	defer c.Close()
-	// A log takes a small buffer with its first write, and a big one when that fills up.
+	// A log takes a small buffer with its first write, and the next size each time that fills up.
 	if _, err := c.Write([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	if cap(c.buf) != smallWriteBufferSize {
 		t.Fatalf("write buffer of %d bytes after a double close, want %d", cap(c.buf), smallWriteBufferSize)
 	}
-	if _, err := c.Write(make([]byte, smallWriteBufferSize)); err != nil {
-		t.Fatal(err)
-	}
-	if cap(c.buf) != writeBufferSize || len(c.buf) != smallWriteBufferSize+1 {
-		t.Fatalf("write buffer of %d bytes holding %d, want %d holding %d", cap(c.buf), len(c.buf), writeBufferSize, smallWriteBufferSize+1)
+	held := 1
+	for _, size := range writeBufferSizes[1:] {
+		n := cap(c.buf) - len(c.buf) + 1
+		if _, err := c.Write(make([]byte, n)); err != nil {
+			t.Fatal(err)
+		}
+		if held += n; cap(c.buf) != size || len(c.buf) != held {
+			t.Fatalf("write buffer of %d bytes holding %d, want %d holding %d", cap(c.buf), len(c.buf), size, held)
+		}
 	}
 }
 
