@@ -136,67 +136,46 @@ func keptRun(rng *rand.Rand, c keptCase, cp store.Checkpoint, from int, ref *eag
 		}
 		return nil
 	}
-	var line windowLine
-	var cur []byte
-	n, skipped := 0, int64(0) // served lines read (stored ones included)
-	next := from
+	skipped := 0 // stored lines read
 	cutting := false
-	for {
-		if !r.Ready() {
-			w.move(&line)
-		}
-		f, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return cp, 0, err
-		}
-		stored, err := skip.feed(f)
-		if err != nil {
-			return cp, 0, fmt.Errorf("resume from since %d skip %d: %w", cp.Since.Unix()-t0.Unix(), cp.Skip, err)
-		}
-		if stored {
+	feed := windowFeed{
+		w:    &w,
+		skip: skip,
+		stored: func(f logline.Fragment) {
 			if f.Last {
-				n++
 				skipped++
 			}
-			continue
-		}
-		if f.First {
-			if idx[n] != next {
-				return cp, 0, fmt.Errorf("resume from since %d skip %d: line %d served after the stored ones, want line %d (skipped %d)",
-					cp.Since.Unix()-t0.Unix(), cp.Skip, idx[n], next, skipped)
+		},
+		sec: func(n int) (int64, error) {
+			if idx[skipped+n] != from+n {
+				return 0, fmt.Errorf("line %d served after the stored ones, want line %d (skipped %d)", idx[skipped+n], from+n, skipped)
 			}
-			line, cur = w.begin(t0.Unix()+int64(c.lines[next].sec)), nil
-		}
-		w.add(&line, f.Data)
-		cur = append(cur, f.Data...)
-		if cutting && (f.Last || rng.IntN(3) == 0) {
-			// The stream broke inside the line after the cut: what was read of it is dropped.
-			break
-		}
-		if !f.Last {
-			continue
-		}
-		w.end(&line)
-		w.saveTo(&cp)
-		live = &w
-		ref.line(t0.Unix()+int64(c.lines[next].sec), cur)
-		n++
-		next++
-		if saveEvery > 0 && (next-from)%saveEvery == 0 {
-			if err := check(fmt.Sprintf("save after line %d", next)); err != nil {
-				return cp, 0, err
+			return t0.Unix() + int64(c.lines[from+n].sec), nil
+		},
+		// The stream breaks inside the line after the cut: what was read of it is dropped.
+		cut: func(f logline.Fragment) bool { return cutting && (f.Last || rng.IntN(3) == 0) },
+		ended: func(n int, sec int64, data []byte) (bool, error) {
+			w.saveTo(&cp)
+			live = &w
+			ref.line(sec, data)
+			next := from + n + 1
+			if saveEvery > 0 && (next-from)%saveEvery == 0 {
+				if err := check(fmt.Sprintf("save after line %d", next)); err != nil {
+					return true, err
+				}
 			}
-		}
-		if next == stop {
-			cutting = rng.IntN(2) == 0
-			if !cutting {
-				break
+			if next == stop {
+				cutting = rng.IntN(2) == 0
+				return !cutting, nil
 			}
-		}
+			return false, nil
+		},
 	}
+	n, err := feed.run(r)
+	if err != nil {
+		return cp, 0, fmt.Errorf("resume from since %d skip %d: %w", cp.Since.Unix()-t0.Unix(), cp.Skip, err)
+	}
+	next := from + n
 	if err := skip.finish(); err != nil && !cutting && next != stop {
 		return cp, 0, fmt.Errorf("resume from since %d skip %d: at the end: %w", cp.Since.Unix()-t0.Unix(), cp.Skip, err)
 	}
@@ -251,69 +230,54 @@ func keptOneRun(rng *rand.Rand, c keptCase, w window, ref eagerWindow) error {
 	}
 	r := logline.NewReader(&randReader{rng: rng, src: []byte(body.String()), max: c.maxRead}, c.buf)
 	defer r.Release()
-	var line windowLine
-	var cur []byte
-	n := 0
-	for {
-		if !r.Ready() {
-			w.move(&line)
-		}
-		f, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if f.First {
-			line, cur = w.begin(t0.Unix()+int64(c.lines[n].sec)), nil
-		}
-		w.add(&line, f.Data)
-		cur = append(cur, f.Data...)
-		if !f.Last {
-			continue
-		}
-		w.end(&line)
-		ref.line(t0.Unix()+int64(c.lines[n].sec), cur)
-		n++
-		if rng.IntN(10) == 0 || n == len(c.lines) {
-			w.fold(nil)
-			var cp store.Checkpoint
-			w.saveTo(&cp)
-			if cp.Since.Unix() != ref.since || cp.Skip != ref.skip || cp.Hash != ref.hash || cp.First != ref.first {
-				return fmt.Errorf("from a checkpoint, line %d: window %+v, hashing every line gives %+v", n, cp, ref)
+	feed := windowFeed{
+		w:   &w,
+		sec: func(n int) (int64, error) { return t0.Unix() + int64(c.lines[n].sec), nil },
+		ended: func(n int, sec int64, data []byte) (bool, error) {
+			ref.line(sec, data)
+			if rng.IntN(10) == 0 || n+1 == len(c.lines) {
+				w.fold(nil)
+				if err := sameAsEager(&w, &ref); err != nil {
+					return true, fmt.Errorf("from a checkpoint, line %d: %w", n+1, err)
+				}
 			}
-		}
+			return false, nil
+		},
 	}
-	return nil
+	_, err := feed.run(r)
+	return err
+}
+
+// seedCount is how many seeds a randomized test tries: n, or short with -short.
+func seedCount(n, short uint64) uint64 {
+	if testing.Short() {
+		return short
+	}
+	return n
 }
 
 // Many generated logs, read in runs cut at random lines and resumed from each run's checkpoint,
 // with kept lines of none, some, up to exactly keep, or all of a second: each checkpoint is the
 // eager window's, and each resume skips exactly the stored lines and goes on with the next.
+// Big: with the sizes an export uses: buffers of 4, 64 and 256 KiB, keep of keepWindow or just
+// below, lines up to longer than keepWindow.
 func TestBreakKeptWindowResumes(t *testing.T) {
-	seeds := uint64(4000)
-	if testing.Short() {
-		seeds = 500
+	tests := []struct {
+		name         string
+		big          bool
+		seeds, short uint64
+	}{
+		{"Small", false, 4000, 500},
+		{"Big", true, 60, 10},
 	}
-	for seed := range seeds {
-		if err := keptResumes(seed, false); err != nil {
-			t.Fatalf("seed %d: %v", seed, err)
-		}
-	}
-}
-
-// The same with the sizes an export uses: buffers of 4, 64 and 256 KiB, keep of keepWindow or
-// just below, lines up to longer than keepWindow.
-func TestBreakKeptWindowResumesBig(t *testing.T) {
-	seeds := uint64(60)
-	if testing.Short() {
-		seeds = 10
-	}
-	for seed := range seeds {
-		if err := keptResumes(seed, true); err != nil {
-			t.Fatalf("seed %d: %v", seed, err)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for seed := range seedCount(tt.seeds, tt.short) {
+				if err := keptResumes(seed, tt.big); err != nil {
+					t.Fatalf("seed %d: %v", seed, err)
+				}
+			}
+		})
 	}
 }
 
@@ -515,25 +479,24 @@ func firstDiff(a, b string) int {
 }
 
 // End to end through Exporter.Export against the log server, resumed from runs broken at random
-// bytes (see keptExport).
-func TestBreakKeptExportResumes(t *testing.T) {
-	seeds := uint64(12)
-	if testing.Short() {
-		seeds = 3
+// bytes (see keptExport): read to the end, followed, and with rotations (a resume in after mode,
+// whose window goes on from the checkpoint's second with no line (skip 0), keeps its lines too).
+func TestBreakKeptExport(t *testing.T) {
+	tests := []struct {
+		name           string
+		follow, rotate bool
+		seeds, short   uint64
+	}{
+		{"Resumes", false, false, 12, 3},
+		{"FollowResumes", true, false, 5, 2},
+		{"RotatedResumes", false, true, 8, 2},
 	}
-	for seed := range seeds {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { keptExport(t, seed, false, false) })
-	}
-}
-
-// The same, followed.
-func TestBreakKeptFollowResumes(t *testing.T) {
-	seeds := uint64(5)
-	if testing.Short() {
-		seeds = 2
-	}
-	for seed := range seeds {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { keptExport(t, seed, true, false) })
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for seed := range seedCount(tt.seeds, tt.short) {
+				t.Run(fmt.Sprint(seed), func(t *testing.T) { keptExport(t, seed, tt.follow, tt.rotate) })
+			}
+		})
 	}
 }
 
@@ -553,17 +516,5 @@ func TestBreakKeptCapacity(t *testing.T) {
 				}
 			}
 		}
-	}
-}
-
-// The same with rotations: a resume in after mode, whose window goes on from the checkpoint's
-// second with no line (skip 0), keeps its lines too.
-func TestBreakKeptRotatedResumes(t *testing.T) {
-	seeds := uint64(8)
-	if testing.Short() {
-		seeds = 2
-	}
-	for seed := range seeds {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { keptExport(t, seed, false, true) })
 	}
 }
