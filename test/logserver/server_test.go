@@ -396,15 +396,15 @@ func TestRequestsByUser(t *testing.T) {
 			t.Errorf("FollowRequests(%q) = %d, want %d", user, got, want[1])
 		}
 	}
+	if got := s.LogRequests("default", "p", "other", ""); got != 0 {
+		t.Errorf("LogRequests of a container the pod does not have = %d, want 0", got)
+	}
 	s.Replace("default", "p")
 	if got := s.LogRequests("default", "p", "c", "run-2"); got != 0 {
 		t.Errorf("LogRequests of a replaced pod = %d, want 0 (a new pod)", got)
 	}
 	if got := s.FollowRequests("default", "p", "c", "run-2"); got != 0 {
 		t.Errorf("FollowRequests of a replaced pod = %d, want 0 (a new pod)", got)
-	}
-	if got := s.LogRequests("default", "p", "other", ""); got != 0 {
-		t.Errorf("LogRequests of a container the pod does not have = %d, want 0", got)
 	}
 }
 
