@@ -23,21 +23,28 @@ import (
 	"github.com/logexport/kubectl-logexport/test/logserver"
 )
 
-// randReader returns reads of random sizes (1 to max bytes), as a network stream does.
+// randReader serves src in reads of random sizes (1 to max bytes), as a network stream does, and
+// breaks it after left bytes (never, if left < 0).
 type randReader struct {
-	rng *rand.Rand
-	src []byte
-	max int
+	src  io.Reader
+	rng  *rand.Rand
+	max  int
+	left int
 }
 
 func (r *randReader) Read(p []byte) (int, error) {
-	if len(r.src) == 0 {
-		return 0, io.EOF
+	if r.left == 0 {
+		return 0, io.ErrUnexpectedEOF
 	}
-	n := min(len(p), len(r.src), 1+r.rng.IntN(r.max))
-	copy(p, r.src[:n])
-	r.src = r.src[n:]
-	return n, nil
+	n := min(len(p), 1+r.rng.IntN(r.max))
+	if r.left > 0 {
+		n = min(n, r.left)
+	}
+	n, err := r.src.Read(p[:n])
+	if r.left > 0 {
+		r.left -= n
+	}
+	return n, err
 }
 
 // keptLine is one served line of a generated log: its second and its text.
@@ -113,7 +120,7 @@ func keptRun(rng *rand.Rand, c keptCase, cp store.Checkpoint, from int, ref *eag
 			idx = append(idx, i)
 		}
 	}
-	r := logline.NewReader(&randReader{rng: rng, src: []byte(body.String()), max: c.maxRead}, c.buf)
+	r := logline.NewReader(&randReader{src: strings.NewReader(body.String()), rng: rng, max: c.maxRead, left: -1}, c.buf)
 	defer r.Release()
 	w := windowOf(cp)
 	w.keep = c.keep
@@ -228,7 +235,7 @@ func keptOneRun(rng *rand.Rand, c keptCase, w window, ref eagerWindow) error {
 	for _, l := range c.lines {
 		body.WriteString(served(l.sec, l.text))
 	}
-	r := logline.NewReader(&randReader{rng: rng, src: []byte(body.String()), max: c.maxRead}, c.buf)
+	r := logline.NewReader(&randReader{src: strings.NewReader(body.String()), rng: rng, max: c.maxRead, left: -1}, c.buf)
 	defer r.Release()
 	feed := windowFeed{
 		w:   &w,
@@ -281,32 +288,6 @@ func TestBreakKeptWindowResumes(t *testing.T) {
 	}
 }
 
-// keptCutBody serves a log response in reads of random sizes and breaks it after left bytes (never,
-// if left < 0).
-type keptCutBody struct {
-	rc      io.ReadCloser
-	rng     *rand.Rand
-	left    int
-	maxRead int
-}
-
-func (b *keptCutBody) Read(p []byte) (int, error) {
-	if b.left == 0 {
-		return 0, io.ErrUnexpectedEOF
-	}
-	n := min(len(p), 1+b.rng.IntN(b.maxRead))
-	if b.left > 0 {
-		n = min(n, b.left)
-	}
-	n, err := b.rc.Read(p[:n])
-	if b.left > 0 {
-		b.left -= n
-	}
-	return n, err
-}
-
-func (b *keptCutBody) Close() error { return b.rc.Close() }
-
 // keptExport exports one container of a log server again and again: lines come between runs
 // (many in one second, some longer than the buffer, some split by the runtime), the container
 // restarts now and then, and most runs' log streams break at a random byte; buffer sizes and
@@ -339,7 +320,11 @@ func keptExport(t *testing.T, seed uint64, follow, rotate bool) {
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			resp.Body = &keptCutBody{rc: resp.Body, rng: rand.New(rand.NewPCG(rng.Uint64(), 1)), left: cutAt, maxRead: maxRead}
+			body := &randReader{src: resp.Body, rng: rand.New(rand.NewPCG(rng.Uint64(), 1)), max: maxRead, left: cutAt}
+			resp.Body = struct {
+				io.Reader
+				io.Closer
+			}{body, resp.Body}
 			cutAt = -1
 			return resp, nil
 		})
