@@ -23,21 +23,28 @@ import (
 	"github.com/logexport/kubectl-logexport/test/logserver"
 )
 
-// randReader returns reads of random sizes (1 to max bytes), as a network stream does.
+// randReader serves src in reads of random sizes (1 to max bytes), as a network stream does, and
+// breaks it after left bytes (never, if left < 0).
 type randReader struct {
-	rng *rand.Rand
-	src []byte
-	max int
+	src  io.Reader
+	rng  *rand.Rand
+	max  int
+	left int
 }
 
 func (r *randReader) Read(p []byte) (int, error) {
-	if len(r.src) == 0 {
-		return 0, io.EOF
+	if r.left == 0 {
+		return 0, io.ErrUnexpectedEOF
 	}
-	n := min(len(p), len(r.src), 1+r.rng.IntN(r.max))
-	copy(p, r.src[:n])
-	r.src = r.src[n:]
-	return n, nil
+	n := min(len(p), 1+r.rng.IntN(r.max))
+	if r.left > 0 {
+		n = min(n, r.left)
+	}
+	n, err := r.src.Read(p[:n])
+	if r.left > 0 {
+		r.left -= n
+	}
+	return n, err
 }
 
 // keptLine is one served line of a generated log: its second and its text.
@@ -113,7 +120,7 @@ func keptRun(rng *rand.Rand, c keptCase, cp store.Checkpoint, from int, ref *eag
 			idx = append(idx, i)
 		}
 	}
-	r := logline.NewReader(&randReader{rng: rng, src: []byte(body.String()), max: c.maxRead}, c.buf)
+	r := logline.NewReader(&randReader{src: strings.NewReader(body.String()), rng: rng, max: c.maxRead, left: -1}, c.buf)
 	defer r.Release()
 	w := windowOf(cp)
 	w.keep = c.keep
@@ -136,67 +143,46 @@ func keptRun(rng *rand.Rand, c keptCase, cp store.Checkpoint, from int, ref *eag
 		}
 		return nil
 	}
-	var line windowLine
-	var cur []byte
-	n, skipped := 0, int64(0) // served lines read (stored ones included)
-	next := from
+	skipped := 0 // stored lines read
 	cutting := false
-	for {
-		if !r.Ready() {
-			w.move(&line)
-		}
-		f, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return cp, 0, err
-		}
-		stored, err := skip.feed(f)
-		if err != nil {
-			return cp, 0, fmt.Errorf("resume from since %d skip %d: %w", cp.Since.Unix()-t0.Unix(), cp.Skip, err)
-		}
-		if stored {
+	feed := windowFeed{
+		w:    &w,
+		skip: skip,
+		stored: func(f logline.Fragment) {
 			if f.Last {
-				n++
 				skipped++
 			}
-			continue
-		}
-		if f.First {
-			if idx[n] != next {
-				return cp, 0, fmt.Errorf("resume from since %d skip %d: line %d served after the stored ones, want line %d (skipped %d)",
-					cp.Since.Unix()-t0.Unix(), cp.Skip, idx[n], next, skipped)
+		},
+		sec: func(n int) (int64, error) {
+			if idx[skipped+n] != from+n {
+				return 0, fmt.Errorf("line %d served after the stored ones, want line %d (skipped %d)", idx[skipped+n], from+n, skipped)
 			}
-			line, cur = w.begin(t0.Unix()+int64(c.lines[next].sec)), nil
-		}
-		w.add(&line, f.Data)
-		cur = append(cur, f.Data...)
-		if cutting && (f.Last || rng.IntN(3) == 0) {
-			// The stream broke inside the line after the cut: what was read of it is dropped.
-			break
-		}
-		if !f.Last {
-			continue
-		}
-		w.end(&line)
-		w.saveTo(&cp)
-		live = &w
-		ref.line(t0.Unix()+int64(c.lines[next].sec), cur)
-		n++
-		next++
-		if saveEvery > 0 && (next-from)%saveEvery == 0 {
-			if err := check(fmt.Sprintf("save after line %d", next)); err != nil {
-				return cp, 0, err
+			return t0.Unix() + int64(c.lines[from+n].sec), nil
+		},
+		// The stream breaks inside the line after the cut: what was read of it is dropped.
+		cut: func(f logline.Fragment) bool { return cutting && (f.Last || rng.IntN(3) == 0) },
+		ended: func(n int, sec int64, data []byte) (bool, error) {
+			w.saveTo(&cp)
+			live = &w
+			ref.line(sec, data)
+			next := from + n + 1
+			if saveEvery > 0 && (next-from)%saveEvery == 0 {
+				if err := check(fmt.Sprintf("save after line %d", next)); err != nil {
+					return true, err
+				}
 			}
-		}
-		if next == stop {
-			cutting = rng.IntN(2) == 0
-			if !cutting {
-				break
+			if next == stop {
+				cutting = rng.IntN(2) == 0
+				return !cutting, nil
 			}
-		}
+			return false, nil
+		},
 	}
+	n, err := feed.run(r)
+	if err != nil {
+		return cp, 0, fmt.Errorf("resume from since %d skip %d: %w", cp.Since.Unix()-t0.Unix(), cp.Skip, err)
+	}
+	next := from + n
 	if err := skip.finish(); err != nil && !cutting && next != stop {
 		return cp, 0, fmt.Errorf("resume from since %d skip %d: at the end: %w", cp.Since.Unix()-t0.Unix(), cp.Skip, err)
 	}
@@ -249,99 +235,58 @@ func keptOneRun(rng *rand.Rand, c keptCase, w window, ref eagerWindow) error {
 	for _, l := range c.lines {
 		body.WriteString(served(l.sec, l.text))
 	}
-	r := logline.NewReader(&randReader{rng: rng, src: []byte(body.String()), max: c.maxRead}, c.buf)
+	r := logline.NewReader(&randReader{src: strings.NewReader(body.String()), rng: rng, max: c.maxRead, left: -1}, c.buf)
 	defer r.Release()
-	var line windowLine
-	var cur []byte
-	n := 0
-	for {
-		if !r.Ready() {
-			w.move(&line)
-		}
-		f, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if f.First {
-			line, cur = w.begin(t0.Unix()+int64(c.lines[n].sec)), nil
-		}
-		w.add(&line, f.Data)
-		cur = append(cur, f.Data...)
-		if !f.Last {
-			continue
-		}
-		w.end(&line)
-		ref.line(t0.Unix()+int64(c.lines[n].sec), cur)
-		n++
-		if rng.IntN(10) == 0 || n == len(c.lines) {
-			w.fold(nil)
-			var cp store.Checkpoint
-			w.saveTo(&cp)
-			if cp.Since.Unix() != ref.since || cp.Skip != ref.skip || cp.Hash != ref.hash || cp.First != ref.first {
-				return fmt.Errorf("from a checkpoint, line %d: window %+v, hashing every line gives %+v", n, cp, ref)
+	feed := windowFeed{
+		w:   &w,
+		sec: func(n int) (int64, error) { return t0.Unix() + int64(c.lines[n].sec), nil },
+		ended: func(n int, sec int64, data []byte) (bool, error) {
+			ref.line(sec, data)
+			if rng.IntN(10) == 0 || n+1 == len(c.lines) {
+				w.fold(nil)
+				if err := sameAsEager(&w, &ref); err != nil {
+					return true, fmt.Errorf("from a checkpoint, line %d: %w", n+1, err)
+				}
 			}
-		}
+			return false, nil
+		},
 	}
-	return nil
+	_, err := feed.run(r)
+	return err
+}
+
+// seedCount is how many seeds a randomized test tries: n, or short with -short.
+func seedCount(n, short uint64) uint64 {
+	if testing.Short() {
+		return short
+	}
+	return n
 }
 
 // Many generated logs, read in runs cut at random lines and resumed from each run's checkpoint,
 // with kept lines of none, some, up to exactly keep, or all of a second: each checkpoint is the
 // eager window's, and each resume skips exactly the stored lines and goes on with the next.
+// Big: with the sizes an export uses: buffers of 4, 64 and 256 KiB, keep of keepWindow or just
+// below, lines up to longer than keepWindow.
 func TestBreakKeptWindowResumes(t *testing.T) {
-	seeds := uint64(4000)
-	if testing.Short() {
-		seeds = 500
+	tests := []struct {
+		name         string
+		big          bool
+		seeds, short uint64
+	}{
+		{"Small", false, 4000, 500},
+		{"Big", true, 60, 10},
 	}
-	for seed := range seeds {
-		if err := keptResumes(seed, false); err != nil {
-			t.Fatalf("seed %d: %v", seed, err)
-		}
-	}
-}
-
-// The same with the sizes an export uses: buffers of 4, 64 and 256 KiB, keep of keepWindow or
-// just below, lines up to longer than keepWindow.
-func TestBreakKeptWindowResumesBig(t *testing.T) {
-	seeds := uint64(60)
-	if testing.Short() {
-		seeds = 10
-	}
-	for seed := range seeds {
-		if err := keptResumes(seed, true); err != nil {
-			t.Fatalf("seed %d: %v", seed, err)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for seed := range seedCount(tt.seeds, tt.short) {
+				if err := keptResumes(seed, tt.big); err != nil {
+					t.Fatalf("seed %d: %v", seed, err)
+				}
+			}
+		})
 	}
 }
-
-// keptCutBody serves a log response in reads of random sizes and breaks it after left bytes (never,
-// if left < 0).
-type keptCutBody struct {
-	rc      io.ReadCloser
-	rng     *rand.Rand
-	left    int
-	maxRead int
-}
-
-func (b *keptCutBody) Read(p []byte) (int, error) {
-	if b.left == 0 {
-		return 0, io.ErrUnexpectedEOF
-	}
-	n := min(len(p), 1+b.rng.IntN(b.maxRead))
-	if b.left > 0 {
-		n = min(n, b.left)
-	}
-	n, err := b.rc.Read(p[:n])
-	if b.left > 0 {
-		b.left -= n
-	}
-	return n, err
-}
-
-func (b *keptCutBody) Close() error { return b.rc.Close() }
 
 // keptExport exports one container of a log server again and again: lines come between runs
 // (many in one second, some longer than the buffer, some split by the runtime), the container
@@ -375,7 +320,11 @@ func keptExport(t *testing.T, seed uint64, follow, rotate bool) {
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			resp.Body = &keptCutBody{rc: resp.Body, rng: rand.New(rand.NewPCG(rng.Uint64(), 1)), left: cutAt, maxRead: maxRead}
+			body := &randReader{src: resp.Body, rng: rand.New(rand.NewPCG(rng.Uint64(), 1)), max: maxRead, left: cutAt}
+			resp.Body = struct {
+				io.Reader
+				io.Closer
+			}{body, resp.Body}
 			cutAt = -1
 			return resp, nil
 		})
@@ -515,25 +464,24 @@ func firstDiff(a, b string) int {
 }
 
 // End to end through Exporter.Export against the log server, resumed from runs broken at random
-// bytes (see keptExport).
-func TestBreakKeptExportResumes(t *testing.T) {
-	seeds := uint64(12)
-	if testing.Short() {
-		seeds = 3
+// bytes (see keptExport): read to the end, followed, and with rotations (a resume in after mode,
+// whose window goes on from the checkpoint's second with no line (skip 0), keeps its lines too).
+func TestBreakKeptExport(t *testing.T) {
+	tests := []struct {
+		name           string
+		follow, rotate bool
+		seeds, short   uint64
+	}{
+		{"Resumes", false, false, 12, 3},
+		{"FollowResumes", true, false, 5, 2},
+		{"RotatedResumes", false, true, 8, 2},
 	}
-	for seed := range seeds {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { keptExport(t, seed, false, false) })
-	}
-}
-
-// The same, followed.
-func TestBreakKeptFollowResumes(t *testing.T) {
-	seeds := uint64(5)
-	if testing.Short() {
-		seeds = 2
-	}
-	for seed := range seeds {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { keptExport(t, seed, true, false) })
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for seed := range seedCount(tt.seeds, tt.short) {
+				t.Run(fmt.Sprint(seed), func(t *testing.T) { keptExport(t, seed, tt.follow, tt.rotate) })
+			}
+		})
 	}
 }
 
@@ -553,17 +501,5 @@ func TestBreakKeptCapacity(t *testing.T) {
 				}
 			}
 		}
-	}
-}
-
-// The same with rotations: a resume in after mode, whose window goes on from the checkpoint's
-// second with no line (skip 0), keeps its lines too.
-func TestBreakKeptRotatedResumes(t *testing.T) {
-	seeds := uint64(8)
-	if testing.Short() {
-		seeds = 2
-	}
-	for seed := range seeds {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { keptExport(t, seed, false, true) })
 	}
 }

@@ -2,6 +2,7 @@ package export
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"strings"
@@ -167,6 +168,86 @@ func (e *eagerWindow) line(sec int64, data []byte) {
 	}
 }
 
+// windowFeed reads a log into a window as merge.stream does: before each read that moves the
+// reader's buffer the window moves (keeps or hashes what it has of that buffer), each fragment
+// goes to the skipper first (if any), and the others are added to the line begun at its first
+// fragment. The tests that check the window against the eager one read through it, so that the
+// loop they check is one, and the production loop's. Lines are numbered from 0 in the order
+// read, stored ones left out.
+type windowFeed struct {
+	w    *window
+	skip *skipper // nil: nothing is stored
+	// sec gives line n's second, at its first fragment; an error stops the read.
+	sec func(n int) (int64, error)
+	// stored, if set, is told of each fragment the skipper found stored.
+	stored func(f logline.Fragment)
+	// cut, if set, says after each fragment is added whether the stream breaks there: the read
+	// stops, the fragment's line not ended.
+	cut func(f logline.Fragment) bool
+	// ended is told of each line ended, with its second and its bytes as served; stop (or an
+	// error) stops the read.
+	ended func(n int, sec int64, data []byte) (stop bool, err error)
+}
+
+// run reads r until its end or a stop, and returns how many lines it ended.
+func (d *windowFeed) run(r *logline.Reader) (int, error) {
+	var line windowLine
+	var data []byte
+	var sec int64
+	n := 0
+	for {
+		if !r.Ready() {
+			d.w.move(&line)
+		}
+		f, err := r.Next()
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+		if d.skip != nil {
+			stored, err := d.skip.feed(f)
+			if err != nil {
+				return n, err
+			}
+			if stored {
+				if d.stored != nil {
+					d.stored(f)
+				}
+				continue
+			}
+		}
+		if f.First {
+			if sec, err = d.sec(n); err != nil {
+				return n, err
+			}
+			line, data = d.w.begin(sec), nil
+		}
+		d.w.add(&line, f.Data)
+		data = append(data, f.Data...)
+		if d.cut != nil && d.cut(f) {
+			return n, nil
+		}
+		if !f.Last {
+			continue
+		}
+		d.w.end(&line)
+		n++
+		if stop, err := d.ended(n-1, sec, data); stop || err != nil {
+			return n, err
+		}
+	}
+}
+
+// sameAsEager says how the folded window w differs from ref, if it does.
+func sameAsEager(w *window, ref *eagerWindow) error {
+	if w.hash != ref.hash || w.first != ref.first || w.skip != ref.skip || w.since.Unix() != ref.since {
+		return fmt.Errorf("window %+v, hashing every line gives %+v", *w, *ref)
+	}
+	return nil
+}
+
 // The window's hashes are those of hashing every line as it comes, however the stream is read:
 // lines of any length (some longer than the reader's buffer, so in fragments), reads of any size
 // (the reader moves its bytes when it must), a clock that steps back, the window saved (folded)
@@ -202,41 +283,26 @@ func TestWindowLazyHash(t *testing.T) {
 			src = iotest.HalfReader(src)
 		}
 		r := logline.NewReader(src, 64+rng.IntN(200))
-		var line windowLine
-		var cur []byte
-		n := 0
-		for {
-			if !r.Ready() {
-				w.move(&line)
-			}
-			f, err := r.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if f.First {
-				line, cur = w.begin(secs[n]), nil
-			}
-			w.add(&line, f.Data)
-			cur = append(cur, f.Data...)
-			if !f.Last {
-				continue
-			}
-			w.end(&line)
-			ref.line(secs[n], cur)
-			n++
-			if rng.IntN(20) == 0 {
-				w.fold(nil)
-				if w.hash != ref.hash || w.first != ref.first || w.skip != ref.skip || w.since.Unix() != ref.since {
-					t.Fatalf("seed %d, line %d: window %+v, hashing every line gives %+v", seed, n, w, ref)
+		feed := windowFeed{
+			w:   &w,
+			sec: func(n int) (int64, error) { return secs[n], nil },
+			ended: func(n int, sec int64, data []byte) (bool, error) {
+				ref.line(sec, data)
+				if rng.IntN(20) == 0 {
+					w.fold(nil)
+					if err := sameAsEager(&w, &ref); err != nil {
+						return true, fmt.Errorf("line %d: %w", n+1, err)
+					}
 				}
-			}
+				return false, nil
+			},
+		}
+		if _, err := feed.run(r); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
 		}
 		w.fold(nil)
-		if w.hash != ref.hash || w.first != ref.first || w.skip != ref.skip || w.since.Unix() != ref.since {
-			t.Fatalf("seed %d, at the end: window %+v, hashing every line gives %+v", seed, w, ref)
+		if err := sameAsEager(&w, &ref); err != nil {
+			t.Fatalf("seed %d, at the end: %v", seed, err)
 		}
 	}
 }

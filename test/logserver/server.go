@@ -211,26 +211,26 @@ func (s *Server) OnLogRequestFrom(user string, hook func(ns, pod string, opts *c
 // from clients that impersonate user (the command's --as; "" for none): 0 for a pod that does not
 // exist.
 func (s *Server) LogRequests(ns, podName, name, user string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.pods[ns+"/"+podName]
-	if p == nil || p.containers[name] == nil {
-		return 0
-	}
-	return p.containers[name].requests[user]
+	return s.countRequests(ns, podName, name, func(c *container) int { return c.requests[user] })
 }
 
 // FollowRequests is LogRequests counting only those with follow=true. A client opens a followed
 // stream once it has read what the log served before (kubectl logexport's follower does): one
 // opened after a change shows that the client has looked at the log since.
 func (s *Server) FollowRequests(ns, podName, name, user string) int {
+	return s.countRequests(ns, podName, name, func(c *container) int { return c.follows[user] })
+}
+
+// countRequests is what count says of a container of the pod that has the name now, and 0 if
+// there is no such container (a pod deleted or replaced has its requests counted no longer).
+func (s *Server) countRequests(ns, podName, name string, count func(c *container) int) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.pods[ns+"/"+podName]
 	if p == nil || p.containers[name] == nil {
 		return 0
 	}
-	return p.containers[name].follows[user]
+	return count(p.containers[name])
 }
 
 // AddPod creates a running pod whose containers have each started one instance with an empty log.

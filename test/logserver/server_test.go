@@ -378,22 +378,33 @@ func TestRequestsByUser(t *testing.T) {
 	}
 	var hooked []string
 	s.OnLogRequestFrom("run-2", func(_, pod string, _ *corev1.PodLogOptions) { hooked = append(hooked, pod) })
-	for _, user := range []string{"", "run-1", "run-2", "run-2"} {
-		if _, err := readLog(t, client(user), "p", &corev1.PodLogOptions{Container: "c"}); err != nil {
+	// A terminated container's followed stream ends with its log, as a plain one does.
+	s.Terminate("default", "p", "c", 0)
+	for i, user := range []string{"", "run-1", "run-2", "run-2"} {
+		if _, err := readLog(t, client(user), "p", &corev1.PodLogOptions{Container: "c", Follow: i == 3}); err != nil {
 			t.Fatalf("reading log as %q: %v", user, err)
 		}
 	}
 	if len(hooked) != 2 {
 		t.Errorf("hook called %d times, want 2 (the requests of run-2 only)", len(hooked))
 	}
-	for user, want := range map[string]int{"": 1, "run-1": 1, "run-2": 2, "run-3": 0} {
-		if got := s.LogRequests("default", "p", "c", user); got != want {
-			t.Errorf("LogRequests(%q) = %d, want %d", user, got, want)
+	for user, want := range map[string][2]int{"": {1, 0}, "run-1": {1, 0}, "run-2": {2, 1}, "run-3": {0, 0}} {
+		if got := s.LogRequests("default", "p", "c", user); got != want[0] {
+			t.Errorf("LogRequests(%q) = %d, want %d", user, got, want[0])
 		}
+		if got := s.FollowRequests("default", "p", "c", user); got != want[1] {
+			t.Errorf("FollowRequests(%q) = %d, want %d", user, got, want[1])
+		}
+	}
+	if got := s.LogRequests("default", "p", "other", ""); got != 0 {
+		t.Errorf("LogRequests of a container the pod does not have = %d, want 0", got)
 	}
 	s.Replace("default", "p")
 	if got := s.LogRequests("default", "p", "c", "run-2"); got != 0 {
 		t.Errorf("LogRequests of a replaced pod = %d, want 0 (a new pod)", got)
+	}
+	if got := s.FollowRequests("default", "p", "c", "run-2"); got != 0 {
+		t.Errorf("FollowRequests of a replaced pod = %d, want 0 (a new pod)", got)
 	}
 }
 
