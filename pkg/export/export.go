@@ -576,7 +576,8 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 				}
 				return fmt.Errorf("reading log of %s: %w", m.t.Key(), err)
 			}
-			lineTime, line = ts, w.begin(ts.Unix())
+			lineTime = ts
+			w.begin(&line, ts.Unix())
 			write = after == nil || ts.After(*after)
 			if after != nil && ts.Equal(*after) {
 				// The stored lines with the newest timestamp came in the order served, so the

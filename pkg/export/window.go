@@ -124,13 +124,15 @@ type windowLine struct {
 	hash   store.Hash
 }
 
-// begin starts a line whose first entry is at sec. A line older than the window's second
-// (a clock that stepped back) is not served to a resume, so it is not counted.
-func (w *window) begin(sec int64) windowLine {
-	l := windowLine{sec: sec, open: true}
-	l.fresh = w.since.IsZero() || sec > w.since.Unix()
-	l.in = l.fresh || sec == w.since.Unix()
-	return l
+// begin starts l as a line whose first entry is at sec. A line older than the window's second
+// (a clock that stepped back) is not served to a resume, so it is not counted. l is set field
+// by field, in place: a windowLine returned by value and copied costs a store-forwarding stall
+// on every line.
+func (w *window) begin(l *windowLine, sec int64) {
+	since := w.since.Unix()
+	l.sec, l.open, l.data, l.hashed, l.hash = sec, true, nil, false, 0
+	l.fresh = sec > since || w.since.IsZero()
+	l.in = l.fresh || sec == since
 }
 
 // add extends the line with served bytes.
