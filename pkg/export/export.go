@@ -554,7 +554,10 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 		if err != nil {
 			return m.readError(ctx, err)
 		}
-		if stored, err = skip.feed(f); err != nil {
+		if skip.done {
+			// Past the window (a call saved on every line).
+			stored = false
+		} else if stored, err = skip.feed(f); err != nil {
 			return err
 		} else if stored {
 			continue

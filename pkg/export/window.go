@@ -130,20 +130,22 @@ type windowLine struct {
 // on every line.
 func (w *window) begin(l *windowLine, sec int64) {
 	since := w.since.Unix()
-	l.sec, l.open, l.data, l.hashed, l.hash = sec, true, nil, false, 0
-	l.fresh = sec > since || w.since.IsZero()
-	l.in = l.fresh || sec == since
+	fresh := sec > since || w.since.IsZero()
+	*l = windowLine{sec: sec, open: true, fresh: fresh, in: fresh || sec == since}
 }
 
-// add extends the line with served bytes.
+// add extends the line with served bytes. Small enough to be inlined for a line's first
+// fragment, which most lines are whole.
 func (w *window) add(l *windowLine, p []byte) {
-	if !l.in {
-		return
-	}
-	if !l.hashed && l.data == nil {
+	if l.in && (l.hashed || l.data != nil) {
+		w.addMore(l, p)
+	} else if l.in {
 		l.data = p
-		return
 	}
+}
+
+// addMore extends a line that has bytes already.
+func (w *window) addMore(l *windowLine, p []byte) {
 	if !l.hashed {
 		l.hashData(w)
 	}

@@ -171,6 +171,11 @@ func (r *Reader) newline() int {
 	if r.nl >= r.r {
 		return r.nl
 	}
+	return r.scan()
+}
+
+// scan is newline when the next line's newline is not known yet.
+func (r *Reader) scan() int {
 	from := max(r.r, r.scanned)
 	if i := bytes.IndexByte(r.buf[from:r.w], '\n'); i >= 0 {
 		r.nl = from + i
