@@ -537,10 +537,16 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 		write    bool
 		lineTime time.Time
 		stored   bool // the fragment just read was already stored
+		// written is what the line being read added to the log so far.
+		written int64
 		// ties: lines with the timestamp *after that are stored (see below).
 		ties = m.cp.Ties
 	)
 	var parser logline.Parser
+	every := m.CommitBytes
+	if every <= 0 {
+		every = CommitEvery
+	}
 	for {
 		if !r.Ready() {
 			// The next read moves the buffer's bytes: what the window has of them is kept or
@@ -554,7 +560,10 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 		if err != nil {
 			return m.readError(ctx, err)
 		}
-		if stored, err = skip.feed(f); err != nil {
+		if skip.done {
+			// Past the window (a call saved on every line).
+			stored = false
+		} else if stored, err = skip.feed(f); err != nil {
 			return err
 		} else if stored {
 			continue
@@ -576,7 +585,8 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 				}
 				return fmt.Errorf("reading log of %s: %w", m.t.Key(), err)
 			}
-			lineTime, line = ts, w.begin(ts.Unix())
+			lineTime, written = ts, 0
+			w.begin(&line, ts.Unix())
 			write = after == nil || ts.After(*after)
 			if after != nil && ts.Equal(*after) {
 				// The stored lines with the newest timestamp came in the order served, so the
@@ -598,11 +608,15 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 			if _, err := m.log.Write(data); err != nil {
 				return err
 			}
+			written += int64(len(data))
 		}
 		if f.Last {
-			m.endLine(write, lineTime, &w, &line, in)
-			if err := m.maybeCommit(); err != nil {
-				return err
+			m.endLine(write, lineTime, written, &w, &line, in)
+			// A long export saves its checkpoint every so many bytes.
+			if m.log.Length()-m.log.Committed() >= every {
+				if err := m.save(); err != nil {
+					return err
+				}
 			}
 			if follow && r.Buffered() == 0 {
 				// Caught up: the next read waits for the container. Make what came visible now.
@@ -623,8 +637,9 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 			if _, err := m.log.Write([]byte{'\n'}); err != nil {
 				return err
 			}
+			written++
 		}
-		m.endLine(write, lineTime, &w, &line, in)
+		m.endLine(write, lineTime, written, &w, &line, in)
 	}
 	if err := m.prove(); err != nil {
 		return err
@@ -675,8 +690,9 @@ func (m *merge) prove() error {
 // proveTimeout bounds the status request that proves a stream's instance.
 const proveTimeout = 30 * time.Second
 
-// endLine takes a complete line into the window w and, if written, into the checkpoint.
-func (m *merge) endLine(write bool, ts time.Time, w *window, line *windowLine, in *instance) {
+// endLine takes a complete line into the window w and, if written (its bytes, all of them
+// written successfully), into the checkpoint.
+func (m *merge) endLine(write bool, ts time.Time, size int64, w *window, line *windowLine, in *instance) {
 	if write || !m.cp.After {
 		w.end(line)
 		w.saveTo(&m.cp)
@@ -714,7 +730,6 @@ func (m *merge) endLine(write bool, ts time.Time, w *window, line *windowLine, i
 		}
 		m.res.Gaps[m.gap].To, m.gap = &to, -1
 	}
-	n := m.log.Length()
 	if m.timer != nil {
 		m.timer.LineAt(ts)
 	}
@@ -723,24 +738,13 @@ func (m *merge) endLine(write bool, ts time.Time, w *window, line *windowLine, i
 		m.Metrics.Written(ts)
 	}
 	m.res.Lines++
-	m.res.Bytes += m.log.Length() - n
+	m.res.Bytes += size
 	m.cp.Lines++
 }
 
 // CommitEvery is how many bytes a long export writes between checkpoints, so that an interrupted
 // run leaves at most that much to fetch again.
 const CommitEvery = 8 << 20
-
-func (m *merge) maybeCommit() error {
-	every := m.CommitBytes
-	if every <= 0 {
-		every = CommitEvery
-	}
-	if m.log.Length()-m.log.Committed() < every {
-		return nil
-	}
-	return m.save()
-}
 
 // sync brings m.cp's window up to date with the live one.
 func (m *merge) sync() {

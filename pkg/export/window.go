@@ -124,24 +124,28 @@ type windowLine struct {
 	hash   store.Hash
 }
 
-// begin starts a line whose first entry is at sec. A line older than the window's second
-// (a clock that stepped back) is not served to a resume, so it is not counted.
-func (w *window) begin(sec int64) windowLine {
-	l := windowLine{sec: sec, open: true}
-	l.fresh = w.since.IsZero() || sec > w.since.Unix()
-	l.in = l.fresh || sec == w.since.Unix()
-	return l
+// begin starts l as a line whose first entry is at sec. A line older than the window's second
+// (a clock that stepped back) is not served to a resume, so it is not counted. l is set in
+// place (and begin is small enough to be inlined): a windowLine returned by value and copied
+// cost a store-forwarding stall on every line.
+func (w *window) begin(l *windowLine, sec int64) {
+	since := w.since.Unix()
+	fresh := sec > since || w.since.IsZero()
+	*l = windowLine{sec: sec, open: true, fresh: fresh, in: fresh || sec == since}
 }
 
-// add extends the line with served bytes.
+// add extends the line with served bytes. Small enough to be inlined for a line's first
+// fragment, which most lines are whole.
 func (w *window) add(l *windowLine, p []byte) {
-	if !l.in {
-		return
-	}
-	if !l.hashed && l.data == nil {
+	if l.in && (l.hashed || l.data != nil) {
+		w.addMore(l, p)
+	} else if l.in {
 		l.data = p
-		return
 	}
+}
+
+// addMore extends a line that has bytes already.
+func (w *window) addMore(l *windowLine, p []byte) {
 	if !l.hashed {
 		l.hashData(w)
 	}

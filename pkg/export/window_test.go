@@ -28,7 +28,8 @@ func windowAfter(w window, lines ...string) window {
 		if err != nil {
 			panic(err)
 		}
-		wl := w.begin(ts.Unix())
+		var wl windowLine
+		w.begin(&wl, ts.Unix())
 		w.add(&wl, buf[:len(l)])
 		buf = buf[len(l):]
 		w.end(&wl)
@@ -222,7 +223,8 @@ func (d *windowFeed) run(r *logline.Reader) (int, error) {
 			if sec, err = d.sec(n); err != nil {
 				return n, err
 			}
-			line, data = d.w.begin(sec), nil
+			d.w.begin(&line, sec)
+			data = nil
 		}
 		d.w.add(&line, f.Data)
 		data = append(data, f.Data...)

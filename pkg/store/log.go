@@ -389,6 +389,11 @@ func (l *Log) Checkpoint() *Checkpoint { return l.cp }
 
 // Write appends p to the current line.
 func (l *Log) Write(p []byte) (int, error) {
+	if len(p) <= cap(l.buf)-len(l.buf) && l.bufp != nil {
+		// What nearly every line takes: it fits.
+		l.buf = append(l.buf, p...)
+		return len(p), nil
+	}
 	n := len(p)
 	if len(p) > 0 && l.bufp == nil {
 		l.takeBuffer()
