@@ -53,7 +53,7 @@ func (s *sizes) String() string                                                 
 
 // BenchmarkFirstExportHeap exports one container's log of BUCKET_BENCH_MIB MiB (default 128)
 // at once, into a directory and into a bucket, and reports the peak live heap of each: a
-// bucket's log holds what it has not committed in memory (CommitBytes, 8 MiB by default).
+// bucket's log holds what it has not committed in memory (SegmentBytes, the command's CommitBytes).
 // Compare the two (peak-heap-MiB) as a ratio.
 func BenchmarkFirstExportHeap(b *testing.B) {
 	mib := 128
@@ -82,6 +82,7 @@ func BenchmarkFirstExportHeap(b *testing.B) {
 			var peak uint64
 			for range b.N {
 				var d store.Destination
+				var opts export.Options
 				if dest == "dir" {
 					dir, err := store.Open(b.TempDir(), false)
 					if err != nil {
@@ -95,10 +96,11 @@ func BenchmarkFirstExportHeap(b *testing.B) {
 						b.Fatal(err)
 					}
 					d = bd
+					opts.CommitBytes = bucket.SegmentBytes
 				}
 				runtime.GC()
 				stop := peakmem.Start("/memory/classes/heap/objects:bytes")
-				res := (&export.Exporter{Client: client, Dest: d}).Export(ctx, tgt)
+				res := (&export.Exporter{Client: client, Dest: d, Options: opts}).Export(ctx, tgt)
 				p := stop()
 				if res.Err != nil {
 					b.Fatal(res.Err)

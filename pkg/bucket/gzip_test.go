@@ -59,13 +59,13 @@ func TestGzipBytes(t *testing.T) {
 	}
 }
 
-// BenchmarkGzipBytes compresses an 8 MiB segment (the size the merge commits at) of JSON log
-// lines; "stdlib" is compress/gzip at its default level, the reference. The ratio metric is
+// BenchmarkGzipBytes compresses a segment (SegmentBytes, the size the merge commits at) of JSON
+// log lines; "stdlib" is compress/gzip at its default level, the reference. The ratio metric is
 // compressed over plain bytes.
 //
 //	go test -run x -bench GzipBytes ./pkg/bucket/
 func BenchmarkGzipBytes(b *testing.B) {
-	data := logLines(8 << 20)
+	data := logLines(SegmentBytes)
 	report := func(b *testing.B, z []byte) {
 		b.ReportMetric(float64(len(z))/float64(len(data)), "ratio")
 	}

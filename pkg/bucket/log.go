@@ -16,8 +16,9 @@ import (
 )
 
 // Log is a container's log in the bucket, open for appending. What is written after the last
-// commit is held in memory: a commit uploads it as one segment (the merge commits every 8 MiB
-// and, following, at its checkpoint interval, which sizes the segments by bytes and by time).
+// commit is held in memory: a commit uploads it as one segment (the merge commits every
+// SegmentBytes and, following, at its checkpoint interval, which sizes the segments by bytes and
+// by time).
 type Log struct {
 	d   *Dest
 	rel string
@@ -45,6 +46,11 @@ type Log struct {
 }
 
 var _ store.Appender = (*Log)(nil)
+
+// SegmentBytes is how many bytes of log an export to a bucket puts in one segment (export's
+// CommitBytes): the log holds them in memory until they are put, for each of the log requests
+// open at once.
+const SegmentBytes = 8 << 20
 
 // Append opens a container's log: its checkpoint, and the segments past it that a run that
 // did not finish left.

@@ -417,7 +417,7 @@ func (o *Options) Run(ctx context.Context) (err error) {
 	if o.DryRun {
 		return o.printDryRun(targets, nsErrs)
 	}
-	e := &export.Exporter{Client: client, Dest: dir, Options: export.Options{Timestamps: o.Timestamps, Since: o.since}}
+	e := &export.Exporter{Client: client, Dest: dir, Options: o.exportOptions()}
 	selected := len(targets)
 	p := newProgress(o.ErrOut, selected)
 	// Each result is kept as its row, the listed pod let go: what a run holds of a container once

@@ -13,6 +13,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/logexport/kubectl-logexport/pkg/bucket"
 	"github.com/logexport/kubectl-logexport/pkg/export"
 	"github.com/logexport/kubectl-logexport/pkg/target"
 )
@@ -60,6 +61,41 @@ func TestValidate(t *testing.T) {
 			wantChunk := cmp.Or(tt.wantChunk, 500)
 			if len(o.selections) != 1 || o.selections[0].Scope.ChunkSize != wantChunk {
 				t.Fatalf("selections %+v, want one with chunk size %d", o.selections, wantChunk)
+			}
+		})
+	}
+}
+
+// An export to a bucket commits a segment at a time, which its log holds in memory until it is
+// put; a directory takes the export's default, which syncs less often.
+func TestExportOptions(t *testing.T) {
+	tests := []struct {
+		args            []string
+		wantCommitBytes int64
+		wantTimestamps  bool
+	}{
+		{[]string{"-d", "logs"}, 0, false},
+		{[]string{"-d", "logs", "--timestamps"}, 0, true},
+		{[]string{"-d", "s3://team-logs/prod"}, bucket.SegmentBytes, false},
+		{[]string{"-d", "s3://team-logs/prod", "-f", "--timestamps"}, bucket.SegmentBytes, true},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			streams, _, _, _ := genericiooptions.NewTestIOStreams()
+			o := NewOptions(streams)
+			c := newCmd(o)
+			if err := c.ParseFlags(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			if err := o.Complete(c, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := o.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			opts := o.exportOptions()
+			if opts.CommitBytes != tt.wantCommitBytes || opts.Timestamps != tt.wantTimestamps {
+				t.Fatalf("commit bytes %d, timestamps %v; want %d, %v", opts.CommitBytes, opts.Timestamps, tt.wantCommitBytes, tt.wantTimestamps)
 			}
 		})
 	}

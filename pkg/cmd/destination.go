@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/logexport/kubectl-logexport/pkg/bucket"
+	"github.com/logexport/kubectl-logexport/pkg/export"
 	"github.com/logexport/kubectl-logexport/pkg/objstore"
 	"github.com/logexport/kubectl-logexport/pkg/store"
 )
@@ -50,6 +51,16 @@ func (o *Options) openDest(ctx context.Context) (destination, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// exportOptions are the export settings of the flags, for the destination --dir names.
+func (o *Options) exportOptions() export.Options {
+	opts := export.Options{Timestamps: o.Timestamps, Since: o.since}
+	if o.toBucket() {
+		// A segment is held in memory until it is put.
+		opts.CommitBytes = bucket.SegmentBytes
+	}
+	return opts
 }
 
 // closeDest closes the destination and makes its error the run's if the run had none: closing

@@ -47,7 +47,8 @@ func (o *Options) runFollow(ctx context.Context, client kubernetes.Interface) (e
 	defer closeDest(dir, &err)
 	defer o.finishRun(dir, &err)
 	stored := &storedCounter{}
-	opts := export.Options{Timestamps: o.Timestamps, Since: o.since, CommitInterval: checkpointInterval, Metrics: stored}
+	opts := o.exportOptions()
+	opts.CommitInterval, opts.Metrics = checkpointInterval, stored
 	if o.toBucket() {
 		// Every checkpoint of a followed container in a bucket is an object of its lines.
 		opts.CommitInterval = o.SegmentInterval

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -91,8 +92,18 @@ func servePod(w http.ResponseWriter, r *http.Request, uid func(name string) stri
 // cpu-x-discard the same for the CPU time (user and system) of the process, server included,
 // which other work on the machine disturbs less.
 // allocs/line should round to 0: what allocates is per export (request, files), not per line.
+//
+// The log is MERGE_BENCH_MIB MiB (default 32); at 128 its export also saves checkpoints on the
+// way (every CommitEvery), as a long one does.
 func BenchmarkMerge(b *testing.B) {
-	served, lines, client := benchLog(b, 32<<20)
+	mib := 32
+	if s := os.Getenv("MERGE_BENCH_MIB"); s != "" {
+		var err error
+		if mib, err = strconv.Atoi(s); err != nil || mib <= 0 {
+			b.Fatalf("MERGE_BENCH_MIB=%q: want a number of MiB", s)
+		}
+	}
+	served, lines, client := benchLog(b, mib<<20)
 	st := &benchStatus
 	discard := func() {
 		rc, err := client.CoreV1().Pods("ns").GetLogs("p", &corev1.PodLogOptions{Container: "app", Timestamps: true}).Stream(context.Background())
