@@ -195,8 +195,8 @@ func TestRestartBetweenListAndFetch(t *testing.T) {
 	restart(t, ns, "p2-target", cs, "app", second)
 	// p2-target is fetched only once p1-early's file is complete: while it is not, the restart
 	// has landed between the list and the fetch, which is what this test is about.
-	if fi, err := os.Stat(earlyFile); err != nil || fi.Size() >= int64(len(earlyWant)) {
-		t.Fatalf("the run was done with p1-early before the restart landed (%v); make its log bigger", err)
+	if n := writtenSize(earlyFile); n >= int64(len(earlyWant)) {
+		t.Fatalf("the run was done with p1-early before the restart landed (%d bytes written); make its log bigger", n)
 	}
 	err := c.Wait()
 	t.Logf("run with the restart in the middle: %v\nstderr: %s", err, stderr.String())

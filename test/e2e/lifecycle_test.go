@@ -121,11 +121,12 @@ func bigExport(t *testing.T) (ns, dir, file, want string) {
 	return ns, dir, filepath.Join(dir, ns, "big", "app.log"), want
 }
 
+// waitSize waits until a run has written min bytes of the log at path.
 func waitSize(t *testing.T, path string, min int64) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		if fi, err := os.Stat(path); err == nil && fi.Size() >= min {
+		if writtenSize(path) >= min {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -133,22 +134,48 @@ func waitSize(t *testing.T, path string, min int64) {
 	t.Fatalf("%s never reached %d bytes", path, min)
 }
 
+// writtenSize is how much of the log at path a run has written: a new log has its name only from
+// its first checkpoint on (every 32 MiB, or at the end), and is written as .NAME.new before.
+func writtenSize(path string) int64 {
+	for _, p := range []string{path, filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".new")} {
+		if fi, err := os.Stat(p); err == nil {
+			return fi.Size()
+		}
+	}
+	return 0
+}
+
 // A run killed with SIGKILL in the middle of writing leaves the directory so that the next run
-// ends with exactly the right content.
+// ends with exactly the right content: killed before the log's first checkpoint (it is still
+// under its temporary name), and killed with bytes written after a checkpoint (which a SIGINT
+// saved in between, the log being shorter than a checkpoint's interval).
 func TestSIGKILLThenResume(t *testing.T) {
 	ns, dir, file, want := bigExport(t)
-	for _, min := range []int64{1 << 20, 6 << 20} {
+	// stop starts a run and sends it sig once it has written past min bytes of the log.
+	stop := func(sig syscall.Signal, min int64) {
+		t.Helper()
 		c := pluginCmd(nil, "-n", ns, "-d", dir)
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
 		waitSize(t, file, min)
-		_ = c.Process.Signal(syscall.SIGKILL)
+		_ = c.Process.Signal(sig)
 		_ = c.Wait()
-		if fi, _ := os.Stat(file); fi.Size() >= int64(len(want)) {
-			t.Fatalf("the run finished before it was killed; make the log bigger")
+		if writtenSize(file) >= int64(len(want)) {
+			t.Fatalf("the run finished before %v; make the log bigger", sig)
 		}
 	}
+	stop(syscall.SIGKILL, 1<<20)
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Fatalf("a log killed before its first checkpoint has its name (%v)", err)
+	}
+	// The next run writes the log again from its start: past what the killed one left.
+	stop(syscall.SIGINT, writtenSize(file)+1<<20)
+	saved := readFile(t, file)
+	if len(saved) == 0 || !strings.HasPrefix(want, saved) {
+		t.Fatalf("after SIGINT the file holds %d bytes, not a prefix of the log", len(saved))
+	}
+	stop(syscall.SIGKILL, int64(len(saved))+1<<20)
 	export(t, "-n", ns, "-d", dir)
 	assertFile(t, file, want)
 }
