@@ -66,6 +66,24 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// validOptions are the options of a command line, completed and validated.
+func validOptions(t *testing.T, args []string) *Options {
+	t.Helper()
+	streams, _, _, _ := genericiooptions.NewTestIOStreams()
+	o := NewOptions(streams)
+	c := newCmd(o)
+	if err := c.ParseFlags(args); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Complete(c, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
 // An export to a bucket commits a segment at a time, which its log holds in memory until it is
 // put; a directory takes the export's default, which syncs less often.
 func TestExportOptions(t *testing.T) {
@@ -81,18 +99,7 @@ func TestExportOptions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			streams, _, _, _ := genericiooptions.NewTestIOStreams()
-			o := NewOptions(streams)
-			c := newCmd(o)
-			if err := c.ParseFlags(tt.args); err != nil {
-				t.Fatal(err)
-			}
-			if err := o.Complete(c, nil); err != nil {
-				t.Fatal(err)
-			}
-			if err := o.Validate(); err != nil {
-				t.Fatal(err)
-			}
+			o := validOptions(t, tt.args)
 			opts := o.exportOptions()
 			if opts.CommitBytes != tt.wantCommitBytes || opts.Timestamps != tt.wantTimestamps {
 				t.Fatalf("commit bytes %d, timestamps %v; want %d, %v", opts.CommitBytes, opts.Timestamps, tt.wantCommitBytes, tt.wantTimestamps)
@@ -117,18 +124,7 @@ func TestFollowStreams(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			streams, _, _, _ := genericiooptions.NewTestIOStreams()
-			o := NewOptions(streams)
-			c := newCmd(o)
-			if err := c.ParseFlags(tt.args); err != nil {
-				t.Fatal(err)
-			}
-			if err := o.Complete(c, nil); err != nil {
-				t.Fatal(err)
-			}
-			if err := o.Validate(); err != nil {
-				t.Fatal(err)
-			}
+			o := validOptions(t, tt.args)
 			if o.MaxLogRequests != tt.wantRequests || o.followStreams() != tt.wantStreams {
 				t.Fatalf("requests %d, streams %d; want %d, %d", o.MaxLogRequests, o.followStreams(), tt.wantRequests, tt.wantStreams)
 			}
