@@ -161,7 +161,7 @@ func (d *Dir) RemoveGaps(namespace, pod, container string) error {
 	}
 	var keep []byte
 	lines, removed := 0, false
-	_, _ = scanLines(data, func(_ int, line []byte) error {
+	_ = scanData(data, func(_ int, line []byte) error {
 		var r gapRecord
 		// A line that does not parse is kept: it is not known to be the container's.
 		if json.Unmarshal(line, &r) == nil && r.Pod == pod && r.Container == container {
@@ -190,7 +190,7 @@ func (d *Dir) RemoveGaps(namespace, pod, container string) error {
 // the last record of a gap winning. A line that does not parse is counted in bad.
 func parseGaps(data []byte) (gaps map[containerKey][]Gap, bad int) {
 	gaps = map[containerKey][]Gap{}
-	_, _ = scanLines(data, func(_ int, line []byte) error {
+	_ = scanData(data, func(_ int, line []byte) error {
 		var r gapRecord
 		if err := json.Unmarshal(bytes.TrimSpace(line), &r); err != nil || !plainName(r.Pod) || !plainName(r.Container) {
 			bad++

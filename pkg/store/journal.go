@@ -126,7 +126,7 @@ func (d *Dir) TrimJournal(t time.Time) error {
 		return nil // no journal yet
 	}
 	last := map[string]time.Time{} // by run: when it was last heard of
-	_, _ = scanLines(data, func(_ int, line []byte) error {
+	_ = scanData(data, func(_ int, line []byte) error {
 		var r Run
 		if json.Unmarshal(line, &r) == nil {
 			at := r.Start
@@ -141,7 +141,7 @@ func (d *Dir) TrimJournal(t time.Time) error {
 	})
 	var keep []byte
 	lines := 0
-	_, _ = scanLines(data, func(_ int, line []byte) error {
+	_ = scanData(data, func(_ int, line []byte) error {
 		var r Run
 		if json.Unmarshal(line, &r) == nil && last[r.ID].Before(t) {
 			return nil

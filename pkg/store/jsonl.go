@@ -1,10 +1,12 @@
 package store
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -38,44 +40,74 @@ type jsonl struct {
 	devOK bool
 }
 
-// scanLines calls fn with each complete line of data (without its newline), in order, and
-// returns the length of those lines: what follows is a torn line or crash debris. It stops at the
-// first error of fn.
-func scanLines(data []byte, fn func(n int, line []byte) error) (int64, error) {
-	var size int64
+// scanLines calls fn with each complete line of r (without its newline), in order, and returns
+// the length of those lines and whether anything follows them: a torn line or crash debris. It
+// stops at the first error of fn (the line it refused is the tail) or of r. fn must not keep line.
+// The file is read a buffer at a time, never whole: a namespace of tens of thousands of
+// containers has a checkpoint file of several MiB, read at the start of a run, when its memory
+// peaks.
+func scanLines(r io.Reader, fn func(n int, line []byte) error) (size int64, tail bool, err error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var long []byte // a line longer than the buffer, gathered
 	for n := 1; ; n++ {
-		i := bytes.IndexByte(data[size:], '\n')
-		if i < 0 || bytes.IndexByte(data[size:size+int64(i)], 0) >= 0 {
-			return size, nil // the rest was cut short by a crash
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			long = append(long[:0], line...)
+			for errors.Is(err, bufio.ErrBufferFull) {
+				line, err = br.ReadSlice('\n')
+				long = append(long, line...)
+			}
+			line = long
 		}
-		if err := fn(n, data[size:size+int64(i)]); err != nil {
-			return size, err
+		switch {
+		case errors.Is(err, io.EOF):
+			return size, len(line) > 0, nil // the rest was cut short by a crash
+		case err != nil:
+			return size, true, err
 		}
-		size += int64(i) + 1
+		body := line[:len(line)-1]
+		if bytes.IndexByte(body, 0) >= 0 {
+			return size, true, nil // the rest was cut short by a crash
+		}
+		if err := fn(n, body); err != nil {
+			return size, true, err
+		}
+		size += int64(len(line))
 	}
+}
+
+// scanData is scanLines on a file read whole.
+func scanData(data []byte, fn func(n int, line []byte) error) error {
+	_, _, err := scanLines(bytes.NewReader(data), fn)
+	return err
 }
 
 // readJSONL reads a file's complete lines through fn; a missing file has none. An error of fn
 // (a line that does not parse) is returned as is, with the file kept for appending.
 func readJSONL(d *Dir, name string, fn func(n int, line []byte) error) (*jsonl, error) {
 	j := &jsonl{dir: d, name: name, shown: d.Path(name)}
-	data, err := d.fs.ReadFile(name)
+	f, err := d.fs.OpenFile(name, os.O_RDONLY, 0)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return j, nil
 	case err != nil:
 		return nil, hostPathError("read", j.shown, err)
 	}
-	size, err := scanLines(data, func(n int, line []byte) error {
+	defer f.Close()
+	var ferr error
+	size, tail, err := scanLines(f, func(n int, line []byte) error {
 		if err := fn(n, line); err != nil {
+			ferr = err
 			return err
 		}
 		j.lines++
 		return nil
 	})
-	j.size = size
-	j.tail = size < int64(len(data))
-	return j, err
+	if err != nil && ferr == nil {
+		return nil, hostPathError("read", j.shown, err)
+	}
+	j.size, j.tail = size, tail
+	return j, ferr
 }
 
 // write appends b (complete lines) without syncing it.

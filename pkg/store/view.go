@@ -238,7 +238,7 @@ func eachNamespaceFile(r reader, dir string, fn func(ns, name string, data []byt
 func inspectCheckpoints(r reader, inv *Inventory, get func(string, containerKey) *StoredLog) error {
 	return eachNamespaceFile(r, checkpointsDir, func(ns, name string, data []byte) {
 		cps := map[containerKey]Checkpoint{}
-		_, err := scanLines(data, func(n int, line []byte) error {
+		err := scanData(data, func(n int, line []byte) error {
 			rec, err := parseRecord(line)
 			if err != nil {
 				return fmt.Errorf("checkpoint file %s is corrupt at line %d (%v): the containers after it are not listed", r.Shown(name), n, err)
@@ -346,7 +346,7 @@ func inspectJournal(r reader, inv *Inventory, gapsByRun map[string]int) error {
 	}
 	byID := map[string]int{}
 	bad := 0
-	_, _ = scanLines(data, func(_ int, line []byte) error {
+	_ = scanData(data, func(_ int, line []byte) error {
 		var run Run
 		if err := json.Unmarshal(line, &run); err != nil || run.ID == "" {
 			bad++
