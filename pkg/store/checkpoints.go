@@ -26,7 +26,7 @@ type checkpoints struct {
 	users int
 	// err is why the file cannot be used; every container of the namespace fails with it.
 	err error
-	cps map[containerKey]Checkpoint
+	cps map[containerKey]packed
 	// retryAt: the file is rewritten with one line per container when it has grown past twice
 	// that, so that reading it stays proportional to the containers. A rewrite that failed is
 	// tried again at retryAt lines.
@@ -54,7 +54,7 @@ func checkpointsPath(namespace string) string {
 // cannot be read is an error; a corrupt one is kept in the result, to refuse every container of
 // the namespace.
 func readCheckpoints(d *Dir, name string) (*checkpoints, error) {
-	c := &checkpoints{cps: map[containerKey]Checkpoint{}}
+	c := &checkpoints{cps: map[containerKey]packed{}}
 	f, err := readJSONL(d, name, func(n int, line []byte) error {
 		r, err := parseRecord(line)
 		if err != nil {
@@ -64,11 +64,7 @@ func readCheckpoints(d *Dir, name string) (*checkpoints, error) {
 			}
 			return fmt.Errorf("checkpoint file %s is corrupt at line %d (%v): %s", d.Path(name), n, err, todo)
 		}
-		if r.Complete == r.Instance {
-			// One string, not two equal ones: thousands of finished containers say so.
-			r.Complete = r.Instance
-		}
-		c.cps[containerKey{r.Pod, r.Container}] = r.Checkpoint
+		c.cps[containerKey{r.Pod, r.Container}] = pack(r.Checkpoint)
 		return nil
 	})
 	if f == nil {
@@ -111,10 +107,11 @@ func (c *checkpoints) get(k containerKey) (*Checkpoint, error) {
 	if c.err != nil {
 		return nil, c.err
 	}
-	cp, ok := c.cps[k]
+	p, ok := c.cps[k]
 	if !ok {
 		return nil, nil
 	}
+	cp := p.unpack()
 	return &cp, nil
 }
 
@@ -141,7 +138,7 @@ func (c *checkpoints) write(reqs []*commitReq) error {
 	// Written, the lines are what the next run reads unless the system crashes: the logs must
 	// not be cut back below them any more, whatever fails from here on.
 	for _, r := range reqs {
-		c.cps[r.log.key] = r.cp
+		c.cps[r.log.key] = pack(r.cp)
 		r.written = true
 	}
 	return nil
@@ -200,7 +197,7 @@ func (c *checkpoints) compact() error {
 }
 
 // marshalRecords is a checkpoint file with one line per container, in a stable order.
-func marshalRecords(cps map[containerKey]Checkpoint) []byte {
+func marshalRecords(cps map[containerKey]packed) []byte {
 	keys := make([]containerKey, 0, len(cps))
 	for k := range cps {
 		keys = append(keys, k)
@@ -210,7 +207,7 @@ func marshalRecords(cps map[containerKey]Checkpoint) []byte {
 	})
 	var b []byte
 	for _, k := range keys {
-		line, _ := json.Marshal(record{Pod: k.pod, Container: k.container, Checkpoint: cps[k]}) // plain fields: cannot fail
+		line, _ := json.Marshal(record{Pod: k.pod, Container: k.container, Checkpoint: cps[k].unpack()}) // plain fields: cannot fail
 		b = append(append(b, line...), '\n')
 	}
 	return b

@@ -108,8 +108,8 @@ func (d *Dir) Maintain(namespace string, present func(pod string) bool, r Retent
 		return nil, cps.err
 	}
 	all := make(map[containerKey]Checkpoint, len(cps.cps))
-	for k, cp := range cps.cps {
-		all[k] = cp
+	for k, p := range cps.cps {
+		all[k] = p.unpack()
 	}
 	cps.mu.Unlock()
 	keys := make([]containerKey, 0, len(all))
@@ -543,7 +543,7 @@ func (c *checkpoints) put(cps map[containerKey]Checkpoint) error {
 		return err
 	}
 	for _, k := range keys {
-		c.cps[k] = cps[k]
+		c.cps[k] = pack(cps[k])
 	}
 	if err := c.file.sync(); err != nil {
 		c.err = fmt.Errorf("checkpoint file %s could not be saved, nothing more is saved to it in this run: %w", c.file.shown, err)
@@ -559,7 +559,7 @@ func (c *checkpoints) remove(keys []containerKey) error {
 	if c.err != nil {
 		return c.err
 	}
-	old := make(map[containerKey]Checkpoint, len(keys))
+	old := make(map[containerKey]packed, len(keys))
 	for _, k := range keys {
 		old[k] = c.cps[k]
 		delete(c.cps, k)
