@@ -104,6 +104,7 @@ func benchMain(ctx context.Context, args []string) error {
 	fs.DurationVar(&follow.sample, "follow-sample", 200*time.Millisecond, "(f): how often the stored lines are looked at (the lag's resolution)")
 	fs.DurationVar(&follow.warmup, "follow-warmup", 5*time.Second, "(f): the steady lag counts lines logged this long after every container's first line was stored")
 	limits := fs.String("follow-max-log-requests", "default", "(f): run logexport -f with each of these --max-log-requests (default: the flag not given)")
+	baseline := fs.String("baseline", "", "a git revision of this repository to build and run as the baseline contender (with -contenders ...,baseline): a change's figures against its start, in one run")
 	hold := fs.Bool("hold", false, "after creating each workload, wait for a line on stdin before running the contenders (to profile one by hand)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -122,7 +123,7 @@ func benchMain(ctx context.Context, args []string) error {
 	for _, c := range strings.Split(*only, ",") {
 		names, ok := contenderFlags[strings.TrimSpace(c)]
 		if !ok {
-			return fmt.Errorf("unknown contender %q (raw, logexport, bucket, stern, kubectl, original)", c)
+			return fmt.Errorf("unknown contender %q (raw, logexport, baseline, bucket, stern, kubectl, original)", c)
 		}
 		for _, n := range names {
 			run[n] = true
@@ -157,6 +158,15 @@ func benchMain(ctx context.Context, args []string) error {
 	}
 	if _, err := output(root, "go", "build", "-ldflags", "-s -w", "-o", plugin, "./cmd/kubectl-logexport"); err != nil {
 		return err
+	}
+	var base string
+	if run[cBaseFull] {
+		if *baseline == "" {
+			return fmt.Errorf("the baseline contender needs -baseline REV")
+		}
+		if base, err = buildBaseline(root, *baseline, binDir); err != nil {
+			return err
+		}
 	}
 	rusage := filepath.Join(binDir, "rusage")
 	if _, err := output(root, "go", "build", "-ldflags", "-s -w", "-o", rusage, "./test/bench/rusage"); err != nil {
@@ -205,7 +215,7 @@ func benchMain(ctx context.Context, args []string) error {
 	}
 	defer os.RemoveAll(logDir)
 
-	e := env{kubeconfig: *kubeconfig, plugin: []string{plugin}, self: self, rusage: rusage, concurrency: *concurrency, s3objects: s3objects}
+	e := env{kubeconfig: *kubeconfig, plugin: []string{plugin}, baseline: []string{base}, self: self, rusage: rusage, concurrency: *concurrency, s3objects: s3objects}
 	if run[cBucket] {
 		if e.weed, err = startWeed(toolsBin, s3objects); err != nil {
 			return fmt.Errorf("starting the S3 server: %w", err)
@@ -213,6 +223,9 @@ func benchMain(ctx context.Context, args []string) error {
 		defer e.weed.Stop()
 	}
 	rep := &report{machine: describeMachine(client), reps: *reps, concurrency: *concurrency, scale: *scale}
+	if run[cBaseFull] {
+		rep.baseline = *baseline
+	}
 	for _, w := range selected {
 		start := time.Now()
 		fmt.Fprintf(os.Stderr, "bench: workload %s: %d pods x %d containers x %s, creating\n", w.name, w.pods, w.containers, size(w.logBytes))
@@ -284,4 +297,36 @@ func output(root string, name string, args ...string) (string, error) {
 		return "", fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// buildBaseline builds the plugin as it is at rev (a git revision of the repository at root)
+// into binDir, as the plugin is built, and returns its path.
+func buildBaseline(root, rev, binDir string) (string, error) {
+	src, err := os.MkdirTemp("", "logexport-bench-baseline-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(src)
+	archive := exec.Command("git", "-C", root, "archive", "--format=tar", rev)
+	extract := exec.Command("tar", "-x", "-C", src)
+	if extract.Stdin, err = archive.StdoutPipe(); err != nil {
+		return "", err
+	}
+	var stderr strings.Builder
+	archive.Stderr = &stderr
+	if err := archive.Start(); err != nil {
+		return "", err
+	}
+	if out, err := extract.CombinedOutput(); err != nil {
+		_ = archive.Wait()
+		return "", fmt.Errorf("extracting %s: %v: %s", rev, err, out)
+	}
+	if err := archive.Wait(); err != nil {
+		return "", fmt.Errorf("git archive %s: %v: %s", rev, err, strings.TrimSpace(stderr.String()))
+	}
+	bin := filepath.Join(binDir, "kubectl-logexport-baseline")
+	if _, err := output(src, "go", "build", "-ldflags", "-s -w", "-o", bin, "./cmd/kubectl-logexport"); err != nil {
+		return "", fmt.Errorf("building the baseline %s: %w", rev, err)
+	}
+	return bin, nil
 }

@@ -86,7 +86,9 @@ type report struct {
 	reps        int
 	concurrency int
 	scale       float64
-	results     []*result
+	// baseline is the revision the baseline build is of, if it ran.
+	baseline string
+	results  []*result
 }
 
 func (r *report) result(name string) *result {
@@ -122,6 +124,9 @@ func (r *report) String() string {
 	fmt.Fprintf(&b, "Machine: %s\n\n", r.machine)
 	fmt.Fprintf(&b, "%d runs of each contender per workload, alternating; median wall time (min-max), median CPU (user+system), highest peak RSS. "+
 		"Concurrency %d log requests for every contender that has the setting; scale %g; log lines %s apart.\n", r.reps, r.concurrency, r.scale, lineInterval)
+	if r.baseline != "" {
+		fmt.Fprintf(&b, "The baseline build is of %s.\n", r.baseline)
+	}
 	for _, res := range r.results {
 		b.WriteString(res.table())
 	}
@@ -159,7 +164,7 @@ func (res *result) table() string {
 			continue
 		}
 		bytes := printed
-		if c == cIncr || c == cOrigInc || c == cBucketI {
+		if c == cIncr || c == cBaseIncr || c == cOrigInc || c == cBucketI {
 			_, bytes = w.grown()
 		}
 		fmt.Fprintf(&b, "| %s | %d | %s (%s-%s) | %s | %.1f | %s | %s | %.0f | %s |\n", c, len(res.samples[c]), secs(st.wall), secs(st.minWall), secs(st.maxWall),

@@ -38,6 +38,7 @@ type sample struct {
 type env struct {
 	kubeconfig  string
 	plugin      []string // how to start the plugin
+	baseline    []string // how to start the baseline build, if one runs
 	self        string   // this program, for the raw floor
 	rusage      string   // the helper that measures a command
 	concurrency int
@@ -98,13 +99,17 @@ const (
 	cOrigInc = "original tool (set of lines), +1% incremental"
 	cBucket  = "logexport to a bucket, full"
 	cBucketI = "logexport to a bucket, +1% incremental"
+	// The baseline is another build of logexport (-baseline REV), run as logexport is: the
+	// figures of a change against those of the commit it starts from, in one run.
+	cBaseFull = "baseline build, full"
+	cBaseIncr = "baseline build, +1% incremental"
 )
 
-var contenderNames = []string{cRaw, cFull, cIncr, cBucket, cBucketI, cStern, cKubectl, cOrig, cOrigInc}
+var contenderNames = []string{cRaw, cFull, cIncr, cBaseFull, cBaseIncr, cBucket, cBucketI, cStern, cKubectl, cOrig, cOrigInc}
 
 // contenderFlags maps the names -contenders takes to the contenders they stand for.
 var contenderFlags = map[string][]string{"raw": {cRaw}, "logexport": {cFull, cIncr}, "stern": {cStern}, "kubectl": {cKubectl},
-	"original": {cOrig, cOrigInc}, "bucket": {cBucket, cBucketI}}
+	"original": {cOrig, cOrigInc}, "bucket": {cBucket, cBucketI}, "baseline": {cBaseFull, cBaseIncr}}
 
 // storedFiles are where a contender that stores per container (logexport, the original tool)
 // keeps the logs of w under dir.
@@ -323,11 +328,15 @@ func runRep(ctx context.Context, e env, w *workload, r int, scratchRoot string, 
 			return nil
 		}
 	}
-	units := []func(string) error{
-		one(cRaw, runRaw),
-		func(scratch string) error {
-			if skip(cFull) {
+	// A full export into a new directory, then the incremental run on the workload grown by 1%.
+	exportPair := func(full, incr string) func(string) error {
+		return func(scratch string) error {
+			if skip(full) {
 				return nil
+			}
+			e := e
+			if full == cBaseFull {
+				e.plugin = e.baseline
 			}
 			dir := filepath.Join(scratch, "logs")
 			lines, bytes := w.served()
@@ -335,7 +344,7 @@ func runRep(ctx context.Context, e env, w *workload, r int, scratchRoot string, 
 			if err != nil {
 				return err
 			}
-			record(cFull, s)
+			record(full, s)
 			if err := w.grow(0.01); err != nil {
 				return err
 			}
@@ -345,9 +354,14 @@ func runRep(ctx context.Context, e env, w *workload, r int, scratchRoot string, 
 			if err != nil {
 				return err
 			}
-			record(cIncr, s)
+			record(incr, s)
 			return nil
-		},
+		}
+	}
+	units := []func(string) error{
+		one(cRaw, runRaw),
+		exportPair(cFull, cIncr),
+		exportPair(cBaseFull, cBaseIncr),
 		func(scratch string) error {
 			if skip(cBucket) || e.weed == nil {
 				return nil
