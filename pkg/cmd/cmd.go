@@ -420,15 +420,15 @@ func (o *Options) Run(ctx context.Context) (err error) {
 	e := &export.Exporter{Client: client, Dest: dir, Options: o.exportOptions()}
 	selected := len(targets)
 	p := newProgress(o.ErrOut, selected)
-	// Each result is kept as its row, the listed pod let go: what a run holds of a container once
-	// it is exported is what the summary prints of it.
-	rows := make([]ContainerSummary, selected)
+	// Each result becomes its row, the listed pod let go; the row is held only if the summary
+	// prints it at the end (runSummary).
+	sum := o.newRunSummary()
 	e.ExportEach(ctx, targets, o.MaxLogRequests, func(i int, r export.Result) {
-		rows[i] = containerSummary(r)
+		sum.add(i, containerSummary(r))
 		p.done(r)
 	})
 	p.wait()
-	s := summarize(rows, nsErrs)
+	s := sum.summary(nsErrs)
 	var maintained *store.Maintained
 	var merr error
 	if ctx.Err() == nil {
@@ -439,7 +439,7 @@ func (o *Options) Run(ctx context.Context) (err error) {
 		s.Retention = maintained
 	}
 	o.ranSummary(s)
-	if err := o.printSummary(s); err != nil {
+	if err := o.printSummary(s, sum.json); err != nil {
 		return err
 	}
 	o.printMaintained(maintained)
@@ -561,27 +561,44 @@ func containerSummary(r export.Result) ContainerSummary {
 
 // summarize is the summary of the rows, which it keeps, and the namespaces that could not be read.
 func summarize(rows []ContainerSummary, nsErrs []podselect.NamespaceError) Summary {
-	s := Summary{Containers: rows, Selected: len(rows)}
+	s := Summary{Containers: rows}
 	for _, c := range rows {
-		if c.Status == statusFailed {
-			s.Failed++
-		}
-		s.Lines += c.Lines
-		s.Bytes += c.Bytes
-		s.Gaps += len(c.Gaps)
+		s.count(c)
 	}
-	for _, e := range nsErrs {
-		s.Namespaces = append(s.Namespaces, NamespaceSummary{Namespace: e.Namespace, Error: e.Err.Error()})
-	}
+	s.Namespaces = namespaceSummaries(nsErrs)
 	return s
 }
 
-func (o *Options) printSummary(all Summary) error {
+// count adds a container's row to the totals.
+func (s *Summary) count(c ContainerSummary) {
+	s.Selected++
+	if c.Status == statusFailed {
+		s.Failed++
+	}
+	s.Lines += c.Lines
+	s.Bytes += c.Bytes
+	s.Gaps += len(c.Gaps)
+}
+
+func namespaceSummaries(nsErrs []podselect.NamespaceError) []NamespaceSummary {
+	var out []NamespaceSummary
+	for _, e := range nsErrs {
+		out = append(out, NamespaceSummary{Namespace: e.Namespace, Error: e.Err.Error()})
+	}
+	return out
+}
+
+// printSummary prints all, or with -o json and streamed set, the end of the JSON whose rows
+// streamed wrote already.
+func (o *Options) printSummary(all Summary, streamed *jsonSummary) error {
 	s := all.only(o.Summary)
 	if o.Output == "json" {
 		if o.Summary != summaryAll {
 			// The rows --summary hides may not hold them all: the problems are told anyway.
 			o.tellProblems(all)
+		}
+		if streamed != nil {
+			return streamed.end(s)
 		}
 		return writeJSON(o.Out, s)
 	}

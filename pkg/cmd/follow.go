@@ -97,7 +97,7 @@ func (o *Options) runFollow(ctx context.Context, client kubernetes.Interface) (e
 	}
 	s := newSummary(results, nsErrs)
 	o.ranSummary(s)
-	if err := o.printSummary(s); err != nil {
+	if err := o.printSummary(s, nil); err != nil {
 		return err
 	}
 	if err := shardLost(ctx); err != nil {

@@ -82,7 +82,7 @@ func TestSummaryModes(t *testing.T) {
 				if err := o.Validate(); err != nil {
 					t.Fatal(err)
 				}
-				if err := o.printSummary(newSummary(results, nil)); err != nil {
+				if err := o.printSummary(newSummary(results, nil), nil); err != nil {
 					t.Fatal(err)
 				}
 				var rows []string

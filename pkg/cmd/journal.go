@@ -68,7 +68,7 @@ func (o *Options) ranSummary(s Summary) {
 	if o.journal == nil {
 		return
 	}
-	o.journal.totals = &store.Totals{Containers: len(s.Containers), Lines: s.Lines, Bytes: s.Bytes,
+	o.journal.totals = &store.Totals{Containers: s.Selected, Lines: s.Lines, Bytes: s.Bytes,
 		Gaps: s.Gaps, Failed: s.Failed, FailedNamespaces: len(s.Namespaces)}
 }
 

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+
+	"github.com/logexport/kubectl-logexport/pkg/podselect"
 )
 
 // --summary values: which containers the summary lists. The totals, failed namespaces and every
@@ -60,7 +62,56 @@ const summaryHead = "{\n  \"containers\": ["
 // the summary at once holds it twice more, encoded and then indented: several MiB at 10,000
 // containers, at the end of the run, when the run's memory peaks.
 func writeJSON(w io.Writer, s Summary) error {
-	rows := s.Containers
+	j := newJSONSummary(w)
+	for i := range s.Containers {
+		j.row(&s.Containers[i])
+	}
+	return j.end(s)
+}
+
+// jsonSummary writes a Summary as writeJSON does, its rows as they come and the rest at the end.
+type jsonSummary struct {
+	bw   *bufio.Writer
+	rows int
+	buf  bytes.Buffer
+	err  error
+}
+
+func newJSONSummary(w io.Writer) *jsonSummary {
+	return &jsonSummary{bw: bufio.NewWriterSize(w, 64<<10)}
+}
+
+// row writes the next row; an error is kept for end.
+func (j *jsonSummary) row(c *ContainerSummary) {
+	if j.err != nil {
+		return
+	}
+	if j.rows == 0 {
+		j.bw.WriteString(summaryHead)
+	} else {
+		j.bw.WriteByte(',')
+	}
+	j.rows++
+	j.bw.WriteString("\n    ")
+	b, err := json.Marshal(c)
+	if err == nil {
+		j.buf.Reset()
+		err = json.Indent(&j.buf, b, "    ", "  ")
+	}
+	if err != nil {
+		j.err = err
+		return
+	}
+	if _, err := j.bw.Write(j.buf.Bytes()); err != nil {
+		j.err = err
+	}
+}
+
+// end writes what s holds but its rows (those were written by row) and flushes.
+func (j *jsonSummary) end(s Summary) error {
+	if j.err != nil {
+		return j.err
+	}
 	s.Containers = []ContainerSummary{}
 	totals, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
@@ -69,28 +120,69 @@ func writeJSON(w io.Writer, s Summary) error {
 	if !bytes.HasPrefix(totals, []byte(summaryHead+"]")) {
 		return fmt.Errorf("summary encoded as %.40q", totals)
 	}
-	bw := bufio.NewWriter(w)
-	bw.WriteString(summaryHead)
-	var row bytes.Buffer
-	for i := range rows {
-		if i > 0 {
-			bw.WriteByte(',')
-		}
-		bw.WriteString("\n    ")
-		b, err := json.Marshal(&rows[i])
-		if err != nil {
-			return err
-		}
-		row.Reset()
-		if err := json.Indent(&row, b, "    ", "  "); err != nil {
-			return err
-		}
-		bw.Write(row.Bytes())
+	if j.rows == 0 {
+		j.bw.WriteString(summaryHead)
+	} else {
+		j.bw.WriteString("\n  ")
 	}
-	if len(rows) > 0 {
-		bw.WriteString("\n  ")
+	j.bw.Write(totals[len(summaryHead):])
+	j.bw.WriteByte('\n')
+	return j.bw.Flush()
+}
+
+// runSummary gathers a one-shot run's summary from its rows, which come in any order, each with
+// its index. Only what is printed at the end is held: the rows the table lists, and with -o json
+// the rows with a gap or an error (told on stderr); the JSON rows are written as soon as those
+// before them are, so that a run over tens of thousands of containers does not hold them all.
+type runSummary struct {
+	mode    string
+	json    *jsonSummary // nil: the table, printed at the end
+	s       Summary
+	next    int
+	pending map[int]ContainerSummary
+}
+
+func (o *Options) newRunSummary() *runSummary {
+	r := &runSummary{mode: o.Summary, pending: map[int]ContainerSummary{}}
+	if o.Output == "json" {
+		r.json = newJSONSummary(o.Out)
 	}
-	bw.Write(totals[len(summaryHead):])
-	bw.WriteByte('\n')
-	return bw.Flush()
+	return r
+}
+
+// add takes the row of the container with index i.
+func (r *runSummary) add(i int, c ContainerSummary) {
+	r.pending[i] = c
+	for {
+		c, ok := r.pending[r.next]
+		if !ok {
+			return
+		}
+		delete(r.pending, r.next)
+		r.next++
+		r.s.count(c)
+		listed := r.mode == summaryAll || r.mode == summaryChanged && c.changed()
+		switch {
+		case r.json != nil && listed:
+			r.json.row(&c)
+			if c.problem() {
+				r.s.Containers = append(r.s.Containers, c)
+			}
+		case r.json != nil && c.problem(), r.json == nil && (listed || c.problem()):
+			r.s.Containers = append(r.s.Containers, c)
+		}
+	}
+}
+
+// problem tells whether the row has a gap or an error, which stderr tells whatever is listed.
+func (c ContainerSummary) problem() bool {
+	return len(c.Gaps) > 0 || c.Error != ""
+}
+
+// summary returns the run's summary: the totals of every row and the namespaces that could not
+// be read. Its Containers are only the rows held (see runSummary).
+func (r *runSummary) summary(nsErrs []podselect.NamespaceError) Summary {
+	s := r.s
+	s.Namespaces = namespaceSummaries(nsErrs)
+	return s
 }

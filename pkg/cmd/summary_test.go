@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
 
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
 	"github.com/logexport/kubectl-logexport/pkg/export"
+	"github.com/logexport/kubectl-logexport/pkg/podselect"
 	"github.com/logexport/kubectl-logexport/pkg/store"
 	"github.com/logexport/kubectl-logexport/pkg/target"
 )
@@ -98,5 +102,65 @@ func TestWriteJSON(t *testing.T) {
 				t.Errorf("writeJSON wrote\n%s\njson.Encoder\n%s", got.String(), want.String())
 			}
 		})
+	}
+}
+
+// TestRunSummary: a one-shot run's summary, its rows taken in any order and only those printed at
+// the end held, prints what the summary of all the rows prints, on stdout and stderr, in every
+// output and --summary mode; its totals are those of every row.
+func TestRunSummary(t *testing.T) {
+	var rows []ContainerSummary
+	for i := range 40 {
+		r := export.Result{Target: target.Target{Namespace: "ns", Pod: fmt.Sprintf("pod-%02d", i), Container: "c"}, File: "ns/p/c.log"}
+		switch i % 5 {
+		case 0:
+			r.Lines, r.Bytes = int64(i), int64(10*i)
+		case 2:
+			r.Gaps = []export.Gap{{Reason: "rotated"}}
+		case 3:
+			r.Err = errors.New("boom")
+		case 4:
+			r.Skipped = "not started"
+		}
+		rows = append(rows, containerSummary(r))
+	}
+	nsErrs := []podselect.NamespaceError{{Namespace: "secret", Err: errors.New("forbidden")}}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, output := range []string{"", "json"} {
+		for _, mode := range []string{summaryAll, summaryChanged, summaryNone} {
+			for _, n := range []int{0, 1, len(rows)} {
+				t.Run(fmt.Sprintf("%q %s %d rows", output, mode, n), func(t *testing.T) {
+					print := func(streamed bool) (string, string, Summary) {
+						streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+						o := NewOptions(streams)
+						o.Output, o.Summary = output, mode
+						var s Summary
+						var j *jsonSummary
+						if streamed {
+							sum := o.newRunSummary()
+							for _, i := range rng.Perm(n) {
+								sum.add(i, rows[i])
+							}
+							s, j = sum.summary(nsErrs), sum.json
+						} else {
+							s = summarize(rows[:n:n], nsErrs)
+						}
+						if err := o.printSummary(s, j); err != nil {
+							t.Fatal(err)
+						}
+						return out.String(), errOut.String(), s
+					}
+					wantOut, wantErr, want := print(false)
+					gotOut, gotErr, got := print(true)
+					if gotOut != wantOut || gotErr != wantErr {
+						t.Errorf("stdout\n%s\nstderr\n%s\nwant stdout\n%s\nstderr\n%s", gotOut, gotErr, wantOut, wantErr)
+					}
+					got.Containers, want.Containers = nil, nil
+					if fmt.Sprint(got) != fmt.Sprint(want) {
+						t.Errorf("totals %+v, want %+v", got, want)
+					}
+				})
+			}
+		}
 	}
 }
