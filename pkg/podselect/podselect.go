@@ -4,6 +4,7 @@ package podselect
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -218,10 +219,11 @@ func listError(ns string, err error) error {
 
 func listIn(ctx context.Context, client kubernetes.Interface, ns string, scope Scope, sel Selector) ([]target.Pod, error) {
 	var pods []target.Pod
-	err := eachPod(ctx, client, ns, scope.chunkSize(), metav1.ListOptions{LabelSelector: scope.LabelSelector, FieldSelector: scope.FieldSelector}, func(pod *corev1.Pod) {
+	err := eachPod(ctx, client, ns, scope.chunkSize(), metav1.ListOptions{LabelSelector: scope.LabelSelector, FieldSelector: scope.FieldSelector}, func(pod *corev1.Pod) bool {
 		if sel.Selects(pod.Namespace, pod.Name) {
 			pods = append(pods, target.PodOf(pod))
 		}
+		return true
 	})
 	if err != nil {
 		return nil, err
@@ -230,21 +232,30 @@ func listIn(ctx context.Context, client kubernetes.Interface, ns string, scope S
 	return pods, nil
 }
 
-// eachPod lists the pods of ns chunk by chunk (all at once if chunk is 0) and calls fn with each.
-// fn must not keep pod: the pager reads a page straight from the list it decoded, and only one
-// page is read ahead, so that a cluster's pods are never all held as full objects.
-func eachPod(ctx context.Context, client kubernetes.Interface, ns string, chunk int64, opts metav1.ListOptions, fn func(pod *corev1.Pod)) error {
+// eachPod lists the pods of ns chunk by chunk (all at once if chunk is 0) and calls fn with each,
+// until fn returns false. fn must not keep pod: the pager reads a page straight from the list it
+// decoded, and only one page is read ahead, so that a cluster's pods are never all held as full
+// objects.
+func eachPod(ctx context.Context, client kubernetes.Interface, ns string, chunk int64, opts metav1.ListOptions, fn func(pod *corev1.Pod) bool) error {
 	p := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 		return client.CoreV1().Pods(ns).List(ctx, opts)
 	})
 	p.PageSize = chunk
 	// The pager reads up to 10 pages ahead by default: 5,000 full pods.
 	p.PageBufferSize = 0
-	return p.EachListItem(ctx, opts, func(obj runtime.Object) error {
-		fn(obj.(*corev1.Pod))
+	err := p.EachListItem(ctx, opts, func(obj runtime.Object) error {
+		if !fn(obj.(*corev1.Pod)) {
+			return errStopped
+		}
 		return nil
 	})
+	if errors.Is(err, errStopped) {
+		return nil
+	}
+	return err
 }
+
+var errStopped = errors.New("stopped")
 
 func sortPods(pods []target.Pod) {
 	sort.Slice(pods, func(i, j int) bool {

@@ -1,0 +1,115 @@
+package podselect
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+
+	"github.com/logexport/kubectl-logexport/pkg/target"
+)
+
+// Stream lists the pods of one selection page by page and calls fn with each selected container
+// as its page is read: a run that exports them as they come holds a page of pods (and one read
+// ahead), not all of a cluster's. fn may block, and the next page waits for it; it returns false
+// to stop the listing. The containers come in the order the API server lists the pods, by their
+// storage keys (namespace/name), not sorted as Select sorts them; each with the newest time its
+// node reported in the pods of its namespace listed so far (target.NodeTimes: a time the node's
+// clock had passed before the pod was listed, as it was before those after it).
+//
+// Waiting on fn can outlast the list's continue token (the API server compacts what it was
+// taken at): the listing then starts again, and the pods that came before are skipped by their
+// keys, in the order the API server lists them (maxStalled times in a row without a new pod).
+//
+// With AllNamespaces and no right to list pods cluster-wide, it lists namespace by namespace and
+// returns the ones it may not read, as List does.
+func Stream(ctx context.Context, client kubernetes.Interface, s Selection, fn func(target.Target) bool) ([]NamespaceError, error) {
+	nodeTimes := target.NodeTimes{}
+	stopped := false
+	each := func(p *target.Pod) bool {
+		nodeTimes.Add(p)
+		for _, t := range targetsOf(p, s.Selector.MatchContainer) {
+			t.NodeTime = nodeTimes.Of(p)
+			if !fn(t) {
+				stopped = true
+				return false
+			}
+		}
+		return true
+	}
+	ns := s.Scope.Namespace
+	if s.Scope.AllNamespaces {
+		ns = metav1.NamespaceAll
+	}
+	err := streamIn(ctx, client, ns, s.Scope, s.Selector, each)
+	if err == nil || stopped || !s.Scope.AllNamespaces || !apierrors.IsForbidden(err) {
+		if err != nil && !stopped {
+			return nil, listError(ns, err)
+		}
+		return nil, nil
+	}
+	klog.V(1).InfoS("listing pods in all namespaces is forbidden; listing namespace by namespace", "err", err)
+	nsList, nerr := client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	if nerr != nil {
+		return nil, fmt.Errorf("listing pods in all namespaces: %w (and listing namespaces: %v)", err, nerr)
+	}
+	var failed []NamespaceError
+	for _, n := range nsList.Items {
+		if err := streamIn(ctx, client, n.Name, s.Scope, s.Selector, each); err != nil {
+			switch {
+			case stopped:
+				return failed, nil
+			case ctx.Err() != nil:
+				return failed, ctx.Err()
+			}
+			failed = append(failed, NamespaceError{Namespace: n.Name, Err: err})
+		}
+	}
+	return failed, nil
+}
+
+// maxStalled is how many listings in a row may expire before passing a new pod: going over the
+// pods passed already is quick, so a listing that cannot get past them will not.
+const maxStalled = 3
+
+// streamIn lists the pods of ns that sel selects page by page into fn, until fn returns false,
+// starting the listing again when its continue token expired.
+func streamIn(ctx context.Context, client kubernetes.Interface, ns string, scope Scope, sel Selector, fn func(*target.Pod) bool) error {
+	opts := metav1.ListOptions{LabelSelector: scope.LabelSelector, FieldSelector: scope.FieldSelector}
+	var last string // the key of the last pod listed, "" before the first
+	stalled := 0    // listings in a row that expired before they passed a new pod
+	for {
+		after := last
+		stop := false
+		err := eachPod(ctx, client, ns, scope.chunkSize(), opts, func(pod *corev1.Pod) bool {
+			k := pod.Namespace + "/" + pod.Name
+			if after != "" && k <= after {
+				return true // listed before the token expired
+			}
+			last = k
+			if sel.Selects(pod.Namespace, pod.Name) {
+				p := target.PodOf(pod)
+				stop = !fn(&p)
+			}
+			return !stop
+		})
+		if stop {
+			return nil
+		}
+		if apierrors.IsResourceExpired(err) {
+			stalled++
+			if last != after {
+				stalled = 0
+			}
+			if stalled < maxStalled {
+				klog.V(1).InfoS("the pod list expired while its pods were exported; listing again after the last one", "namespace", ns, "after", last, "err", err)
+				continue
+			}
+		}
+		return err
+	}
+}
