@@ -189,25 +189,40 @@ func List(ctx context.Context, client kubernetes.Interface, scope Scope, sel Sel
 		}
 		return pods, nil, nil
 	}
-	klog.V(1).InfoS("listing pods in all namespaces is forbidden; listing namespace by namespace", "err", err)
-	nsList, nerr := client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
-	if nerr != nil {
-		return nil, nil, fmt.Errorf("listing pods in all namespaces: %w (and listing namespaces: %v)", err, nerr)
-	}
-	var failed []NamespaceError
-	for _, n := range nsList.Items {
-		p, err := listIn(ctx, client, n.Name, scope, sel)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, nil, ctx.Err()
-			}
-			failed = append(failed, NamespaceError{Namespace: n.Name, Err: err})
-			continue
-		}
+	failed, err := byNamespace(ctx, client, err, func(ns string) error {
+		p, err := listIn(ctx, client, ns, scope, sel)
 		pods = append(pods, p...)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	sortPods(pods)
 	return pods, failed, nil
+}
+
+// byNamespace lists the pods of each namespace with list, after listing them in all namespaces
+// was refused with err (forbidden), and returns the namespaces whose pods list could not read.
+// It stops at the first error once ctx is done, and at errStopped.
+func byNamespace(ctx context.Context, client kubernetes.Interface, err error, list func(ns string) error) ([]NamespaceError, error) {
+	klog.V(1).InfoS("listing pods in all namespaces is forbidden; listing namespace by namespace", "err", err)
+	nsList, nerr := client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	if nerr != nil {
+		return nil, fmt.Errorf("listing pods in all namespaces: %w (and listing namespaces: %v)", err, nerr)
+	}
+	var failed []NamespaceError
+	for _, n := range nsList.Items {
+		if err := list(n.Name); err != nil {
+			switch {
+			case errors.Is(err, errStopped):
+				return failed, nil
+			case ctx.Err() != nil:
+				return failed, ctx.Err()
+			}
+			failed = append(failed, NamespaceError{Namespace: n.Name, Err: err})
+		}
+	}
+	return failed, nil
 }
 
 func listError(ns string, err error) error {

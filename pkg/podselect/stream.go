@@ -2,7 +2,6 @@ package podselect
 
 import (
 	"context"
-	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -52,24 +51,13 @@ func Stream(ctx context.Context, client kubernetes.Interface, s Selection, fn fu
 		}
 		return nil, nil
 	}
-	klog.V(1).InfoS("listing pods in all namespaces is forbidden; listing namespace by namespace", "err", err)
-	nsList, nerr := client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
-	if nerr != nil {
-		return nil, fmt.Errorf("listing pods in all namespaces: %w (and listing namespaces: %v)", err, nerr)
-	}
-	var failed []NamespaceError
-	for _, n := range nsList.Items {
-		if err := streamIn(ctx, client, n.Name, s.Scope, s.Selector, each); err != nil {
-			switch {
-			case stopped:
-				return failed, nil
-			case ctx.Err() != nil:
-				return failed, ctx.Err()
-			}
-			failed = append(failed, NamespaceError{Namespace: n.Name, Err: err})
+	return byNamespace(ctx, client, err, func(ns string) error {
+		err := streamIn(ctx, client, ns, s.Scope, s.Selector, each)
+		if stopped {
+			return errStopped
 		}
-	}
-	return failed, nil
+		return err
+	})
 }
 
 // maxStalled is how many listings in a row may expire before passing a new pod: going over the

@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
@@ -156,5 +157,36 @@ func TestStreamExpired(t *testing.T) {
 				t.Errorf("list requests %v\nwant %s", strings.Join(calls, " "), tt.calls)
 			}
 		})
+	}
+}
+
+// TestStreamForbidden: without the right to list pods in all namespaces, Stream lists them
+// namespace by namespace, as List does, and names those it may not read.
+func TestStreamForbidden(t *testing.T) {
+	ns := func(name string) *corev1.Namespace { return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}} }
+	client := fake.NewClientset(ns("closed"), ns("open"), ns("other"), mkPod("open", "a"), mkPod("closed", "b"), mkPod("other", "c"))
+	client.PrependReactor("list", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetNamespace() == "" || a.GetNamespace() == "closed" {
+			return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", nil)
+		}
+		return false, nil, nil
+	})
+	sel := Selection{Scope: Scope{AllNamespaces: true}, Selector: mustCompile(t, nil, nil, []string{"^app$"}, nil)}
+	for _, stopAt := range []int{0, 1} {
+		var got []target.Target
+		failed, err := Stream(context.Background(), client, sel, func(t target.Target) bool {
+			got = append(got, t)
+			return len(got) != stopAt
+		})
+		want := "open/a/app other/c/app"
+		if stopAt == 1 {
+			want = "open/a/app"
+		}
+		if err != nil || keys(got) != want {
+			t.Errorf("stop at %d: streamed %s, %v; want %s", stopAt, keys(got), err, want)
+		}
+		if len(failed) != 1 || failed[0].Namespace != "closed" || !apierrors.IsForbidden(failed[0].Err) {
+			t.Errorf("stop at %d: failed namespaces %v, want closed", stopAt, failed)
+		}
 	}
 }
