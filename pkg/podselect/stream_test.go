@@ -163,7 +163,9 @@ func TestStreamExpired(t *testing.T) {
 // TestStreamForbidden: without the right to list pods in all namespaces, Stream lists them
 // namespace by namespace, as List does, and names those it may not read.
 func TestStreamForbidden(t *testing.T) {
-	ns := func(name string) *corev1.Namespace { return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}} }
+	ns := func(name string) *corev1.Namespace {
+		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	}
 	client := fake.NewClientset(ns("closed"), ns("open"), ns("other"), mkPod("open", "a"), mkPod("closed", "b"), mkPod("other", "c"))
 	client.PrependReactor("list", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		if a.GetNamespace() == "" || a.GetNamespace() == "closed" {
