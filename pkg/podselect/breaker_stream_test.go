@@ -2,6 +2,7 @@ package podselect
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/logexport/kubectl-logexport/pkg/target"
@@ -64,6 +66,53 @@ func TestStreamForbiddenLater(t *testing.T) {
 				if c != 1 {
 					t.Errorf("%s passed %d times (err %v); streamed %s", k, c, err, strings.Join(got, " "))
 				}
+			}
+		})
+	}
+}
+
+// TestStreamListedTwice: a list that returns a pod twice (a page served again) is selected once
+// by Select (TestSelectListedTwice); Stream, which now replaces Select for one selection, must
+// pass its containers once too, or they are exported twice (at once, into the same files).
+func TestStreamListedTwice(t *testing.T) {
+	tests := []struct {
+		name  string
+		pages [][]string // pod names of each page, in the namespace ns
+	}{
+		{name: "twice in one page", pages: [][]string{{"a", "a", "b", "b"}}},
+		{name: "a page served again", pages: [][]string{{"a", "b"}, {"a", "b"}, {"c"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client := fake.NewClientset()
+			client.PrependReactor("list", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				i := 0
+				if c := a.(k8stesting.ListActionImpl).ListOptions.Continue; c != "" {
+					i, _ = strconv.Atoi(c)
+				}
+				var list corev1.PodList
+				for _, name := range tt.pages[i] {
+					list.Items = append(list.Items, *mkPod("ns", name))
+				}
+				if i+1 < len(tt.pages) {
+					list.Continue = strconv.Itoa(i + 1)
+				}
+				return true, &list, nil
+			})
+			sel := Selection{Scope: Scope{Namespace: "ns", ChunkSize: 2}, Selector: mustCompile(t, nil, nil, []string{"^app$"}, nil)}
+			want, _, err := Select(context.Background(), client, []Selection{sel})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []target.Target
+			if _, err := Stream(context.Background(), client, sel, func(t target.Target) bool {
+				got = append(got, t)
+				return true
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if keys(got) != keys(want) {
+				t.Errorf("streamed %s\nselected %s", keys(got), keys(want))
 			}
 		})
 	}
