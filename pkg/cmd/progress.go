@@ -34,12 +34,13 @@ func (p *progress) add(n int) {
 	}
 	p.total += int64(n)
 	if p.bar == nil {
+		// Made with no total, the bar does not complete when its count reaches the total it
+		// was made with (wait completes it): the total grows as the containers are listed.
 		p.p = mpb.New(mpb.WithOutput(p.w), mpb.WithWidth(40))
-		p.bar = p.p.AddBar(p.total,
+		p.bar = p.p.AddBar(0,
 			mpb.PrependDecorators(decor.Name("exporting "), decor.CountersNoUnit("%d/%d containers")),
 			mpb.AppendDecorators(decor.Percentage(), decor.Name(" "), decor.Elapsed(decor.ET_STYLE_GO)),
 		)
-		return
 	}
 	p.bar.SetTotal(p.total, false)
 }

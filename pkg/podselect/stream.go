@@ -24,12 +24,16 @@ import (
 // taken at): the listing then starts again, and the pods that came before are skipped by their
 // keys, in the order the API server lists them (maxStalled times in a row without a new pod).
 //
+// A pod listed again within a page or two (a page served twice) is passed once, as Select
+// passes it once.
+//
 // With AllNamespaces and no right to list pods cluster-wide, it lists namespace by namespace and
 // returns the ones it may not read, as List does.
 func Stream(ctx context.Context, client kubernetes.Interface, s Selection, fn func(target.Target) bool) ([]NamespaceError, error) {
 	nodeTimes := target.NodeTimes{}
-	stopped := false
+	stopped, passed := false, false
 	each := func(p *target.Pod) bool {
+		passed = true
 		nodeTimes.Add(p)
 		for _, t := range targetsOf(p, s.Selector.MatchContainer) {
 			t.NodeTime = nodeTimes.Of(p)
@@ -45,7 +49,9 @@ func Stream(ctx context.Context, client kubernetes.Interface, s Selection, fn fu
 		ns = metav1.NamespaceAll
 	}
 	err := streamIn(ctx, client, ns, s.Scope, s.Selector, each)
-	if err == nil || stopped || !s.Scope.AllNamespaces || !apierrors.IsForbidden(err) {
+	// Refused once pods were passed (a later page), the listing is not made again namespace by
+	// namespace, which would pass them again.
+	if err == nil || stopped || passed || !s.Scope.AllNamespaces || !apierrors.IsForbidden(err) {
 		if err != nil && !stopped {
 			return nil, listError(ns, err)
 		}
@@ -70,13 +76,14 @@ func streamIn(ctx context.Context, client kubernetes.Interface, ns string, scope
 	opts := metav1.ListOptions{LabelSelector: scope.LabelSelector, FieldSelector: scope.FieldSelector}
 	var last string // the key of the last pod listed, "" before the first
 	stalled := 0    // listings in a row that expired before they passed a new pod
+	recent := newRecentKeys(2 * int(scope.chunkSize()))
 	for {
 		after := last
 		stop := false
 		err := eachPod(ctx, client, ns, scope.chunkSize(), opts, func(pod *corev1.Pod) bool {
 			k := pod.Namespace + "/" + pod.Name
-			if after != "" && k <= after {
-				return true // listed before the token expired
+			if after != "" && k <= after || !recent.add(k) {
+				return true // listed before the token expired, or just now
 			}
 			last = k
 			if sel.Selects(pod.Namespace, pod.Name) {
@@ -100,4 +107,34 @@ func streamIn(ctx context.Context, client kubernetes.Interface, ns string, scope
 		}
 		return err
 	}
+}
+
+// recentKeys are the keys of the last pods listed, at most max of them (all if max is 0).
+type recentKeys struct {
+	max  int
+	keys map[string]bool
+	ring []string
+	next int
+}
+
+func newRecentKeys(max int) *recentKeys {
+	return &recentKeys{max: max, keys: map[string]bool{}}
+}
+
+// add adds k and tells whether it was not among them.
+func (r *recentKeys) add(k string) bool {
+	if r.keys[k] {
+		return false
+	}
+	r.keys[k] = true
+	switch {
+	case r.max == 0:
+	case len(r.ring) < r.max:
+		r.ring = append(r.ring, k)
+	default:
+		delete(r.keys, r.ring[r.next])
+		r.ring[r.next] = k
+		r.next = (r.next + 1) % r.max
+	}
+	return true
 }

@@ -192,3 +192,29 @@ func TestStreamForbidden(t *testing.T) {
 		}
 	}
 }
+
+func TestRecentKeys(t *testing.T) {
+	tests := []struct {
+		max  int
+		keys string
+		want string // 1: new, 0: among the recent ones
+	}{
+		{max: 2, keys: "a b a b c a b c", want: "1 1 0 0 1 1 1 1"},
+		{max: 3, keys: "a b c a d a b", want: "1 1 1 0 1 1 1"},
+		{max: 0, keys: "a b c d e a", want: "1 1 1 1 1 0"},
+	}
+	for _, tt := range tests {
+		r := newRecentKeys(tt.max)
+		var got []string
+		for _, k := range strings.Fields(tt.keys) {
+			if r.add(k) {
+				got = append(got, "1")
+			} else {
+				got = append(got, "0")
+			}
+		}
+		if strings.Join(got, " ") != tt.want {
+			t.Errorf("max %d, %s: %s, want %s", tt.max, tt.keys, strings.Join(got, " "), tt.want)
+		}
+	}
+}

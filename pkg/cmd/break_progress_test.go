@@ -10,9 +10,9 @@ import (
 // TestProgressCountedAsListed: in the streaming path (Run with one selection) the bar is made
 // by the first add(1) and grown by add(1) per container listed, while the first containers are
 // already exported. The bar must not complete while containers counted on it are still under
-// way; mpb keeps the total a bar was created with as its completion point (SetTotal(n, false)
-// does not move it), so today the bar completes once the first container is done and the rest
-// of the run's progress is not shown.
+// way: mpb keeps the total a bar was created with as its completion point (SetTotal(n, false)
+// does not move it), and a bar made with the first container's total of 1 completed once that
+// container was done, the rest of the run's progress not shown.
 func TestProgressCountedAsListed(t *testing.T) {
 	tests := []struct {
 		name         string
