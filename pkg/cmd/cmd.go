@@ -406,56 +406,28 @@ func (o *Options) Run(ctx context.Context) (err error) {
 		defer closeDest(dir, &err)
 		defer o.finishRun(dir, &err)
 	}
-	p := newProgress(o.ErrOut)
+	targets, nsErrs, err := podselect.Select(ctx, client, o.selections)
+	if err != nil {
+		return err
+	}
+	klog.V(1).InfoS("selected", "selections", len(o.selections), "containers", len(targets))
+	if nsErrs, err = o.noMatch(ctx, client, targets, nsErrs); err != nil {
+		return err
+	}
+	if o.DryRun {
+		return o.printDryRun(targets, nsErrs)
+	}
+	e := &export.Exporter{Client: client, Dest: dir, Options: o.exportOptions()}
+	selected := len(targets)
+	p := newProgress(o.ErrOut, selected)
+	// Each result becomes its row, the listed pod let go; the row is held only if the summary
+	// prints it at the end (runSummary).
 	sum := o.newRunSummary()
-	done := func(i int, r export.Result) {
+	e.ExportEach(ctx, targets, o.MaxLogRequests, func(i int, r export.Result) {
 		sum.add(i, containerSummary(r))
 		p.done(r)
-	}
-	var nsErrs []podselect.NamespaceError
-	var listErr error
-	if len(o.selections) == 1 && !o.DryRun {
-		// Exported as they are listed, a page at a time, so that the run holds no more of the
-		// listed pods than the exports under way (podselect.Stream).
-		seen := map[string]bool{}
-		e := &export.Exporter{Client: client, Dest: dir, Options: o.exportOptions()}
-		e.ExportSeq(ctx, func(yield func(target.Target) bool) {
-			nsErrs, listErr = podselect.Stream(ctx, client, o.selections[0], func(t target.Target) bool {
-				seen[t.Namespace] = true
-				p.add(1)
-				return yield(t)
-			})
-		}, o.MaxLogRequests, done)
-		p.wait()
-		if listErr != nil && sum.s.Selected == 0 {
-			return listErr // as when nothing could be listed
-		}
-		if listErr == nil {
-			if nsErrs, err = o.noMatch(ctx, client, seen, sum.s.Selected, nsErrs); err != nil {
-				return err
-			}
-		}
-	} else {
-		targets, errs, err := podselect.Select(ctx, client, o.selections)
-		if err != nil {
-			return err
-		}
-		klog.V(1).InfoS("selected", "selections", len(o.selections), "containers", len(targets))
-		seen := map[string]bool{}
-		for _, t := range targets {
-			seen[t.Namespace] = true
-		}
-		if nsErrs, err = o.noMatch(ctx, client, seen, len(targets), errs); err != nil {
-			return err
-		}
-		if o.DryRun {
-			return o.printDryRun(targets, nsErrs)
-		}
-		e := &export.Exporter{Client: client, Dest: dir, Options: o.exportOptions()}
-		p.add(len(targets))
-		e.ExportEach(ctx, targets, o.MaxLogRequests, done)
-		p.wait()
-	}
+	})
+	p.wait()
 	s := sum.summary(nsErrs)
 	var maintained *store.Maintained
 	var merr error
@@ -477,10 +449,7 @@ func (o *Options) Run(ctx context.Context) (err error) {
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: progress is saved, run again to continue")
 	}
-	if listErr != nil {
-		return fmt.Errorf("%w (the %d containers listed before it are exported)", listErr, s.Selected)
-	}
-	if err := failures(s, s.Selected, nsErrs); err != nil || merr == nil {
+	if err := failures(s, selected, nsErrs); err != nil || merr == nil {
 		return err
 	}
 	return merr

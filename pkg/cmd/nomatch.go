@@ -11,6 +11,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/logexport/kubectl-logexport/pkg/podselect"
+	"github.com/logexport/kubectl-logexport/pkg/target"
 )
 
 var errNoNamespace = errors.New("does not exist")
@@ -20,7 +21,11 @@ var errNoNamespace = errors.New("does not exist")
 // exist, a run that selected nothing fails (a CronJob with a typo in -n would otherwise succeed,
 // exporting nothing, forever), and a run that selected something elsewhere reports it among the
 // namespaces that could not be read (exported the rest, exit 1).
-func (o *Options) noMatch(ctx context.Context, client kubernetes.Interface, seen map[string]bool, selected int, nsErrs []podselect.NamespaceError) ([]podselect.NamespaceError, error) {
+func (o *Options) noMatch(ctx context.Context, client kubernetes.Interface, targets []target.Target, nsErrs []podselect.NamespaceError) ([]podselect.NamespaceError, error) {
+	seen := map[string]bool{}
+	for _, t := range targets {
+		seen[t.Namespace] = true
+	}
 	for _, e := range nsErrs {
 		seen[e.Namespace] = true
 	}
@@ -30,7 +35,7 @@ func (o *Options) noMatch(ctx context.Context, client kubernetes.Interface, seen
 			missing = append(missing, ns)
 		}
 	}
-	if selected > 0 {
+	if len(targets) > 0 {
 		for _, ns := range missing {
 			nsErrs = append(nsErrs, podselect.NamespaceError{Namespace: ns, Err: errNoNamespace})
 		}

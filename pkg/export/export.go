@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"iter"
 	"sync"
 	"time"
 
@@ -836,7 +835,7 @@ const commitsPerStream = 4
 // at a time) after each. Results come in the order of targets.
 func (e *Exporter) ExportAll(ctx context.Context, targets []target.Target, limit int, done func(Result)) []Result {
 	results := make([]Result, len(targets))
-	e.each(ctx, slicePtrs(targets), limit, false, func(i int, r Result) {
+	e.each(ctx, targets, limit, false, func(i int, r Result) {
 		results[i] = r
 		if done != nil {
 			done(r)
@@ -850,34 +849,10 @@ func (e *Exporter) ExportAll(ctx context.Context, targets []target.Target, limit
 // targets[i] is cleared once exported, so that a run over tens of thousands of containers holds
 // what done keeps of each result and no more of the listed pods than the exports under way.
 func (e *Exporter) ExportEach(ctx context.Context, targets []target.Target, limit int, done func(int, Result)) {
-	e.each(ctx, slicePtrs(targets), limit, true, done)
+	e.each(ctx, targets, limit, true, done)
 }
 
-// ExportSeq is ExportEach for targets that come as they are listed: the next is taken once
-// fewer than limit exports (and the commits waiting behind them) are under way, so that a
-// sequence that lists the targets page by page is read no faster than they are exported, and
-// the run holds no more of them than those under way. The index is the target's in the sequence.
-func (e *Exporter) ExportSeq(ctx context.Context, targets iter.Seq[target.Target], limit int, done func(int, Result)) {
-	e.each(ctx, func(yield func(*target.Target) bool) {
-		for t := range targets {
-			if !yield(&t) {
-				return
-			}
-		}
-	}, limit, false, done)
-}
-
-func slicePtrs(targets []target.Target) iter.Seq[*target.Target] {
-	return func(yield func(*target.Target) bool) {
-		for i := range targets {
-			if !yield(&targets[i]) {
-				return
-			}
-		}
-	}
-}
-
-func (e *Exporter) each(ctx context.Context, targets iter.Seq[*target.Target], limit int, release bool, done func(int, Result)) {
+func (e *Exporter) each(ctx context.Context, targets []target.Target, limit int, release bool, done func(int, Result)) {
 	// limit bounds the log requests; more containers than that are under way, so that those
 	// waiting for their checkpoint's sync (shared with others, see store) do not hold a stream.
 	es := *e
@@ -886,19 +861,16 @@ func (e *Exporter) each(ctx context.Context, targets iter.Seq[*target.Target], l
 	var g errgroup.Group
 	g.SetLimit(commitsPerStream * limit)
 	var mu sync.Mutex
-	n := 0
-	for t := range targets {
-		i := n
-		n++
+	for i := range targets {
 		g.Go(func() error {
 			var r Result
 			if ctx.Err() != nil {
-				r = Result{Target: *t, Err: ctx.Err()}
+				r = Result{Target: targets[i], Err: ctx.Err()}
 			} else {
-				r = e.Export(ctx, *t)
+				r = e.Export(ctx, targets[i])
 			}
 			if release {
-				*t = target.Target{}
+				targets[i] = target.Target{}
 			}
 			// The status points into the listed pod, which a result would keep alive until the
 			// summary: with tens of thousands of pods, most of what a run holds.

@@ -4,7 +4,6 @@ package podselect
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -189,40 +188,25 @@ func List(ctx context.Context, client kubernetes.Interface, scope Scope, sel Sel
 		}
 		return pods, nil, nil
 	}
-	failed, err := byNamespace(ctx, client, err, func(ns string) error {
-		p, err := listIn(ctx, client, ns, scope, sel)
-		pods = append(pods, p...)
-		return err
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	sortPods(pods)
-	return pods, failed, nil
-}
-
-// byNamespace lists the pods of each namespace with list, after listing them in all namespaces
-// was refused with err (forbidden), and returns the namespaces whose pods list could not read.
-// It stops at the first error once ctx is done, and at errStopped.
-func byNamespace(ctx context.Context, client kubernetes.Interface, err error, list func(ns string) error) ([]NamespaceError, error) {
 	klog.V(1).InfoS("listing pods in all namespaces is forbidden; listing namespace by namespace", "err", err)
 	nsList, nerr := client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
 	if nerr != nil {
-		return nil, fmt.Errorf("listing pods in all namespaces: %w (and listing namespaces: %v)", err, nerr)
+		return nil, nil, fmt.Errorf("listing pods in all namespaces: %w (and listing namespaces: %v)", err, nerr)
 	}
 	var failed []NamespaceError
 	for _, n := range nsList.Items {
-		if err := list(n.Name); err != nil {
-			switch {
-			case errors.Is(err, errStopped):
-				return failed, nil
-			case ctx.Err() != nil:
-				return failed, ctx.Err()
+		p, err := listIn(ctx, client, n.Name, scope, sel)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, nil, ctx.Err()
 			}
 			failed = append(failed, NamespaceError{Namespace: n.Name, Err: err})
+			continue
 		}
+		pods = append(pods, p...)
 	}
-	return failed, nil
+	sortPods(pods)
+	return pods, failed, nil
 }
 
 func listError(ns string, err error) error {
@@ -234,11 +218,10 @@ func listError(ns string, err error) error {
 
 func listIn(ctx context.Context, client kubernetes.Interface, ns string, scope Scope, sel Selector) ([]target.Pod, error) {
 	var pods []target.Pod
-	err := eachPod(ctx, client, ns, scope.chunkSize(), metav1.ListOptions{LabelSelector: scope.LabelSelector, FieldSelector: scope.FieldSelector}, func(pod *corev1.Pod) bool {
+	err := eachPod(ctx, client, ns, scope.chunkSize(), metav1.ListOptions{LabelSelector: scope.LabelSelector, FieldSelector: scope.FieldSelector}, func(pod *corev1.Pod) {
 		if sel.Selects(pod.Namespace, pod.Name) {
 			pods = append(pods, target.PodOf(pod))
 		}
-		return true
 	})
 	if err != nil {
 		return nil, err
@@ -247,30 +230,21 @@ func listIn(ctx context.Context, client kubernetes.Interface, ns string, scope S
 	return pods, nil
 }
 
-// eachPod lists the pods of ns chunk by chunk (all at once if chunk is 0) and calls fn with each,
-// until fn returns false. fn must not keep pod: the pager reads a page straight from the list it
-// decoded, and only one page is read ahead, so that a cluster's pods are never all held as full
-// objects.
-func eachPod(ctx context.Context, client kubernetes.Interface, ns string, chunk int64, opts metav1.ListOptions, fn func(pod *corev1.Pod) bool) error {
+// eachPod lists the pods of ns chunk by chunk (all at once if chunk is 0) and calls fn with each.
+// fn must not keep pod: the pager reads a page straight from the list it decoded, and only one
+// page is read ahead, so that a cluster's pods are never all held as full objects.
+func eachPod(ctx context.Context, client kubernetes.Interface, ns string, chunk int64, opts metav1.ListOptions, fn func(pod *corev1.Pod)) error {
 	p := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 		return client.CoreV1().Pods(ns).List(ctx, opts)
 	})
 	p.PageSize = chunk
 	// The pager reads up to 10 pages ahead by default: 5,000 full pods.
 	p.PageBufferSize = 0
-	err := p.EachListItem(ctx, opts, func(obj runtime.Object) error {
-		if !fn(obj.(*corev1.Pod)) {
-			return errStopped
-		}
+	return p.EachListItem(ctx, opts, func(obj runtime.Object) error {
+		fn(obj.(*corev1.Pod))
 		return nil
 	})
-	if errors.Is(err, errStopped) {
-		return nil
-	}
-	return err
 }
-
-var errStopped = errors.New("stopped")
 
 func sortPods(pods []target.Pod) {
 	sort.Slice(pods, func(i, j int) bool {

@@ -68,11 +68,10 @@ func ListPresence(ctx context.Context, client kubernetes.Interface, namespaces [
 }
 
 func listNames(ctx context.Context, client kubernetes.Interface, ns string, chunk int64, into map[string]map[string]bool) error {
-	return eachPod(ctx, client, ns, Scope{ChunkSize: chunk}.chunkSize(), metav1.ListOptions{}, func(pod *corev1.Pod) bool {
+	return eachPod(ctx, client, ns, Scope{ChunkSize: chunk}.chunkSize(), metav1.ListOptions{}, func(pod *corev1.Pod) {
 		if into[pod.Namespace] == nil {
 			into[pod.Namespace] = map[string]bool{}
 		}
 		into[pod.Namespace][pod.Name] = true
-		return true
 	})
 }

@@ -83,8 +83,6 @@ type Server struct {
 	changed    chan struct{} // closed and replaced on every change
 	closed     chan struct{}
 	onLog      func(ns, pod string, opts *corev1.PodLogOptions)
-	// failPages answers the list requests that continue a listing (see FailPages).
-	failPages func() *metav1.Status
 	// onLogUser, if set, limits onLog to requests that impersonate this user.
 	onLogUser string
 	byID      map[string]*instance // by container ID without the runtime prefix
@@ -663,21 +661,6 @@ func first(q map[string][]string, key string) string {
 	return ""
 }
 
-// FailPages makes the next n list requests that continue a listing (second page and later) fail
-// with code and reason, as an API server does when the listing's continue token has expired (410
-// Expired: it compacted past the list's resourceVersion) or when it fails.
-func (s *Server) FailPages(n int, code int, reason metav1.StatusReason) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failPages = func() *metav1.Status {
-		if n == 0 {
-			return nil
-		}
-		n--
-		return &metav1.Status{Code: int32(code), Reason: reason, Message: fmt.Sprintf("page refused (%s)", reason)}
-	}
-}
-
 // serveList answers a list, in pages of limit pods when the client asks for them (the continue
 // token is the last pod's key: pages are not a snapshot, which a client cannot tell from pods
 // that came and went between its requests), or a watch.
@@ -693,13 +676,6 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, ns string) {
 		return
 	}
 	s.mu.Lock()
-	if fail := s.failPages; fail != nil && first(q, "continue") != "" {
-		if st := fail(); st != nil {
-			s.mu.Unlock()
-			writeStatus(w, int(st.Code), st.Reason, st.Message, "")
-			return
-		}
-	}
 	list := &corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"},
 		ListMeta: metav1.ListMeta{ResourceVersion: strconv.FormatUint(s.rv, 10)}, Items: []corev1.Pod{}}
 	limit, _ := strconv.Atoi(first(q, "limit"))

@@ -632,10 +632,7 @@ func (r *run) record(out []byte, stopped bool) error {
 }
 
 func (r *run) args(extra ...string) []string {
-	// One pod a page: a one-shot run exports the pods of each page before it asks for the next
-	// (podselect.Stream), so that the pods replaced, deleted and restarted by the actions between
-	// and during the runs meet a listing under way too.
-	args := []string{"--kubeconfig", r.kubeconfig, "-n", ns, "-d", r.dir, "-o", "json", "--chunk-size", "1"}
+	args := []string{"--kubeconfig", r.kubeconfig, "-n", ns, "-d", r.dir, "-o", "json"}
 	if r.s3 != nil {
 		// A lease that a killed run left is taken over after its duration: the shortest there
 		// is, so that the next run waits little. Followers upload what they read as often as the
