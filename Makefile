@@ -11,7 +11,7 @@ tools:
 unit:
 	@files=$$(gofmt -l cmd pkg test hack); if [ -n "$$files" ]; then echo "not gofmt-ed: $$files"; exit 1; fi
 	go vet ./...
-	go test -count=1 -timeout 30m ./pkg/... ./test/bench/ ./test/kwok/ ./test/logserver/ ./test/s3fake/ ./test/model/
+	go test -count=1 -timeout 30m ./pkg/... ./hack/... ./test/bench/ ./test/kwok/ ./test/logserver/ ./test/s3fake/ ./test/model/
 
 e2e: tools
 	go test -count=1 -timeout 40m ./test/e2e/

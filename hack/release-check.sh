@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Release and krew checks, runnable on a fresh machine (CI runs it through `make test`):
-#   1. goreleaser (pinned, built from the module proxy) validates .goreleaser.yaml and builds every
-#      archive as a snapshot;
-#   2. the krew manifest rendered from .krew.yaml with the snapshot's real checksums, and the
-#      committed plugins/logexport.yaml, pass krew's own validate-krew-manifest;
-#   3. krew installs the linux/amd64 archive into a temporary KREW_ROOT; kubectl finds the plugin,
+#   1. goreleaser (pinned, built from the module proxy) validates .goreleaser.yaml and builds the
+#      snapshot archive of this machine's platform; with RELEASE_ALL=1 (implied by UPDATE_MANIFEST=1)
+#      every platform's, as a release does (cold, that is six builds of the whole dependency tree);
+#   2. the krew manifest rendered from .krew.yaml with the snapshot's real checksums (only the built
+#      platforms), and the committed plugins/logexport.yaml, pass krew's own validate-krew-manifest;
+#      each built archive installs with krew for its platform;
+#   3. krew installs this platform's archive into a temporary KREW_ROOT; kubectl finds the plugin,
 #      `kubectl logexport version` prints the snapshot version, one export against a local
 #      cluster works and `kubectl logexport -n <TAB>` completes namespaces from it;
 #   4. krew uninstalls it.
@@ -26,18 +28,32 @@ fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 
 step "goreleaser check and snapshot build"
 goreleaser check
-goreleaser release --snapshot --clean --parallelism 2 --skip=docker >"$work/goreleaser.log" 2>&1 || { cat "$work/goreleaser.log"; fail "goreleaser release --snapshot"; }
+[[ ${UPDATE_MANIFEST:-} == 1 ]] && RELEASE_ALL=1
+host_os=$(go env GOOS) host_arch=$(go env GOARCH)
+config=.goreleaser.yaml
+platforms=()
+if [[ ${RELEASE_ALL:-} == 1 ]]; then
+  for os in linux darwin windows; do for arch in amd64 arm64; do platforms+=("$os/$arch"); done; done
+else
+  # `release` has no --single-target: the same configuration with this platform's targets only.
+  config="$work/goreleaser.yaml"
+  sed -e "s|^    goos: \[linux, darwin, windows\]$|    goos: [$host_os]|" \
+    -e "s|^    goarch: \[amd64, arm64\]$|    goarch: [$host_arch]|" .goreleaser.yaml >"$config"
+  [[ $(grep -c -e "^    goos: \[$host_os\]$" -e "^    goarch: \[$host_arch\]$" "$config") == 2 ]] ||
+    fail "could not narrow .goreleaser.yaml's goos/goarch to $host_os/$host_arch"
+  platforms=("$host_os/$host_arch")
+fi
+goreleaser release --config "$config" --snapshot --clean --parallelism 2 --skip=docker >"$work/goreleaser.log" 2>&1 || { cat "$work/goreleaser.log"; fail "goreleaser release --snapshot"; }
 version=$(sed -n 's/.*"version":"\([^"]*\)".*/\1/p' dist/metadata.json)
 [[ -n $version ]] || fail "no version in dist/metadata.json"
-for os in linux darwin windows; do
-  for arch in amd64 arm64; do
-    ext=tar.gz; [[ $os == windows ]] && ext=zip
-    a="dist/kubectl-logexport_${version}_${os}_${arch}.$ext"
-    [[ -f $a ]] || fail "missing archive $a"
-    grep -q " ${a#dist/}$" dist/checksums.txt || fail "no checksum for $a"
-  done
+archive_of() { local ext=tar.gz; [[ $1 == windows ]] && ext=zip; echo "dist/kubectl-logexport_${version}_$1_$2.$ext"; }
+for p in "${platforms[@]}"; do
+  a=$(archive_of "${p%/*}" "${p#*/}")
+  [[ -f $a ]] || fail "missing archive $a"
+  grep -q " ${a#dist/}$" dist/checksums.txt || fail "no checksum for $a"
 done
-archive="dist/kubectl-logexport_${version}_linux_amd64.tar.gz"
+[[ $(wc -l <dist/checksums.txt) == "${#platforms[@]}" ]] || fail "checksums.txt names other archives than ${platforms[*]}"
+archive=$(archive_of "$host_os" "$host_arch")
 # Outputs are captured before grep -q looks at them: with pipefail, a writer that outlives grep's
 # early exit dies of SIGPIPE and fails the check at random.
 listing=$(tar -tzf "$archive" | sort | tr '\n' ' ')
@@ -46,20 +62,20 @@ grep -q "LICENSE README.md kubectl-logexport kubectl_complete-logexport" <<<"$li
 
 step "krew manifests"
 manifest="$work/logexport.yaml"
-go run ./hack/krew-manifest -tag "v$version" -checksums dist/checksums.txt <.krew.yaml >"$manifest"
+built_only=-built-only
+[[ ${RELEASE_ALL:-} == 1 ]] && built_only=
+go run ./hack/krew-manifest -tag "v$version" -checksums dist/checksums.txt $built_only <.krew.yaml >"$manifest"
 # The validator's own install step downloads each platform's URI, which this machine cannot reach:
 # validate the structure with it, then install every archive offline as that step would.
 validate-krew-manifest -manifest "$manifest" -skip-install
 validate-krew-manifest -manifest plugins/logexport.yaml -skip-install
-for os in linux darwin windows; do
-  for arch in amd64 arm64; do
-    ext=tar.gz; [[ $os == windows ]] && ext=zip
-    root="$work/krew-$os-$arch"
-    KREW_ROOT=$root KREW_OS=$os KREW_ARCH=$arch krew install --manifest="$manifest" \
-      --archive="dist/kubectl-logexport_${version}_${os}_${arch}.$ext" >/dev/null 2>&1 ||
-      fail "krew install for $os/$arch"
-    ls "$root"/store/logexport/*/LICENSE >/dev/null || fail "LICENSE not installed for $os/$arch"
-  done
+for p in "${platforms[@]}"; do
+  os=${p%/*} arch=${p#*/}
+  root="$work/krew-$os-$arch"
+  KREW_ROOT=$root KREW_OS=$os KREW_ARCH=$arch krew install --manifest="$manifest" \
+    --archive="$(archive_of "$os" "$arch")" >/dev/null 2>&1 ||
+    fail "krew install for $os/$arch"
+  ls "$root"/store/logexport/*/LICENSE >/dev/null || fail "LICENSE not installed for $os/$arch"
 done
 if [[ ${UPDATE_MANIFEST:-} == 1 ]]; then
   { printf '# Rendered from .krew.yaml with the checksums of the archives it names; the krew-release-bot\n'
