@@ -3,6 +3,8 @@ package store
 import (
 	"encoding/binary"
 	"time"
+
+	"github.com/logexport/kubectl-logexport/pkg/compact"
 )
 
 // packed is a Checkpoint as a namespace's checkpoints hold it in memory: one string, its fields
@@ -21,15 +23,15 @@ const (
 
 func pack(cp Checkpoint) packed {
 	b := make([]byte, 0, 64+len(cp.PodUID)+len(cp.Instance))
-	b = appendString(b, cp.PodUID)
-	b = appendString(b, cp.Instance)
+	b = compact.String(b, cp.PodUID)
+	b = compact.String(b, cp.Instance)
 	switch cp.Complete {
 	case "":
 		b = append(b, completeNone)
 	case cp.Instance:
 		b = append(b, completeInstance)
 	default:
-		b = appendString(append(b, completeOther), cp.Complete)
+		b = compact.String(append(b, completeOther), cp.Complete)
 	}
 	for _, t := range []time.Time{cp.Since, cp.Last, cp.Begin, cp.Gone} {
 		b = binary.AppendVarint(b, t.Unix())
@@ -50,25 +52,25 @@ func pack(cp Checkpoint) packed {
 
 // unpack returns the checkpoint. Its strings share p's memory; its times are in UTC.
 func (p packed) unpack() Checkpoint {
-	r := unpacker{s: string(p)}
+	r := compact.NewReader(string(p))
 	var cp Checkpoint
-	cp.PodUID = r.string()
-	cp.Instance = r.string()
-	switch r.byte() {
+	cp.PodUID = r.String()
+	cp.Instance = r.String()
+	switch r.Byte() {
 	case completeInstance:
 		cp.Complete = cp.Instance
 	case completeOther:
-		cp.Complete = r.string()
+		cp.Complete = r.String()
 	}
 	for _, t := range []*time.Time{&cp.Since, &cp.Last, &cp.Begin, &cp.Gone} {
-		sec := r.varint()
-		*t = time.Unix(sec, int64(r.uvarint())).UTC()
+		sec := r.Varint()
+		*t = time.Unix(sec, int64(r.Uvarint())).UTC()
 	}
-	cp.Hash = Hash(r.uint64())
-	cp.First = Hash(r.uint64())
-	cp.After = r.byte() == 1
+	cp.Hash = Hash(r.Uint64())
+	cp.First = Hash(r.Uint64())
+	cp.After = r.Byte() == 1
 	for _, n := range []*int64{&cp.Skip, &cp.Ties, nil, &cp.Size, &cp.Lines} {
-		v := r.varint()
+		v := r.Varint()
 		if n == nil {
 			cp.Archive = int(v)
 			continue
@@ -76,51 +78,4 @@ func (p packed) unpack() Checkpoint {
 		*n = v
 	}
 	return cp
-}
-
-func appendString(b []byte, s string) []byte {
-	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
-}
-
-// unpacker reads what pack wrote; p is only ever what pack returned, so it does not check.
-type unpacker struct {
-	s string
-	i int
-}
-
-func (r *unpacker) byte() byte {
-	r.i++
-	return r.s[r.i-1]
-}
-
-func (r *unpacker) uvarint() uint64 {
-	var v uint64
-	for shift := 0; ; shift += 7 {
-		c := r.byte()
-		v |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			return v
-		}
-	}
-}
-
-func (r *unpacker) varint() int64 {
-	u := r.uvarint()
-	v := int64(u >> 1)
-	if u&1 != 0 {
-		v = ^v
-	}
-	return v
-}
-
-func (r *unpacker) uint64() uint64 {
-	v := binary.LittleEndian.Uint64([]byte(r.s[r.i : r.i+8]))
-	r.i += 8
-	return v
-}
-
-func (r *unpacker) string() string {
-	n := int(r.uvarint())
-	r.i += n
-	return r.s[r.i-n : r.i]
 }
