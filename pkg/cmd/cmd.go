@@ -410,15 +410,15 @@ func (o *Options) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	klog.V(1).InfoS("selected", "selections", len(o.selections), "containers", len(targets))
+	klog.V(1).InfoS("selected", "selections", len(o.selections), "containers", targets.Len())
 	if nsErrs, err = o.noMatch(ctx, client, targets, nsErrs); err != nil {
 		return err
 	}
 	if o.DryRun {
-		return o.printDryRun(targets, nsErrs)
+		return o.printDryRun(targets.All(), nsErrs)
 	}
 	e := &export.Exporter{Client: client, Dest: dir, Options: o.exportOptions()}
-	selected := len(targets)
+	selected := targets.Len()
 	p := newProgress(o.ErrOut, selected)
 	// Each result becomes its row, the listed pod let go; the row is held only if the summary
 	// prints it at the end (runSummary).

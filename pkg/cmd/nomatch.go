@@ -21,10 +21,10 @@ var errNoNamespace = errors.New("does not exist")
 // exist, a run that selected nothing fails (a CronJob with a typo in -n would otherwise succeed,
 // exporting nothing, forever), and a run that selected something elsewhere reports it among the
 // namespaces that could not be read (exported the rest, exit 1).
-func (o *Options) noMatch(ctx context.Context, client kubernetes.Interface, targets []target.Target, nsErrs []podselect.NamespaceError) ([]podselect.NamespaceError, error) {
+func (o *Options) noMatch(ctx context.Context, client kubernetes.Interface, targets *target.List, nsErrs []podselect.NamespaceError) ([]podselect.NamespaceError, error) {
 	seen := map[string]bool{}
-	for _, t := range targets {
-		seen[t.Namespace] = true
+	for i := range targets.Len() {
+		seen[targets.Namespace(i)] = true
 	}
 	for _, e := range nsErrs {
 		seen[e.Namespace] = true
@@ -35,7 +35,7 @@ func (o *Options) noMatch(ctx context.Context, client kubernetes.Interface, targ
 			missing = append(missing, ns)
 		}
 	}
-	if len(targets) > 0 {
+	if targets.Len() > 0 {
 		for _, ns := range missing {
 			nsErrs = append(nsErrs, podselect.NamespaceError{Namespace: ns, Err: errNoNamespace})
 		}

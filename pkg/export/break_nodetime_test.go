@@ -78,15 +78,16 @@ func perNamespaceClient(t *testing.T, srv *logserver.Server, namespaces []string
 }
 
 // runTargets is what cmd.Run does with a list.
-func runTargets(pods []target.Pod) []target.Target {
+func runTargets(pods []target.Packed) []target.Target {
 	return podselect.Selector{}.ListedTargets(pods)
 }
 
 // listed is what a list keeps of pods listed together.
-func listed(pods ...*corev1.Pod) []target.Pod {
-	out := make([]target.Pod, 0, len(pods))
+func listed(pods ...*corev1.Pod) []target.Packed {
+	out := make([]target.Packed, 0, len(pods))
 	for _, p := range pods {
-		out = append(out, target.PodOf(p))
+		tp := target.PodOf(p)
+		out = append(out, tp.Pack())
 	}
 	return out
 }

@@ -835,7 +835,8 @@ const commitsPerStream = 4
 // at a time) after each. Results come in the order of targets.
 func (e *Exporter) ExportAll(ctx context.Context, targets []target.Target, limit int, done func(Result)) []Result {
 	results := make([]Result, len(targets))
-	e.each(ctx, targets, limit, false, func(i int, r Result) {
+	at := func(i int) target.Target { return targets[i] }
+	e.each(ctx, len(targets), at, nil, limit, func(i int, r Result) {
 		results[i] = r
 		if done != nil {
 			done(r)
@@ -846,13 +847,14 @@ func (e *Exporter) ExportAll(ctx context.Context, targets []target.Target, limit
 
 // ExportEach exports the targets, at most limit of them at once, and calls done (from one
 // goroutine at a time) with each target's index and result once it is exported. It keeps neither:
-// targets[i] is cleared once exported, so that a run over tens of thousands of containers holds
-// what done keeps of each result and no more of the listed pods than the exports under way.
-func (e *Exporter) ExportEach(ctx context.Context, targets []target.Target, limit int, done func(int, Result)) {
-	e.each(ctx, targets, limit, true, done)
+// each target is released once exported, so that a run over tens of thousands of containers holds
+// what done keeps of each result and no more of the listed pods than those not yet exported.
+func (e *Exporter) ExportEach(ctx context.Context, targets *target.List, limit int, done func(int, Result)) {
+	e.each(ctx, targets.Len(), targets.At, targets.Release, limit, done)
 }
 
-func (e *Exporter) each(ctx context.Context, targets []target.Target, limit int, release bool, done func(int, Result)) {
+// each exports the n targets that at returns and releases each (if release is set) once exported.
+func (e *Exporter) each(ctx context.Context, n int, at func(int) target.Target, release func(int), limit int, done func(int, Result)) {
 	// limit bounds the log requests; more containers than that are under way, so that those
 	// waiting for their checkpoint's sync (shared with others, see store) do not hold a stream.
 	es := *e
@@ -861,18 +863,19 @@ func (e *Exporter) each(ctx context.Context, targets []target.Target, limit int,
 	var g errgroup.Group
 	g.SetLimit(commitsPerStream * limit)
 	var mu sync.Mutex
-	for i := range targets {
+	for i := range n {
 		g.Go(func() error {
+			t := at(i)
 			var r Result
 			if ctx.Err() != nil {
-				r = Result{Target: targets[i], Err: ctx.Err()}
+				r = Result{Target: t, Err: ctx.Err()}
 			} else {
-				r = e.Export(ctx, targets[i])
+				r = e.Export(ctx, t)
 			}
-			if release {
-				targets[i] = target.Target{}
+			if release != nil {
+				release(i)
 			}
-			// The status points into the listed pod, which a result would keep alive until the
+			// The status is the unpacked pod's, which a result would keep alive until the
 			// summary: with tens of thousands of pods, most of what a run holds.
 			r.Status = nil
 			mu.Lock()

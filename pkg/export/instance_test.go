@@ -143,7 +143,8 @@ func TestFirstExportProvenByNodeTime(t *testing.T) {
 			tgt := breakTarget(t, srv, "p0", "c")
 			if tt.nodeTime {
 				pods := listed(srv.Pod("default", "p0"), srv.Pod("default", "p1"))
-				tgt.NodeTime = target.NewNodeTimes(pods).Of(&pods[0])
+				p0 := pods[0].Unpack()
+				tgt.NodeTime = target.NewNodeTimes(pods).Of(&p0)
 				if !tgt.NodeTime.Equal(now) {
 					t.Fatalf("node time %v, want p1's start %v", tgt.NodeTime, now)
 				}

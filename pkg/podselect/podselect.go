@@ -6,7 +6,8 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"sort"
+	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -121,16 +122,17 @@ func (s Selector) MatchContainer(name string) bool {
 
 // ListedTargets returns the selected containers of pods that List returned, each with the time
 // its node's clock had passed when its pod was listed (target.NodeTimes).
-func (s Selector) ListedTargets(pods []target.Pod) []target.Target {
-	var out []target.Target
+func (s Selector) ListedTargets(pods []target.Packed) []target.Target {
+	var l target.List
 	nodeTimes := target.NewNodeTimes(pods)
-	for i := range pods {
-		for _, t := range targetsOf(&pods[i], s.MatchContainer) {
-			t.NodeTime = nodeTimes.Of(&pods[i])
-			out = append(out, t)
-		}
+	for _, p := range pods {
+		p.Containers(func(i int, c string) {
+			if s.MatchContainer(c) {
+				l.Add(p, i, nodeTimes)
+			}
+		})
 	}
-	return out
+	return l.All()
 }
 
 // Targets returns the selected containers of a pod in the order they run: init, regular, ephemeral.
@@ -173,10 +175,10 @@ func (e NamespaceError) Error() string {
 }
 
 // List returns the selected pods sorted by namespace and name, reduced to what an export reads
-// (target.Pod): each page of full pods is let go once it is read. With AllNamespaces and no right to
+// and packed (target.Packed): each page of full pods is let go once it is read. With AllNamespaces and no right to
 // list pods cluster-wide, it lists namespace by namespace and reports the ones it may not read,
 // so that what is readable is still exported.
-func List(ctx context.Context, client kubernetes.Interface, scope Scope, sel Selector) ([]target.Pod, []NamespaceError, error) {
+func List(ctx context.Context, client kubernetes.Interface, scope Scope, sel Selector) ([]target.Packed, []NamespaceError, error) {
 	ns := scope.Namespace
 	if scope.AllNamespaces {
 		ns = metav1.NamespaceAll
@@ -216,11 +218,12 @@ func listError(ns string, err error) error {
 	return fmt.Errorf("listing pods in namespace %s: %w", ns, err)
 }
 
-func listIn(ctx context.Context, client kubernetes.Interface, ns string, scope Scope, sel Selector) ([]target.Pod, error) {
-	var pods []target.Pod
+func listIn(ctx context.Context, client kubernetes.Interface, ns string, scope Scope, sel Selector) ([]target.Packed, error) {
+	var pods []target.Packed
 	err := eachPod(ctx, client, ns, scope.chunkSize(), metav1.ListOptions{LabelSelector: scope.LabelSelector, FieldSelector: scope.FieldSelector}, func(pod *corev1.Pod) {
 		if sel.Selects(pod.Namespace, pod.Name) {
-			pods = append(pods, target.PodOf(pod))
+			p := target.PodOf(pod)
+			pods = append(pods, p.Pack())
 		}
 	})
 	if err != nil {
@@ -246,11 +249,17 @@ func eachPod(ctx context.Context, client kubernetes.Interface, ns string, chunk 
 	})
 }
 
-func sortPods(pods []target.Pod) {
-	sort.Slice(pods, func(i, j int) bool {
-		if pods[i].Namespace != pods[j].Namespace {
-			return pods[i].Namespace < pods[j].Namespace
+func sortPods(pods []target.Packed) {
+	// The API lists in key order: most listings are sorted already.
+	less := func(a, b target.Packed) int {
+		ans, an := a.Key()
+		bns, bn := b.Key()
+		if c := strings.Compare(ans, bns); c != 0 {
+			return c
 		}
-		return pods[i].Name < pods[j].Name
-	})
+		return strings.Compare(an, bn)
+	}
+	if !slices.IsSortedFunc(pods, less) {
+		slices.SortStableFunc(pods, less)
+	}
 }

@@ -51,7 +51,8 @@ func TestListAndTargets(t *testing.T) {
 			}
 			var got []string
 			for _, p := range pods {
-				got = append(got, p.Namespace+"/"+p.Name)
+				ns, name := p.Key()
+				got = append(got, ns+"/"+name)
 			}
 			if strings.Join(got, " ") != tt.want {
 				t.Fatalf("got %v, want %s", got, tt.want)
@@ -144,7 +145,8 @@ func TestListChunks(t *testing.T) {
 				t.Fatalf("List: %v %v", err, failed)
 			}
 			var names []string
-			for _, p := range got {
+			for _, packed := range got {
+				p := packed.Unpack()
 				names = append(names, p.Namespace+"/"+p.Name)
 				if strings.Join(p.Containers, " ") != "init app sidecar debug" {
 					t.Errorf("%s: containers %v", p.Name, p.Containers)

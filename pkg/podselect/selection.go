@@ -66,11 +66,11 @@ func joinSelectors(a, b string) string {
 // With one selection, a namespace whose pods may not be listed is an error, as for kubectl get.
 // With several, it is reported among the failed namespaces and the other selections are still
 // exported, as a namespace that cannot be read is with --all-namespaces.
-func Select(ctx context.Context, client kubernetes.Interface, sels []Selection) ([]target.Target, []NamespaceError, error) {
-	// Per pod, no more is held than its listed form and an index: a run may list tens of
+func Select(ctx context.Context, client kubernetes.Interface, sels []Selection) (*target.List, []NamespaceError, error) {
+	// Per pod, no more is held than its packed form and an index: a run may list tens of
 	// thousands (test/bench, workload e).
 	type selected struct {
-		pod      *target.Pod
+		pod      target.Packed
 		nodeTime target.NodeTimes
 		// sel is the first selection that matched the pod, more any others (indexes into sels).
 		sel  int
@@ -103,17 +103,20 @@ func Select(ctx context.Context, client kubernetes.Interface, sels []Selection) 
 		if si == 1 {
 			index = make(map[string]int, len(order))
 			for i, s := range order {
-				index[s.pod.Namespace+"/"+s.pod.Name] = i
+				ns, name := s.pod.Key()
+				index[ns+"/"+name] = i
 			}
 		}
-		for i := range listed {
-			p := &listed[i]
-			if i > 0 && listed[i-1].Namespace == p.Namespace && listed[i-1].Name == p.Name {
-				// Listed twice (sorted, so next to each other): the same pod.
-				continue
+		for i, p := range listed {
+			ns, name := p.Key()
+			if i > 0 {
+				if pns, pname := listed[i-1].Key(); pns == ns && pname == name {
+					// Listed twice (sorted, so next to each other): the same pod.
+					continue
+				}
 			}
 			if index != nil {
-				k := p.Namespace + "/" + p.Name
+				k := ns + "/" + name
 				if j, ok := index[k]; ok {
 					order[j].more = append(order[j].more, si)
 					continue
@@ -126,66 +129,55 @@ func Select(ctx context.Context, client kubernetes.Interface, sels []Selection) 
 	if len(sels) > 1 {
 		// One selection's pods are listed sorted; several selections' are merged.
 		sort.Slice(order, func(i, j int) bool {
-			a, b := order[i].pod, order[j].pod
-			if a.Namespace != b.Namespace {
-				return a.Namespace < b.Namespace
+			ans, an := order[i].pod.Key()
+			bns, bn := order[j].pod.Key()
+			if ans != bns {
+				return ans < bns
 			}
-			return a.Name < b.Name
+			return an < bn
 		})
 	}
-	matches := func(s *selected) func(string) bool {
-		return func(c string) bool {
-			if sels[s.sel].Selector.MatchContainer(c) {
+	matches := func(s *selected, c string) bool {
+		if sels[s.sel].Selector.MatchContainer(c) {
+			return true
+		}
+		for _, i := range s.more {
+			if sels[i].Selector.MatchContainer(c) {
 				return true
 			}
-			for _, i := range s.more {
-				if sels[i].Selector.MatchContainer(c) {
-					return true
-				}
-			}
-			return false
 		}
+		return false
 	}
+	out := &target.List{}
 	n := 0
 	for i := range order {
-		n += countTargets(order[i].pod, matches(&order[i]))
+		order[i].pod.Containers(func(_ int, c string) {
+			if matches(&order[i], c) {
+				n++
+			}
+		})
 	}
-	out := make([]target.Target, 0, n)
+	out.Grow(n)
 	for i := range order {
 		s := &order[i]
-		start := len(out)
-		out = appendTargets(out, s.pod, matches(s))
-		for j := start; j < len(out); j++ {
-			out[j].NodeTime = s.nodeTime.Of(s.pod)
-		}
+		s.pod.Containers(func(j int, c string) {
+			if matches(s, c) {
+				out.Add(s.pod, j, s.nodeTime)
+			}
+		})
 	}
 	sort.Slice(failed, func(i, j int) bool { return failed[i].Namespace < failed[j].Namespace })
 	return out, failed, nil
 }
 
-// countTargets is how many containers of pod match.
-func countTargets(pod *target.Pod, match func(string) bool) int {
-	n := 0
-	for _, c := range pod.Containers {
-		if match(c) {
-			n++
-		}
-	}
-	return n
-}
-
-// appendTargets appends the containers of pod that match to out, as targetsOf returns them.
-func appendTargets(out []target.Target, pod *target.Pod, match func(string) bool) []target.Target {
+// targetsOf returns the containers of a pod that match, in the order they run: init, regular,
+// ephemeral.
+func targetsOf(pod *target.Pod, match func(string) bool) []target.Target {
+	var out []target.Target
 	for _, c := range pod.Containers {
 		if match(c) {
 			out = append(out, pod.Target(c))
 		}
 	}
 	return out
-}
-
-// targetsOf returns the containers of a pod that match, in the order they run: init, regular,
-// ephemeral.
-func targetsOf(pod *target.Pod, match func(string) bool) []target.Target {
-	return appendTargets(nil, pod, match)
 }

@@ -73,7 +73,8 @@ func TestSelect(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			targets, failed, err := Select(context.Background(), fake.NewClientset(objs...), tt.sels(t))
+			list, failed, err := Select(context.Background(), fake.NewClientset(objs...), tt.sels(t))
+			targets := list.All()
 			if err != nil || len(failed) > 0 {
 				t.Fatalf("Select: %v %v", err, failed)
 			}
@@ -101,7 +102,8 @@ func TestSelectForbiddenNamespace(t *testing.T) {
 	sel := mustCompile(t, nil, nil, []string{"^app$"}, nil)
 	closed := Selection{Scope: Scope{Namespace: "closed"}, Selector: sel}
 	open := Selection{Scope: Scope{Namespace: "open"}, Selector: sel}
-	targets, failed, err := Select(context.Background(), client, []Selection{closed, open, closed})
+	list, failed, err := Select(context.Background(), client, []Selection{closed, open, closed})
+	targets := list.All()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +187,8 @@ func TestSelectShard(t *testing.T) {
 			for i := range sels {
 				sels[i].Selector.Shard = sh
 			}
-			targets, failed, err := Select(context.Background(), client, sels)
+			list, failed, err := Select(context.Background(), client, sels)
+			targets := list.All()
 			if err != nil || len(failed) > 0 {
 				t.Fatalf("Select: %v %v", err, failed)
 			}
@@ -241,7 +244,8 @@ func TestSelectListedTwice(t *testing.T) {
 			for range n {
 				sels = append(sels, Selection{Scope: Scope{Namespace: "ns"}, Selector: mustCompile(t, nil, nil, []string{"^app$"}, nil)})
 			}
-			targets, _, err := Select(context.Background(), client, sels)
+			list, _, err := Select(context.Background(), client, sels)
+			targets := list.All()
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -7,6 +7,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/logexport/kubectl-logexport/pkg/compact"
 )
 
 // Target is one container of one pod.
@@ -150,22 +152,29 @@ type NodeTimes map[nodeKey]time.Time
 type nodeKey struct{ namespace, node string }
 
 // NewNodeTimes returns the node times of pods listed together.
-func NewNodeTimes(pods []Pod) NodeTimes {
+func NewNodeTimes(pods []Packed) NodeTimes {
 	out := NodeTimes{}
-	for i := range pods {
-		out.Add(&pods[i])
+	for _, p := range pods {
+		r := compact.NewReader(string(p))
+		ns := r.String()
+		r.SkipString()
+		r.SkipString()
+		node := r.String()
+		out.add(ns, node, r.Time())
 	}
 	return out
 }
 
 // Add counts a pod listed with the others.
-func (n NodeTimes) Add(p *Pod) {
-	if p.Node == "" || p.reported.IsZero() {
+func (n NodeTimes) Add(p *Pod) { n.add(p.Namespace, p.Node, p.reported) }
+
+func (n NodeTimes) add(namespace, node string, reported time.Time) {
+	if node == "" || reported.IsZero() {
 		return
 	}
-	k := nodeKey{p.Namespace, p.Node}
-	if p.reported.After(n[k]) {
-		n[k] = p.reported
+	k := nodeKey{namespace, node}
+	if reported.After(n[k]) {
+		n[k] = reported
 	}
 }
 

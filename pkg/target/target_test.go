@@ -65,9 +65,10 @@ func TestNodeTimes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var listed []Pod
+			var listed []Packed
 			for i := range tt.pods {
-				listed = append(listed, PodOf(&tt.pods[i]))
+				p := PodOf(&tt.pods[i])
+				listed = append(listed, p.Pack())
 			}
 			got := NewNodeTimes(listed)
 			for _, n := range []string{"", "n1", "n2"} {
