@@ -594,6 +594,11 @@ func (f *Follower) follow(ctx context.Context, c *container) {
 			timer.Stop()
 		}
 	}
+	if c.retired() {
+		// The run ended right after the pod went, before this saw it (a SIGTERM right after a
+		// deletion; a goroutine woken by both takes either): what is lost is still reported.
+		f.final(ctx, c)
+	}
 }
 
 // acquire waits for a free stream, and gives up when gone is closed or ctx ends.
@@ -750,10 +755,23 @@ func (f *Follower) final(ctx context.Context, c *container) {
 	f.mu.Lock()
 	t, done := c.target, c.stored != "" && c.stored == c.status
 	f.mu.Unlock()
-	if done || ctx.Err() != nil {
+	if done {
 		return
 	}
+	ended := ctx.Err() != nil
+	if ended {
+		// The run ends: whether the pod is deleted is asked all the same, as what was read is
+		// proven (export's prove), so that a loss the run can know of is reported.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), goneTimeout)
+		defer cancel()
+	}
 	p, err := f.Client.CoreV1().Pods(t.Namespace).Get(ctx, t.Pod, metav1.GetOptions{})
+	if deleted := apierrors.IsNotFound(err) || err == nil && string(p.UID) != t.PodUID; ended && !deleted {
+		// The pod still exists, no longer selected (its log is not read once more: the run
+		// ends), or whether it does is not known: nothing is known lost.
+		return
+	}
 	if err == nil && string(p.UID) == t.PodUID {
 		if !f.acquire(ctx, nil) {
 			return
@@ -787,6 +805,9 @@ func (f *Follower) final(ctx context.Context, c *container) {
 	}
 	f.record(export.Result{Target: t, Err: err, Gaps: gaps})
 }
+
+// goneTimeout bounds the request that tells, as the run ends, whether a pod that went is deleted.
+const goneTimeout = 10 * time.Second
 
 // record adds one export to the session's totals and reports it. A container's outcome is its
 // last export's: a failure that a later export recovered from is not one.

@@ -727,6 +727,56 @@ func TestGoneBeforeItsLogIsRead(t *testing.T) {
 	}
 }
 
+// The run ends right after a pod went, before its container's goroutine saw it (a SIGTERM right
+// after the deletion): what is lost of a deleted pod is reported all the same, and nothing of
+// one that still exists (no longer selected), whose log is not read now.
+func TestGoneJustBeforeTheEnd(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		deleted bool
+	}{
+		{name: "deleted", deleted: true},
+		{name: "no longer selected"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPod("ns", "a", running("app", "a1"))
+			var objs []runtime.Object
+			if !tc.deleted {
+				objs = append(objs, p)
+			}
+			var gone []string
+			f := &Follower{Client: fake.NewClientset(objs...), Export: func(ctx context.Context, tg target.Target, follow bool) export.Result {
+				t.Errorf("export of %s (follow %v) after the run ended", tg.Key(), follow)
+				return export.Result{Target: tg}
+			}, Gone: func(tg target.Target) export.Result {
+				gone = append(gone, tg.Key())
+				return export.Result{Target: tg, Gaps: []export.Gap{{Reason: "the tail after the checkpoint"}}}
+			}}
+			f.setDefaults()
+			f.containers, f.totals = map[string]*container{}, map[string]*export.Result{}
+			tg := target.Of(p, "app")
+			c := &container{key: tg.Key(), target: tg, status: instanceOf(tg.Status), wake: make(chan struct{}, 1),
+				gone: make(chan struct{}), finished: make(chan struct{}), by: map[int]bool{}}
+			f.containers[c.key] = c
+			c.retire()
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			f.wg.Add(1)
+			f.follow(ctx, c)
+			r := f.totals[c.key]
+			if !tc.deleted {
+				if len(gone) != 0 || r != nil {
+					t.Fatalf("Gone called for %v, result %+v; want nothing for a pod that still exists", gone, r)
+				}
+				return
+			}
+			if len(gone) != 1 || r == nil || len(r.Gaps) != 1 || r.Err != nil {
+				t.Fatalf("Gone called for %v, result %+v; want the one gap Gone found", gone, r)
+			}
+		})
+	}
+}
+
 // The end of the run reaches containers waiting for a stream at once.
 func TestWaitingContainerSeesTheEnd(t *testing.T) {
 	h := start(t, []runtime.Object{newPod("ns", "a", running("app", "a1")), newPod("ns", "b", running("app", "b1"))},
