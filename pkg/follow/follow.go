@@ -53,8 +53,10 @@ const (
 type Follower struct {
 	Client kubernetes.Interface
 	Export ExportFunc
-	// Gone, if set, is called for a container whose pod went before any export of it ran, to
-	// report what is lost without requesting anything, as (*export.Exporter).Gone does.
+	// Gone, if set, is called for a container whose pod went before an export read its log up to
+	// the end (none ran, the follower cut the last one's stream, or its request met the
+	// deletion), to report what is lost without requesting anything, as
+	// (*export.Exporter).Gone does.
 	Gone     func(target.Target) export.Result
 	Scope    podselect.Scope
 	Selector podselect.Selector
@@ -160,10 +162,13 @@ type container struct {
 	created metav1.Time
 
 	// Owned by the container's goroutine: when the last stream broke and why, zero if it did
-	// not; whether any export of it ran.
+	// not; whether the log was read up to now by the last export that got it served: one whose
+	// stream the server ended or that drained after the pod went. Not before any did, nor after
+	// the follower cut one (another container's turn, the reconnect interval, a new status): what
+	// the container logged after the checkpoint may be unread then, and lost if its pod goes.
 	brokeAt  time.Time
 	lastErr  error
-	exported bool
+	caughtUp bool
 }
 
 func (c *container) retire() {
@@ -503,7 +508,13 @@ func (f *Follower) follow(ctx context.Context, c *container) {
 			if !ok {
 				continue // gone or ended while waiting for a turn
 			}
-			c.exported = true
+			switch {
+			case apierrors.IsNotFound(res.Err):
+				// Nothing was served: the log is read as far as before. (A pod deleted after
+				// the follower took its turn, before its request came.)
+			case res.Err == nil:
+				c.caughtUp = cause == nil || errors.Is(cause, errPodGone)
+			}
 			switch {
 			case ctx.Err() != nil:
 			case cause != nil:
@@ -582,6 +593,11 @@ func (f *Follower) follow(ctx context.Context, c *container) {
 		if timer != nil {
 			timer.Stop()
 		}
+	}
+	if c.retired() {
+		// The run ended right after the pod went, before this saw it (a SIGTERM right after a
+		// deletion; a goroutine woken by both takes either): what is lost is still reported.
+		f.final(ctx, c)
 	}
 }
 
@@ -733,15 +749,29 @@ func (f *Follower) watch(ctx context.Context, c *container, interrupt context.Ca
 // following, unless its instance is stored to its end. A deleted pod's log is no longer served
 // (404), and its name may already belong to a new pod (a StatefulSet's) whose log a request
 // would return: then what the streams stored is all there is, and that is no failure; only a
-// stream that had broken before may have missed lines, reported as a gap.
+// log not read up to the end since the checkpoint (see caughtUp), or a stream that had broken
+// before, may have missed lines, reported as gaps.
 func (f *Follower) final(ctx context.Context, c *container) {
 	f.mu.Lock()
 	t, done := c.target, c.stored != "" && c.stored == c.status
 	f.mu.Unlock()
-	if done || ctx.Err() != nil {
+	if done {
 		return
 	}
+	ended := ctx.Err() != nil
+	if ended {
+		// The run ends: whether the pod is deleted is asked all the same, as what was read is
+		// proven (export's prove), so that a loss the run can know of is reported.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), goneTimeout)
+		defer cancel()
+	}
 	p, err := f.Client.CoreV1().Pods(t.Namespace).Get(ctx, t.Pod, metav1.GetOptions{})
+	if deleted := apierrors.IsNotFound(err) || err == nil && string(p.UID) != t.PodUID; ended && !deleted {
+		// The pod still exists, no longer selected (its log is not read once more: the run
+		// ends), or whether it does is not known: nothing is known lost.
+		return
+	}
 	if err == nil && string(p.UID) == t.PodUID {
 		if !f.acquire(ctx, nil) {
 			return
@@ -755,7 +785,9 @@ func (f *Follower) final(ctx context.Context, c *container) {
 		err = res.Err
 	}
 	klog.V(2).InfoS("pod gone; its log is no longer served", "container", c.key, "err", err)
-	if f.Gone != nil && !c.exported {
+	if f.Gone != nil && !c.caughtUp {
+		// Not read up to the end since the checkpoint: what it logged after it is lost. A stream
+		// that broke since adds its own gap below, with its error.
 		if res := f.Gone(t); len(res.Gaps) > 0 || res.Err != nil {
 			f.record(res)
 		}
@@ -773,6 +805,9 @@ func (f *Follower) final(ctx context.Context, c *container) {
 	}
 	f.record(export.Result{Target: t, Err: err, Gaps: gaps})
 }
+
+// goneTimeout bounds the request that tells, as the run ends, whether a pod that went is deleted.
+const goneTimeout = 10 * time.Second
 
 // record adds one export to the session's totals and reports it. A container's outcome is its
 // last export's: a failure that a later export recovered from is not one.

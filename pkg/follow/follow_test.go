@@ -214,6 +214,26 @@ func (h *harness) update(p *corev1.Pod) {
 	}
 }
 
+func (h *harness) create(p *corev1.Pod) {
+	h.t.Helper()
+	if _, err := h.client.CoreV1().Pods(p.Namespace).Create(context.Background(), p, metav1.CreateOptions{}); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// pod returns the pod in namespace ns as the API has it now, or nil.
+func (h *harness) pod(name string) *corev1.Pod {
+	h.t.Helper()
+	p, err := h.client.CoreV1().Pods("ns").Get(context.Background(), name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return p
+}
+
 func (h *harness) delete(p *corev1.Pod) {
 	h.t.Helper()
 	if err := h.client.CoreV1().Pods(p.Namespace).Delete(context.Background(), p.Name, metav1.DeleteOptions{}); err != nil {
@@ -570,37 +590,190 @@ func TestWaitingContainerSeesDeletion(t *testing.T) {
 	}
 }
 
-// A pod deleted before its container's first export: what the file's checkpoint says is lost (the
-// tail of an older pod of the same name) is still reported, without a log request.
-func TestGoneBeforeItsFirstExport(t *testing.T) {
-	a, b := newPod("ns", "a", running("app", "a1")), newPod("ns", "b", running("app", "b1"))
-	gone := make(chan string, 10)
-	h := start(t, []runtime.Object{a, b}, withStreams(1), func(h *harness) {
-		h.f.Gone = func(tg target.Target) export.Result {
-			gone <- tg.Key()
-			return export.Result{Target: tg, Gaps: []export.Gap{{Reason: "an older pod's tail"}}}
-		}
-	})
-	first := h.next()
-	waiter := b
-	if first.t.Pod == "b" {
-		waiter = a
+// A pod deleted before an export read its container's log up to the end: what the file's
+// checkpoint says is lost (its tail, or that of an older pod of the same name) is still reported,
+// without a log request. A log read up to the end (a stream drained after the pod went, or ended
+// by the server) has nothing more to report.
+func TestGoneBeforeItsLogIsRead(t *testing.T) {
+	// Shorter than ShareAfter: a stream cut for another's turn, even after its pod went, may not
+	// have delivered all.
+	const drain = time.Second
+	for _, tc := range []struct {
+		name string
+		// export answers for pod a (b is kubelet-like); nil: kubelet-like too.
+		export func() ExportFunc
+		// before brings the follower, started with a (and b), to where a is deleted; the
+		// containers left after it.
+		before func(h *harness)
+		left   int
+		// gone: Gone is to be called for a (and its gap reported).
+		gone bool
+	}{
+		{name: "waiting for its first turn", gone: true, left: 1, before: func(h *harness) {
+			// b has the stream before a exists, so a waits.
+			h.create(newPod("ns", "a", running("app", "a1")))
+			h.waitFor("a to wait", func() bool { return h.f.Stats().Waiting == 1 })
+		}},
+		{name: "its first request met the deletion", gone: true, left: 0,
+			// The pod deleted after the follower took its turn, before its request came: 404,
+			// nothing served, and the informer not yet told.
+			export: func() ExportFunc {
+				return func(ctx context.Context, tg target.Target, follow bool) export.Result {
+					return export.Result{Target: tg, Err: notFound(tg)}
+				}
+			},
+			before: func(h *harness) {
+				h.create(newPod("ns", "a", running("app", "a1")))
+				h.next()
+			}},
+		{name: "waiting again after giving way", gone: true, left: 1, before: func(h *harness) {
+			h.create(newPod("ns", "a", running("app", "a1")))
+			h.waitFor("a to wait", func() bool { return h.f.Stats().Waiting == 1 })
+			h.step(DefaultShareAfter, 1, 1)
+			if c := h.next(); c.t.Pod != "a" {
+				t.Fatalf("export of %s, want a's turn", c.t.Key())
+			}
+			h.step(DefaultShareAfter, 1, 1)
+			if c := h.next(); c.t.Pod != "b" {
+				t.Fatalf("export of %s, want b's turn", c.t.Key())
+			}
+			h.waitFor("a to wait again", func() bool { return h.f.Stats().Waiting == 1 })
+		}},
+		{name: "its stream drained after the deletion", left: 1, before: func(h *harness) {
+			h.create(newPod("ns", "a", running("app", "a1")))
+			h.waitFor("a to wait", func() bool { return h.f.Stats().Waiting == 1 })
+			h.step(DefaultShareAfter, 1, 1)
+			if c := h.next(); c.t.Pod != "a" {
+				t.Fatalf("export of %s, want a's turn", c.t.Key())
+			}
+			h.delete(h.pod("a"))
+			h.waitGone("ns/a/app")
+			// a's share and drain timers: the stream delivers what a wrote before it went, and
+			// ends before it would give way to b.
+			h.step(drain, 2, 1)
+			if c := h.next(); c.t.Pod != "b" {
+				t.Fatalf("export of %s, want b's turn once a's stream ended", c.t.Key())
+			}
+		}},
+		{name: "404 after a stream the server ended", left: 0,
+			export: func() ExportFunc {
+				n := 0
+				return func(ctx context.Context, tg target.Target, follow bool) export.Result {
+					if n++; n == 1 {
+						return export.Result{Target: tg, Lines: 1, Bytes: 2} // ended: the container stopped
+					}
+					return export.Result{Target: tg, Err: notFound(tg)}
+				}
+			},
+			before: func(h *harness) {
+				h.create(newPod("ns", "a", running("app", "a1")))
+				h.next()
+				h.step(2*time.Second, 1, 0) // the ended stream's backoff
+				h.next()
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var objs []runtime.Object
+			streams := 1
+			if tc.export == nil {
+				objs = append(objs, newPod("ns", "b", running("app", "b1")))
+			}
+			exportA := ExportFunc(kubeletLike)
+			if tc.export != nil {
+				exportA, streams = tc.export(), 10
+			}
+			gone := make(chan string, 10)
+			h := start(t, objs, withStreams(streams), withExport(func(ctx context.Context, tg target.Target, follow bool) export.Result {
+				if tg.Pod == "a" {
+					return exportA(ctx, tg, follow)
+				}
+				return kubeletLike(ctx, tg, follow)
+			}), func(h *harness) {
+				h.f.DrainAfter = drain
+				h.f.Gone = func(tg target.Target) export.Result {
+					gone <- tg.Key()
+					return export.Result{Target: tg, Gaps: []export.Gap{{Reason: "the tail after the checkpoint"}}}
+				}
+			})
+			if len(objs) > 0 {
+				h.next() // b's stream
+			}
+			tc.before(h)
+			if p := h.pod("a"); p != nil {
+				h.delete(p)
+			}
+			h.waitFor("a to leave", func() bool { return h.f.Stats().Containers == tc.left })
+			h.none()
+			res := h.stop()
+			close(gone)
+			var keys []string
+			for k := range gone {
+				keys = append(keys, k)
+			}
+			r := res["ns/a/app"]
+			if tc.gone {
+				if len(keys) != 1 || keys[0] != "ns/a/app" {
+					t.Fatalf("Gone called for %v, want only ns/a/app", keys)
+				}
+				if r.Err != nil || len(r.Gaps) != 1 {
+					t.Fatalf("a: gaps %v, err %v; want the one gap Gone found", r.Gaps, r.Err)
+				}
+				return
+			}
+			if len(keys) != 0 || r.Err != nil || len(r.Gaps) != 0 {
+				t.Fatalf("Gone called for %v; a: gaps %v, err %v; want none: its log was read to the end", keys, r.Gaps, r.Err)
+			}
+		})
 	}
-	h.waitFor("one to wait", func() bool { return h.f.Stats().Waiting == 1 })
-	h.delete(waiter)
-	h.waitFor("the waiter to leave", func() bool { return h.f.Stats().Containers == 1 })
-	h.none()
-	res := h.stop()
-	close(gone)
-	var keys []string
-	for k := range gone {
-		keys = append(keys, k)
-	}
-	if want := "ns/" + waiter.Name + "/app"; len(keys) != 1 || keys[0] != want {
-		t.Fatalf("Gone called for %v, want only %s", keys, want)
-	}
-	if r := res["ns/"+waiter.Name+"/app"]; r.Err != nil || len(r.Gaps) != 1 {
-		t.Fatalf("the deleted waiter: gaps %v, err %v; want the one gap Gone found", r.Gaps, r.Err)
+}
+
+// The run ends right after a pod went, before its container's goroutine saw it (a SIGTERM right
+// after the deletion): what is lost of a deleted pod is reported all the same, and nothing of
+// one that still exists (no longer selected), whose log is not read now.
+func TestGoneJustBeforeTheEnd(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		deleted bool
+	}{
+		{name: "deleted", deleted: true},
+		{name: "no longer selected"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPod("ns", "a", running("app", "a1"))
+			var objs []runtime.Object
+			if !tc.deleted {
+				objs = append(objs, p)
+			}
+			var gone []string
+			f := &Follower{Client: fake.NewClientset(objs...), Export: func(ctx context.Context, tg target.Target, follow bool) export.Result {
+				t.Errorf("export of %s (follow %v) after the run ended", tg.Key(), follow)
+				return export.Result{Target: tg}
+			}, Gone: func(tg target.Target) export.Result {
+				gone = append(gone, tg.Key())
+				return export.Result{Target: tg, Gaps: []export.Gap{{Reason: "the tail after the checkpoint"}}}
+			}}
+			f.setDefaults()
+			f.containers, f.totals = map[string]*container{}, map[string]*export.Result{}
+			tg := target.Of(p, "app")
+			c := &container{key: tg.Key(), target: tg, status: instanceOf(tg.Status), wake: make(chan struct{}, 1),
+				gone: make(chan struct{}), finished: make(chan struct{}), by: map[int]bool{}}
+			f.containers[c.key] = c
+			c.retire()
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			f.wg.Add(1)
+			f.follow(ctx, c)
+			r := f.totals[c.key]
+			if !tc.deleted {
+				if len(gone) != 0 || r != nil {
+					t.Fatalf("Gone called for %v, result %+v; want nothing for a pod that still exists", gone, r)
+				}
+				return
+			}
+			if len(gone) != 1 || r == nil || len(r.Gaps) != 1 || r.Err != nil {
+				t.Fatalf("Gone called for %v, result %+v; want the one gap Gone found", gone, r)
+			}
+		})
 	}
 }
 

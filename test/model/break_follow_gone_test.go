@@ -5,6 +5,7 @@ package model
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,13 +27,24 @@ import (
 // checkpoint, when the checkpoint belongs to an older pod of the same name ("replaced"), but not
 // when it belongs to the deleted pod itself ("same pod"), whose tail is just as lost; and since
 // the name does not come back, no later run reports it either.
+//
+// "request": the pod deleted is the one that got the stream, after the follower gave it its turn
+// and before its request came (a loaded machine): the request meets a 404, nothing is served, and
+// the loss is the same. The follower took that export for a read of the log and reported nothing.
 func TestBreakFollowQueuedPodDeletedAfterEarlierExport(t *testing.T) {
-	for _, replaced := range []bool{true, false} {
-		name := "same pod"
-		if replaced {
-			name = "replaced"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		replaced bool
+		// request: the pod deleted is the one whose turn came, before its request.
+		request bool
+	}{
+		{name: "replaced", replaced: true},
+		{name: "same pod"},
+		{name: "replaced, deleted before its request", replaced: true, request: true},
+		{name: "same pod, deleted before its request", request: true},
+	} {
+		replaced := tc.replaced
+		t.Run(tc.name, func(t *testing.T) {
 			srv := logserver.New(t)
 			defer srv.Close()
 			base := time.Now().Add(-time.Minute).Truncate(time.Second)
@@ -71,10 +83,23 @@ func TestBreakFollowQueuedPodDeletedAfterEarlierExport(t *testing.T) {
 			}
 			once = &export.Exporter{Client: client, Dest: d}
 			streaming := &export.Exporter{Client: client, Dest: d, Options: export.Options{Follow: true, CommitInterval: 50 * time.Millisecond}}
+			// turn receives the pod whose stream's turn came first ("request": its export then
+			// waits for requestNow).
+			turn, requestNow := make(chan string, 10), make(chan struct{})
 			f := &follow.Follower{
 				Client: client, Scope: podselect.Scope{Namespace: ns},
 				Export: func(ctx context.Context, t target.Target, follow bool) export.Result {
 					if follow {
+						select {
+						case turn <- t.Pod:
+						default:
+						}
+						if tc.request {
+							select {
+							case <-requestNow:
+							case <-ctx.Done():
+							}
+						}
 						return streaming.Export(ctx, t)
 					}
 					return once.Export(ctx, t)
@@ -109,15 +134,25 @@ func TestBreakFollowQueuedPodDeletedAfterEarlierExport(t *testing.T) {
 				st := f.Stats()
 				return st.Open == 1 && st.Waiting == 1
 			})
-			waiter := "p1"
-			if asked("p1") > 0 {
-				waiter = "p0"
+			// The stream counts as open before its request is made: which pod waits is known
+			// from the turn, not from the requests so far.
+			var deleted string
+			select {
+			case deleted = <-turn:
+			case <-time.After(10 * time.Second):
+				cancel()
+				t.Fatal("no stream's turn came")
 			}
-			if asked(waiter) != 0 {
-				t.Fatalf("both containers were asked for their log")
+			if !tc.request {
+				// The pod that waits for its turn is deleted.
+				deleted = map[string]string{"p0": "p1", "p1": "p0"}[deleted]
 			}
-			srv.Delete(ns, waiter)
-			waitFor("the waiter to leave", func() bool { return f.Stats().Containers == 1 })
+			if asked(deleted) != 0 {
+				t.Fatalf("%s was asked for its log before its deletion", deleted)
+			}
+			srv.Delete(ns, deleted)
+			close(requestNow)
+			waitFor("the deleted pod's container to leave", func() bool { return f.Stats().Containers == 1 })
 			time.Sleep(200 * time.Millisecond)
 			cancel()
 			o := <-done
@@ -129,23 +164,61 @@ func TestBreakFollowQueuedPodDeletedAfterEarlierExport(t *testing.T) {
 			}
 			var gaps []export.Gap
 			for _, r := range o.res {
-				if r.Pod == waiter {
+				if r.Pod == deleted {
 					gaps = append(gaps, r.Gaps...)
 				}
 			}
-			stored := readFile(t, dir, waiter)
-			t.Logf("waiter %s: file %q, gaps %v", waiter, stored, gaps)
-			if strings.Contains(stored, waiter+"-2\n") {
+			stored := readFile(t, dir, deleted)
+			kept := keptGaps(t, dir, deleted)
+			t.Logf("deleted %s: file %q, gaps %v, kept %v", deleted, stored, gaps, kept)
+			if strings.Contains(stored, deleted+"-2\n") {
 				return
 			}
+			covers := func(from time.Time, to *time.Time) bool {
+				return !lostAt.Before(from) && (to == nil || !lostAt.After(*to))
+			}
+			reported := false
 			for _, g := range gaps {
-				if !lostAt.Before(g.From) && (g.To == nil || !lostAt.After(*g.To)) {
+				reported = reported || covers(g.From, g.To)
+			}
+			if !reported {
+				t.Errorf("%s-2, served by the API until %s was deleted before its container's request, is neither stored nor inside a reported gap (gaps %v)", deleted, deleted, gaps)
+			}
+			for _, g := range kept {
+				if covers(g.From, g.To) {
 					return
 				}
 			}
-			t.Errorf("%s-2, served by the API until %s was deleted while its container waited for a stream, is neither stored nor inside a reported gap (gaps %v)", waiter, waiter, gaps)
+			t.Errorf("%s-2 is neither stored nor inside a gap kept in the directory (kept %v)", deleted, kept)
 		})
 	}
+}
+
+// keptGaps returns the gaps of a pod's container c that the directory keeps in its namespace's
+// gap file.
+func keptGaps(t *testing.T, dir, pod string) []store.Gap {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, ".logexport", "gaps", ns+".jsonl"))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var gaps []store.Gap
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if line == "" {
+			continue
+		}
+		var rec struct {
+			Pod, Container string
+			store.Gap
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("gap file line %q: %v", line, err)
+		}
+		if rec.Pod == pod && rec.Container == "c" {
+			gaps = append(gaps, rec.Gap)
+		}
+	}
+	return gaps
 }
 
 func readFile(t *testing.T, dir, pod string) string {
