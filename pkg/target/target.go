@@ -3,6 +3,7 @@
 package target
 
 import (
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -158,7 +159,7 @@ func NewNodeTimes(pods []Packed) NodeTimes {
 		r := compact.NewReader(string(p))
 		ns := r.String()
 		r.SkipString()
-		r.SkipString()
+		r.SkipToken()
 		node := r.String()
 		out.add(ns, node, r.Time())
 	}
@@ -174,7 +175,9 @@ func (n NodeTimes) add(namespace, node string, reported time.Time) {
 	}
 	k := nodeKey{namespace, node}
 	if reported.After(n[k]) {
-		n[k] = reported
+		// Copies: the names may be parts of a packed pod, which the key (replaced at every
+		// assignment) would keep for as long as the listing's targets keep the map.
+		n[nodeKey{strings.Clone(namespace), strings.Clone(node)}] = reported
 	}
 }
 
