@@ -3,6 +3,7 @@ package compact
 import (
 	"encoding/binary"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -92,6 +93,66 @@ func TestTimeOtherLocations(t *testing.T) {
 		got := NewReader(string(Time(nil, in))).Time()
 		if !got.Equal(in) || got.Location() != time.Local {
 			t.Errorf("%v read back as %v", in, got)
+		}
+	}
+}
+
+func TestToken(t *testing.T) {
+	id := "3f1c6d0e9b2a4c5d8e7f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5"
+	tests := []struct {
+		s    string
+		size int // bytes written
+	}{
+		{s: "", size: 2},
+		{s: "0c4f6b1e-8d2a-4b7c-9e5f-1a2b3c4d5e6f", size: 17},
+		{s: "0C4F6B1E-8D2A-4B7C-9E5F-1A2B3C4D5E6F", size: 38}, // uppercase: as written
+		{s: "0c4f6b1e-8d2a-4b7c-9e5f-1a2b3c4d5e6", size: 37},  // one digit short
+		{s: "0c4f6b1e_8d2a-4b7c-9e5f-1a2b3c4d5e6f", size: 38}, // not a UUID
+		{s: "containerd://" + id, size: 1 + 14 + 1 + 32},
+		{s: "cri-o://" + id[:63], size: 1 + 10 + 1 + 31},  // odd: the first digit stays in the prefix
+		{s: "docker://" + id[:15], size: 1 + 1 + 24},      // too short a tail
+		{s: "docker://" + id[:16], size: 1 + 10 + 1 + 8},  // 16 digits
+		{s: id, size: 1 + 1 + 1 + 32},                     // all digits
+		{s: "containerd://" + id + "G", size: 1 + 1 + 78}, // not hex at the end
+		{s: "kwok://a1b2", size: 13},
+	}
+	for _, tt := range tests {
+		t.Run(tt.s, func(t *testing.T) {
+			b := Token(nil, tt.s)
+			if len(b) != tt.size {
+				t.Errorf("%d bytes, want %d", len(b), tt.size)
+			}
+			b = String(b, "after")
+			r := NewReader(string(b))
+			if got := r.Token(); got != tt.s {
+				t.Fatalf("read %q", got)
+			}
+			if s := r.String(); s != "after" {
+				t.Fatalf("then %q", s)
+			}
+		})
+	}
+	// Random strings over an alphabet of hex digits, dashes and others, of any length.
+	rng := rand.New(rand.NewPCG(3, 4))
+	const alphabet = "0123456789abcdefABCDEF-:/xyz"
+	for range 100000 {
+		buf := make([]byte, rng.IntN(90))
+		for i := range buf {
+			buf[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		if rng.IntN(4) == 0 && len(buf) >= 36 {
+			copy(buf, "0c4f6b1e-8d2a-4b7c-9e5f-1a2b3c4d5e6f")
+			buf = buf[:36]
+		}
+		s := string(buf)
+		b := String(Token(nil, s), "after")
+		if got := NewReader(string(b)).Token(); got != s {
+			t.Fatalf("%q read back as %q", s, got)
+		}
+		r := NewReader(string(b))
+		r.SkipToken()
+		if after := r.String(); after != "after" {
+			t.Fatalf("%q: after skipping it, %q", s, after)
 		}
 	}
 }

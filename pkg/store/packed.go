@@ -23,8 +23,8 @@ const (
 
 func pack(cp Checkpoint) packed {
 	b := make([]byte, 0, 64+len(cp.PodUID)+len(cp.Instance))
-	b = compact.String(b, cp.PodUID)
-	b = compact.String(b, cp.Instance)
+	b = compact.Token(b, cp.PodUID)
+	b = compact.Token(b, cp.Instance)
 	switch cp.Complete {
 	case "":
 		b = append(b, completeNone)
@@ -50,12 +50,12 @@ func pack(cp Checkpoint) packed {
 	return packed(b)
 }
 
-// unpack returns the checkpoint. Its strings share p's memory; its times are in UTC.
+// unpack returns the checkpoint. Its times are in UTC.
 func (p packed) unpack() Checkpoint {
 	r := compact.NewReader(string(p))
 	var cp Checkpoint
-	cp.PodUID = r.String()
-	cp.Instance = r.String()
+	cp.PodUID = r.Token()
+	cp.Instance = r.Token()
 	switch r.Byte() {
 	case completeInstance:
 		cp.Complete = cp.Instance

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -59,14 +60,27 @@ func TestPackedRandom(t *testing.T) {
 		return time.Unix(rng.Int64N(1<<40)-1<<39, rng.Int64N(1e9)).In(zones[rng.IntN(len(zones))])
 	}
 	num := func() int64 { return int64(rng.Uint64()) >> rng.IntN(64) }
+	// UIDs and container IDs as the API gives them, which the packing holds as bytes, or anything.
+	uid := func() string {
+		if rng.IntN(2) == 0 {
+			return str()
+		}
+		return fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", rng.Uint32(), rng.Uint32()&0xffff, rng.Uint32()&0xffff, rng.Uint32()&0xffff, rng.Uint64()&(1<<48-1))
+	}
+	instance := func() string {
+		if rng.IntN(2) == 0 {
+			return str()
+		}
+		return fmt.Sprintf("containerd://%016x%016x%016x%016x", rng.Uint64(), rng.Uint64(), rng.Uint64(), rng.Uint64())
+	}
 	for range 20000 {
-		cp := Checkpoint{PodUID: str(), Instance: str(), Since: tm(), Skip: num(), Hash: Hash(rng.Uint64()), First: Hash(rng.Uint64()),
+		cp := Checkpoint{PodUID: uid(), Instance: instance(), Since: tm(), Skip: num(), Hash: Hash(rng.Uint64()), First: Hash(rng.Uint64()),
 			Last: tm(), Ties: num(), After: rng.IntN(2) == 0, Begin: tm(), Gone: tm(), Archive: int(num()), Size: num(), Lines: num()}
 		switch rng.IntN(3) {
 		case 0:
 			cp.Complete = cp.Instance
 		case 1:
-			cp.Complete = str()
+			cp.Complete = instance()
 		}
 		got := pack(cp).unpack()
 		want := cp

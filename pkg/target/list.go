@@ -18,9 +18,10 @@ type Packed string
 // Pack returns p packed; Unpack gives it back.
 func (p *Pod) Pack() Packed {
 	b := make([]byte, 0, 128)
-	for _, s := range []string{p.Namespace, p.Name, p.UID, p.Node} {
-		b = compact.String(b, s)
-	}
+	b = compact.String(b, p.Namespace)
+	b = compact.String(b, p.Name)
+	b = compact.Token(b, p.UID)
+	b = compact.String(b, p.Node)
 	b = compact.Time(b, p.reported)
 	b = binary.AppendUvarint(b, uint64(len(p.Containers)))
 	for _, c := range p.Containers {
@@ -42,19 +43,20 @@ func (p Packed) Key() (namespace, name string) {
 // Containers calls fn with the index and name of each container of the packed pod, in order.
 func (p Packed) Containers(fn func(i int, name string)) {
 	r := compact.NewReader(string(p))
-	for range 4 {
-		r.SkipString()
-	}
+	r.SkipString()
+	r.SkipString()
+	r.SkipToken()
+	r.SkipString()
 	r.Time()
 	for i := range int(r.Uvarint()) {
 		fn(i, r.String())
 	}
 }
 
-// Unpack returns the pod. Its strings share p's memory; its statuses are its own.
+// Unpack returns the pod. Its names share p's memory; its statuses are its own.
 func (p Packed) Unpack() Pod {
 	r := compact.NewReader(string(p))
-	pod := Pod{Namespace: r.String(), Name: r.String(), UID: r.String(), Node: r.String(), reported: r.Time()}
+	pod := Pod{Namespace: r.String(), Name: r.String(), UID: r.Token(), Node: r.String(), reported: r.Time()}
 	pod.Containers = make([]string, int(r.Uvarint()))
 	for i := range pod.Containers {
 		pod.Containers[i] = r.String()
@@ -84,7 +86,7 @@ const (
 
 func packStatus(b []byte, st *corev1.ContainerStatus) []byte {
 	b = compact.String(b, st.Name)
-	b = compact.String(b, st.ContainerID)
+	b = compact.Token(b, st.ContainerID)
 	b = binary.AppendVarint(b, int64(st.RestartCount))
 	var flags byte
 	if st.Ready {
@@ -131,7 +133,7 @@ func packState(b []byte, s *corev1.ContainerState, containerID string) []byte {
 		b = compact.Time(b, t.StartedAt.Time)
 		b = compact.Time(b, t.FinishedAt.Time)
 		if parts&sameContainerID == 0 {
-			b = compact.String(b, t.ContainerID)
+			b = compact.Token(b, t.ContainerID)
 		}
 	}
 	return b
@@ -139,7 +141,7 @@ func packState(b []byte, s *corev1.ContainerState, containerID string) []byte {
 
 func unpackStatus(r *compact.Reader, st *corev1.ContainerStatus) {
 	st.Name = r.String()
-	st.ContainerID = r.String()
+	st.ContainerID = r.Token()
 	st.RestartCount = int32(r.Varint())
 	flags := r.Byte()
 	st.Ready = flags&hasReady != 0
@@ -163,7 +165,7 @@ func unpackState(r *compact.Reader, s *corev1.ContainerState, containerID string
 		t := &corev1.ContainerStateTerminated{ExitCode: int32(r.Varint()), Signal: int32(r.Varint()), Reason: r.String(),
 			StartedAt: metav1.Time{Time: r.Time()}, FinishedAt: metav1.Time{Time: r.Time()}, ContainerID: containerID}
 		if parts&sameContainerID == 0 {
-			t.ContainerID = r.String()
+			t.ContainerID = r.Token()
 		}
 		s.Terminated = t
 	}

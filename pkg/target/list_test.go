@@ -1,6 +1,7 @@
 package target
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -8,6 +9,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/uuid"
 	"sigs.k8s.io/randfill"
 )
 
@@ -31,6 +34,10 @@ func TestPackRoundTrip(t *testing.T) {
 		// Most terminated states carry the status's container ID; some another (or none).
 		func(st *corev1.ContainerStatus, c randfill.Continue) {
 			c.FillNoCustom(st)
+			if c.Intn(2) == 0 {
+				// As runtimes write them (package compact holds their hex digits as bytes).
+				st.ContainerID = fmt.Sprintf("containerd://%016x%016x%016x%016x", c.Uint64(), c.Uint64(), c.Uint64(), c.Uint64())
+			}
 			for _, s := range []*corev1.ContainerState{&st.State, &st.LastTerminationState} {
 				if s.Terminated != nil && c.Intn(2) == 0 {
 					s.Terminated.ContainerID = st.ContainerID
@@ -41,6 +48,9 @@ func TestPackRoundTrip(t *testing.T) {
 	for i := range 3000 {
 		var pod corev1.Pod
 		f.Fill(&pod)
+		if i%2 == 0 {
+			pod.UID = types.UID(uuid.NewUUID())
+		}
 		want := PodOf(&pod)
 		got := want.Pack().Unpack()
 		if !reflect.DeepEqual(got, want) {
