@@ -514,6 +514,11 @@ func (f *Follower) follow(ctx context.Context, c *container) {
 				// the follower took its turn, before its request came.)
 			case res.Err == nil:
 				c.caughtUp = cause == nil || errors.Is(cause, errPodGone)
+			default:
+				// The stream broke: what it had not delivered since the checkpoint is unread,
+				// and lost if the pod goes before the next request (the broken stream's own gap
+				// begins only at the break).
+				c.caughtUp = false
 			}
 			switch {
 			case ctx.Err() != nil:

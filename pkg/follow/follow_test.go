@@ -606,8 +606,9 @@ func TestGoneBeforeItsLogIsRead(t *testing.T) {
 		// containers left after it.
 		before func(h *harness)
 		left   int
-		// gone: Gone is to be called for a (and its gap reported).
-		gone bool
+		// gone: Gone is to be called for a (and its gap reported); broke: a's stream was broken
+		// when its pod went, which adds that gap and the stream's error.
+		gone, broke bool
 	}{
 		{name: "waiting for its first turn", gone: true, left: 1, before: func(h *harness) {
 			// b has the stream before a exists, so a waits.
@@ -671,6 +672,22 @@ func TestGoneBeforeItsLogIsRead(t *testing.T) {
 				h.step(2*time.Second, 1, 0) // the ended stream's backoff
 				h.next()
 			}},
+		{name: "its stream broke after one the server ended", gone: true, broke: true, left: 0,
+			export: func() ExportFunc {
+				n := 0
+				return func(ctx context.Context, tg target.Target, follow bool) export.Result {
+					if n++; n == 1 {
+						return export.Result{Target: tg, Lines: 1, Bytes: 2} // ended: the container stopped
+					}
+					return export.Result{Target: tg, Err: errors.New("connection reset by peer")}
+				}
+			},
+			before: func(h *harness) {
+				h.create(newPod("ns", "a", running("app", "a1")))
+				h.next()
+				h.step(2*time.Second, 1, 0) // the ended stream's backoff
+				h.next()
+			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var objs []runtime.Object
@@ -714,6 +731,12 @@ func TestGoneBeforeItsLogIsRead(t *testing.T) {
 			if tc.gone {
 				if len(keys) != 1 || keys[0] != "ns/a/app" {
 					t.Fatalf("Gone called for %v, want only ns/a/app", keys)
+				}
+				if tc.broke {
+					if r.Err == nil || len(r.Gaps) != 2 || r.Gaps[0].Reason != "the tail after the checkpoint" {
+						t.Fatalf("a: gaps %v, err %v; want the gap Gone found, then the broken stream's and its error", r.Gaps, r.Err)
+					}
+					return
 				}
 				if r.Err != nil || len(r.Gaps) != 1 {
 					t.Fatalf("a: gaps %v, err %v; want the one gap Gone found", r.Gaps, r.Err)
