@@ -712,10 +712,11 @@ func (f *Follower) watch(ctx context.Context, c *container, interrupt context.Ca
 		shareC = share.C()
 	}
 	var reconnect, drain <-chan time.Time
+	var reconnectTimer clock.Timer
 	if f.Reconnect > 0 {
-		r := f.Clock.NewTimer(f.Reconnect)
-		defer r.Stop()
-		reconnect = r.C()
+		reconnectTimer = f.Clock.NewTimer(f.Reconnect)
+		defer reconnectTimer.Stop()
+		reconnect = reconnectTimer.C()
 	}
 	gone := c.gone
 	for {
@@ -726,7 +727,17 @@ func (f *Follower) watch(ctx context.Context, c *container, interrupt context.Ca
 			return
 		case <-gone:
 			// Let the stream deliver what the container wrote before it went, then stop it.
+			// Neither another container's turn nor the reconnect interval cuts it now: its log
+			// is not served again, and what the stream had not delivered would be lost.
 			gone = nil
+			if share != nil {
+				share.Stop()
+				shareC = nil
+			}
+			if reconnectTimer != nil {
+				reconnectTimer.Stop()
+				reconnect = nil
+			}
 			d := f.Clock.NewTimer(f.DrainAfter)
 			defer d.Stop()
 			drain = d.C()

@@ -609,6 +609,8 @@ func TestGoneBeforeItsLogIsRead(t *testing.T) {
 		// gone: Gone is to be called for a (and its gap reported); broke: a's stream was broken
 		// when its pod went, which adds that gap and the stream's error.
 		gone, broke bool
+		// drain is the follower's DrainAfter, if not the default of these cases.
+		drain time.Duration
 	}{
 		{name: "waiting for its first turn", gone: true, left: 1, before: func(h *harness) {
 			// b has the stream before a exists, so a waits.
@@ -649,9 +651,25 @@ func TestGoneBeforeItsLogIsRead(t *testing.T) {
 			}
 			h.delete(h.pod("a"))
 			h.waitGone("ns/a/app")
-			// a's share and drain timers: the stream delivers what a wrote before it went, and
-			// ends before it would give way to b.
-			h.step(drain, 2, 1)
+			// a's drain timer (its share's is stopped): the stream delivers what a wrote before
+			// it went, then ends.
+			h.step(drain, 1, 1)
+			if c := h.next(); c.t.Pod != "b" {
+				t.Fatalf("export of %s, want b's turn once a's stream ended", c.t.Key())
+			}
+		}},
+		{name: "its stream drained after the deletion, longer than its share", left: 1, drain: 2 * DefaultShareAfter, before: func(h *harness) {
+			h.create(newPod("ns", "a", running("app", "a1")))
+			h.waitFor("a to wait", func() bool { return h.f.Stats().Waiting == 1 })
+			h.step(DefaultShareAfter, 1, 1)
+			if c := h.next(); c.t.Pod != "a" {
+				t.Fatalf("export of %s, want a's turn", c.t.Key())
+			}
+			h.delete(h.pod("a"))
+			h.waitGone("ns/a/app")
+			// b waits, but a's stream keeps its slot while it drains: only the drain's timer.
+			h.step(DefaultShareAfter, 1, 1)
+			h.step(DefaultShareAfter, 1, 1)
 			if c := h.next(); c.t.Pod != "b" {
 				t.Fatalf("export of %s, want b's turn once a's stream ended", c.t.Key())
 			}
@@ -707,6 +725,9 @@ func TestGoneBeforeItsLogIsRead(t *testing.T) {
 				return kubeletLike(ctx, tg, follow)
 			}), func(h *harness) {
 				h.f.DrainAfter = drain
+				if tc.drain > 0 {
+					h.f.DrainAfter = tc.drain
+				}
 				h.f.Gone = func(tg target.Target) export.Result {
 					gone <- tg.Key()
 					return export.Result{Target: tg, Gaps: []export.Gap{{Reason: "the tail after the checkpoint"}}}
