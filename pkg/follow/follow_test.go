@@ -356,8 +356,9 @@ func TestDeletedPod(t *testing.T) {
 			h.delete(p)
 			h.waitGone("ns/b-0/app")
 			if !tc.broken && !tc.notFound {
-				// The share and the drain timers: the stream may still deliver for a while.
-				h.step(DefaultDrainAfter, 2, 1)
+				// The drain timer (the share's is stopped): the stream may still deliver for a
+				// while.
+				h.step(DefaultDrainAfter, 1, 1)
 			}
 			h.waitFor("the container to end", func() bool { return h.f.Stats().Containers == 0 })
 			h.none()
@@ -381,7 +382,7 @@ func TestUnselectedPodIsReadOnceMore(t *testing.T) {
 	h := start(t, []runtime.Object{p})
 	h.next()
 	h.f.remove(0, p)
-	h.step(DefaultDrainAfter, 2, 1)
+	h.step(DefaultDrainAfter, 1, 1) // the drain timer; the share's is stopped
 	if c := h.next(); c.follow {
 		t.Fatal("the last read follows")
 	}
