@@ -599,6 +599,16 @@ func TestGoneBeforeItsLogIsRead(t *testing.T) {
 	// Shorter than ShareAfter: a stream cut for another's turn, even after its pod went, may not
 	// have delivered all.
 	const drain = time.Second
+	// a is created while b streams, waits, and gets b's stream once b's share is over.
+	aTakesTurn := func(h *harness) {
+		h.t.Helper()
+		h.create(newPod("ns", "a", running("app", "a1")))
+		h.waitFor("a to wait", func() bool { return h.f.Stats().Waiting == 1 })
+		h.step(DefaultShareAfter, 1, 1)
+		if c := h.next(); c.t.Pod != "a" {
+			h.t.Fatalf("export of %s, want a's turn", c.t.Key())
+		}
+	}
 	for _, tc := range []struct {
 		name string
 		// export answers for pod a (b is kubelet-like); nil: kubelet-like too.
@@ -631,12 +641,7 @@ func TestGoneBeforeItsLogIsRead(t *testing.T) {
 				h.next()
 			}},
 		{name: "waiting again after giving way", gone: true, left: 1, before: func(h *harness) {
-			h.create(newPod("ns", "a", running("app", "a1")))
-			h.waitFor("a to wait", func() bool { return h.f.Stats().Waiting == 1 })
-			h.step(DefaultShareAfter, 1, 1)
-			if c := h.next(); c.t.Pod != "a" {
-				t.Fatalf("export of %s, want a's turn", c.t.Key())
-			}
+			aTakesTurn(h)
 			h.step(DefaultShareAfter, 1, 1)
 			if c := h.next(); c.t.Pod != "b" {
 				t.Fatalf("export of %s, want b's turn", c.t.Key())
@@ -644,12 +649,7 @@ func TestGoneBeforeItsLogIsRead(t *testing.T) {
 			h.waitFor("a to wait again", func() bool { return h.f.Stats().Waiting == 1 })
 		}},
 		{name: "its stream drained after the deletion", left: 1, before: func(h *harness) {
-			h.create(newPod("ns", "a", running("app", "a1")))
-			h.waitFor("a to wait", func() bool { return h.f.Stats().Waiting == 1 })
-			h.step(DefaultShareAfter, 1, 1)
-			if c := h.next(); c.t.Pod != "a" {
-				t.Fatalf("export of %s, want a's turn", c.t.Key())
-			}
+			aTakesTurn(h)
 			h.delete(h.pod("a"))
 			h.waitGone("ns/a/app")
 			// a's drain timer (its share's is stopped): the stream delivers what a wrote before
@@ -660,12 +660,7 @@ func TestGoneBeforeItsLogIsRead(t *testing.T) {
 			}
 		}},
 		{name: "its stream drained after the deletion, longer than its share", left: 1, drain: 2 * DefaultShareAfter, before: func(h *harness) {
-			h.create(newPod("ns", "a", running("app", "a1")))
-			h.waitFor("a to wait", func() bool { return h.f.Stats().Waiting == 1 })
-			h.step(DefaultShareAfter, 1, 1)
-			if c := h.next(); c.t.Pod != "a" {
-				t.Fatalf("export of %s, want a's turn", c.t.Key())
-			}
+			aTakesTurn(h)
 			h.delete(h.pod("a"))
 			h.waitGone("ns/a/app")
 			// b waits, but a's stream keeps its slot while it drains: only the drain's timer.
