@@ -712,11 +712,10 @@ func (f *Follower) watch(ctx context.Context, c *container, interrupt context.Ca
 		shareC = share.C()
 	}
 	var reconnect, drain <-chan time.Time
-	var reconnectTimer clock.Timer
 	if f.Reconnect > 0 {
-		reconnectTimer = f.Clock.NewTimer(f.Reconnect)
-		defer reconnectTimer.Stop()
-		reconnect = reconnectTimer.C()
+		r := f.Clock.NewTimer(f.Reconnect)
+		defer r.Stop()
+		reconnect = r.C()
 	}
 	gone := c.gone
 	for {
@@ -729,15 +728,10 @@ func (f *Follower) watch(ctx context.Context, c *container, interrupt context.Ca
 			// Let the stream deliver what the container wrote before it went, then stop it.
 			// Neither another container's turn nor the reconnect interval cuts it now: its log
 			// is not served again, and what the stream had not delivered would be lost.
+			// (Their timers run on unread, so that a test's fake clock counts the same timers
+			// before the drain's and after.)
 			gone = nil
-			if share != nil {
-				share.Stop()
-				shareC = nil
-			}
-			if reconnectTimer != nil {
-				reconnectTimer.Stop()
-				reconnect = nil
-			}
+			shareC, reconnect = nil, nil
 			d := f.Clock.NewTimer(f.DrainAfter)
 			defer d.Stop()
 			drain = d.C()

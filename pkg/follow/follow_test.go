@@ -356,9 +356,8 @@ func TestDeletedPod(t *testing.T) {
 			h.delete(p)
 			h.waitGone("ns/b-0/app")
 			if !tc.broken && !tc.notFound {
-				// The drain timer (the share's is stopped): the stream may still deliver for a
-				// while.
-				h.step(DefaultDrainAfter, 1, 1)
+				// The share and the drain timers: the stream may still deliver for a while.
+				h.step(DefaultDrainAfter, 2, 1)
 			}
 			h.waitFor("the container to end", func() bool { return h.f.Stats().Containers == 0 })
 			h.none()
@@ -382,7 +381,7 @@ func TestUnselectedPodIsReadOnceMore(t *testing.T) {
 	h := start(t, []runtime.Object{p})
 	h.next()
 	h.f.remove(0, p)
-	h.step(DefaultDrainAfter, 1, 1) // the drain timer; the share's is stopped
+	h.step(DefaultDrainAfter, 2, 1)
 	if c := h.next(); c.follow {
 		t.Fatal("the last read follows")
 	}
@@ -652,9 +651,9 @@ func TestGoneBeforeItsLogIsRead(t *testing.T) {
 			aTakesTurn(h)
 			h.delete(h.pod("a"))
 			h.waitGone("ns/a/app")
-			// a's drain timer (its share's is stopped): the stream delivers what a wrote before
-			// it went, then ends.
-			h.step(drain, 1, 1)
+			// a's share and drain timers: the stream delivers what a wrote before it went, and
+			// ends before it would give way to b.
+			h.step(drain, 2, 1)
 			if c := h.next(); c.t.Pod != "b" {
 				t.Fatalf("export of %s, want b's turn once a's stream ended", c.t.Key())
 			}
@@ -663,8 +662,9 @@ func TestGoneBeforeItsLogIsRead(t *testing.T) {
 			aTakesTurn(h)
 			h.delete(h.pod("a"))
 			h.waitGone("ns/a/app")
-			// b waits, but a's stream keeps its slot while it drains: only the drain's timer.
-			h.step(DefaultShareAfter, 1, 1)
+			// b waits, but a's stream keeps its slot while it drains: its share ends unheeded,
+			// then its drain.
+			h.step(DefaultShareAfter, 2, 1)
 			h.step(DefaultShareAfter, 1, 1)
 			if c := h.next(); c.t.Pod != "b" {
 				t.Fatalf("export of %s, want b's turn once a's stream ended", c.t.Key())
