@@ -175,9 +175,9 @@ func (e NamespaceError) Error() string {
 }
 
 // List returns the selected pods sorted by namespace and name, reduced to what an export reads
-// and packed (target.Packed): each page of full pods is let go once it is read. With AllNamespaces and no right to
-// list pods cluster-wide, it lists namespace by namespace and reports the ones it may not read,
-// so that what is readable is still exported.
+// and packed (target.Packed): each page of full pods is let go once it is read. With
+// AllNamespaces and no right to list pods cluster-wide, it lists namespace by namespace and
+// reports the ones it may not read, so that what is readable is still exported.
 func List(ctx context.Context, client kubernetes.Interface, scope Scope, sel Selector) ([]target.Packed, []NamespaceError, error) {
 	ns := scope.Namespace
 	if scope.AllNamespaces {
