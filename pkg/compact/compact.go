@@ -5,6 +5,7 @@ package compact
 
 import (
 	"encoding/binary"
+	"slices"
 	"strings"
 	"time"
 )
@@ -30,8 +31,9 @@ func Time(b []byte, t time.Time) []byte {
 }
 
 // Token appends s, an identifier: a UID in its canonical form (8-4-4-4-12 lowercase hex digits)
-// takes 17 bytes instead of 37, a container ID (a runtime's scheme and 64 hex digits) 47 instead
-// of 78; anything else is written as String writes it.
+// takes 17 bytes instead of 37, a container ID (a runtime's scheme and 64 hex digits) 35 instead
+// of 78 (47 for a scheme this package does not know); anything else is written as String writes
+// it.
 func Token(b []byte, s string) []byte {
 	if isUUID(s) {
 		b = append(b, tokenUUID)
@@ -55,7 +57,11 @@ func Token(b []byte, s string) []byte {
 	if len(s)-tail < 16 {
 		return String(append(b, tokenPlain), s)
 	}
-	b = String(append(b, tokenHexTail), s[:tail])
+	if i := slices.Index(schemes[:], s[:tail]); i >= 0 {
+		b = append(b, tokenScheme, byte(i))
+	} else {
+		b = String(append(b, tokenHexTail), s[:tail])
+	}
 	b = binary.AppendUvarint(b, uint64((len(s)-tail)/2))
 	for i := tail; i < len(s); i += 2 {
 		b = append(b, unhex(s[i])<<4|unhex(s[i+1]))
@@ -67,7 +73,11 @@ const (
 	tokenPlain = iota
 	tokenUUID
 	tokenHexTail
+	tokenScheme // a hex tail after one of schemes, by its index
 )
+
+// schemes are the container runtimes' prefixes of container IDs (ContainerStatus.ContainerID).
+var schemes = [...]string{"containerd://", "cri-o://", "docker://"}
 
 func isUUID(s string) bool {
 	if len(s) != 36 {
@@ -163,7 +173,7 @@ func (r *Reader) String() string {
 // Token reads what Token wrote. A UID or a hex tail is a new string; anything else shares the
 // packed string's memory.
 func (r *Reader) Token() string {
-	switch r.Byte() {
+	switch tag := r.Byte(); tag {
 	case tokenUUID:
 		var out [36]byte
 		j := 0
@@ -177,8 +187,13 @@ func (r *Reader) Token() string {
 			j += 2
 		}
 		return string(out[:])
-	case tokenHexTail:
-		prefix := r.String()
+	case tokenHexTail, tokenScheme:
+		var prefix string
+		if tag == tokenScheme {
+			prefix = schemes[r.Byte()]
+		} else {
+			prefix = r.String()
+		}
 		n := int(r.Uvarint())
 		var out strings.Builder
 		out.Grow(len(prefix) + 2*n)
@@ -202,6 +217,9 @@ func (r *Reader) SkipToken() {
 		r.i += 16
 	case tokenHexTail:
 		r.SkipString()
+		r.i += int(r.Uvarint())
+	case tokenScheme:
+		r.i++
 		r.i += int(r.Uvarint())
 	default:
 		r.SkipString()

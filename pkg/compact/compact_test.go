@@ -108,10 +108,13 @@ func TestToken(t *testing.T) {
 		{s: "0C4F6B1E-8D2A-4B7C-9E5F-1A2B3C4D5E6F", size: 38}, // uppercase: as written
 		{s: "0c4f6b1e-8d2a-4b7c-9e5f-1a2b3c4d5e6", size: 37},  // one digit short
 		{s: "0c4f6b1e_8d2a-4b7c-9e5f-1a2b3c4d5e6f", size: 38}, // not a UUID
-		{s: "containerd://" + id, size: 1 + 14 + 1 + 32},
+		{s: "containerd://" + id, size: 1 + 1 + 1 + 32},       // a known scheme: its index
+		{s: "cri-o://" + id, size: 1 + 1 + 1 + 32},
+		{s: "kwok://" + id, size: 1 + 8 + 1 + 32},         // another scheme: spelled out
+		{s: "containerd:/" + id, size: 1 + 13 + 1 + 32},   // not quite a known one
 		{s: "cri-o://" + id[:63], size: 1 + 10 + 1 + 31},  // odd: the first digit stays in the prefix
 		{s: "docker://" + id[:15], size: 1 + 1 + 24},      // too short a tail
-		{s: "docker://" + id[:16], size: 1 + 10 + 1 + 8},  // 16 digits
+		{s: "docker://" + id[:16], size: 1 + 1 + 1 + 8},   // 16 digits
 		{s: id, size: 1 + 1 + 1 + 32},                     // all digits
 		{s: "containerd://" + id + "G", size: 1 + 1 + 78}, // not hex at the end
 		{s: "kwok://a1b2", size: 13},
@@ -140,9 +143,16 @@ func TestToken(t *testing.T) {
 		for i := range buf {
 			buf[i] = alphabet[rng.IntN(len(alphabet))]
 		}
-		if rng.IntN(4) == 0 && len(buf) >= 36 {
-			copy(buf, "0c4f6b1e-8d2a-4b7c-9e5f-1a2b3c4d5e6f")
-			buf = buf[:36]
+		switch rng.IntN(4) {
+		case 0:
+			if len(buf) >= 36 {
+				copy(buf, "0c4f6b1e-8d2a-4b7c-9e5f-1a2b3c4d5e6f")
+				buf = buf[:36]
+			}
+		case 1:
+			// A runtime's scheme, whole or cut short, before the random rest.
+			scheme := schemes[rng.IntN(len(schemes))]
+			buf = append([]byte(scheme[:len(scheme)-rng.IntN(3)]), buf...)
 		}
 		s := string(buf)
 		b := String(Token(nil, s), "after")

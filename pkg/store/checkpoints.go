@@ -1,7 +1,6 @@
 package store
 
 import (
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"path"
@@ -26,7 +25,7 @@ type checkpoints struct {
 	users int
 	// err is why the file cannot be used; every container of the namespace fails with it.
 	err error
-	cps map[containerKey]packed
+	cps cpMap
 	// retryAt: the file is rewritten with one line per container when it has grown past twice
 	// that, so that reading it stays proportional to the containers. A rewrite that failed is
 	// tried again at retryAt lines.
@@ -54,7 +53,7 @@ func checkpointsPath(namespace string) string {
 // cannot be read is an error; a corrupt one is kept in the result, to refuse every container of
 // the namespace.
 func readCheckpoints(d *Dir, name string) (*checkpoints, error) {
-	c := &checkpoints{cps: map[containerKey]packed{}}
+	c := &checkpoints{cps: cpMap{}}
 	f, err := readJSONL(d, name, func(n int, line []byte) error {
 		r, err := parseRecord(line)
 		if err != nil {
@@ -64,7 +63,7 @@ func readCheckpoints(d *Dir, name string) (*checkpoints, error) {
 			}
 			return fmt.Errorf("checkpoint file %s is corrupt at line %d (%v): %s", d.Path(name), n, err, todo)
 		}
-		c.cps[containerKey{r.Pod, r.Container}] = pack(r.Checkpoint)
+		c.cps.put(containerKey{r.Pod, r.Container}, r.Checkpoint)
 		return nil
 	})
 	if f == nil {
@@ -107,7 +106,7 @@ func (c *checkpoints) get(k containerKey) (*Checkpoint, error) {
 	if c.err != nil {
 		return nil, c.err
 	}
-	p, ok := c.cps[k]
+	p, ok := c.cps.get(k)
 	if !ok {
 		return nil, nil
 	}
@@ -138,7 +137,7 @@ func (c *checkpoints) write(reqs []*commitReq) error {
 	// Written, the lines are what the next run reads unless the system crashes: the logs must
 	// not be cut back below them any more, whatever fails from here on.
 	for _, r := range reqs {
-		c.cps[r.log.key] = pack(r.cp)
+		c.cps.put(r.log.key, r.cp)
 		r.written = true
 	}
 	return nil
@@ -197,17 +196,17 @@ func (c *checkpoints) compact() error {
 }
 
 // marshalRecords is a checkpoint file with one line per container, in a stable order.
-func marshalRecords(cps map[containerKey]packed) []byte {
-	keys := make([]containerKey, 0, len(cps))
-	for k := range cps {
-		keys = append(keys, k)
+func marshalRecords(cps cpMap) []byte {
+	type entry struct {
+		k containerKey
+		p packed
 	}
-	slices.SortFunc(keys, func(a, b containerKey) int {
-		return cmp.Or(cmp.Compare(a.pod, b.pod), cmp.Compare(a.container, b.container))
-	})
+	all := make([]entry, 0, len(cps))
+	cps.all(func(k containerKey, p packed) { all = append(all, entry{k, p}) })
+	slices.SortFunc(all, func(a, b entry) int { return compareKeys(a.k, b.k) })
 	var b []byte
-	for _, k := range keys {
-		line, _ := json.Marshal(record{Pod: k.pod, Container: k.container, Checkpoint: cps[k].unpack()}) // plain fields: cannot fail
+	for _, e := range all {
+		line, _ := json.Marshal(record{Pod: e.k.pod, Container: e.k.container, Checkpoint: e.p.unpack()}) // plain fields: cannot fail
 		b = append(append(b, line...), '\n')
 	}
 	return b

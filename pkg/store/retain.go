@@ -108,9 +108,7 @@ func (d *Dir) Maintain(namespace string, present func(pod string) bool, r Retent
 		return nil, cps.err
 	}
 	all := make(map[containerKey]Checkpoint, len(cps.cps))
-	for k, p := range cps.cps {
-		all[k] = p.unpack()
-	}
+	cps.cps.all(func(k containerKey, p packed) { all[k] = p.unpack() })
 	cps.mu.Unlock()
 	keys := make([]containerKey, 0, len(all))
 	for k := range all {
@@ -543,7 +541,7 @@ func (c *checkpoints) put(cps map[containerKey]Checkpoint) error {
 		return err
 	}
 	for _, k := range keys {
-		c.cps[k] = pack(cps[k])
+		c.cps.put(k, cps[k])
 	}
 	if err := c.file.sync(); err != nil {
 		c.err = fmt.Errorf("checkpoint file %s could not be saved, nothing more is saved to it in this run: %w", c.file.shown, err)
@@ -559,14 +557,16 @@ func (c *checkpoints) remove(keys []containerKey) error {
 	if c.err != nil {
 		return c.err
 	}
-	old := make(map[containerKey]packed, len(keys))
+	old := make(map[containerKey]Checkpoint, len(keys))
 	for _, k := range keys {
-		old[k] = c.cps[k]
-		delete(c.cps, k)
+		if p, ok := c.cps.get(k); ok {
+			old[k] = p.unpack()
+		}
+		c.cps.delete(k)
 	}
 	if err := c.compact(); err != nil {
 		for k, cp := range old {
-			c.cps[k] = cp
+			c.cps.put(k, cp)
 		}
 		return err
 	}

@@ -480,7 +480,7 @@ func TestCheckpointFileCompactionRetry(t *testing.T) {
 	if l.cps.file.lines != 1 {
 		t.Fatalf("%d lines after the retry, want 1", l.cps.file.lines)
 	}
-	if cp := l.cps.cps[containerKey{"p", "c"}].unpack(); cp.Lines != int64(n) {
+	if cp := mustGet(t, l.cps.cps, containerKey{"p", "c"}); cp.Lines != int64(n) {
 		t.Fatalf("checkpoint %+v, want the last save (%d)", cp, n)
 	}
 }

@@ -24,7 +24,7 @@ func (d *Dir) upgrade() error {
 		}
 		return nil
 	}
-	byNamespace := map[string]map[containerKey]packed{}
+	byNamespace := map[string]cpMap{}
 	err := fs.WalkDir(d.fs.FS(), stateDirV1, func(p string, e fs.DirEntry, err error) error {
 		if p == stateDirV1 && errors.Is(err, fs.ErrNotExist) {
 			return fs.SkipAll // no container was ever exported
@@ -49,9 +49,9 @@ func (d *Dir) upgrade() error {
 		}
 		ns, k := parts[0], containerKey{parts[1], strings.TrimSuffix(parts[2], ".json")}
 		if byNamespace[ns] == nil {
-			byNamespace[ns] = map[containerKey]packed{}
+			byNamespace[ns] = cpMap{}
 		}
-		byNamespace[ns][k] = pack(v1.Checkpoint)
+		byNamespace[ns].put(k, v1.Checkpoint)
 		return nil
 	})
 	if err != nil {
