@@ -797,6 +797,8 @@ func (m *merge) idle(r *logline.Reader) error {
 	if err := m.log.Flush(); err != nil {
 		return err
 	}
+	// Now, not when the wait below is over: the wait is where a follower's streams spend their time.
+	m.log.Idle()
 	if m.log.Length() == m.log.Committed() {
 		return nil
 	}

@@ -85,8 +85,8 @@ func TestBreakIdleGrowth(t *testing.T) {
 					}
 					held = nil
 					r.Idle()
-					if len(r.buf) != SmallBufferSize {
-						t.Fatalf("an idle reader holds %d bytes", len(r.buf))
+					if want := map[bool]int{false: SmallBufferSize, true: LineBufferSize}[r.lineByLine]; len(r.buf) != want {
+						t.Fatalf("an idle reader holds %d bytes, want %d", len(r.buf), want)
 					}
 					if rng.IntN(2) == 0 {
 						r.Wait()

@@ -22,6 +22,12 @@ const DefaultBufferSize = 256 << 10
 // of thousands of containers that log a line now and then, each waiting with its buffer.
 const SmallBufferSize = 4 << 10
 
+// LineBufferSize is what a reader made by NewLineReader holds while it waits: a followed stream
+// delivers a line or a few at a time, and a follower of a thousand containers waits in a thousand
+// reads at once, each with its buffer (4 KiB each was a sixth of the follower's memory above
+// its client's). A longer line grows the buffer (to 8 KiB, then 64) until Idle.
+const LineBufferSize = 1 << 10
+
 // growth is how much a buffer grows when it fills: from SmallBufferSize to 32 KiB, then to
 // DefaultBufferSize. The step between is for the many logs of a few KiB (a run over 10,000 pods
 // of 20 KiB each held and churned a 256 KiB buffer per stream, most of the run's memory).
@@ -48,10 +54,10 @@ type Reader struct {
 	lineByLine bool
 }
 
-// pools keep the buffers of SmallBufferSize, growth times that and DefaultBufferSize that readers
-// gave back: a run over thousands of small logs would otherwise allocate (and zero, and collect)
-// a buffer for each stream.
-var pools [3]sync.Pool
+// pools keep the buffers of SmallBufferSize, growth times that, DefaultBufferSize and
+// LineBufferSize that readers gave back: a run over thousands of small logs would otherwise
+// allocate (and zero, and collect) a buffer for each stream.
+var pools [4]sync.Pool
 
 // minBufferSize keeps a whole timestamp prefix (at most 36 bytes) in a line's first fragment.
 const minBufferSize = 64
@@ -78,6 +84,10 @@ func NewReader(r io.Reader, size int) *Reader {
 func NewLineReader(r io.Reader, size int) *Reader {
 	lr := NewReader(r, size)
 	lr.lineByLine = true
+	if lr.start > LineBufferSize {
+		lr.start = LineBufferSize
+		lr.take(lr.start)
+	}
 	return lr
 }
 
@@ -90,6 +100,8 @@ func pool(n int) *sync.Pool {
 		return &pools[1]
 	case DefaultBufferSize:
 		return &pools[2]
+	case LineBufferSize:
+		return &pools[3]
 	}
 	return nil
 }

@@ -375,9 +375,11 @@ func TestReaderBufferSize(t *testing.T) {
 		{"a longer line, a little at a time", line(40_000), 1000, DefaultBufferSize, SmallBufferSize, false},
 		{"a backlog of short lines", strings.Repeat(line(100), 100), 0, mid, mid, false},
 		{"a longer backlog of short lines", strings.Repeat(line(100), 400), 0, mid, mid, false},
-		{"a backlog of short lines, line by line", strings.Repeat(line(100), 400), 0, SmallBufferSize, SmallBufferSize, true},
-		{"a long line, line by line", line(10_000), 0, mid, SmallBufferSize, true},
-		{"a longer line, line by line", line(40_000), 0, DefaultBufferSize, SmallBufferSize, true},
+		// A line reader starts smaller, and grows from there.
+		{"a backlog of short lines, line by line", strings.Repeat(line(100), 400), 0, LineBufferSize, LineBufferSize, true},
+		{"a line, line by line", line(5_000), 0, LineBufferSize * growth, LineBufferSize, true},
+		{"a long line, line by line", line(10_000), 0, LineBufferSize * growth * growth, LineBufferSize, true},
+		{"a longer line, line by line", line(70_000), 0, DefaultBufferSize, LineBufferSize, true},
 	}
 	// the largest buffer held while reading the rest, where it is not the size held first
 	most := map[string]int{"a longer backlog of short lines": DefaultBufferSize}
@@ -394,8 +396,12 @@ func TestReaderBufferSize(t *testing.T) {
 			}
 			r := newReader(src, 0)
 			defer r.Release()
-			if len(r.buf) != SmallBufferSize {
-				t.Fatalf("a new reader holds %d bytes, want %d", len(r.buf), SmallBufferSize)
+			start := SmallBufferSize
+			if tt.lineByLine {
+				start = LineBufferSize
+			}
+			if len(r.buf) != start {
+				t.Fatalf("a new reader holds %d bytes, want %d", len(r.buf), start)
 			}
 			f, err := r.Next()
 			if err != nil || !f.Last || len(f.Data) > len(tt.in) || !strings.HasPrefix(tt.in, string(f.Data)) {
