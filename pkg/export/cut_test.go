@@ -48,6 +48,10 @@ func TestStreamCutInsideTimestamp(t *testing.T) {
 		{name: "follower stopped", body: first + "2024-01-0", hold: true, follow: true, cancelLine: true, wantCanceled: true},
 		{name: "no timestamp", body: first + "no-timestamp-here\n", wantErr: "log line without timestamp"},
 		{name: "no timestamp, unterminated", body: first + "no-timestamp-here", wantErr: "unexpected EOF"},
+		// What a kubelet or kwok writes into the stream when it fails after the headers: the
+		// error names it.
+		{name: "the node's error", body: first + "failed to create fsnotify watcher: too many open files",
+			wantErr: `the stream ended inside a line, "failed to create fsnotify watcher: too many open files": unexpected EOF`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

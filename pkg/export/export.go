@@ -578,7 +578,10 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 					// the stream failed, not the line, and the next serves the line again.
 					if _, rerr := r.Next(); rerr != nil {
 						if rerr == io.EOF {
-							rerr = io.ErrUnexpectedEOF
+							// Where the server ended it, it may have said why: a kubelet (and kwok)
+							// that fails after the headers writes its error into the stream, as
+							// "failed to create fsnotify watcher: too many open files".
+							rerr = fmt.Errorf("the stream ended inside a line, %q: %w", data[:min(len(data), 120)], io.ErrUnexpectedEOF)
 						}
 						return m.readError(ctx, rerr)
 					}

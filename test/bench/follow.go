@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -532,5 +534,37 @@ func rawFollowMain(args []string) error {
 	}
 	<-ctx.Done()
 	wg.Wait()
+	return nil
+}
+
+// maxInotifyInstances limits the inotify instances of a user. kwok, as a kubelet does, watches
+// each followed log with an inotify instance of its own: past the limit (128 by default) a
+// followed stream ends at once with "failed to create fsnotify watcher: too many open files"
+// written into it, and (f) measures reconnections instead of a follower.
+const maxInotifyInstances = "/proc/sys/fs/inotify/max_user_instances"
+
+// ensureInotify raises the limit to what streams followed at once need, where the bench may (as
+// root), and fails with what to do otherwise.
+func ensureInotify(streams int) error {
+	b, err := os.ReadFile(maxInotifyInstances)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // not Linux
+	}
+	if err != nil {
+		return err
+	}
+	have, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return fmt.Errorf("%s: %w", maxInotifyInstances, err)
+	}
+	want := streams + 256 // and what else runs
+	if have >= want {
+		return nil
+	}
+	if err := os.WriteFile(maxInotifyInstances, []byte(strconv.Itoa(want)), 0); err != nil {
+		return fmt.Errorf("workload f follows %d streams, and kwok takes an inotify instance for each: the limit is %d (%s); raise it with sysctl -w fs.inotify.max_user_instances=%d (%v)",
+			streams, have, maxInotifyInstances, want, err)
+	}
+	fmt.Fprintf(os.Stderr, "bench: raised %s from %d to %d for workload f's streams\n", maxInotifyInstances, have, want)
 	return nil
 }

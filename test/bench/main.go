@@ -118,6 +118,11 @@ func benchMain(ctx context.Context, args []string) error {
 			return fmt.Errorf("unknown workload %q (a, b, c128, c256, d, e, f)", n)
 		}
 		selected = append(selected, w)
+		if w.follow {
+			if err := ensureInotify(w.pods * w.containers); err != nil {
+				return err
+			}
+		}
 	}
 	run := map[string]bool{}
 	for _, c := range strings.Split(*only, ",") {
