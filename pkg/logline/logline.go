@@ -54,10 +54,11 @@ type Reader struct {
 	lineByLine bool
 }
 
-// pools keep the buffers of SmallBufferSize, growth times that, DefaultBufferSize and
-// LineBufferSize that readers gave back: a run over thousands of small logs would otherwise
-// allocate (and zero, and collect) a buffer for each stream.
-var pools [4]sync.Pool
+// pools keep the buffers of SmallBufferSize, growth times that, DefaultBufferSize,
+// LineBufferSize and the two steps a line reader grows through (growth and growth² times that)
+// that readers gave back: a run over thousands of small logs would otherwise allocate (and zero,
+// and collect) a buffer for each stream, and a follower one for each line over LineBufferSize.
+var pools [6]sync.Pool
 
 // minBufferSize keeps a whole timestamp prefix (at most 36 bytes) in a line's first fragment.
 const minBufferSize = 64
@@ -102,6 +103,10 @@ func pool(n int) *sync.Pool {
 		return &pools[2]
 	case LineBufferSize:
 		return &pools[3]
+	case LineBufferSize * growth:
+		return &pools[4]
+	case LineBufferSize * growth * growth:
+		return &pools[5]
 	}
 	return nil
 }
