@@ -11,7 +11,7 @@ func (s *repeatLine) Read(p []byte) (int, error) { return copy(p, s.line), nil }
 
 // A followed stream of lines a little longer than a line reader's 1 KiB (a JSON log, a stack
 // trace), each followed by a wait (Idle): the larger buffers the reader grows to come from a pool,
-// as the 4 and 32 KiB ones of a reader that started at 4 KiB did before 1b8ae18 (0 allocations
+// as the 4 and 32 KiB ones of a reader that started at 4 KiB did before ed8d653 (0 allocations
 // per line), not freshly allocated and zeroed for every line.
 func TestBreakFollowBufGrowthPooled(t *testing.T) {
 	for _, n := range []int{2000, 10000, 40000} {
