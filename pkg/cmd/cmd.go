@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 	"k8s.io/kubectl/pkg/util/templates"
@@ -479,7 +478,7 @@ func failures(s Summary, containers int, nsErrs []podselect.NamespaceError) erro
 }
 
 func (o *Options) printDryRun(targets []target.Target, nsErrs []podselect.NamespaceError) error {
-	w := printers.GetNewTabWriter(o.Out)
+	w := newTable(o.Out)
 	if len(targets) > 0 {
 		fmt.Fprintln(w, "NAMESPACE\tPOD\tCONTAINER\tFILE")
 	}
@@ -604,7 +603,7 @@ func (o *Options) printSummary(all Summary, streamed *jsonSummary) error {
 	}
 	// As kubectl get: no header over no rows.
 	if len(s.Containers) > 0 {
-		w := printers.GetNewTabWriter(o.Out)
+		w := newTable(o.Out)
 		fmt.Fprintln(w, "NAMESPACE\tPOD\tCONTAINER\tLINES\tBYTES\tSTATUS")
 		for _, c := range s.Containers {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\n", c.Namespace, c.Pod, c.Container, c.Lines, c.Bytes, c.Status)

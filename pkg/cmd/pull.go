@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/logexport/kubectl-logexport/pkg/bucket"
@@ -124,7 +123,7 @@ func (o *PullOptions) Run(ctx context.Context) error {
 	if cerr := dst.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("closing %s: %w", o.Dir, cerr)
 	}
-	w := printers.GetNewTabWriter(o.Out)
+	w := newTable(o.Out)
 	if len(results) > 0 {
 		fmt.Fprintln(w, "NAMESPACE\tPOD\tCONTAINER\tLINES\tBYTES\tSTATUS")
 	}

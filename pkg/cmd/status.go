@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/logexport/kubectl-logexport/pkg/bucket"
@@ -130,7 +129,7 @@ func (o *StatusOptions) inspect(ctx context.Context) (*store.Inventory, error) {
 
 // printTables prints the logs, their gaps and the newest runs, each a table of its own.
 func (o *StatusOptions) printTables(inv *store.Inventory) error {
-	w := printers.GetNewTabWriter(o.Out)
+	w := newTable(o.Out)
 	if len(inv.Logs) == 0 {
 		fmt.Fprintf(o.ErrOut, "No logs stored in %s.\n", o.Dir)
 	} else {

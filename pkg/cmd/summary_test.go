@@ -164,3 +164,46 @@ func TestRunSummary(t *testing.T) {
 		}
 	}
 }
+
+// writeCounter counts the writes that reach it.
+type writeCounter struct {
+	bytes.Buffer
+	writes int
+}
+
+func (w *writeCounter) Write(p []byte) (int, error) {
+	w.writes++
+	return w.Buffer.Write(p)
+}
+
+// TestSummaryWrites: the summary of 2,000 containers reaches stdout in writes of 32 KiB, not in
+// one write per cell (a system call each when stdout is a file or a pipe), as a table and as JSON.
+func TestSummaryWrites(t *testing.T) {
+	var rows []ContainerSummary
+	for i := range 2000 {
+		r := export.Result{Target: target.Target{Namespace: "ns", Pod: fmt.Sprintf("pod-%04d", i), Container: "c"}, File: "ns/p/c.log", Lines: int64(i), Bytes: int64(100 * i)}
+		rows = append(rows, containerSummary(r))
+	}
+	for _, output := range []string{"", "json"} {
+		t.Run(fmt.Sprintf("%q", output), func(t *testing.T) {
+			streams, _, _, _ := genericiooptions.NewTestIOStreams()
+			out := &writeCounter{}
+			streams.Out = out
+			o := NewOptions(streams)
+			o.Output = output
+			sum := o.newRunSummary()
+			for i := range rows {
+				sum.add(i, rows[i])
+			}
+			if err := o.printSummary(sum.summary(nil), sum.json); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Count(out.String(), "pod-"); got != len(rows) {
+				t.Fatalf("%d rows printed, want %d", got, len(rows))
+			}
+			if most := out.Len()/(32<<10) + 2; out.writes > most {
+				t.Errorf("%d bytes in %d writes, want at most %d", out.Len(), out.writes, most)
+			}
+		})
+	}
+}
