@@ -291,3 +291,24 @@ func TestBucketTable(t *testing.T) {
 		})
 	}
 }
+
+// TestStoreBody: the storage floor stores a body as served, counts its lines, and refuses to
+// write over a file (a leftover would make it look faster than it is).
+func TestStoreBody(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "ns", "pod", "c.log")
+	body := "2026-11-30T00:00:00Z a\n2026-11-30T00:00:01Z b\n"
+	var lines int64
+	if err := storeBody(name, strings.NewReader(body), &lines); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(name); err != nil || string(got) != body || lines != 2 {
+		t.Errorf("stored %q (%v), %d lines; want %q, 2 lines", got, err, lines, body)
+	}
+	if err := syncDirs(dir, "ns", []rawTarget{{"pod", "c"}}); err != nil {
+		t.Error(err)
+	}
+	if err := storeBody(name, strings.NewReader(body), &lines); err == nil {
+		t.Error("stored over an existing file")
+	}
+}

@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -20,10 +23,18 @@ import (
 // rawMain is the floor: the log requests an export sends (timestamps on, every container of the
 // listed pods, the same concurrency), straight through client-go, bodies counted and discarded.
 // It runs as its own process so that its time, CPU and memory are measured like the others'.
+//
+// With -store DIR it is the storage floor instead: each body also goes as it comes into a file
+// of its own, DIR/namespace/pod/container.log, synced when the body ends, and the directories
+// are synced at the end. That is what storing the logs durably costs by itself, with none of an
+// export's work (no merge, no checkpoints, no order between the syncs for a crash to respect):
+// the figure that tells how much of an export's time and CPU above the floor is the file
+// system's.
 func rawMain(args []string) error {
 	fs := flag.NewFlagSet("raw", flag.ContinueOnError)
 	var cf clientFlags
 	cf.register(fs, "log requests at once")
+	store := fs.String("store", "", "also store each body in DIR/namespace/pod/container.log, synced")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -32,8 +43,7 @@ func rawMain(args []string) error {
 		return err
 	}
 	ctx := context.Background()
-	type target struct{ pod, container string }
-	var targets []target
+	var targets []rawTarget
 	p := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 		return client.CoreV1().Pods(cf.namespace).List(ctx, opts)
 	})
@@ -41,7 +51,7 @@ func rawMain(args []string) error {
 	err = p.EachListItem(ctx, metav1.ListOptions{LabelSelector: cf.selector}, func(obj runtime.Object) error {
 		pod := obj.(*corev1.Pod)
 		for _, c := range pod.Spec.Containers {
-			targets = append(targets, target{pod.Name, c.Name})
+			targets = append(targets, rawTarget{pod.Name, c.Name})
 		}
 		return nil
 	})
@@ -58,12 +68,20 @@ func rawMain(args []string) error {
 				return fmt.Errorf("%s/%s: %w", t.pod, t.container, err)
 			}
 			defer rc.Close()
-			_, err = io.Copy(lineCounter{&lines[i]}, rc)
-			return err
+			if *store == "" {
+				_, err = io.Copy(lineCounter{&lines[i]}, rc)
+				return err
+			}
+			return storeBody(filepath.Join(*store, cf.namespace, t.pod, t.container+".log"), rc, &lines[i])
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return err
+	}
+	if *store != "" {
+		if err := syncDirs(*store, cf.namespace, targets); err != nil {
+			return err
+		}
 	}
 	var total int64
 	for _, n := range lines {
@@ -72,6 +90,52 @@ func rawMain(args []string) error {
 	_, err = fmt.Fprintln(os.Stdout, total)
 	return err
 }
+
+// storeBody copies a log body into a new file at name, counting its lines, and syncs the file.
+func storeBody(name string, body io.Reader, lines *int64) error {
+	if err := os.MkdirAll(filepath.Dir(name), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.MultiWriter(f, lineCounter{lines}), body)
+	if err == nil {
+		err = unix.Fdatasync(int(f.Fd()))
+	}
+	return errors.Join(err, f.Close())
+}
+
+// syncDirs syncs the directories storeBody made entries in: every pod's, the namespace's and
+// the store's own.
+func syncDirs(store, namespace string, targets []rawTarget) error {
+	dirs := []string{store, filepath.Join(store, namespace)}
+	seen := map[string]bool{}
+	for _, t := range targets {
+		if !seen[t.pod] {
+			seen[t.pod] = true
+			dirs = append(dirs, filepath.Join(store, namespace, t.pod))
+		}
+	}
+	for _, d := range dirs {
+		f, err := os.Open(d)
+		if err != nil {
+			return err
+		}
+		err = f.Sync()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rawTarget is a container whose log the floor requests.
+type rawTarget struct{ pod, container string }
 
 type lineCounter struct{ n *int64 }
 

@@ -90,7 +90,11 @@ func measureEnv(ctx context.Context, e env, extraEnv []string, args []string, st
 }
 
 const (
-	cRaw     = "raw API (floor)"
+	cRaw = "raw API (floor)"
+	// The storage floor: the raw floor writing each body into a file of its own, synced (see
+	// rawMain). Not a target's reference: it says what part of an export's cost above the floor
+	// is the file system's.
+	cStore   = "raw API into synced files"
 	cFull    = "logexport, full"
 	cIncr    = "logexport, +1% incremental"
 	cStern   = "stern --no-follow"
@@ -105,10 +109,10 @@ const (
 	cBaseIncr = "baseline build, +1% incremental"
 )
 
-var contenderNames = []string{cRaw, cFull, cIncr, cBaseFull, cBaseIncr, cBucket, cBucketI, cStern, cKubectl, cOrig, cOrigInc}
+var contenderNames = []string{cRaw, cStore, cFull, cIncr, cBaseFull, cBaseIncr, cBucket, cBucketI, cStern, cKubectl, cOrig, cOrigInc}
 
 // contenderFlags maps the names -contenders takes to the contenders they stand for.
-var contenderFlags = map[string][]string{"raw": {cRaw}, "logexport": {cFull, cIncr}, "stern": {cStern}, "kubectl": {cKubectl},
+var contenderFlags = map[string][]string{"raw": {cRaw}, "store": {cStore}, "logexport": {cFull, cIncr}, "stern": {cStern}, "kubectl": {cKubectl},
 	"original": {cOrig, cOrigInc}, "bucket": {cBucket, cBucketI}, "baseline": {cBaseFull, cBaseIncr}}
 
 // storedFiles are where a contender that stores per container (logexport, the original tool)
@@ -147,6 +151,18 @@ func runRaw(ctx context.Context, e env, w *workload, scratch string) (sample, er
 		return s, fmt.Errorf("raw: %s lines, want %d", got, want)
 	}
 	return s, nil
+}
+
+// runStore is the storage floor, into a directory of its own; the files must hold every line
+// served, once.
+func runStore(ctx context.Context, e env, w *workload, scratch string) (sample, error) {
+	dir := filepath.Join(scratch, "store")
+	s, err := measure(ctx, e, []string{e.self, "raw", "-kubeconfig", e.kubeconfig, "-namespace", w.namespace,
+		"-selector", w.selector, "-concurrency", strconv.Itoa(e.concurrency), "-store", dir}, dir+".out")
+	if err != nil {
+		return s, err
+	}
+	return s, check(&s, w, false, true, storedFiles(w, dir)...)
 }
 
 // runLogexport exports into dir (empty for a full run, the full run's for an incremental one)
@@ -360,6 +376,7 @@ func runRep(ctx context.Context, e env, w *workload, r int, scratchRoot string, 
 	}
 	units := []func(string) error{
 		one(cRaw, runRaw),
+		one(cStore, runStore),
 		exportPair(cFull, cIncr),
 		exportPair(cBaseFull, cBaseIncr),
 		func(scratch string) error {
