@@ -120,11 +120,10 @@ func (c *checkpoints) get(k containerKey) (*Checkpoint, error) {
 func (c *checkpoints) write(reqs []*commitReq) error {
 	var b []byte
 	for _, r := range reqs {
-		line, err := json.Marshal(record{Pod: r.log.key.pod, Container: r.log.key.container, Checkpoint: r.cp})
-		if err != nil {
+		var err error
+		if b, err = appendRecord(b, r.log.key, r.cp); err != nil {
 			return err
 		}
-		b = append(append(b, line...), '\n')
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -206,10 +205,19 @@ func marshalRecords(cps cpMap) []byte {
 	slices.SortFunc(all, func(a, b entry) int { return compareKeys(a.k, b.k) })
 	var b []byte
 	for _, e := range all {
-		line, _ := json.Marshal(record{Pod: e.k.pod, Container: e.k.container, Checkpoint: e.p.unpack()}) // plain fields: cannot fail
-		b = append(append(b, line...), '\n')
+		// Each was marshalled once already, when it was written or read.
+		b, _ = appendRecord(b, e.k, e.p.unpack())
 	}
 	return b
+}
+
+// appendRecord appends the line of a checkpoint file that saves cp as k's.
+func appendRecord(b []byte, k containerKey, cp Checkpoint) ([]byte, error) {
+	line, err := json.Marshal(record{Pod: k.pod, Container: k.container, Checkpoint: cp})
+	if err != nil {
+		return b, err
+	}
+	return append(append(b, line...), '\n'), nil
 }
 
 // close closes the file, whatever logs still use it (the directory is being closed).

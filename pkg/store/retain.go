@@ -526,11 +526,10 @@ func (c *checkpoints) put(cps map[containerKey]Checkpoint) error {
 	slices.SortFunc(keys, compareKeys)
 	var b []byte
 	for _, k := range keys {
-		line, err := json.Marshal(record{Pod: k.pod, Container: k.container, Checkpoint: cps[k]})
-		if err != nil {
+		var err error
+		if b, err = appendRecord(b, k, cps[k]); err != nil {
 			return err
 		}
-		b = append(append(b, line...), '\n')
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
