@@ -305,7 +305,7 @@ func TestStoreBody(t *testing.T) {
 	if got, err := os.ReadFile(name); err != nil || string(got) != body || lines != 2 {
 		t.Errorf("stored %q (%v), %d lines; want %q, 2 lines", got, err, lines, body)
 	}
-	if err := syncDirs(dir, "ns", []rawTarget{{"pod", "c"}}); err != nil {
+	if err := syncStore(dir); err != nil {
 		t.Error(err)
 	}
 	if err := storeBody(name, strings.NewReader(body), &lines); err == nil {

@@ -91,8 +91,8 @@ func measureEnv(ctx context.Context, e env, extraEnv []string, args []string, st
 
 const (
 	cRaw = "raw API (floor)"
-	// The storage floor: the raw floor writing each body into a file of its own, synced (see
-	// rawMain). Not a target's reference: it says what part of an export's cost above the floor
+	// The storage floor: the raw floor writing each body into a file of its own, all made
+	// durable at the end (see rawMain). Not a target's reference: it says what part of an export's cost above the floor
 	// is the file system's.
 	cStore   = "raw API into synced files"
 	cFull    = "logexport, full"
