@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -100,7 +101,12 @@ func storeBody(name string, body io.Reader, lines *int64) error {
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(io.MultiWriter(f, lineCounter{lines}), body)
+	// Written in large pieces, as an export writes (a body arrives a few KiB a read).
+	w := bufio.NewWriterSize(f, 256<<10)
+	_, err = io.Copy(io.MultiWriter(w, lineCounter{lines}), body)
+	if err == nil {
+		err = w.Flush()
+	}
 	return errors.Join(err, f.Close())
 }
 
