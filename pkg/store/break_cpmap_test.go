@@ -178,7 +178,10 @@ func TestBreakCpMapModel(t *testing.T) {
 		if !jsonSafe {
 			continue
 		}
-		b := marshalRecords(m)
+		b, err := marshalRecords(m)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if old := oldMarshalRecords(want); !bytes.Equal(b, old) {
 			t.Fatalf("marshalRecords differs from before the change:\n%s\nwant\n%s", b, old)
 		}

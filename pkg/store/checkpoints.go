@@ -187,15 +187,21 @@ func (c *checkpoints) compactIfDue() {
 
 // compact replaces the file with one line per container.
 func (c *checkpoints) compact() error {
-	if err := c.file.replace(marshalRecords(c.cps), len(c.cps)); err != nil {
+	b, err := marshalRecords(c.cps)
+	if err != nil {
+		return err
+	}
+	if err := c.file.replace(b, len(c.cps)); err != nil {
 		return err
 	}
 	c.retryAt = 0
 	return nil
 }
 
-// marshalRecords is a checkpoint file with one line per container, in a stable order.
-func marshalRecords(cps cpMap) []byte {
+// marshalRecords is a checkpoint file with one line per container, in a stable order. It fails
+// if a checkpoint cannot be marshalled (a time JSON cannot hold once in UTC, past the year 9999):
+// the file is then left as it is, rather than rewritten without that container's line.
+func marshalRecords(cps cpMap) ([]byte, error) {
 	type entry struct {
 		k containerKey
 		p packed
@@ -205,10 +211,12 @@ func marshalRecords(cps cpMap) []byte {
 	slices.SortFunc(all, func(a, b entry) int { return compareKeys(a.k, b.k) })
 	var b []byte
 	for _, e := range all {
-		// Each was marshalled once already, when it was written or read.
-		b, _ = appendRecord(b, e.k, e.p.unpack())
+		var err error
+		if b, err = appendRecord(b, e.k, e.p.unpack()); err != nil {
+			return nil, fmt.Errorf("checkpoint of %s/%s: %w", e.k.pod, e.k.container, err)
+		}
 	}
-	return b
+	return b, nil
 }
 
 // appendRecord appends the line of a checkpoint file that saves cp as k's.

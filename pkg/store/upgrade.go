@@ -59,7 +59,11 @@ func (d *Dir) upgrade() error {
 	}
 	for ns, cps := range byNamespace {
 		name := checkpointsPath(ns)
-		if err := d.fs.WriteFileAtomic(name, marshalRecords(cps), d.opts.fileMode); err != nil {
+		b, err := marshalRecords(cps)
+		if err != nil {
+			return fmt.Errorf("converting the checkpoints of %s: %w", d.Path(name), err)
+		}
+		if err := d.fs.WriteFileAtomic(name, b, d.opts.fileMode); err != nil {
 			return hostPathError("write", d.Path(name), err)
 		}
 	}

@@ -58,6 +58,11 @@ func rawMain(args []string) error {
 	if err != nil {
 		return fmt.Errorf("listing pods: %w", err)
 	}
+	if *store != "" {
+		if err := os.MkdirAll(*store, 0o700); err != nil {
+			return err
+		}
+	}
 	lines := make([]int64, len(targets))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(cf.concurrency)
