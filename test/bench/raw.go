@@ -124,8 +124,10 @@ func drain(body io.Reader, lines *int64, w io.Writer) error {
 		*lines += int64(bytes.Count(buf[n:n+m], []byte{'\n'}))
 		n += m
 		if w != nil && n > 0 && (n == len(buf) || err != nil) {
-			if _, werr := w.Write(buf[:n]); werr != nil {
+			if m, werr := w.Write(buf[:n]); werr != nil {
 				return werr
+			} else if m < n {
+				return io.ErrShortWrite
 			}
 		}
 		if w == nil || n == len(buf) || err != nil {
