@@ -158,6 +158,13 @@ func syncStore(dir string) error {
 // rawTarget is a container whose log the floor requests.
 type rawTarget struct{ pod, container string }
 
+type lineCounter struct{ n *int64 }
+
+func (c lineCounter) Write(p []byte) (int, error) {
+	*c.n += int64(bytes.Count(p, []byte{'\n'}))
+	return len(p), nil
+}
+
 // clientFlags are the flags every client-go contender of the bench takes: which cluster, which
 // pods, how many containers at once.
 type clientFlags struct {
@@ -180,11 +187,4 @@ func (f *clientFlags) client() (kubernetes.Interface, error) {
 	}
 	config.QPS = -1
 	return kubernetes.NewForConfig(config)
-}
-
-type lineCounter struct{ n *int64 }
-
-func (c lineCounter) Write(p []byte) (int, error) {
-	*c.n += int64(bytes.Count(p, []byte{'\n'}))
-	return len(p), nil
 }
