@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -25,11 +26,33 @@ const deployNS = "logexport"
 
 func overlay(name string) string { return filepath.Join(repoRoot, "deploy", "overlays", name) }
 
-// applyOverlay applies an overlay for real and removes it, waiting until its namespace is gone,
-// when the test ends.
+// applyOverlay applies an overlay for real, its CronJobs suspended, and removes it, waiting until
+// its namespace is gone, when the test ends. Suspended, because the test is of the objects: a Job
+// that the schedule started during the test put a pod into the namespace the test exports.
 func applyOverlay(t *testing.T, name string) {
 	t.Helper()
-	kubectl(t, "", "apply", "--server-side", "-k", overlay(name))
+	dec := k8syaml.NewYAMLOrJSONDecoder(strings.NewReader(kubectl(t, "", "kustomize", overlay(name))), 4096)
+	var items []map[string]any
+	for {
+		var obj map[string]any
+		if err := dec.Decode(&obj); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("overlay %s: %v", name, err)
+		}
+		if obj == nil {
+			continue
+		}
+		if spec, ok := obj["spec"].(map[string]any); ok && obj["kind"] == "CronJob" {
+			spec["suspend"] = true
+		}
+		items = append(items, obj)
+	}
+	list, err := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "List", "items": items})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubectl(t, string(list), "apply", "--server-side", "-f", "-")
 	t.Cleanup(func() {
 		c := exec.Command("kubectl", "--kubeconfig", kubeconfig, "delete", "--wait=true", "--timeout=60s", "--ignore-not-found", "-k", overlay(name))
 		_ = c.Run()
@@ -40,6 +63,9 @@ func applyOverlay(t *testing.T, name string) {
 // with exactly the RBAC they grant, through a token of their ServiceAccount.
 func TestDeployManifests(t *testing.T) {
 	applyOverlay(t, "cronjob")
+	if got := kubectl(t, "", "get", "cronjobs", "-n", deployNS, "-o", "jsonpath={.items[*].spec.suspend}"); got != "true" {
+		t.Fatalf("the applied CronJob's spec.suspend is %q, want true (a Job it started would be exported below)", got)
+	}
 	for _, o := range []string{"follow", "namespaced"} {
 		kubectl(t, "", "apply", "--server-side", "--dry-run=server", "-k", overlay(o))
 	}
