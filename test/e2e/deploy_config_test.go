@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
 )
 
 // cronJobConfig is what an overlay's CronJob runs: its arguments and the configuration file it
@@ -27,18 +25,10 @@ type cronJobConfig struct {
 // the overlay generates (hash suffix and all).
 func renderedCronJob(t *testing.T, name string) cronJobConfig {
 	t.Helper()
-	rendered := kubectl(t, "", "kustomize", overlay(name))
 	var cron *batchv1.CronJob
 	configMaps := map[string]*corev1.ConfigMap{}
-	dec := k8syaml.NewYAMLOrJSONDecoder(strings.NewReader(rendered), 4096)
-	for {
-		var obj map[string]any
-		if err := dec.Decode(&obj); err != nil {
-			if err == io.EOF {
-				break
-			}
-			t.Fatalf("decoding the %s overlay: %v", name, err)
-		}
+	objs := renderedOverlay(t, name)
+	for _, obj := range objs {
 		switch obj["kind"] {
 		case "CronJob":
 			cron = &batchv1.CronJob{}
@@ -54,7 +44,7 @@ func renderedCronJob(t *testing.T, name string) cronJobConfig {
 		}
 	}
 	if cron == nil || len(cron.Spec.JobTemplate.Spec.Template.Spec.Containers) != 1 {
-		t.Fatalf("the %s overlay has no CronJob with one container:\n%s", name, rendered)
+		t.Fatalf("the %s overlay has no CronJob with one container: %v", name, objs)
 	}
 	pod := cron.Spec.JobTemplate.Spec.Template.Spec
 	c := pod.Containers[0]

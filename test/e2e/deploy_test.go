@@ -31,22 +31,11 @@ func overlay(name string) string { return filepath.Join(repoRoot, "deploy", "ove
 // that the schedule started during the test put a pod into the namespace the test exports.
 func applyOverlay(t *testing.T, name string) {
 	t.Helper()
-	dec := k8syaml.NewYAMLOrJSONDecoder(strings.NewReader(kubectl(t, "", "kustomize", overlay(name))), 4096)
-	var items []map[string]any
-	for {
-		var obj map[string]any
-		if err := dec.Decode(&obj); err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatalf("overlay %s: %v", name, err)
-		}
-		if obj == nil {
-			continue
-		}
+	items := renderedOverlay(t, name)
+	for _, obj := range items {
 		if spec, ok := obj["spec"].(map[string]any); ok && obj["kind"] == "CronJob" {
 			spec["suspend"] = true
 		}
-		items = append(items, obj)
 	}
 	list, err := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "List", "items": items})
 	if err != nil {
@@ -57,6 +46,24 @@ func applyOverlay(t *testing.T, name string) {
 		c := exec.Command("kubectl", "--kubeconfig", kubeconfig, "delete", "--wait=true", "--timeout=60s", "--ignore-not-found", "-k", overlay(name))
 		_ = c.Run()
 	})
+}
+
+// renderedOverlay is the objects of an overlay as kustomize renders it.
+func renderedOverlay(t *testing.T, name string) []map[string]any {
+	t.Helper()
+	dec := k8syaml.NewYAMLOrJSONDecoder(strings.NewReader(kubectl(t, "", "kustomize", overlay(name))), 4096)
+	var objs []map[string]any
+	for {
+		var obj map[string]any
+		if err := dec.Decode(&obj); err == io.EOF {
+			return objs
+		} else if err != nil {
+			t.Fatalf("decoding the %s overlay: %v", name, err)
+		}
+		if obj != nil {
+			objs = append(objs, obj)
+		}
+	}
 }
 
 // The manifests apply to a real API server with server-side validation, and the plugin succeeds
