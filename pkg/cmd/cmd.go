@@ -454,11 +454,21 @@ func (o *Options) Run(ctx context.Context) (err error) {
 	return merr
 }
 
+// gatherWait is how long a round of a one-shot run's commits may wait for more (see
+// store.GatherCommits): on 2,000 logs of 20 KiB (make bench's (b)), about 200 rounds rather
+// than 500, 11% less CPU and 6% less time.
+const gatherWait = 50 * time.Millisecond
+
 // openDir opens and locks the export directory with the file modes asked for.
 func (o *Options) openDir() (*store.Dir, error) {
 	var opts []store.Option
 	if o.GroupReadable {
 		opts = append(opts, store.GroupReadable())
+	}
+	if !o.Follow {
+		// Up to two commits for each log request: the exports waiting for their round hold
+		// none (export.commitsPerStream lets three times as many wait).
+		opts = append(opts, store.GatherCommits(2*o.MaxLogRequests, gatherWait))
 	}
 	return store.Open(o.Dir, o.Timestamps, opts...)
 }

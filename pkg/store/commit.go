@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,6 +28,10 @@ type committer struct {
 	// carried are the checkpoint files the last round wrote and left to the next round to sync,
 	// with the requests that wait for it.
 	carried []written
+	// open counts the logs open, which may yet commit (see gather).
+	open atomic.Int64
+	// arrived, while a leader gathers, is closed by the next request or log closed.
+	arrived chan struct{}
 }
 
 // written is a checkpoint file whose new lines are not synced yet, and the requests they save.
@@ -57,6 +62,7 @@ func (c *committer) commit(r *commitReq) error {
 	r.lead = make(chan bool, 1)
 	c.mu.Lock()
 	c.queue = append(c.queue, r)
+	c.wake()
 	if c.busy {
 		c.mu.Unlock()
 		if !<-r.lead {
@@ -66,6 +72,7 @@ func (c *committer) commit(r *commitReq) error {
 	}
 	c.busy = true
 	c.rounds++
+	c.gather()
 	batch, carried := c.queue, c.carried
 	c.queue, c.carried = nil, nil
 	c.mu.Unlock()
@@ -108,6 +115,63 @@ func (c *committer) commit(r *commitReq) error {
 		<-r.lead // from the leader of the round that syncs r's checkpoint
 	}
 	return r.err
+}
+
+// gather holds the round, with c.mu held (and released while it waits), until more requests
+// join it, as Open's GatherCommits asks: up to n of them, for at most wait, and only while some
+// open log has none queued yet. Each round costs a sync of the file system (or one of each file,
+// and of the checkpoint file after), and each sync a journal commit that stalls the creation of
+// the next logs' files: a one-shot run over thousands of small logs, whose commits come a few
+// milliseconds apart, had as many rounds as logs (2,000 logs, 1,900 syncs; an eighth of the
+// run's CPU in the commits). Its requests wait without holding a log request (see
+// export.commitsPerStream).
+func (c *committer) gather() {
+	n, wait := c.dir.opts.gatherN, c.dir.opts.gatherWait
+	var timeout <-chan time.Time
+	for len(c.queue) < n && c.expected() > 0 {
+		if timeout == nil {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		arrived := make(chan struct{})
+		c.arrived = arrived
+		c.mu.Unlock()
+		select {
+		case <-arrived:
+			c.mu.Lock()
+		case <-timeout:
+			c.mu.Lock()
+			c.arrived = nil
+			return
+		}
+	}
+}
+
+// expected is the number of open logs with no request queued or waiting for a round, with c.mu
+// held: those that may yet join the next round.
+func (c *committer) expected() int64 {
+	n := c.open.Load() - int64(len(c.queue))
+	for _, w := range c.carried {
+		n -= int64(len(w.reqs))
+	}
+	return n
+}
+
+// wake tells a gathering leader, with c.mu held, that a request came or a log closed.
+func (c *committer) wake() {
+	if c.arrived != nil {
+		close(c.arrived)
+		c.arrived = nil
+	}
+}
+
+// closed counts a log closed out of those that may commit.
+func (c *committer) closed() {
+	c.open.Add(-1)
+	c.mu.Lock()
+	c.wake()
+	c.mu.Unlock()
 }
 
 // syncCheckpoints syncs checkpoint files a round wrote, each on its own.

@@ -168,6 +168,7 @@ func (d *Dir) OpenLog(namespace, pod, container string) (*Log, error) {
 		_ = cps.release()
 		return nil, err
 	}
+	d.commits.open.Add(1)
 	return l, nil
 }
 
@@ -503,7 +504,7 @@ func (l *Log) rename() error {
 		l.f = nil
 		l.dir.releaseDir(l.in)
 		l.in = nil
-		_ = l.cps.release()
+		_ = l.release()
 		l.giveBuffer()
 		return l.fail(errors.Join(err, oerr))
 	}
@@ -531,9 +532,15 @@ func (l *Log) Close() error {
 	}
 	l.dir.releaseDir(l.in)
 	l.in = nil
-	err = errors.Join(err, l.cps.release())
+	err = errors.Join(err, l.release())
 	l.f = nil
 	return err
+}
+
+// release lets go of the log's checkpoint file, and of its place among the logs that may commit.
+func (l *Log) release() error {
+	l.dir.commits.closed()
+	return l.cps.release()
 }
 
 // DropPartial writes out every complete line and drops what was written of a line not complete

@@ -25,6 +25,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // FormatVersion is the version of the layout and of the meta and checkpoint files. Version 1 kept
@@ -67,6 +68,9 @@ type options struct {
 	syncFSMin int
 	// dev is the device of a file system object (devOf; tests pretend some are elsewhere).
 	dev func(fs.FileInfo) (uint64, bool)
+	// gatherN and gatherWait: see GatherCommits.
+	gatherN    int
+	gatherWait time.Duration
 }
 
 // GroupReadable creates files 0640 and directories 0750 rather than 0600 and 0700, for teams that
@@ -74,6 +78,14 @@ type options struct {
 // owner read them.
 func GroupReadable() Option {
 	return func(o *options) { o.fileMode, o.dirMode = 0o640, 0o750 }
+}
+
+// GatherCommits lets a round of commits wait, for at most wait, until n commits have joined it
+// while other logs are open: fewer, larger rounds, each with its syncs. For a run that exports
+// many logs once (not a follower, whose commits hold its streams' reading), with n about the
+// number of logs written at once.
+func GatherCommits(n int, wait time.Duration) Option {
+	return func(o *options) { o.gatherN, o.gatherWait = n, wait }
 }
 
 // Dir is an open, locked export directory.
