@@ -238,6 +238,8 @@ func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance
 		m.cp.Complete = current.id
 	}
 	if !m.unproven {
+		// The streams are over: this commit holds none.
+		m.last = true
 		if cerr := m.commit(stored); err == nil {
 			err = cerr
 		}
@@ -287,6 +289,8 @@ type merge struct {
 	// readToEnd), nil if it did not.
 	ended    *instance
 	recorded recorded
+	// last: the export's streams are over, and the next save is its last (see store.Finisher).
+	last bool
 	// live is the window of the stream being read while m.cp's window is the same: its hash is
 	// hashed and copied to m.cp when m.cp is read (see window.pending).
 	live *window
@@ -773,7 +777,11 @@ func (m *merge) save() error {
 	}
 	m.saved.at = time.Now()
 	m.handGaps()
-	if err := m.log.Commit(m.cp); err != nil {
+	commit := m.log.Commit
+	if f, ok := m.log.(store.Finisher); ok && m.last {
+		commit = f.Finish
+	}
+	if err := commit(m.cp); err != nil {
 		if m.Metrics != nil {
 			m.Metrics.SaveFailed(m.t.Namespace, err)
 		}

@@ -23,8 +23,8 @@ type committer struct {
 	mu    sync.Mutex
 	queue []*commitReq
 	busy  bool // a round is running; the next is led by the first request queued meanwhile
-	// rounds counts the rounds run, for tests.
-	rounds int
+	// rounds counts the rounds run, and gathers those whose leader waited for more, for tests.
+	rounds, gathers int
 	// carried are the checkpoint files the last round wrote and left to the next round to sync,
 	// with the requests that wait for it.
 	carried []written
@@ -55,11 +55,18 @@ type commitReq struct {
 	written bool
 	// lead says the waiting request is to run the next round (true) or is done (false).
 	lead chan bool
+	// gather: the request may wait for others to join its round (see committer.gather); at is
+	// when it was queued.
+	gather bool
+	at     time.Time
 }
 
 // commit saves r's checkpoint after r's log is synced, batched with the commits of other logs.
 func (c *committer) commit(r *commitReq) error {
 	r.lead = make(chan bool, 1)
+	if c.dir.opts.gatherN > 1 {
+		r.at = time.Now()
+	}
 	c.mu.Lock()
 	c.queue = append(c.queue, r)
 	c.wake()
@@ -118,34 +125,67 @@ func (c *committer) commit(r *commitReq) error {
 }
 
 // gather holds the round, with c.mu held (and released while it waits), until more requests
-// join it, as Open's GatherCommits asks: up to n of them, for at most wait, and only while some
-// open log has none queued yet. Each round costs a sync of the file system (or one of each file,
-// and of the checkpoint file after), and each sync a journal commit that stalls the creation of
-// the next logs' files: a one-shot run over thousands of small logs, whose commits come a few
-// milliseconds apart, had as many rounds as logs (2,000 logs, 1,900 syncs; an eighth of the
-// run's CPU in the commits). Its requests wait without holding a log request (see
-// export.commitsPerStream).
+// join it, as Open's GatherCommits asks: up to n of them, only while some open log has none
+// queued yet, and only as long as every request it would delay may wait (Log.Finish, which holds
+// no log request), none of them for longer than the wait since it was queued (a request whose
+// checkpoint line the last round left to this one waited in that round's gathering already).
+// Each round costs a sync of the file system (or one of each file, and of the checkpoint file
+// after), and each sync a journal commit that stalls the creation of the next logs' files: a
+// one-shot run over thousands of small logs, whose commits come a few milliseconds apart, had
+// about one round for every four logs (2,000 logs, 1,900 syncs; an eighth of the run's CPU in
+// the commits).
 func (c *committer) gather() {
 	n, wait := c.dir.opts.gatherN, c.dir.opts.gatherWait
-	var timeout <-chan time.Time
+	waited := false
 	for len(c.queue) < n && c.expected() > 0 {
-		if timeout == nil {
-			t := time.NewTimer(wait)
-			defer t.Stop()
-			timeout = t.C
+		left := c.mayWait(wait)
+		if left <= 0 {
+			break
+		}
+		if !waited {
+			waited = true
+			c.gathers++
 		}
 		arrived := make(chan struct{})
 		c.arrived = arrived
 		c.mu.Unlock()
+		t := time.NewTimer(left)
 		select {
 		case <-arrived:
-			c.mu.Lock()
-		case <-timeout:
-			c.mu.Lock()
-			c.arrived = nil
-			return
+		case <-t.C:
+		}
+		t.Stop()
+		c.mu.Lock()
+		c.arrived = nil
+	}
+}
+
+// mayWait is how much longer the requests queued and carried may wait, with c.mu held: none if
+// one of them may not.
+func (c *committer) mayWait(wait time.Duration) time.Duration {
+	var oldest time.Time
+	at := func(r *commitReq) bool {
+		if !r.gather {
+			return false
+		}
+		if oldest.IsZero() || r.at.Before(oldest) {
+			oldest = r.at
+		}
+		return true
+	}
+	for _, r := range c.queue {
+		if !at(r) {
+			return 0
 		}
 	}
+	for _, w := range c.carried {
+		for _, r := range w.reqs {
+			if !at(r) {
+				return 0
+			}
+		}
+	}
+	return time.Until(oldest.Add(wait))
 }
 
 // expected is the number of open logs with no request queued or waiting for a round, with c.mu
@@ -269,12 +309,17 @@ func (c *committer) round(batch []*commitReq, carried []written) []written {
 		// Otherwise the syncs of the files tell which of them failed: a write-back error is
 		// reported to each file's descriptor on its own.
 	}
+	// A request may wait for several jobs (its log and the directories made for it), which may
+	// fail at once.
+	var errMu sync.Mutex
 	_ = parallel(len(jobs), func(i int) error {
 		err := jobs[i].run()
 		if err != nil {
+			errMu.Lock()
 			for _, r := range jobs[i].reqs {
 				r.err = cmpErr(r.err, err)
 			}
+			errMu.Unlock()
 			if jobs[i].reqs == nil {
 				d.markDirty(jobs[i].dir)
 			}

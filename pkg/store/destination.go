@@ -67,6 +67,13 @@ type LineTimer interface {
 	LineAt(ts time.Time)
 }
 
+// Finisher is implemented by an Appender whose last commit of an export, made without holding a
+// log request, may wait a little to share its syncs with other logs' (see GatherCommits): the
+// merge calls Finish for it rather than Commit.
+type Finisher interface {
+	Finish(cp Checkpoint) error
+}
+
 // Peeker is implemented by a destination that can read a log's checkpoint more cheaply than by
 // opening the log: a run skips a log it need not read (an instance stored to its end, which can
 // never change) for the cost of a lookup. Thousands of finished containers are the common case.

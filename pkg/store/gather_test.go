@@ -44,7 +44,7 @@ func TestGatherCommits(t *testing.T) {
 			}
 			done := make(chan error, tt.logs)
 			for i := range tt.commit {
-				go func() { done <- ls[i].Commit(Checkpoint{Instance: "i", Lines: 1}) }()
+				go func() { done <- ls[i].Finish(Checkpoint{Instance: "i", Lines: 1}) }()
 				if i < tt.commit-1 {
 					// The next commit comes once this one is queued and the leader waits again.
 					waitFor(t, d, func(c *committer) bool { return len(c.queue) == i+1 && c.arrived != nil })
@@ -104,5 +104,64 @@ func waitFor(t *testing.T, d *Dir, cond func(*committer) bool) {
 		return cond(c), nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Only Finish waits for company: a Commit (made while its export holds a log request) never
+// waits, and one that comes while a leader gathers ends the gathering.
+func TestGatherOnlyFinish(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		// finishFirst: a Finish gathers before the Commit comes.
+		finishFirst bool
+		wantRounds  int
+	}{
+		{name: "a commit alone", wantRounds: 1},
+		{name: "a commit joins a gathering round and ends it", finishFirst: true, wantRounds: 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := Open(t.TempDir(), false, GatherCommits(4, time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			ls := make([]*Log, 3) // the third stays open without a commit
+			for i := range ls {
+				ls[i] = mustOpenLog(t, d, "ns", fmt.Sprintf("p%d", i), "c")
+				if _, err := ls[i].Write([]byte("line\n")); err != nil {
+					t.Fatal(err)
+				}
+				ls[i].EndLine()
+			}
+			done := make(chan error, 2)
+			n := 1
+			if tt.finishFirst {
+				n = 2
+				go func() { done <- ls[1].Finish(Checkpoint{Instance: "i", Lines: 1}) }()
+				waitFor(t, d, func(c *committer) bool { return len(c.queue) == 1 && c.arrived != nil })
+			}
+			go func() { done <- ls[0].Commit(Checkpoint{Instance: "i", Lines: 1}) }()
+			for range n {
+				select {
+				case err := <-done:
+					if err != nil {
+						t.Fatal(err)
+					}
+				case <-time.After(time.Minute):
+					t.Fatal("a commit waits for a round that gathers")
+				}
+			}
+			d.commits.mu.Lock()
+			rounds := d.commits.rounds
+			d.commits.mu.Unlock()
+			if rounds != tt.wantRounds {
+				t.Errorf("%d rounds, want %d", rounds, tt.wantRounds)
+			}
+			for _, l := range ls {
+				if err := l.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
 	}
 }

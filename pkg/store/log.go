@@ -443,7 +443,13 @@ func (l *Log) fail(err error) error {
 // the file's checkpoint, after the file is synced: a crash keeps the bytes a checkpoint covers.
 // Concurrent commits of several logs share their syncs. If it fails, the previous checkpoint
 // stays and the next run cuts the file back to it.
-func (l *Log) Commit(cp Checkpoint) error {
+func (l *Log) Commit(cp Checkpoint) error { return l.commit(cp, false) }
+
+// Finish is Commit for the last commit of an export of the log, made without holding a log
+// request: it may wait a little for other logs' commits to share their syncs (GatherCommits).
+func (l *Log) Finish(cp Checkpoint) error { return l.commit(cp, true) }
+
+func (l *Log) commit(cp Checkpoint, gather bool) error {
 	if l.err != nil {
 		return l.err
 	}
@@ -451,7 +457,7 @@ func (l *Log) Commit(cp Checkpoint) error {
 		return err
 	}
 	cp.Size = l.line
-	r := &commitReq{log: l, dirs: l.newDirs, cp: cp, key: l.key, gaps: l.gaps}
+	r := &commitReq{log: l, dirs: l.newDirs, cp: cp, key: l.key, gaps: l.gaps, gather: gather}
 	if len(l.gaps) > 0 {
 		gf, err := l.dir.gapFile(l.namespace())
 		if err != nil {
