@@ -58,22 +58,7 @@ func TestGatherCommits(t *testing.T) {
 					}
 				}
 			}
-			for range tt.commit {
-				select {
-				case err := <-done:
-					if err != nil {
-						t.Fatal(err)
-					}
-				case <-time.After(time.Minute):
-					t.Fatal("a commit still waits for its round")
-				}
-			}
-			d.commits.mu.Lock()
-			rounds := d.commits.rounds
-			d.commits.mu.Unlock()
-			if rounds != tt.wantRounds {
-				t.Errorf("%d rounds, want %d", rounds, tt.wantRounds)
-			}
+			awaitCommits(t, d, done, tt.commit, tt.wantRounds)
 			for i, l := range ls[:tt.commit] {
 				if err := l.Close(); err != nil {
 					t.Fatal(err)
@@ -91,6 +76,29 @@ func TestGatherCommits(t *testing.T) {
 				t.Errorf("%d logs counted open after all were closed", n)
 			}
 		})
+	}
+}
+
+// awaitCommits waits for n commits to return from done, each without an error and within a
+// generous bound (a commit that waits for a wake-up that never comes fails the test rather than
+// hang it), and checks that they took wantRounds rounds.
+func awaitCommits(t *testing.T, d *Dir, done <-chan error, n, wantRounds int) {
+	t.Helper()
+	for range n {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("a commit still waits for its round")
+		}
+	}
+	d.commits.mu.Lock()
+	rounds := d.commits.rounds
+	d.commits.mu.Unlock()
+	if rounds != wantRounds {
+		t.Errorf("%d rounds, want %d", rounds, wantRounds)
 	}
 }
 
@@ -141,22 +149,7 @@ func TestGatherOnlyFinish(t *testing.T) {
 				waitFor(t, d, func(c *committer) bool { return len(c.queue) == 1 && c.arrived != nil })
 			}
 			go func() { done <- ls[0].Commit(Checkpoint{Instance: "i", Lines: 1}) }()
-			for range n {
-				select {
-				case err := <-done:
-					if err != nil {
-						t.Fatal(err)
-					}
-				case <-time.After(time.Minute):
-					t.Fatal("a commit waits for a round that gathers")
-				}
-			}
-			d.commits.mu.Lock()
-			rounds := d.commits.rounds
-			d.commits.mu.Unlock()
-			if rounds != tt.wantRounds {
-				t.Errorf("%d rounds, want %d", rounds, tt.wantRounds)
-			}
+			awaitCommits(t, d, done, n, tt.wantRounds)
 			for _, l := range ls {
 				if err := l.Close(); err != nil {
 					t.Fatal(err)
