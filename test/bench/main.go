@@ -61,7 +61,7 @@ const mib = 1 << 20
 // not grow with the log; very many small logs most of which can no longer change (d); and (e) five
 // times (b)'s pods, to show that memory does not grow with the number of pods either.
 // exportOnly: the workloads that measure the export (and into a bucket) against the floor.
-var exportOnly = []string{"raw", "store", "logexport", "bucket"}
+var exportOnly = []string{"raw", "raw1", "store", "logexport", "bucket"}
 
 func workloads(scale float64) map[string]*workload {
 	n := func(v int) int { return max(1, int(float64(v)*scale)) }
@@ -83,7 +83,7 @@ func benchMain(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	names := fs.String("workloads", "a,b,c128,c256,d,e,f", "workloads to run, comma-separated")
 	reps := fs.Int("reps", 5, "runs of each contender per workload (the median is reported)")
-	only := fs.String("contenders", "raw,store,logexport,stern,kubectl,original", "contenders to run, comma-separated (store: the floor storing each log in a synced file; logexport, bucket and original are the full and the incremental run; bucket exports into a bucket on a SeaweedFS weed mini the bench starts)")
+	only := fs.String("contenders", "raw,store,logexport,stern,kubectl,original", "contenders to run, comma-separated (raw1: the raw floor over HTTP/1.1, as a one-shot export reads; store: the floor storing each log in a synced file; logexport, bucket and original are the full and the incremental run; bucket exports into a bucket on a SeaweedFS weed mini the bench starts)")
 	defScale := 1.0
 	if v := os.Getenv("BENCH_SCALE"); v != "" {
 		var err error

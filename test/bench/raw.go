@@ -170,6 +170,8 @@ func (c lineCounter) Write(p []byte) (int, error) {
 type clientFlags struct {
 	kubeconfig, namespace, selector string
 	concurrency                     int
+	// http1: read over HTTP/1.1 (a connection per request at once), as a one-shot logexport does.
+	http1 bool
 }
 
 func (f *clientFlags) register(fs *flag.FlagSet, concurrencyHelp string) {
@@ -177,6 +179,7 @@ func (f *clientFlags) register(fs *flag.FlagSet, concurrencyHelp string) {
 	fs.StringVar(&f.namespace, "namespace", "", "namespace")
 	fs.StringVar(&f.selector, "selector", "", "label selector")
 	fs.IntVar(&f.concurrency, "concurrency", 10, concurrencyHelp)
+	fs.BoolVar(&f.http1, "http1", false, "read over HTTP/1.1 rather than client-go's HTTP/2")
 }
 
 // client is a clientset without client-side rate limiting, as the export runs.
@@ -186,5 +189,8 @@ func (f *clientFlags) client() (kubernetes.Interface, error) {
 		return nil, err
 	}
 	config.QPS = -1
+	if f.http1 {
+		config.NextProtos = []string{"http/1.1"}
+	}
 	return kubernetes.NewForConfig(config)
 }

@@ -91,6 +91,9 @@ func measureEnv(ctx context.Context, e env, extraEnv []string, args []string, st
 
 const (
 	cRaw = "raw API (floor)"
+	// The raw floor over HTTP/1.1, as a one-shot logexport reads (client-go, kubectl and stern
+	// read over HTTP/2): what reading costs without HTTP/2's flow control and frame hand-offs.
+	cRawH1 = "raw API over HTTP/1.1"
 	// The storage floor: the raw floor writing each body into a file of its own, all made
 	// durable at the end (see rawMain). Not a target's reference: it says what part of an export's cost above the floor
 	// is the file system's.
@@ -109,10 +112,10 @@ const (
 	cBaseIncr = "baseline build, +1% incremental"
 )
 
-var contenderNames = []string{cRaw, cStore, cFull, cIncr, cBaseFull, cBaseIncr, cBucket, cBucketI, cStern, cKubectl, cOrig, cOrigInc}
+var contenderNames = []string{cRaw, cRawH1, cStore, cFull, cIncr, cBaseFull, cBaseIncr, cBucket, cBucketI, cStern, cKubectl, cOrig, cOrigInc}
 
 // contenderFlags maps the names -contenders takes to the contenders they stand for.
-var contenderFlags = map[string][]string{"raw": {cRaw}, "store": {cStore}, "logexport": {cFull, cIncr}, "stern": {cStern}, "kubectl": {cKubectl},
+var contenderFlags = map[string][]string{"raw": {cRaw}, "raw1": {cRawH1}, "store": {cStore}, "logexport": {cFull, cIncr}, "stern": {cStern}, "kubectl": {cKubectl},
 	"original": {cOrig, cOrigInc}, "bucket": {cBucket, cBucketI}, "baseline": {cBaseFull, cBaseIncr}}
 
 // storedFiles are where a contender that stores per container (logexport, the original tool)
@@ -136,9 +139,18 @@ func check(s *sample, w *workload, grown, stamped bool, files ...string) error {
 }
 
 func runRaw(ctx context.Context, e env, w *workload, scratch string) (sample, error) {
+	return rawRun(ctx, e, w, scratch)
+}
+
+func runRawH1(ctx context.Context, e env, w *workload, scratch string) (sample, error) {
+	return rawRun(ctx, e, w, scratch, "-http1")
+}
+
+// rawRun runs the raw floor with flags and checks the lines it counted.
+func rawRun(ctx context.Context, e env, w *workload, scratch string, flags ...string) (sample, error) {
 	out := filepath.Join(scratch, "raw.out")
-	s, err := measure(ctx, e, []string{e.self, "raw", "-kubeconfig", e.kubeconfig, "-namespace", w.namespace,
-		"-selector", w.selector, "-concurrency", strconv.Itoa(e.concurrency)}, out)
+	s, err := measure(ctx, e, append([]string{e.self, "raw", "-kubeconfig", e.kubeconfig, "-namespace", w.namespace,
+		"-selector", w.selector, "-concurrency", strconv.Itoa(e.concurrency)}, flags...), out)
 	if err != nil {
 		return s, err
 	}
@@ -376,6 +388,7 @@ func runRep(ctx context.Context, e env, w *workload, r int, scratchRoot string, 
 	}
 	units := []func(string) error{
 		one(cRaw, runRaw),
+		one(cRawH1, runRawH1),
 		one(cStore, runStore),
 		exportPair(cFull, cIncr),
 		exportPair(cBaseFull, cBaseIncr),
