@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/runtime"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
@@ -373,13 +374,29 @@ func (o *Options) restConfig() (*rest.Config, error) {
 		config.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 			// client-go keeps 25 idle connections a host: more log requests at once would
 			// close and dial (TCP and TLS) a connection for every container beyond.
-			if t, ok := rt.(*http.Transport); ok && t.MaxIdleConnsPerHost < idle {
+			if t := baseTransport(rt); t != nil && t.MaxIdleConnsPerHost < idle {
 				t.MaxIdleConnsPerHost = idle
 			}
 			return rt
 		})
 	}
 	return config, nil
+}
+
+// baseTransport is the *http.Transport under client-go's wrappers (its transport cache's and
+// CA file rotation's), nil if there is none.
+func baseTransport(rt http.RoundTripper) *http.Transport {
+	for rt != nil {
+		switch t := rt.(type) {
+		case *http.Transport:
+			return t
+		case utilnet.RoundTripperWrapper:
+			rt = t.WrappedRoundTripper()
+		default:
+			return nil
+		}
+	}
+	return nil
 }
 
 // followStreams is the follower's bound on open streams: none (0) unless --max-log-requests was
