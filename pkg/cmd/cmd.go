@@ -366,9 +366,9 @@ func (o *Options) restConfig() (*rest.Config, error) {
 		// A one-shot run reads its logs over HTTP/1.1, a connection per log request at once:
 		// over HTTP/2 the client acknowledges every few KiB read with a flow-control frame and
 		// hands each frame from its connection's goroutine to the stream's, which made a third
-		// of a full export's CPU (workload a of test/bench: 1.40 s against 2.04 s a run, the
-		// API server and kwok 1 s less). A follower keeps HTTP/2: a thousand streams share one
-		// connection rather than open a thousand.
+		// of a full export's CPU (test/bench, workload a: 2.01 s against 3.00 s a run; c128
+		// 2.40 against 3.60). A follower keeps HTTP/2: a thousand streams share one connection
+		// rather than open a thousand.
 		config.NextProtos = []string{"http/1.1"}
 		idle := max(o.MaxLogRequests, 1) + 2 // the log requests, a listing and a status check
 		config.Wrap(func(rt http.RoundTripper) http.RoundTripper {
