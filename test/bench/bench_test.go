@@ -168,6 +168,35 @@ func TestTargetsOfPartialRuns(t *testing.T) {
 	}
 }
 
+// The CPU target is judged against the raw floor as the targets were set (client-go's default,
+// HTTP/2); the floor over HTTP/1.1, when it ran, is shown beside it and does not change the verdict.
+func TestCPUTargets(t *testing.T) {
+	cpu := func(n float64) []sample {
+		return []sample{{wall: time.Second, cpu: time.Duration(n * float64(time.Second))}}
+	}
+	tests := []struct {
+		name    string
+		samples map[string][]sample
+		want    string
+	}{
+		{"h2 floor only", map[string][]sample{cRaw: cpu(2), cFull: cpu(2.1), cIncr: cpu(0.1)},
+			"| (c128) CPU of the full export within 1.1x of the floor's | 1.05x | yes |"},
+		{"both floors", map[string][]sample{cRaw: cpu(2), cRawH1: cpu(1.4), cFull: cpu(1.68), cIncr: cpu(0.1)},
+			"| (c128) CPU of the full export within 1.1x of the floor's | 0.84x (1.20x the floor over HTTP/1.1) | yes |"},
+		{"missed", map[string][]sample{cRaw: cpu(2), cRawH1: cpu(1.4), cFull: cpu(2.4), cIncr: cpu(0.1)},
+			"| (c128) CPU of the full export within 1.1x of the floor's | 1.20x (1.71x the floor over HTTP/1.1) | NO |"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &report{results: []*result{{w: &workload{name: "c128"}, samples: tt.samples}}}
+			got := strings.Split(strings.TrimSuffix(r.targets(), "\n"), "\n")
+			if got[0] != tt.want {
+				t.Errorf("targets:\n%s\nwant first:\n%s", strings.Join(got, "\n"), tt.want)
+			}
+		})
+	}
+}
+
 // The lost/doubled column: a line served twice must be stored twice. The original tool's set
 // merge stores a repeated line once, on the first run and again on an incremental one.
 func TestAccuracy(t *testing.T) {

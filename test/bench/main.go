@@ -83,7 +83,7 @@ func benchMain(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	names := fs.String("workloads", "a,b,c128,c256,d,e,f", "workloads to run, comma-separated")
 	reps := fs.Int("reps", 5, "runs of each contender per workload (the median is reported)")
-	only := fs.String("contenders", "raw,store,logexport,stern,kubectl,original", "contenders to run, comma-separated (raw1: the raw floor over HTTP/1.1, as a one-shot export reads; store: the floor storing each log in a synced file; logexport, bucket and original are the full and the incremental run; bucket exports into a bucket on a SeaweedFS weed mini the bench starts)")
+	only := fs.String("contenders", "raw,raw1,store,logexport,stern,kubectl,original", "contenders to run, comma-separated (raw1: the raw floor over HTTP/1.1, as a one-shot export reads; store: the floor storing each log in a synced file; logexport, bucket and original are the full and the incremental run; bucket exports into a bucket on a SeaweedFS weed mini the bench starts)")
 	defScale := 1.0
 	if v := os.Getenv("BENCH_SCALE"); v != "" {
 		var err error
