@@ -17,9 +17,12 @@ import (
 // nil if none: current, when it has terminated (nothing of the container is new), or older, the
 // previous instance (only current's log is new). An instance the status shows running is never
 // it, whatever the checkpoint says, nor one named by its start time: without a container ID, two
-// instances started in the same second cannot be told apart.
-func storedToEnd(cp *store.Checkpoint, podUID string, older, current *instance) *instance {
-	if cp == nil || cp.Complete == "" || cp.Complete != cp.Instance || cp.PodUID != podUID || startNamed(cp.Complete) {
+// instances started in the same second cannot be told apart. confirmed asks for a second read
+// that ended where the first did (store.Checkpoint.Confirmed), as skipping its request does;
+// without it, one read to a normal end is enough (what is lost when the pod goes).
+func storedToEnd(cp *store.Checkpoint, podUID string, older, current *instance, confirmed bool) *instance {
+	if cp == nil || cp.Complete == "" || cp.Complete != cp.Instance || cp.PodUID != podUID || startNamed(cp.Complete) ||
+		confirmed && !cp.Confirmed {
 		return nil
 	}
 	for _, in := range []*instance{current, older} {
@@ -51,6 +54,12 @@ func readToEnd(in *instance, matched bool, earliest time.Time) bool {
 	return !earliest.IsZero() && !in.finished.IsZero() &&
 		earliest.Before(in.finished.Truncate(time.Second)) && !earliest.Before(in.started.Truncate(time.Second))
 }
+
+// confirms tells whether a stream that readToEnd accepted also confirms the end: it served the
+// checkpoint's window as stored (matched), lines stored by an earlier stream, and nothing after
+// them (fresh: a fragment the window did not consume). A stream cut short that the API server
+// ended normally serves less than the log holds; a second one that ends at the same line is not.
+func confirms(matched, fresh bool) bool { return matched && !fresh }
 
 // startNamed tells an instance named by its start time (see startID) from one with a container ID.
 func startNamed(id string) bool { return strings.HasPrefix(id, "pod://") }

@@ -2,6 +2,8 @@ package export
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -9,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/logexport/kubectl-logexport/pkg/store"
 	"github.com/logexport/kubectl-logexport/pkg/target"
@@ -21,15 +25,22 @@ func TestStoredToEnd(t *testing.T) {
 	running := &instance{id: "c://b", started: ts(11, 0), running: true}
 	named := &instance{id: startID("uid", ts(0, 0)), started: ts(0, 0), finished: ts(10, 0)}
 	complete := func(id string) *store.Checkpoint {
-		return &store.Checkpoint{PodUID: "uid", Instance: id, Complete: id}
+		return &store.Checkpoint{PodUID: "uid", Instance: id, Complete: id, Confirmed: true}
 	}
+	// unconfirmed: read to its end once, which is enough to know what a pod that went lost, not
+	// to skip the next request.
+	unconfirmed := &store.Checkpoint{PodUID: "uid", Instance: "c://a", Complete: "c://a"}
 	tests := []struct {
 		name            string
 		cp              *store.Checkpoint
 		older, current  *instance
 		want            *instance
 		wantOlder, none bool
+		// unconfirmed: what storedToEnd gives when the confirmation is not asked for (want if nil).
+		unconfirmed *instance
 	}{
+		{name: "read to its end once", cp: unconfirmed, current: ended, unconfirmed: ended},
+		{name: "previous instance read to its end once", cp: unconfirmed, older: endedPrev, current: running, unconfirmed: endedPrev},
 		{name: "no checkpoint", current: ended},
 		{name: "not marked", cp: &store.Checkpoint{PodUID: "uid", Instance: "c://a"}, current: ended},
 		{name: "current terminated and stored to its end", cp: complete("c://a"), current: ended, want: ended},
@@ -45,8 +56,15 @@ func TestStoredToEnd(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := storedToEnd(tt.cp, "uid", tt.older, tt.current); got != tt.want {
-				t.Errorf("storedToEnd = %+v, want %+v", got, tt.want)
+			if got := storedToEnd(tt.cp, "uid", tt.older, tt.current, true); got != tt.want {
+				t.Errorf("storedToEnd, confirmed = %+v, want %+v", got, tt.want)
+			}
+			want := tt.want
+			if tt.unconfirmed != nil {
+				want = tt.unconfirmed
+			}
+			if got := storedToEnd(tt.cp, "uid", tt.older, tt.current, false); got != want {
+				t.Errorf("storedToEnd = %+v, want %+v", got, want)
 			}
 		})
 	}
@@ -121,14 +139,16 @@ func storedCheckpointOf(t *testing.T, dir string) *store.Checkpoint {
 }
 
 // A container instance that terminated and whose log is stored up to its end is not requested
-// again, and only then: each case runs exports one after the other and says, for each, how many
-// log requests it made (current, previous) and what the file holds after it.
+// again, and only then: once one read reached its end and a second ended at the same line. Each
+// case runs exports one after the other and says, for each, how many log requests it made
+// (current, previous), what the file holds after it, and what the checkpoint says.
 func TestTerminatedNotRequestedAgain(t *testing.T) {
 	type run struct {
 		before            func(srv *logserver.Server, clock *time.Time)
 		current, previous int
 		file              string
-		complete          bool // the checkpoint says the instance is stored to its end
+		complete          bool // the checkpoint says the instance was read to its end
+		confirmed         bool // and that a second read confirmed it (not requested again)
 		remove            bool // the stored log is removed before the run
 		// damage, if set, leaves the log file as a run killed at some point would.
 		damage func(t *testing.T, file string)
@@ -143,43 +163,49 @@ func TestTerminatedNotRequestedAgain(t *testing.T) {
 		*clock = clock.Add(2 * time.Second)
 		srv.Terminate("default", "p0", "c", 0)
 	}
+	// readOnce leaves a-1 read to the end of its terminated instance, unconfirmed.
+	readOnce := run{before: func(srv *logserver.Server, clock *time.Time) { appendAt(srv, *clock, "a-1"); terminate(srv, clock) },
+		current: 1, file: "a-1\n", complete: true}
+	confirmed := func(n int, file string) run { return run{current: n, file: file, complete: true, confirmed: true} }
 	tests := []struct {
 		name string
 		runs []run
 	}{
-		{"terminated with lines before the second it finished: read once", []run{
+		{"terminated with lines before the second it finished: read, confirmed, then not requested", []run{
 			{before: func(srv *logserver.Server, clock *time.Time) {
 				appendAt(srv, *clock, "a-1", "a-2")
 				terminate(srv, clock)
 			},
 				current: 1, file: "a-1\na-2\n", complete: true},
-			{current: 0, file: "a-1\na-2\n", complete: true},
-			{current: 0, file: "a-1\na-2\n", complete: true},
+			confirmed(1, "a-1\na-2\n"),
+			confirmed(0, "a-1\na-2\n"),
+			confirmed(0, "a-1\na-2\n"),
 		}},
-		{"stored while running, then terminated: read to its end once more", []run{
+		{"stored while running, then terminated: read to its end once more, then confirmed", []run{
 			{before: func(srv *logserver.Server, clock *time.Time) { appendAt(srv, *clock, "a-1") }, current: 1, file: "a-1\n"},
 			{before: func(srv *logserver.Server, clock *time.Time) {
 				appendAt(srv, clock.Add(time.Second), "a-2")
 				terminate(srv, clock)
 			},
 				current: 1, file: "a-1\na-2\n", complete: true},
-			{current: 0, file: "a-1\na-2\n", complete: true},
+			confirmed(1, "a-1\na-2\n"),
+			confirmed(0, "a-1\na-2\n"),
 		}},
-		{"lines only in the second it finished: proven by the stored window the next time", []run{
+		{"lines only in the second it finished: the next read serves the window and nothing more", []run{
 			{before: func(srv *logserver.Server, clock *time.Time) {
 				appendAt(srv, *clock, "a-1")
 				srv.Terminate("default", "p0", "c", 0)
 			}, current: 1, file: "a-1\n"},
-			{current: 1, file: "a-1\n", complete: true},
-			{current: 0, file: "a-1\n", complete: true},
+			confirmed(1, "a-1\n"),
+			confirmed(0, "a-1\n"),
 		}},
 		{"an empty log proves nothing: requested every time", []run{
 			{before: terminate, current: 1},
 			{current: 1},
 		}},
-		{"a restart after it was stored to its end: the previous instance is not requested", []run{
-			{before: func(srv *logserver.Server, clock *time.Time) { appendAt(srv, *clock, "a-1"); terminate(srv, clock) },
-				current: 1, file: "a-1\n", complete: true},
+		{"a restart after it was confirmed: the previous instance is not requested", []run{
+			readOnce,
+			confirmed(1, "a-1\n"),
 			{before: func(srv *logserver.Server, clock *time.Time) {
 				*clock = clock.Add(time.Second)
 				srv.Restart("default", "p0", "c")
@@ -190,7 +216,16 @@ func TestTerminatedNotRequestedAgain(t *testing.T) {
 				terminate(srv, clock)
 			},
 				current: 1, file: "a-1\nb-1\nb-2\n", complete: true},
-			{current: 0, file: "a-1\nb-1\nb-2\n", complete: true},
+			confirmed(1, "a-1\nb-1\nb-2\n"),
+			confirmed(0, "a-1\nb-1\nb-2\n"),
+		}},
+		{"a restart after it was read to its end once: the previous instance is read once more", []run{
+			readOnce,
+			{before: func(srv *logserver.Server, clock *time.Time) {
+				*clock = clock.Add(time.Second)
+				srv.Restart("default", "p0", "c")
+				appendAt(srv, *clock, "b-1")
+			}, current: 1, previous: 1, file: "a-1\nb-1\n"},
 		}},
 		{"a restart before it was stored to its end: the previous instance's tail is read", []run{
 			{before: func(srv *logserver.Server, clock *time.Time) { appendAt(srv, *clock, "a-1") }, current: 1, file: "a-1\n"},
@@ -201,17 +236,18 @@ func TestTerminatedNotRequestedAgain(t *testing.T) {
 				appendAt(srv, *clock, "b-1")
 			}, current: 1, previous: 1, file: "a-1\na-2\nb-1\n"},
 		}},
-		{"stored to its end, then its file removed: read again from the start", []run{
-			{before: func(srv *logserver.Server, clock *time.Time) { appendAt(srv, *clock, "a-1"); terminate(srv, clock) },
-				current: 1, file: "a-1\n", complete: true},
+		{"confirmed, then its file removed: read again from the start, and confirmed again", []run{
+			readOnce,
+			confirmed(1, "a-1\n"),
 			{remove: true, current: 1, file: "a-1\n", complete: true},
-			{current: 0, file: "a-1\n", complete: true},
+			confirmed(1, "a-1\n"),
+			confirmed(0, "a-1\n"),
 		}},
 		// A killed run's leftovers beside a log stored to its end are dealt with (by OpenLog)
 		// before the log is skipped.
-		{"stored to its end, then bytes of a killed run after it: cut off, not requested", []run{
-			{before: func(srv *logserver.Server, clock *time.Time) { appendAt(srv, *clock, "a-1"); terminate(srv, clock) },
-				current: 1, file: "a-1\n", complete: true},
+		{"confirmed, then bytes of a killed run after it: cut off, not requested", []run{
+			readOnce,
+			confirmed(1, "a-1\n"),
 			{damage: func(t *testing.T, file string) {
 				f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND, 0)
 				if err != nil {
@@ -221,18 +257,18 @@ func TestTerminatedNotRequestedAgain(t *testing.T) {
 				if _, err := f.WriteString("a-1\nhal"); err != nil {
 					t.Fatal(err)
 				}
-			}, current: 0, file: "a-1\n", complete: true},
-			{current: 0, file: "a-1\n", complete: true},
+			}, current: 0, file: "a-1\n", complete: true, confirmed: true},
+			confirmed(0, "a-1\n"),
 		}},
-		{"stored to its end, its first save's rename lost in a crash: renamed, not requested", []run{
-			{before: func(srv *logserver.Server, clock *time.Time) { appendAt(srv, *clock, "a-1"); terminate(srv, clock) },
-				current: 1, file: "a-1\n", complete: true},
+		{"confirmed, its save's rename lost in a crash: renamed, not requested", []run{
+			readOnce,
+			confirmed(1, "a-1\n"),
 			{damage: func(t *testing.T, file string) {
 				if err := os.Rename(file, filepath.Join(filepath.Dir(file), ".c.log.new")); err != nil {
 					t.Fatal(err)
 				}
-			}, current: 0, file: "a-1\n", complete: true},
-			{current: 0, file: "a-1\n", complete: true},
+			}, current: 0, file: "a-1\n", complete: true, confirmed: true},
+			confirmed(0, "a-1\n"),
 		}},
 		{"running: asked every time", []run{
 			{before: func(srv *logserver.Server, clock *time.Time) { appendAt(srv, *clock, "a-1") }, current: 1, file: "a-1\n"},
@@ -276,7 +312,10 @@ func TestTerminatedNotRequestedAgain(t *testing.T) {
 				}
 				cp := storedCheckpointOf(t, dir)
 				if complete := cp != nil && cp.Complete != "" && cp.Complete == cp.Instance; complete != r.complete {
-					t.Errorf("run %d: checkpoint %+v, want stored to its end: %v", i+1, cp, r.complete)
+					t.Errorf("run %d: checkpoint %+v, want read to its end: %v", i+1, cp, r.complete)
+				}
+				if confirmed := cp != nil && cp.Confirmed; confirmed != r.confirmed {
+					t.Errorf("run %d: checkpoint %+v, want confirmed: %v", i+1, cp, r.confirmed)
 				}
 				if res.File == "" {
 					t.Errorf("run %d: no file in the result", i+1)
@@ -361,5 +400,129 @@ func TestTerminatedLaggingStatusNotComplete(t *testing.T) {
 	}
 	if strings.Count(got, "b-1\n") != 1 {
 		t.Fatalf("B's line stored %d times: %q", strings.Count(got, "b-1\n"), got)
+	}
+}
+
+// shortBody ends a response normally after left bytes, as the API server ends a log response
+// whose copy from the kubelet broke off: it drops the copy's error, and the client reads EOF.
+type shortBody struct {
+	rc   io.ReadCloser
+	left int
+}
+
+func (b *shortBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, io.EOF
+	}
+	n, err := b.rc.Read(p[:min(len(p), b.left)])
+	b.left -= n
+	return n, err
+}
+
+func (b *shortBody) Close() error { return b.rc.Close() }
+
+// A stream that ended early but normally (the API server's copy from the kubelet broke off) is
+// taken for the end of a terminated instance's log by the read itself; what followed the break
+// must still be read by a later run, not skipped as stored, and a line the break cut must be
+// stored whole. Runs are repeated until one makes no log request, the first's response ending
+// after a number of bytes (never: the log as served), of a log whose last line ends with a
+// newline or, as a finished container's last output can, without one.
+func TestTerminatedShortStreamRead(t *testing.T) {
+	texts := []string{"a-1", "a-2", "a-3", "a-4"}
+	line := len("2006-01-02T15:04:05.000000000Z ") + len("a-1\n") // bytes of one served line
+	for _, tt := range []struct {
+		name string
+		keep int // the bytes the first response keeps; 0: all
+		// runs that make a request: to its end, then the confirming one; unterminated: one
+		// more when new lines come before the unterminated one in a read (it is held for the
+		// next read, which serves it first).
+		runs, unterminated int
+		// failed: the first run fails for the container (a line whose timestamp is cut short
+		// cannot be told from a broken stream); the next one reads on.
+		failed bool
+	}{
+		{name: "not cut", runs: 2, unterminated: 3},
+		{name: "after two lines", keep: 2 * line, runs: 3, unterminated: 4},
+		{name: "inside the third line's text", keep: 3*line - 2, runs: 3, unterminated: 4},
+		{name: "inside the third line's timestamp", keep: 2*line + 10, runs: 3, unterminated: 4, failed: true},
+		{name: "inside the last line", keep: 4*line - 2, runs: 3, unterminated: 3},
+	} {
+		for _, unterminated := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, last line unterminated %v", tt.name, unterminated), func(t *testing.T) {
+				srv := logserver.New(t)
+				defer srv.Close()
+				clock := time.Now().Add(-time.Hour).Truncate(time.Second).Add(100 * time.Millisecond)
+				srv.NodeClock = func() time.Time { return clock }
+				srv.AddPod("default", "p0", "c")
+				for i, s := range texts {
+					srv.Append("default", "p0", "c", logserver.Entry{Time: clock.Add(time.Duration(i) * time.Millisecond), Text: s,
+						Partial: unterminated && i == len(texts)-1})
+				}
+				clock = clock.Add(2 * time.Second)
+				srv.Terminate("default", "p0", "c", 0)
+				dir := t.TempDir()
+				var gaps []Gap
+				runs := 0
+				for run := 1; ; run++ {
+					if run > 6 {
+						t.Fatalf("still requested after %d runs", run-1)
+					}
+					var mu sync.Mutex
+					requests := 0
+					cfg := srv.RESTConfig()
+					cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+						return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+							resp, err := rt.RoundTrip(r)
+							if err != nil || !strings.HasSuffix(r.URL.Path, "/log") {
+								return resp, err
+							}
+							mu.Lock()
+							defer mu.Unlock()
+							requests++
+							if run == 1 && requests == 1 && tt.keep > 0 {
+								resp.Body = &shortBody{rc: resp.Body, left: tt.keep}
+							}
+							return resp, nil
+						})
+					}
+					client, err := kubernetes.NewForConfig(cfg)
+					if err != nil {
+						t.Fatal(err)
+					}
+					d, err := store.Open(dir, false)
+					if err != nil {
+						t.Fatal(err)
+					}
+					res := (&Exporter{Client: client, Dest: d}).Export(context.Background(), breakTarget(t, srv, "p0", "c"))
+					if err := d.Close(); err != nil {
+						t.Fatal(err)
+					}
+					if res.Err != nil && !(run == 1 && tt.failed) {
+						t.Fatalf("run %d: %v", run, res.Err)
+					}
+					if run == 1 && tt.failed && res.Err == nil {
+						t.Fatalf("run 1 did not fail")
+					}
+					gaps = append(gaps, res.Gaps...)
+					if requests == 0 {
+						break
+					}
+					runs++
+				}
+				if got := readLog(t, dir, "p0", "c"); got != "a-1\na-2\na-3\na-4\n" || len(gaps) > 0 {
+					t.Fatalf("file %q, gaps %v; want every line once, whole, and no gap", got, gaps)
+				}
+				if cp := storedCheckpointOf(t, dir); cp == nil || !cp.Confirmed {
+					t.Fatalf("not confirmed in the end: %+v", cp)
+				}
+				want := tt.runs
+				if unterminated {
+					want = tt.unterminated
+				}
+				if runs != want {
+					t.Errorf("%d runs made a request, want %d", runs, want)
+				}
+			})
+		}
 	}
 }

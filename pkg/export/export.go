@@ -54,7 +54,11 @@ type Result struct {
 	// Complete: the current instance is not running and its log is stored to its end, so it
 	// cannot serve anything new until the container starts again.
 	Complete bool
-	Err      error
+	// Confirm: the current instance is not running, and this export read new lines of it up to
+	// the end of its log as served: one more read confirms that end (see confirms). A follower
+	// asks for it again at once rather than waiting for a new status.
+	Confirm bool
+	Err     error
 }
 
 // Options are the export settings.
@@ -115,7 +119,7 @@ func (e *Exporter) Export(ctx context.Context, t target.Target) Result {
 	var seen []*instance
 	for attempt := 1; ; attempt++ {
 		res, changed := e.export(ctx, t, seen)
-		total.Target, total.File, total.Skipped, total.Complete, total.Err = res.Target, res.File, res.Skipped, res.Complete, res.Err
+		total.Target, total.File, total.Skipped, total.Complete, total.Confirm, total.Err = res.Target, res.File, res.Skipped, res.Complete, res.Confirm, res.Err
 		total.Lines += res.Lines
 		total.Bytes += res.Bytes
 		total.Gaps = append(total.Gaps, res.Gaps...)
@@ -151,7 +155,7 @@ func (e *Exporter) Gone(t target.Target) Result {
 		cp = nil
 	}
 	switch older, current := instances(t.PodUID, t.Status); {
-	case current != nil && storedToEnd(cp, t.PodUID, older, current) == current:
+	case current != nil && storedToEnd(cp, t.PodUID, older, current, false) == current:
 		// The last status seen shows the instance terminated, and its log is stored to its end:
 		// nothing of it is unstored (an export would not have asked for it either).
 	case cp != nil && cp.PodUID != "" && cp.PodUID != t.PodUID:
@@ -177,7 +181,7 @@ func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance
 	}
 	if p, ok := e.Dest.(store.Peeker); ok {
 		path, cp, err := p.Peek(t.Namespace, t.Pod, t.Container)
-		if err == nil && storedToEnd(cp, t.PodUID, older, current) == current {
+		if err == nil && storedToEnd(cp, t.PodUID, older, current, true) == current {
 			// As below, without opening the log: most of a cluster's containers may be finished.
 			klog.V(2).InfoS("container instance stored to its end; not requested again", "container", t.Key(), "instance", current.id)
 			res.File, res.Complete = path, true
@@ -205,7 +209,7 @@ func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance
 		klog.V(1).InfoS("log file was removed; exporting again from the start", "file", res.File)
 	}
 	stored := log.Checkpoint()
-	if storedToEnd(stored, t.PodUID, older, current) == current {
+	if storedToEnd(stored, t.PodUID, older, current, true) == current {
 		// It has terminated and its log is stored up to its end: nothing can be new.
 		klog.V(2).InfoS("container instance stored to its end; not requested again", "container", t.Key(), "instance", current.id)
 		res.Complete = true
@@ -216,8 +220,8 @@ func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance
 	switch {
 	case stored != nil:
 		m.cp = *stored
-		// Said again only once a stream proves it (see readToEnd).
-		m.cp.Complete = ""
+		// Said again only once a stream proves it (see readToEnd, confirms).
+		m.cp.Complete, m.cp.Confirmed = "", false
 		err = m.run(ctx, stored, older, current)
 	case found.Recovered != nil:
 		m.cp = *found.Recovered
@@ -235,7 +239,7 @@ func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance
 		return res, changed
 	}
 	if err == nil && m.ended != nil && m.ended == current && m.cp.Instance == current.id {
-		m.cp.Complete = current.id
+		m.cp.Complete, m.cp.Confirmed = current.id, m.confirmed
 	}
 	if !m.unproven {
 		// The streams are over: this commit holds none.
@@ -250,7 +254,11 @@ func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance
 		}
 	}
 	res.Err = err
-	res.Complete = err == nil && !current.running
+	// A stream that served new lines of a terminated instance is confirmed by one more (see
+	// confirms); one that served nothing new leaves nothing to read (an empty log is never
+	// confirmed).
+	res.Confirm = err == nil && !current.running && m.fresh && !m.cp.Confirmed
+	res.Complete = err == nil && !current.running && !res.Confirm
 	return res, nil
 }
 
@@ -286,8 +294,11 @@ type merge struct {
 	// matched: the last stream served the checkpoint's window, a line or more, as stored.
 	matched bool
 	// ended: the instance whose log the last stream read up to its end for good (see
-	// readToEnd), nil if it did not.
-	ended    *instance
+	// readToEnd), nil if it did not; confirmed: that stream also confirmed it (see confirms).
+	ended     *instance
+	confirmed bool
+	// fresh: a stream of this export served something after the stored lines.
+	fresh    bool
 	recorded recorded
 	// last: the export's streams are over, and the next save is its last (see store.Finisher).
 	last bool
@@ -321,7 +332,7 @@ func (m *merge) run(ctx context.Context, stored *store.Checkpoint, older, curren
 	case current.is(m.t.PodUID, stored.Instance):
 		return m.resume(ctx, current, older)
 	case older.is(m.t.PodUID, stored.Instance):
-		if storedToEnd(stored, m.t.PodUID, older, current) == older {
+		if storedToEnd(stored, m.t.PodUID, older, current, true) == older {
 			// The previous instance's log is stored up to its end: only current's is new.
 			return m.full(ctx, current, false)
 		}
@@ -486,7 +497,11 @@ const keepWindow = 64 << 10
 // after set only lines newer than *after are written.
 func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after *time.Time) error {
 	follow := m.Follow && !m.probing && in.running && !in.previous
-	m.matched, m.ended = false, nil
+	m.matched, m.ended, m.confirmed = false, nil, false
+	// fresh is this stream's; m.fresh any stream's of the export. freshLines counts the lines it
+	// served whole after the stored ones.
+	fresh, freshLines := false, 0
+	defer func() { m.fresh = m.fresh || fresh }()
 	// A line that an earlier stream of this export ended inside is served again from its start.
 	if err := m.log.DropPartial(); err != nil {
 		return err
@@ -572,6 +587,7 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 		} else if stored {
 			continue
 		}
+		fresh = true
 		data := f.Data
 		if f.First {
 			ts, at, err := parser.Parse(data)
@@ -618,6 +634,7 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 			written += int64(len(data))
 		}
 		if f.Last {
+			freshLines++
 			m.endLine(write, lineTime, written, &w, &line, in)
 			// A long export saves its checkpoint every so many bytes.
 			if m.log.Length()-m.log.Committed() >= every {
@@ -638,8 +655,16 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 	if err := skip.finish(); err != nil {
 		return err
 	}
-	if r.Partial() && !stored && !in.running {
-		// A finished container's last line will never get its newline: store it completed.
+	held := r.Partial() && !stored && !in.running && freshLines > 0
+	if held {
+		// A finished container's last line will never get its newline, but a response that the
+		// API server ended early (see store.Checkpoint.Confirmed) ends inside a line too: after
+		// new whole lines, the line is left to the next read, which serves it again first.
+		klog.V(2).InfoS("stream of a stopped container ended inside a line after new lines; leaving the line to the next read", "container", m.t.Key())
+	} else if r.Partial() && !stored && !in.running {
+		// Served first after the stored lines, by a read that did not end inside it the time
+		// before (or by the first read): a finished container's last line, which will never get
+		// its newline. Stored completed.
 		if write {
 			if _, err := m.log.Write([]byte{'\n'}); err != nil {
 				return err
@@ -651,8 +676,8 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 	if err := m.prove(); err != nil {
 		return err
 	}
-	if readToEnd(in, skip.matched(), m.proof.earliest) {
-		m.ended = in
+	if !held && readToEnd(in, skip.matched(), m.proof.earliest) {
+		m.ended, m.confirmed = in, confirms(skip.matched(), fresh)
 	}
 	return nil
 }
@@ -835,7 +860,7 @@ func (m *merge) idle(r *logline.Reader) error {
 // commit saves the checkpoint if the run changed anything.
 func (m *merge) commit(stored *store.Checkpoint) error {
 	if stored != nil && m.res.Lines == 0 && stored.Instance == m.cp.Instance && stored.Since.Equal(m.cp.Since) &&
-		stored.Skip == m.cp.Skip && stored.Hash == m.cp.Hash && stored.Complete == m.cp.Complete {
+		stored.Skip == m.cp.Skip && stored.Hash == m.cp.Hash && stored.Complete == m.cp.Complete && stored.Confirmed == m.cp.Confirmed {
 		return nil
 	}
 	return m.save()

@@ -543,6 +543,11 @@ func (f *Follower) follow(ctx context.Context, c *container) {
 				klog.V(1).InfoS("log stream failed; reconnecting", "container", c.key, "err", res.Err, "after", delay)
 			case res.Skipped != "":
 				// Not started: the next status says when.
+			case res.Confirm:
+				// It stopped, and the stream read it to the end as served: one more read confirms
+				// that end (a stream cut short can end as normally), now rather than never.
+				delay = 0
+				klog.V(2).InfoS("container stopped; reading its log once more to confirm its end", "container", c.key)
 			case res.Complete:
 				// Stored to its end: not requested again until the status changes. The merge may
 				// have read a fresher status than the one it was given.

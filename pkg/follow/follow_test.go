@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -472,6 +473,31 @@ func TestStoppedContainerIsNotRequestedAgain(t *testing.T) {
 				t.Fatalf("stopped container's result %+v", r)
 			}
 		})
+	}
+}
+
+// A stopped container whose export read new lines up to the end of its log as served is read
+// once more at once, without waiting for a new status or a backoff (a response the API server
+// ended early looks like the log's end), and no more once that read confirms it.
+func TestStoppedContainerIsConfirmed(t *testing.T) {
+	p := newPod("ns", "job", terminated("app", "j1"))
+	var reads atomic.Int32
+	h := start(t, []runtime.Object{p}, withExport(func(ctx context.Context, tg target.Target, follow bool) export.Result {
+		if reads.Add(1) == 1 {
+			return export.Result{Target: tg, Lines: 3, Bytes: 12, Confirm: true}
+		}
+		return export.Result{Target: tg, Complete: true}
+	}))
+	for i := range 2 {
+		if c := h.next(); c.t.Key() != "ns/job/app" {
+			t.Fatalf("export %d: of %s", i+1, c.t.Key())
+		}
+	}
+	h.waitFor("stored", func() bool { return h.f.Stats().Stored == 1 })
+	h.step(time.Hour, 0, 0)
+	h.none()
+	if r := h.stop()["ns/job/app"]; r.Err != nil || r.Lines != 3 {
+		t.Fatalf("result %+v, want the 3 lines of both reads", r)
 	}
 }
 

@@ -54,6 +54,12 @@ type Checkpoint struct {
 	// that stream was proven to come from it. Its log can never change, so it is not requested
 	// again. Set only when it is Instance; empty otherwise.
 	Complete string `json:"complete,omitempty"`
+	// Confirmed: a stream of Complete that was asked for after it was stored to its end served
+	// the stored window as stored and nothing after it. Only then is it not requested again: one
+	// read that ended at EOF does not prove the log's end, since the API server ends a response
+	// normally when its copy from the kubelet breaks off (it drops the copy's error), and what
+	// followed the break would never be read. Two reads that end at the same line do.
+	Confirmed bool `json:"confirmed,omitempty"`
 	// Archive, once the pod is gone, is the number n of the compressed file the log is stored
 	// as, <container>.<n>.log.gz. It is saved before that file is written, so that a crash at
 	// any point leaves a number the next run finishes (or, for a pod back under the name,

@@ -58,11 +58,14 @@ func (m cpMap) all(fn func(k containerKey, p packed)) {
 // written anywhere: the file holds JSON records.
 type packed string
 
-// Complete is mostly empty or Instance (a finished container's log stored to its end): one byte.
+// Complete is mostly empty or Instance (a finished container's log stored to its end): one byte,
+// which also holds Confirmed.
 const (
 	completeNone = iota
 	completeInstance
 	completeOther
+	// completeConfirmed is added for Confirmed.
+	completeConfirmed = 4
 )
 
 // appendPacked appends cp packed. The times are one byte of which are zero (Begin and Gone mostly
@@ -71,13 +74,17 @@ const (
 func (cp *Checkpoint) appendPacked(b []byte) []byte {
 	b = compact.Token(b, cp.PodUID)
 	b = compact.Token(b, cp.Instance)
+	var confirmed byte
+	if cp.Confirmed {
+		confirmed = completeConfirmed
+	}
 	switch cp.Complete {
 	case "":
-		b = append(b, completeNone)
+		b = append(b, completeNone|confirmed)
 	case cp.Instance:
-		b = append(b, completeInstance)
+		b = append(b, completeInstance|confirmed)
 	default:
-		b = compact.String(append(b, completeOther), cp.Complete)
+		b = compact.String(append(b, completeOther|confirmed), cp.Complete)
 	}
 	times := [...]*time.Time{&cp.Since, &cp.Last, &cp.Begin, &cp.Gone}
 	var zero byte
@@ -123,7 +130,9 @@ func (p packed) unpack() Checkpoint {
 	var cp Checkpoint
 	cp.PodUID = r.Token()
 	cp.Instance = r.Token()
-	switch r.Byte() {
+	complete := r.Byte()
+	cp.Confirmed = complete&completeConfirmed != 0
+	switch complete &^ completeConfirmed {
 	case completeInstance:
 		cp.Complete = cp.Instance
 	case completeOther:

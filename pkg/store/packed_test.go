@@ -22,6 +22,8 @@ func TestPackedRoundTrip(t *testing.T) {
 			Skip: 3, Hash: Hash(math.MaxUint64), First: 1, Last: at, Ties: 2, Begin: at.Add(-time.Hour), Size: 1 << 40, Lines: 7}},
 		{name: "complete", cp: Checkpoint{Instance: "containerd://abc", Complete: "containerd://abc", Last: at}},
 		{name: "complete, another instance", cp: Checkpoint{Instance: "containerd://abc", Complete: "containerd://def"}},
+		{name: "complete, confirmed", cp: Checkpoint{Instance: "containerd://abc", Complete: "containerd://abc", Confirmed: true, Last: at}},
+		{name: "complete, another instance, confirmed", cp: Checkpoint{Instance: "containerd://abc", Complete: "containerd://def", Confirmed: true}},
 		{name: "gone, archived, after a rotation", cp: Checkpoint{Instance: "x", Gone: at, Archive: 12, After: true}},
 		{name: "negative and extreme numbers", cp: Checkpoint{Skip: -1, Ties: math.MinInt64, Size: math.MaxInt64, Archive: -5, Lines: math.MinInt64 + 1}},
 		{name: "times far out", cp: Checkpoint{Since: time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC), Last: time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
@@ -40,8 +42,8 @@ func TestPackedRoundTrip(t *testing.T) {
 // monotonic reading (time.Now) come back equal, in UTC.
 func TestPackedRandom(t *testing.T) {
 	// A field added to Checkpoint must be added to pack and unpack, and here.
-	if n := reflect.TypeFor[Checkpoint]().NumField(); n != 15 {
-		t.Fatalf("Checkpoint has %d fields; pack, unpack and this test know 15", n)
+	if n := reflect.TypeFor[Checkpoint]().NumField(); n != 16 {
+		t.Fatalf("Checkpoint has %d fields; pack, unpack and this test know 16", n)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	zones := []*time.Location{time.UTC, time.Local, time.FixedZone("x", -7*3600-1800)}
@@ -77,7 +79,7 @@ func TestPackedRandom(t *testing.T) {
 	}
 	for range 20000 {
 		cp := Checkpoint{PodUID: uid(), Instance: instance(), Since: tm(), Skip: num(), Hash: Hash(rng.Uint64()), First: Hash(rng.Uint64()),
-			Last: tm(), Ties: num(), After: rng.IntN(2) == 0, Begin: tm(), Gone: tm(), Archive: int(num()), Size: num(), Lines: num()}
+			Last: tm(), Ties: num(), After: rng.IntN(2) == 0, Confirmed: rng.IntN(2) == 0, Begin: tm(), Gone: tm(), Archive: int(num()), Size: num(), Lines: num()}
 		switch rng.IntN(3) {
 		case 0:
 			cp.Complete = cp.Instance
