@@ -191,11 +191,23 @@ func TestTerminatedNotRequestedAgain(t *testing.T) {
 			confirmed(1, "a-1\na-2\n"),
 			confirmed(0, "a-1\na-2\n"),
 		}},
-		{"lines only in the second it finished: the next read serves the window and nothing more", []run{
+		// The first read is not proven the instance's (a newer one may have logged in that
+		// second), the second is, by the stored window, and the third confirms its end.
+		{"lines only in the second it finished: proven by the window the next time, then confirmed", []run{
 			{before: func(srv *logserver.Server, clock *time.Time) {
 				appendAt(srv, *clock, "a-1")
 				srv.Terminate("default", "p0", "c", 0)
 			}, current: 1, file: "a-1\n"},
+			{current: 1, file: "a-1\n", complete: true},
+			confirmed(1, "a-1\n"),
+			confirmed(0, "a-1\n"),
+		}},
+		// What a run stored while the instance ran says nothing of where its log ends: a read
+		// after it stopped that serves the stored lines and nothing more (a response ended early
+		// right after them) is the first read of its end, not the second.
+		{"stored while running, stopped without a new line: read to its end, then confirmed", []run{
+			{before: func(srv *logserver.Server, clock *time.Time) { appendAt(srv, *clock, "a-1") }, current: 1, file: "a-1\n"},
+			{before: terminate, current: 1, file: "a-1\n", complete: true},
 			confirmed(1, "a-1\n"),
 			confirmed(0, "a-1\n"),
 		}},
@@ -227,14 +239,16 @@ func TestTerminatedNotRequestedAgain(t *testing.T) {
 				appendAt(srv, *clock, "b-1")
 			}, current: 1, previous: 1, file: "a-1\nb-1\n"},
 		}},
-		{"a restart before it was stored to its end: the previous instance's tail is read", []run{
+		// Twice: the second read, which serves the stored lines and nothing more, confirms the
+		// first's end before the checkpoint moves on to the new instance.
+		{"a restart before it was stored to its end: the previous instance's tail is read and confirmed", []run{
 			{before: func(srv *logserver.Server, clock *time.Time) { appendAt(srv, *clock, "a-1") }, current: 1, file: "a-1\n"},
 			{before: func(srv *logserver.Server, clock *time.Time) {
 				appendAt(srv, clock.Add(time.Second), "a-2")
 				terminate(srv, clock)
 				srv.Restart("default", "p0", "c")
 				appendAt(srv, *clock, "b-1")
-			}, current: 1, previous: 1, file: "a-1\na-2\nb-1\n"},
+			}, current: 1, previous: 2, file: "a-1\na-2\nb-1\n"},
 		}},
 		{"confirmed, then its file removed: read again from the start, and confirmed again", []run{
 			readOnce,
@@ -433,19 +447,19 @@ func TestTerminatedShortStreamRead(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		keep int // the bytes the first response keeps; 0: all
-		// runs that make a request: to its end, then the confirming one; unterminated: one
-		// more when new lines come before the unterminated one in a read (it is held for the
-		// next read, which serves it first).
-		runs, unterminated int
+		// runs that make a request: to its end, then the confirming one (a stream that ends
+		// inside a line is read again in the same run, so an unterminated last line costs no run).
+		runs int
 		// failed: the first run fails for the container (a line whose timestamp is cut short
 		// cannot be told from a broken stream); the next one reads on.
 		failed bool
 	}{
-		{name: "not cut", runs: 2, unterminated: 3},
-		{name: "after two lines", keep: 2 * line, runs: 3, unterminated: 4},
-		{name: "inside the third line's text", keep: 3*line - 2, runs: 3, unterminated: 4},
-		{name: "inside the third line's timestamp", keep: 2*line + 10, runs: 3, unterminated: 4, failed: true},
-		{name: "inside the last line", keep: 4*line - 2, runs: 3, unterminated: 3},
+		{name: "not cut", runs: 2},
+		{name: "after two lines", keep: 2 * line, runs: 3},
+		{name: "inside the first line", keep: line - 2, runs: 2},
+		{name: "inside the third line's text", keep: 3*line - 2, runs: 2},
+		{name: "inside the third line's timestamp", keep: 2*line + 10, runs: 3, failed: true},
+		{name: "inside the last line", keep: 4*line - 2, runs: 2},
 	} {
 		for _, unterminated := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s, last line unterminated %v", tt.name, unterminated), func(t *testing.T) {
@@ -515,14 +529,134 @@ func TestTerminatedShortStreamRead(t *testing.T) {
 				if cp := storedCheckpointOf(t, dir); cp == nil || !cp.Confirmed {
 					t.Fatalf("not confirmed in the end: %+v", cp)
 				}
-				want := tt.runs
-				if unterminated {
-					want = tt.unterminated
-				}
-				if runs != want {
-					t.Errorf("%d runs made a request, want %d", runs, want)
+				if runs != tt.runs {
+					t.Errorf("%d runs made a request, want %d", runs, tt.runs)
 				}
 			})
 		}
+	}
+}
+
+// Short reads in the sequences a break attempt found (each lost a line, doubled one, or kept a
+// container from being read). Every run's n-th log request may be cut after some bytes (cuts,
+// by run and request from 1); runs repeat up to runs times. In the end the file must hold want,
+// with no gap unless gaps says one may be reported, and the last run must make at most last
+// requests (0: a stopped container, confirmed, is not read again).
+func TestShortReadSequences(t *testing.T) {
+	line := len("2006-01-02T15:04:05.000000000Z ") + len("a-1\n")
+	type cut struct{ run, request int }
+	add := func(srv *logserver.Server, at time.Time, unterminated bool, texts ...string) {
+		for i, s := range texts {
+			srv.Append("default", "p0", "c", logserver.Entry{Time: at.Add(time.Duration(i) * time.Millisecond), Text: s, Partial: unterminated && i == len(texts)-1})
+		}
+	}
+	tests := []struct {
+		name string
+		opts Options
+		// before runs before the given run (1-based), on the server and the node's clock.
+		before map[int]func(srv *logserver.Server, clock *time.Time)
+		cuts   map[cut]int
+		runs   int
+		want   string
+		gaps   bool
+		last   int
+	}{
+		{name: "a later look cut short after an earlier look went on does not confirm",
+			before: map[int]func(*logserver.Server, *time.Time){1: func(srv *logserver.Server, clock *time.Time) {
+				add(srv, *clock, true, "a-1", "a-2", "a-3", "a-4")
+				*clock = clock.Add(2 * time.Second)
+				srv.Terminate("default", "p0", "c", 0)
+			}},
+			cuts: map[cut]int{{1, 1}: line, {2, 1}: 4*line - 2, {2, 2}: 3 * line},
+			runs: 6, want: "a-1\na-2\na-3\na-4\n"},
+		{name: "an unterminated last line after a short read taken for a rotation is stored",
+			before: map[int]func(*logserver.Server, *time.Time){
+				1: func(srv *logserver.Server, clock *time.Time) { add(srv, *clock, false, "a-1", "a-2") },
+				2: func(srv *logserver.Server, clock *time.Time) {
+					add(srv, clock.Add(10*time.Millisecond), true, "a-3")
+					*clock = clock.Add(2 * time.Second)
+					srv.Terminate("default", "p0", "c", 0)
+				}},
+			cuts: map[cut]int{{2, 1}: line},
+			runs: 6, want: "a-1\na-2\na-3\n", gaps: true},
+		{name: "the same on a previous instance does not keep the new one from being read",
+			before: map[int]func(*logserver.Server, *time.Time){
+				1: func(srv *logserver.Server, clock *time.Time) { add(srv, *clock, false, "a-1", "a-2") },
+				2: func(srv *logserver.Server, clock *time.Time) {
+					add(srv, clock.Add(10*time.Millisecond), true, "a-3")
+					*clock = clock.Add(2 * time.Second)
+					srv.Terminate("default", "p0", "c", 0)
+					srv.Restart("default", "p0", "c")
+					srv.Append("default", "p0", "c", logserver.Entry{Time: *clock, Text: "b-1"})
+				}},
+			cuts: map[cut]int{{2, 1}: line},
+			runs: 5, want: "a-1\na-2\na-3\nb-1\n", gaps: true, last: 1},
+		{name: "--since after the previous instance's lines holds when it is read again",
+			opts: Options{Since: time.Now().Add(-30 * time.Minute)},
+			before: map[int]func(*logserver.Server, *time.Time){1: func(srv *logserver.Server, clock *time.Time) {
+				add(srv, *clock, false, "a-1", "a-2")
+				*clock = clock.Add(2 * time.Second)
+				srv.Terminate("default", "p0", "c", 0)
+				srv.Restart("default", "p0", "c")
+				srv.Append("default", "p0", "c", logserver.Entry{Time: time.Now().Add(-time.Minute), Text: "b-1"})
+			}},
+			runs: 3, want: "b-1\n", last: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := logserver.New(t)
+			defer srv.Close()
+			clock := time.Now().Add(-time.Hour).Truncate(time.Second).Add(100 * time.Millisecond)
+			srv.NodeClock = func() time.Time { return clock }
+			srv.AddPod("default", "p0", "c")
+			dir := t.TempDir()
+			var gaps []Gap
+			requests := 0
+			for run := 1; run <= tt.runs; run++ {
+				if f := tt.before[run]; f != nil {
+					f(srv, &clock)
+				}
+				var mu sync.Mutex
+				requests = 0
+				cfg := srv.RESTConfig()
+				cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+					return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+						resp, err := rt.RoundTrip(r)
+						if err != nil || !strings.HasSuffix(r.URL.Path, "/log") {
+							return resp, err
+						}
+						mu.Lock()
+						defer mu.Unlock()
+						requests++
+						if keep, ok := tt.cuts[cut{run, requests}]; ok {
+							resp.Body = &shortBody{rc: resp.Body, left: keep}
+						}
+						return resp, nil
+					})
+				}
+				client, err := kubernetes.NewForConfig(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				d, err := store.Open(dir, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res := (&Exporter{Client: client, Dest: d, Options: tt.opts}).Export(context.Background(), breakTarget(t, srv, "p0", "c"))
+				if err := d.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if res.Err != nil {
+					t.Fatalf("run %d: %v", run, res.Err)
+				}
+				gaps = append(gaps, res.Gaps...)
+			}
+			if got := readLog(t, dir, "p0", "c"); got != tt.want || len(gaps) > 0 && !tt.gaps {
+				t.Fatalf("file %q, gaps %v; want %q", got, gaps, tt.want)
+			}
+			if requests > tt.last {
+				t.Errorf("the last run made %d log requests, want at most %d", requests, tt.last)
+			}
+		})
 	}
 }

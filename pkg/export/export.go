@@ -239,7 +239,12 @@ func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance
 		return res, changed
 	}
 	if err == nil && m.ended != nil && m.ended == current && m.cp.Instance == current.id {
-		m.cp.Complete, m.cp.Confirmed = current.id, m.confirmed
+		// Confirmed only by a second read since it stopped: the one that stored its end did so
+		// in an earlier run (its checkpoint said so); what a run stored while it ran says nothing
+		// of where its log ends.
+		// A look of this export that wrote showed the log going on past where the last ended.
+		m.cp.Complete = current.id
+		m.cp.Confirmed = m.confirmed && !m.fresh && stored != nil && stored.Complete == current.id
 	}
 	if !m.unproven {
 		// The streams are over: this commit holds none.
@@ -254,10 +259,10 @@ func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance
 		}
 	}
 	res.Err = err
-	// A stream that served new lines of a terminated instance is confirmed by one more (see
-	// confirms); one that served nothing new leaves nothing to read (an empty log is never
-	// confirmed).
-	res.Confirm = err == nil && !current.running && m.fresh && !m.cp.Confirmed
+	// A terminated instance's end is confirmed by a second read (see confirms), whatever the
+	// first wrote: what a run stored while it ran says nothing of where its log ends. An empty
+	// log has nothing to confirm, and an instance without a container ID is never confirmed.
+	res.Confirm = err == nil && !current.running && !m.cp.Confirmed && m.cp.Lines > 0 && current.id != "" && !startNamed(current.id)
 	res.Complete = err == nil && !current.running && !res.Confirm
 	return res, nil
 }
@@ -297,9 +302,12 @@ type merge struct {
 	// readToEnd), nil if it did not; confirmed: that stream also confirmed it (see confirms).
 	ended     *instance
 	confirmed bool
-	// fresh: a stream of this export served something after the stored lines.
-	fresh    bool
-	recorded recorded
+	// held: the line the last look ended inside (see stream).
+	held heldLine
+	// fresh: a stream of this export served something after the stored lines; lastFresh: the
+	// last call of stream did.
+	fresh, lastFresh bool
+	recorded         recorded
 	// last: the export's streams are over, and the next save is its last (see store.Finisher).
 	last bool
 	// live is the window of the stream being read while m.cp's window is the same: its hash is
@@ -324,7 +332,14 @@ func (m *merge) run(ctx context.Context, stored *store.Checkpoint, older, curren
 		}
 		if older != nil {
 			// A previous instance whose log is gone was never stored: nothing is lost here.
-			if err := m.full(ctx, older, true); err != nil && !errors.Is(err, errGone) {
+			err := m.full(ctx, older, true)
+			if err == nil {
+				err = m.settle(ctx, older, false, m.Since)
+			}
+			if errors.Is(err, errUnsettled) {
+				return nil
+			}
+			if err != nil && !errors.Is(err, errGone) {
 				return err
 			}
 		}
@@ -337,8 +352,11 @@ func (m *merge) run(ctx context.Context, stored *store.Checkpoint, older, curren
 			return m.full(ctx, current, false)
 		}
 		err := m.resume(ctx, older, current)
+		if err == nil {
+			err = m.settle(ctx, older, stored.Complete == older.id, m.cp.Since)
+		}
 		switch {
-		case errors.Is(err, errProvenNewer):
+		case errors.Is(err, errProvenNewer), errors.Is(err, errUnsettled):
 			return nil
 		case errors.Is(err, errGone):
 			m.openGap(stored.Last, fmt.Sprintf("the log of container instance %s is no longer served; lines it logged after the checkpoint are lost", stored.Instance))
@@ -349,11 +367,59 @@ func (m *merge) run(ctx context.Context, stored *store.Checkpoint, older, curren
 	default:
 		m.openGap(stored.Last, fmt.Sprintf("container instance %s is no longer served (restarted more than once, or the pod was replaced); lines it logged after the checkpoint are lost", stored.Instance))
 		if older != nil {
-			if err := m.full(ctx, older, false); err != nil && !errors.Is(err, errGone) {
+			err := m.full(ctx, older, false)
+			if err == nil {
+				err = m.settle(ctx, older, false, time.Time{})
+			}
+			if errors.Is(err, errUnsettled) {
+				return nil
+			}
+			if err != nil && !errors.Is(err, errGone) {
 				return err
 			}
 		}
 		return m.full(ctx, current, false)
+	}
+}
+
+// errUnsettled: the previous instance's log served new lines every time it was read (see settle).
+var errUnsettled = errors.New("the previous instance's log served new lines at every read")
+
+// settle reads the previous instance, older, again from what is stored of it until a read serves
+// nothing new, before the export goes on to the current instance: a response that the API server
+// ended early ends as normally as the log does, and once the checkpoint names the current
+// instance, nothing of the previous one is read again. Two reads of it since it stopped must end
+// at the same line: the last one, and the one before, of this export, or, if ended, the earlier
+// run's that read it to its end (store.Checkpoint.Complete) when the last served nothing new.
+// What a read stored while the instance ran says nothing of where its log ends. errUnsettled
+// after maxLooks reads that each served new lines: the current instance is left to the next run.
+//
+// since is the first read's: a read that stored nothing goes on from it (--since), not from the
+// start. A read that ends inside the stored window is a response ended early (the log of an
+// instance that stopped is not rotated): unsettled too.
+func (m *merge) settle(ctx context.Context, older *instance, ended bool, since time.Time) error {
+	if ended && !m.lastFresh {
+		return nil
+	}
+	for looks := 0; ; looks++ {
+		if looks == maxLooks {
+			klog.V(1).InfoS("previous instance's log served new lines at every read; the current instance is left to the next run", "container", m.t.Key())
+			return errUnsettled
+		}
+		klog.V(2).InfoS("reading the previous instance's log once more to confirm its end", "container", m.t.Key())
+		from := m.cp.Since
+		if m.cp.Instance != older.id || from.IsZero() && !m.cp.After {
+			from = since
+		}
+		if err := m.stream(ctx, older, from, m.after()); errors.Is(err, errRotated) {
+			klog.V(1).InfoS("previous instance's log ended inside its stored lines; the current instance is left to the next run", "container", m.t.Key())
+			return errUnsettled
+		} else if err != nil {
+			return err
+		}
+		if !m.lastFresh {
+			return nil
+		}
 	}
 }
 
@@ -495,13 +561,56 @@ const keepWindow = 64 << 10
 // stream reads one instance's log from since on. The stream first serves what the checkpoint's
 // window says is stored (checked, then skipped); every line after it is new, except that with
 // after set only lines newer than *after are written.
+// errLookAgain: the stream of a stopped instance ended inside a line that no earlier look of
+// this export ended inside the same way (see stream).
+var errLookAgain = errors.New("the stream ended inside a line; reading it again")
+
+// maxLooks bounds how often stream reads an instance whose streams keep ending inside a line
+// differently; the line is then left to the next run.
+const maxLooks = 3
+
+// stream reads in's log from since (after: see after), and again while it ends inside a line
+// of a stopped instance that the look before did not end inside the same way. A finished
+// container's last line may have no newline, and is then stored completed; but a response that
+// the API server ended early (its copy from the kubelet broke off; see store.Checkpoint.Confirmed)
+// ends inside a line too, and storing that line completed would store a line never logged. Two
+// looks that end inside the same line (its timestamp, and as many bytes) are taken as its end.
 func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after *time.Time) error {
+	m.held, m.lastFresh = heldLine{}, false
+	for looks := 1; ; looks++ {
+		lines := m.res.Lines
+		err := m.streamOnce(ctx, in, since, after)
+		if !errors.Is(err, errLookAgain) {
+			return err
+		}
+		if looks == maxLooks {
+			klog.V(1).InfoS("stream of a stopped container ended inside a line differently every time; leaving the line to the next run", "container", m.t.Key())
+			return nil
+		}
+		klog.V(2).InfoS("stream of a stopped container ended inside a line; reading it again", "container", m.t.Key())
+		if m.res.Lines > lines {
+			// On from what the look stored, which serves the line first.
+			since, after = m.cp.Since, m.after()
+		}
+	}
+}
+
+// heldLine is a line a stream of a stopped instance ended inside: its timestamp and the bytes
+// served of it.
+type heldLine struct {
+	at time.Time
+	n  int64
+}
+
+func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, after *time.Time) error {
 	follow := m.Follow && !m.probing && in.running && !in.previous
 	m.matched, m.ended, m.confirmed = false, nil, false
-	// fresh is this stream's; m.fresh any stream's of the export. freshLines counts the lines it
-	// served whole after the stored ones.
+	// fresh: this stream wrote something (m.fresh: any stream of the export). freshLines counts
+	// the whole lines it wrote.
 	fresh, freshLines := false, 0
-	defer func() { m.fresh = m.fresh || fresh }()
+	// lineLen is what the stream served of the line being read.
+	var lineLen int64
+	defer func() { m.fresh, m.lastFresh = m.fresh || fresh, m.lastFresh || fresh }()
 	// A line that an earlier stream of this export ended inside is served again from its start.
 	if err := m.log.DropPartial(); err != nil {
 		return err
@@ -587,8 +696,11 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 		} else if stored {
 			continue
 		}
-		fresh = true
 		data := f.Data
+		if f.First {
+			lineLen = 0
+		}
+		lineLen += int64(len(data))
 		if f.First {
 			ts, at, err := parser.Parse(data)
 			if err != nil {
@@ -628,13 +740,18 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 		}
 		w.add(&line, f.Data)
 		if write {
+			// New, not stored: a line the window did not consume that is not one of the
+			// stored ones taken as such either (older than the newest stored, or its ties).
+			fresh = true
 			if _, err := m.log.Write(data); err != nil {
 				return err
 			}
 			written += int64(len(data))
 		}
 		if f.Last {
-			freshLines++
+			if write {
+				freshLines++
+			}
 			m.endLine(write, lineTime, written, &w, &line, in)
 			// A long export saves its checkpoint every so many bytes.
 			if m.log.Length()-m.log.Committed() >= every {
@@ -655,16 +772,15 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 	if err := skip.finish(); err != nil {
 		return err
 	}
-	held := r.Partial() && !stored && !in.running && freshLines > 0
-	if held {
-		// A finished container's last line will never get its newline, but a response that the
-		// API server ended early (see store.Checkpoint.Confirmed) ends inside a line too: after
-		// new whole lines, the line is left to the next read, which serves it again first.
-		klog.V(2).InfoS("stream of a stopped container ended inside a line after new lines; leaving the line to the next read", "container", m.t.Key())
-	} else if r.Partial() && !stored && !in.running {
-		// Served first after the stored lines, by a read that did not end inside it the time
-		// before (or by the first read): a finished container's last line, which will never get
-		// its newline. Stored completed.
+	held := false
+	if r.Partial() && !stored && !in.running {
+		// The look before ended inside this line, as the first new one, with as many bytes: a
+		// finished container's last line, which will never get its newline. Stored completed.
+		// Otherwise looked at again (see stream).
+		held = freshLines > 0 || m.held.n != lineLen || !m.held.at.Equal(lineTime)
+		m.held = heldLine{at: lineTime, n: lineLen}
+	}
+	if r.Partial() && !stored && !in.running && !held {
 		if write {
 			if _, err := m.log.Write([]byte{'\n'}); err != nil {
 				return err
@@ -676,7 +792,10 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 	if err := m.prove(); err != nil {
 		return err
 	}
-	if !held && readToEnd(in, skip.matched(), m.proof.earliest) {
+	if held {
+		return errLookAgain
+	}
+	if readToEnd(in, skip.matched(), m.proof.earliest) {
 		m.ended, m.confirmed = in, confirms(skip.matched(), fresh)
 	}
 	return nil

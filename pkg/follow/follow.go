@@ -169,6 +169,9 @@ type container struct {
 	brokeAt  time.Time
 	lastErr  error
 	caughtUp bool
+	// confirmed, also the goroutine's: the status for which it read a stopped container once
+	// more to confirm its end (see export.Result.Confirm).
+	confirmed string
 }
 
 func (c *container) retire() {
@@ -543,12 +546,15 @@ func (f *Follower) follow(ctx context.Context, c *container) {
 				klog.V(1).InfoS("log stream failed; reconnecting", "container", c.key, "err", res.Err, "after", delay)
 			case res.Skipped != "":
 				// Not started: the next status says when.
-			case res.Confirm:
+			case res.Confirm && c.confirmed != status:
 				// It stopped, and the stream read it to the end as served: one more read confirms
-				// that end (a stream cut short can end as normally), now rather than never.
+				// that end (a stream cut short can end as normally), now rather than never. Once
+				// for each status: an end that stays unconfirmed is left to one-shot runs, which
+				// read it again, rather than polled.
+				c.confirmed = status
 				delay = 0
 				klog.V(2).InfoS("container stopped; reading its log once more to confirm its end", "container", c.key)
-			case res.Complete:
+			case res.Complete || res.Confirm:
 				// Stored to its end: not requested again until the status changes. The merge may
 				// have read a fresher status than the one it was given.
 				stored := instanceOf(res.Target.Status)

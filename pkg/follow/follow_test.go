@@ -476,28 +476,42 @@ func TestStoppedContainerIsNotRequestedAgain(t *testing.T) {
 	}
 }
 
-// A stopped container whose export read new lines up to the end of its log as served is read
-// once more at once, without waiting for a new status or a backoff (a response the API server
-// ended early looks like the log's end), and no more once that read confirms it.
+// A stopped container whose export read its log up to the end as served is read once more at
+// once, without waiting for a new status or a backoff (a response the API server ended early
+// looks like the log's end), and no more: once that read confirms it, or, if it does not, left
+// to one-shot runs rather than polled.
 func TestStoppedContainerIsConfirmed(t *testing.T) {
-	p := newPod("ns", "job", terminated("app", "j1"))
-	var reads atomic.Int32
-	h := start(t, []runtime.Object{p}, withExport(func(ctx context.Context, tg target.Target, follow bool) export.Result {
-		if reads.Add(1) == 1 {
-			return export.Result{Target: tg, Lines: 3, Bytes: 12, Confirm: true}
-		}
-		return export.Result{Target: tg, Complete: true}
-	}))
-	for i := range 2 {
-		if c := h.next(); c.t.Key() != "ns/job/app" {
-			t.Fatalf("export %d: of %s", i+1, c.t.Key())
-		}
-	}
-	h.waitFor("stored", func() bool { return h.f.Stats().Stored == 1 })
-	h.step(time.Hour, 0, 0)
-	h.none()
-	if r := h.stop()["ns/job/app"]; r.Err != nil || r.Lines != 3 {
-		t.Fatalf("result %+v, want the 3 lines of both reads", r)
+	for _, tc := range []struct {
+		name    string
+		confirm func(read int32) bool // whether the read-th export (from 1) leaves the end unconfirmed
+	}{
+		{"confirmed by the second read", func(read int32) bool { return read == 1 }},
+		{"never confirmed", func(int32) bool { return true }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPod("ns", "job", terminated("app", "j1"))
+			var reads atomic.Int32
+			h := start(t, []runtime.Object{p}, withExport(func(ctx context.Context, tg target.Target, follow bool) export.Result {
+				n := reads.Add(1)
+				lines := int64(0)
+				if n == 1 {
+					lines = 3
+				}
+				c := tc.confirm(n)
+				return export.Result{Target: tg, Lines: lines, Bytes: 4 * lines, Confirm: c, Complete: !c}
+			}))
+			for i := range 2 {
+				if c := h.next(); c.t.Key() != "ns/job/app" {
+					t.Fatalf("export %d: of %s", i+1, c.t.Key())
+				}
+			}
+			h.waitFor("stored", func() bool { return h.f.Stats().Stored == 1 })
+			h.step(time.Hour, 0, 0)
+			h.none()
+			if r := h.stop()["ns/job/app"]; r.Err != nil || r.Lines != 3 {
+				t.Fatalf("result %+v, want the 3 lines of both reads", r)
+			}
+		})
 	}
 }
 

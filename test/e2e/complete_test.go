@@ -10,12 +10,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// A container that terminated serves the same log forever: once a run stored it up to its end, no
+// A container that terminated serves the same log forever: once a run stored it up to its end
+// and the next confirmed that end (a response the API server ended early ends as normally), no
 // later run asks for it again, one-shot or following (issue 13 (d): 2,000 containers of finished
 // Jobs would otherwise cost 2,000 requests every run). Proven two ways: the runs' log requests
 // are counted in client-go's -v=6 output, and the finished container's log file is rewritten
-// behind kwok after the first run, so that a run that asked for it again would find the stored
-// lines gone and report a rotation and store the new line.
+// behind kwok after the confirming run, so that a run that asked for it again would find the
+// stored lines gone and report a rotation and store the new line.
 func TestFinishedContainerNotRequestedAgain(t *testing.T) {
 	ns := newNamespace(t)
 	dir := t.TempDir()
@@ -55,6 +56,16 @@ func TestFinishedContainerNotRequestedAgain(t *testing.T) {
 	assertFile(t, workFile, lines("work-1", "work-2"))
 	if c := find(t, decode(t, res.stdout), ns, job.name, "work"); c.Status != "ok" || c.Lines != 2 {
 		t.Fatalf("first run: finished container %+v, want ok with 2 lines", c)
+	}
+
+	// The second run reads it once more: the stored lines as stored, and nothing after them.
+	res, work, _ = run("confirming run")
+	if work == 0 {
+		t.Errorf("confirming run: the finished container's log was not requested: one read does not prove its end")
+	}
+	assertFile(t, workFile, lines("work-1", "work-2"))
+	if c := find(t, decode(t, res.stdout), ns, job.name, "work"); c.Status != "up to date" || c.Lines != 0 {
+		t.Fatalf("confirming run: finished container %+v, want up to date", c)
 	}
 
 	// What a request would now be served: not the stored lines.

@@ -17,6 +17,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -85,7 +86,10 @@ type Server struct {
 	onLog      func(ns, pod string, opts *corev1.PodLogOptions)
 	// onLogUser, if set, limits onLog to requests that impersonate this user.
 	onLogUser string
-	byID      map[string]*instance // by container ID without the runtime prefix
+	// shorten and shortenUser: see ShortenLogsFrom.
+	shorten     func(ns, pod string, opts *corev1.PodLogOptions) (int64, bool)
+	shortenUser string
+	byID        map[string]*instance // by container ID without the runtime prefix
 	// leases by namespace/name (see lease.go), with their own resourceVersions.
 	leases  map[string]*coordinationv1.Lease
 	leaseRV uint64
@@ -205,6 +209,51 @@ func (s *Server) OnLogRequestFrom(user string, hook func(ns, pod string, opts *c
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.onLog, s.onLogUser = hook, user
+}
+
+// ShortenLogsFrom ends log responses to user's requests early, as the API server does when its
+// copy from the kubelet breaks off: it drops the copy's error and ends the response normally, so
+// the client reads a clean end of the body. keep says, for each request, how many bytes of the
+// body are sent (negative: all), and whether on to the end of the line they end inside. nil keep
+// stops it.
+func (s *Server) ShortenLogsFrom(user string, keep func(ns, pod string, opts *corev1.PodLogOptions) (n int64, toLineEnd bool)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.shorten, s.shortenUser = keep, user
+}
+
+// errShortened stops the log reader at the length ShortenLogsFrom kept.
+var errShortened = errors.New("response shortened by the test")
+
+// shortWriter passes the first left bytes on (and on to the end of their line if toLineEnd),
+// then fails.
+type shortWriter struct {
+	w         io.Writer
+	left      int64
+	toLineEnd bool
+}
+
+func (w *shortWriter) Write(b []byte) (int, error) {
+	if int64(len(b)) <= w.left {
+		w.left -= int64(len(b))
+		return w.w.Write(b)
+	}
+	if w.toLineEnd {
+		if i := bytes.IndexByte(b[w.left:], '\n'); i >= 0 {
+			w.left += int64(i) + 1
+			w.toLineEnd = false
+		} else {
+			// The line goes on in the next write.
+			w.left = int64(len(b))
+		}
+		return w.Write(b)
+	}
+	n, err := w.w.Write(b[:w.left])
+	w.left -= int64(n)
+	if err == nil {
+		err = errShortened
+	}
+	return n, err
 }
 
 // LogRequests counts the log requests that reached a container of the pod that has the name now,
@@ -816,6 +865,16 @@ func (s *Server) serveLog(w http.ResponseWriter, r *http.Request, ns, name strin
 	if hook != nil {
 		hook(ns, name, opts.DeepCopy())
 	}
+	keep, toLineEnd := int64(-1), false
+	s.mu.Lock()
+	shorten := s.shorten
+	if s.shortenUser != "" && r.Header.Get("Impersonate-User") != s.shortenUser {
+		shorten = nil
+	}
+	s.mu.Unlock()
+	if shorten != nil {
+		keep, toLineEnd = shorten(ns, name, opts.DeepCopy())
+	}
 
 	s.mu.Lock()
 	p := s.pods[ns+"/"+name]
@@ -895,7 +954,11 @@ func (s *Server) serveLog(w http.ResponseWriter, r *http.Request, ns, name strin
 	}
 	// Errors after the header cannot be reported but by ending the body, which is what a
 	// kubelet does too.
-	_ = logs.ReadLogs(ctx, path, id, lo, runtimeService{s: s}, fw, fw)
+	var out io.Writer = fw
+	if keep >= 0 {
+		out = &shortWriter{w: fw, left: keep, toLineEnd: toLineEnd}
+	}
+	_ = logs.ReadLogs(ctx, path, id, lo, runtimeService{s: s}, out, out)
 }
 
 type flushWriter struct {
