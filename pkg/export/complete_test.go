@@ -660,3 +660,40 @@ func TestShortReadSequences(t *testing.T) {
 		})
 	}
 }
+
+// The previous instance's log goes (the kubelet removed the dead container) between the read
+// that stored its tail and the read that confirms its end: the gap begins after what was stored,
+// not at the checkpoint the run began with.
+func TestPreviousGoneWhileSettling(t *testing.T) {
+	srv := logserver.New(t)
+	defer srv.Close()
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	srv.NodeClock = func() time.Time { return base.Add(5 * time.Second) }
+	srv.AddPod("default", "p0", "c")
+	srv.Append("default", "p0", "c", logserver.Entry{Time: base, Text: "a-1"})
+	dir := t.TempDir()
+	if res := exportOnce(t, srv, dir, Options{}, nil); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	srv.Append("default", "p0", "c", logserver.Entry{Time: base.Add(2 * time.Second), Text: "a-2"})
+	srv.Terminate("default", "p0", "c", 0)
+	srv.Restart("default", "p0", "c")
+	srv.Append("default", "p0", "c", logserver.Entry{Time: base.Add(6 * time.Second), Text: "b-1"})
+	previous := 0
+	res := exportOnce(t, srv, dir, Options{}, func(n int, r *http.Request) (int, bool) {
+		if previousRequest(r) {
+			previous++
+			return -1, previous == 2 // the confirming read finds it gone
+		}
+		return -1, false
+	})
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if got := readLog(t, dir, "p0", "c"); got != "a-1\na-2\nb-1\n" {
+		t.Fatalf("file %q", got)
+	}
+	if len(res.Gaps) != 1 || !res.Gaps[0].From.Equal(base.Add(2*time.Second)) {
+		t.Fatalf("gaps %v, want one from a-2's time %s", res.Gaps, base.Add(2*time.Second))
+	}
+}

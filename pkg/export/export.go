@@ -359,7 +359,7 @@ func (m *merge) run(ctx context.Context, stored *store.Checkpoint, older, curren
 		case errors.Is(err, errProvenNewer), errors.Is(err, errUnsettled):
 			return nil
 		case errors.Is(err, errGone):
-			m.openGap(stored.Last, fmt.Sprintf("the log of container instance %s is no longer served; lines it logged after the checkpoint are lost", stored.Instance))
+			m.openGap(m.cp.Last, fmt.Sprintf("the log of container instance %s is no longer served; lines it logged after the checkpoint are lost", stored.Instance))
 		case err != nil:
 			return err
 		}
