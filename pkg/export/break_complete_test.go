@@ -27,13 +27,9 @@ func TestBreakCompleteGoneFalseGap(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := logserver.New(t)
-			defer srv.Close()
-			clock := time.Now().Add(-time.Hour).Truncate(time.Second).Add(100 * time.Millisecond)
-			srv.NodeClock = func() time.Time { return clock }
-			srv.AddPod("default", "p0", "c")
-			srv.Append("default", "p0", "c", logserver.Entry{Time: clock, Text: "a-1"})
-			clock = clock.Add(2 * time.Second)
+			srv, clock := clockedServer(t)
+			srv.Append("default", "p0", "c", logserver.Entry{Time: *clock, Text: "a-1"})
+			*clock = clock.Add(2 * time.Second)
 			srv.Terminate("default", "p0", "c", 0)
 			dir := t.TempDir()
 			if res := exportOnce(t, srv, dir, Options{}, nil); res.Err != nil || res.Lines != 1 {
@@ -43,7 +39,7 @@ func TestBreakCompleteGoneFalseGap(t *testing.T) {
 				t.Fatalf("not marked stored to its end: %+v", cp)
 			}
 			if tt.after != nil {
-				tt.after(srv, &clock)
+				tt.after(srv, clock)
 			}
 			tgt := breakTarget(t, srv, "p0", "c")
 			srv.Delete("default", "p0")

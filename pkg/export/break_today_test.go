@@ -78,27 +78,43 @@ func (b *cutBody) Close() error { return b.rc.Close() }
 // ruleExporter is an Exporter on srv whose log requests go through rule.
 func ruleExporter(t *testing.T, srv *logserver.Server, dir string, opts Options, rule logRule) (*Exporter, *store.Dir) {
 	t.Helper()
+	if rule == nil {
+		return logExporter(t, srv, dir, opts, nil)
+	}
+	return logExporter(t, srv, dir, opts, func(n int, r *http.Request) (*http.Request, func(io.ReadCloser) io.ReadCloser) {
+		cut, bad := rule(n, r)
+		if bad {
+			r = r.Clone(r.Context())
+			q := r.URL.Query()
+			q.Set("container", "garbage-collected")
+			r.URL.RawQuery = q.Encode()
+		}
+		if cut < 0 {
+			return r, nil
+		}
+		return r, func(rc io.ReadCloser) io.ReadCloser { return &cutBody{rc: rc, left: cut} }
+	})
+}
+
+// logExporter is an Exporter on srv whose n-th log request (from 1) goes through wrap, which
+// may replace the request and wrap the body of its response if that is 200 OK.
+func logExporter(t *testing.T, srv *logserver.Server, dir string, opts Options, wrap func(n int, r *http.Request) (*http.Request, func(io.ReadCloser) io.ReadCloser)) (*Exporter, *store.Dir) {
+	t.Helper()
 	cfg := srv.RESTConfig()
 	var mu sync.Mutex
 	n := 0
 	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			if !strings.HasSuffix(r.URL.Path, "/log") || rule == nil {
+			if !strings.HasSuffix(r.URL.Path, "/log") || wrap == nil {
 				return rt.RoundTrip(r)
 			}
 			mu.Lock()
 			n++
-			cut, bad := rule(n, r)
+			r, body := wrap(n, r)
 			mu.Unlock()
-			if bad {
-				r = r.Clone(r.Context())
-				q := r.URL.Query()
-				q.Set("container", "garbage-collected")
-				r.URL.RawQuery = q.Encode()
-			}
 			resp, err := rt.RoundTrip(r)
-			if err == nil && cut >= 0 && resp.StatusCode == http.StatusOK {
-				resp.Body = &cutBody{rc: resp.Body, left: cut}
+			if err == nil && body != nil && resp.StatusCode == http.StatusOK {
+				resp.Body = body(resp.Body)
 			}
 			return resp, err
 		})

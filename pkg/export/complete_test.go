@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
-
 	"github.com/logexport/kubectl-logexport/pkg/store"
 	"github.com/logexport/kubectl-logexport/pkg/target"
 	"github.com/logexport/kubectl-logexport/test/logserver"
@@ -291,15 +289,11 @@ func TestTerminatedNotRequestedAgain(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := logserver.New(t)
-			defer srv.Close()
-			clock := time.Now().Add(-time.Hour).Truncate(time.Second).Add(100 * time.Millisecond)
-			srv.NodeClock = func() time.Time { return clock }
-			srv.AddPod("default", "p0", "c")
+			srv, clock := clockedServer(t)
 			dir := t.TempDir()
 			for i, r := range tt.runs {
 				if r.before != nil {
-					r.before(srv, &clock)
+					r.before(srv, clock)
 				}
 				if r.damage != nil {
 					r.damage(t, filepath.Join(dir, "default", "p0", "c.log"))
@@ -417,6 +411,18 @@ func TestTerminatedLaggingStatusNotComplete(t *testing.T) {
 	}
 }
 
+// clockedServer is a fake cluster with pod p0 (container c) on a node whose clock is *clock,
+// an hour ago, a tenth of a second into a second.
+func clockedServer(t *testing.T) (*logserver.Server, *time.Time) {
+	srv := logserver.New(t)
+	t.Cleanup(srv.Close)
+	clock := new(time.Time)
+	*clock = time.Now().Add(-time.Hour).Truncate(time.Second).Add(100 * time.Millisecond)
+	srv.NodeClock = func() time.Time { return *clock }
+	srv.AddPod("default", "p0", "c")
+	return srv, clock
+}
+
 // shortBody ends a response normally after left bytes, as the API server ends a log response
 // whose copy from the kubelet broke off: it drops the copy's error, and the client reads EOF.
 type shortBody struct {
@@ -434,6 +440,31 @@ func (b *shortBody) Read(p []byte) (int, error) {
 }
 
 func (b *shortBody) Close() error { return b.rc.Close() }
+
+// exportShort runs one export of p0/c into dir whose log responses keep(n) bytes of the n-th
+// (from 1; negative: all), and returns its result and how many log requests it made.
+func exportShort(t *testing.T, srv *logserver.Server, dir string, opts Options, keep func(n int) int) (Result, int) {
+	t.Helper()
+	var mu sync.Mutex
+	requests := 0
+	e, d := logExporter(t, srv, dir, opts, func(n int, r *http.Request) (*http.Request, func(io.ReadCloser) io.ReadCloser) {
+		mu.Lock()
+		requests = n
+		mu.Unlock()
+		k := keep(n)
+		if k < 0 {
+			return r, nil
+		}
+		return r, func(rc io.ReadCloser) io.ReadCloser { return &shortBody{rc: rc, left: k} }
+	})
+	res := e.Export(context.Background(), breakTarget(t, srv, "p0", "c"))
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return res, requests
+}
 
 // A stream that ended early but normally (the API server's copy from the kubelet broke off) is
 // taken for the end of a terminated instance's log by the read itself; what followed the break
@@ -463,16 +494,12 @@ func TestTerminatedShortStreamRead(t *testing.T) {
 	} {
 		for _, unterminated := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s, last line unterminated %v", tt.name, unterminated), func(t *testing.T) {
-				srv := logserver.New(t)
-				defer srv.Close()
-				clock := time.Now().Add(-time.Hour).Truncate(time.Second).Add(100 * time.Millisecond)
-				srv.NodeClock = func() time.Time { return clock }
-				srv.AddPod("default", "p0", "c")
+				srv, clock := clockedServer(t)
 				for i, s := range texts {
 					srv.Append("default", "p0", "c", logserver.Entry{Time: clock.Add(time.Duration(i) * time.Millisecond), Text: s,
 						Partial: unterminated && i == len(texts)-1})
 				}
-				clock = clock.Add(2 * time.Second)
+				*clock = clock.Add(2 * time.Second)
 				srv.Terminate("default", "p0", "c", 0)
 				dir := t.TempDir()
 				var gaps []Gap
@@ -481,36 +508,12 @@ func TestTerminatedShortStreamRead(t *testing.T) {
 					if run > 6 {
 						t.Fatalf("still requested after %d runs", run-1)
 					}
-					var mu sync.Mutex
-					requests := 0
-					cfg := srv.RESTConfig()
-					cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
-						return roundTripFunc(func(r *http.Request) (*http.Response, error) {
-							resp, err := rt.RoundTrip(r)
-							if err != nil || !strings.HasSuffix(r.URL.Path, "/log") {
-								return resp, err
-							}
-							mu.Lock()
-							defer mu.Unlock()
-							requests++
-							if run == 1 && requests == 1 && tt.keep > 0 {
-								resp.Body = &shortBody{rc: resp.Body, left: tt.keep}
-							}
-							return resp, nil
-						})
-					}
-					client, err := kubernetes.NewForConfig(cfg)
-					if err != nil {
-						t.Fatal(err)
-					}
-					d, err := store.Open(dir, false)
-					if err != nil {
-						t.Fatal(err)
-					}
-					res := (&Exporter{Client: client, Dest: d}).Export(context.Background(), breakTarget(t, srv, "p0", "c"))
-					if err := d.Close(); err != nil {
-						t.Fatal(err)
-					}
+					res, requests := exportShort(t, srv, dir, Options{}, func(n int) int {
+						if run == 1 && n == 1 && tt.keep > 0 {
+							return tt.keep
+						}
+						return -1
+					})
 					if res.Err != nil && !(run == 1 && tt.failed) {
 						t.Fatalf("run %d: %v", run, res.Err)
 					}
@@ -604,48 +607,21 @@ func TestShortReadSequences(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := logserver.New(t)
-			defer srv.Close()
-			clock := time.Now().Add(-time.Hour).Truncate(time.Second).Add(100 * time.Millisecond)
-			srv.NodeClock = func() time.Time { return clock }
-			srv.AddPod("default", "p0", "c")
+			srv, clock := clockedServer(t)
 			dir := t.TempDir()
 			var gaps []Gap
 			requests := 0
 			for run := 1; run <= tt.runs; run++ {
 				if f := tt.before[run]; f != nil {
-					f(srv, &clock)
+					f(srv, clock)
 				}
-				var mu sync.Mutex
-				requests = 0
-				cfg := srv.RESTConfig()
-				cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
-					return roundTripFunc(func(r *http.Request) (*http.Response, error) {
-						resp, err := rt.RoundTrip(r)
-						if err != nil || !strings.HasSuffix(r.URL.Path, "/log") {
-							return resp, err
-						}
-						mu.Lock()
-						defer mu.Unlock()
-						requests++
-						if keep, ok := tt.cuts[cut{run, requests}]; ok {
-							resp.Body = &shortBody{rc: resp.Body, left: keep}
-						}
-						return resp, nil
-					})
-				}
-				client, err := kubernetes.NewForConfig(cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				d, err := store.Open(dir, false)
-				if err != nil {
-					t.Fatal(err)
-				}
-				res := (&Exporter{Client: client, Dest: d, Options: tt.opts}).Export(context.Background(), breakTarget(t, srv, "p0", "c"))
-				if err := d.Close(); err != nil {
-					t.Fatal(err)
-				}
+				var res Result
+				res, requests = exportShort(t, srv, dir, tt.opts, func(n int) int {
+					if keep, ok := tt.cuts[cut{run, n}]; ok {
+						return keep
+					}
+					return -1
+				})
 				if res.Err != nil {
 					t.Fatalf("run %d: %v", run, res.Err)
 				}
