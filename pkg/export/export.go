@@ -54,9 +54,9 @@ type Result struct {
 	// Complete: the current instance is not running and its log is stored to its end, so it
 	// cannot serve anything new until the container starts again.
 	Complete bool
-	// Confirm: the current instance is not running, and this export read new lines of it up to
-	// the end of its log as served: one more read confirms that end (see confirms). A follower
-	// asks for it again at once rather than waiting for a new status.
+	// Confirm: the current instance is not running, lines of it are stored, and no second read
+	// since it stopped has confirmed where its log ends yet (see confirms): a follower asks for
+	// it again at once rather than waiting for a new status.
 	Confirm bool
 	Err     error
 }
@@ -241,8 +241,8 @@ func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance
 	if err == nil && m.ended != nil && m.ended == current && m.cp.Instance == current.id {
 		// Confirmed only by a second read since it stopped: the one that stored its end did so
 		// in an earlier run (its checkpoint said so); what a run stored while it ran says nothing
-		// of where its log ends.
-		// A look of this export that wrote showed the log going on past where the last ended.
+		// of where its log ends. A look of this export that wrote showed the log going on past
+		// where the earlier read ended.
 		m.cp.Complete = current.id
 		m.cp.Confirmed = m.confirmed && !m.fresh && stored != nil && stored.Complete == current.id
 	}
@@ -304,8 +304,7 @@ type merge struct {
 	confirmed bool
 	// held: the line the last look ended inside (see stream).
 	held heldLine
-	// fresh: a stream of this export served something after the stored lines; lastFresh: the
-	// last call of stream did.
+	// fresh: a stream of this export wrote something; lastFresh: the last call of stream did.
 	fresh, lastFresh bool
 	recorded         recorded
 	// last: the export's streams are over, and the next save is its last (see store.Finisher).
