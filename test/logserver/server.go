@@ -856,22 +856,21 @@ func (s *Server) serveLog(w http.ResponseWriter, r *http.Request, ns, name strin
 		writeStatus(w, http.StatusBadRequest, metav1.StatusReasonBadRequest, err.Error(), "")
 		return
 	}
+	// A hook set for one user applies to that user's requests only.
+	user := r.Header.Get("Impersonate-User")
 	s.mu.Lock()
-	hook := s.onLog
-	if s.onLogUser != "" && r.Header.Get("Impersonate-User") != s.onLogUser {
+	hook, shorten := s.onLog, s.shorten
+	if s.onLogUser != "" && user != s.onLogUser {
 		hook = nil
+	}
+	if s.shortenUser != "" && user != s.shortenUser {
+		shorten = nil
 	}
 	s.mu.Unlock()
 	if hook != nil {
 		hook(ns, name, opts.DeepCopy())
 	}
 	keep, toLineEnd := int64(-1), false
-	s.mu.Lock()
-	shorten := s.shorten
-	if s.shortenUser != "" && r.Header.Get("Impersonate-User") != s.shortenUser {
-		shorten = nil
-	}
-	s.mu.Unlock()
 	if shorten != nil {
 		keep, toLineEnd = shorten(ns, name, opts.DeepCopy())
 	}
