@@ -117,6 +117,7 @@ type pod struct {
 	name       string
 	labels     map[string]string
 	containers []container
+	node       string // kwok.Node when empty
 }
 
 var t0 = time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC)
@@ -124,12 +125,15 @@ var t0 = time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC)
 // at returns t0 plus seconds and nanoseconds.
 func at(sec, nsec int) time.Time { return t0.Add(time.Duration(sec)*time.Second + time.Duration(nsec)) }
 
-// createPod creates a pod on the kwok node whose containers log from the given files, waits until
+// createPod creates a pod on a kwok node whose containers log from the given files, waits until
 // it runs with a kubelet-like status (container IDs set) and kwok serves its logs.
 func createPod(t *testing.T, ns string, p pod) {
 	t.Helper()
 	ctx := context.Background()
 	spec := kwok.PodSpec()
+	if p.node != "" {
+		spec.NodeName = p.node
+	}
 	for _, c := range p.containers {
 		ct := corev1.Container{Name: c.name, Image: "fake"}
 		if c.init {
