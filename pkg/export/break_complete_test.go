@@ -9,16 +9,19 @@ import (
 
 // A follower that had not exported a container yet when its pod went calls Gone with the last
 // status it saw. When that status shows the container terminated, and the checkpoint says that
-// very instance is stored to its end, nothing of it is unstored: a follower that had exported it
-// a moment earlier (storedToEnd, no request) reports nothing for the same pod, and so must Gone.
-// A restart after that status (a new instance) still leaves a gap.
+// very instance is stored to its end and a second read confirmed it, nothing of it is unstored:
+// a follower that had exported it a moment earlier (storedToEnd, no request) reports nothing for
+// the same pod, and so must Gone. Read to its end once only, the end may be a response cut short
+// (a possible gap). A restart after that status (a new instance) still leaves a gap.
 func TestBreakCompleteGoneFalseGap(t *testing.T) {
 	tests := []struct {
 		name    string
+		once    bool                                          // no second export to confirm the end
 		after   func(srv *logserver.Server, clock *time.Time) // after the export that marked it
 		wantGap bool
 	}{
 		{name: "terminated instance stored to its end", wantGap: false},
+		{name: "terminated instance read to its end once", once: true, wantGap: true},
 		{name: "restarted since: the new instance's log is lost", after: func(srv *logserver.Server, clock *time.Time) {
 			*clock = clock.Add(time.Second)
 			srv.Restart("default", "p0", "c")
@@ -37,6 +40,14 @@ func TestBreakCompleteGoneFalseGap(t *testing.T) {
 			}
 			if cp := storedCheckpointOf(t, dir); cp == nil || cp.Complete == "" {
 				t.Fatalf("not marked stored to its end: %+v", cp)
+			}
+			if !tt.once {
+				if res := exportOnce(t, srv, dir, Options{}, nil); res.Err != nil || res.Lines != 0 {
+					t.Fatalf("confirming export: %d lines, %v", res.Lines, res.Err)
+				}
+				if cp := storedCheckpointOf(t, dir); cp == nil || !cp.Confirmed {
+					t.Fatalf("end not confirmed: %+v", cp)
+				}
 			}
 			if tt.after != nil {
 				tt.after(srv, clock)

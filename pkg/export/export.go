@@ -155,9 +155,13 @@ func (e *Exporter) Gone(t target.Target) Result {
 		cp = nil
 	}
 	switch older, current := instances(t.PodUID, t.Status); {
-	case current != nil && storedToEnd(cp, t.PodUID, older, current, false) == current:
+	case current != nil && storedToEnd(cp, t.PodUID, older, current, true) == current:
 		// The last status seen shows the instance terminated, and its log is stored to its end:
 		// nothing of it is unstored (an export would not have asked for it either).
+	case current != nil && storedToEnd(cp, t.PodUID, older, current, false) == current:
+		// Read to its end once: a response the API server cut short ends as normally, and only
+		// a second read could have told.
+		res.Gaps = append(res.Gaps, Gap{From: cp.Last, Reason: "the pod went before a second read confirmed where its log ends: what it logged after the checkpoint may be lost"})
 	case cp != nil && cp.PodUID != "" && cp.PodUID != t.PodUID:
 		res.Gaps = append(res.Gaps, Gap{From: cp.Last, Reason: fmt.Sprintf(
 			"pod %s was replaced by one of the same name (uid %s), which went before its log was read: what the old pod logged after the checkpoint, and the new one's log, are lost", cp.PodUID, t.PodUID)})
@@ -260,9 +264,10 @@ func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance
 	}
 	res.Err = err
 	// A terminated instance's end is confirmed by a second read (see confirms), whatever the
-	// first wrote: what a run stored while it ran says nothing of where its log ends. An empty
-	// log has nothing to confirm, and an instance without a container ID is never confirmed.
-	res.Confirm = err == nil && !current.running && !m.cp.Confirmed && m.cp.Lines > 0 && current.id != "" && !startNamed(current.id)
+	// first wrote: what a run stored while it ran says nothing of where its log ends, and a read
+	// that served nothing may have been cut before its first line. An instance without a
+	// container ID is never confirmed.
+	res.Confirm = err == nil && !current.running && !m.cp.Confirmed && current.id != "" && !startNamed(current.id)
 	res.Complete = err == nil && !current.running && !res.Confirm
 	return res, nil
 }

@@ -516,7 +516,8 @@ func (f *Follower) follow(ctx context.Context, c *container) {
 				// Nothing was served: the log is read as far as before. (A pod deleted after
 				// the follower took its turn, before its request came.)
 			case res.Err == nil:
-				c.caughtUp = cause == nil || errors.Is(cause, errPodGone)
+				// An end not confirmed yet may be a stream cut short (see export.Result.Confirm).
+				c.caughtUp = (cause == nil || errors.Is(cause, errPodGone)) && !res.Confirm
 			default:
 				// The stream broke: what it had not delivered since the checkpoint is unread,
 				// and lost if the pod goes before the next request (the broken stream's own gap
@@ -546,10 +547,12 @@ func (f *Follower) follow(ctx context.Context, c *container) {
 				klog.V(1).InfoS("log stream failed; reconnecting", "container", c.key, "err", res.Err, "after", delay)
 			case res.Skipped != "":
 				// Not started: the next status says when.
-			case res.Confirm && c.confirmed != status:
+			case res.Confirm && (c.confirmed != status || res.Lines > 0):
 				// It stopped, and the stream read it to the end as served: one more read confirms
-				// that end (a stream cut short can end as normally), now rather than never. Once
-				// for each status: an end that stays unconfirmed is left to one-shot runs, which
+				// that end (a stream cut short can end as normally), now rather than never. Again
+				// while a read stores more (the one before was cut short); an end that two reads
+				// in a row agree on without the window proving it (an empty log; a read cut inside
+				// the stored window, reported as a possible gap) is left to one-shot runs, which
 				// read it again, rather than polled.
 				c.confirmed = status
 				delay = 0
