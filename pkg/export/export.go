@@ -801,16 +801,6 @@ func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, a
 	}
 	if readToEnd(in, skip.matched(), m.proof.earliest) {
 		m.ended, m.confirmed = in, confirms(skip.matched(), fresh)
-		if after != nil && ties == 0 && m.cp.Ties > 0 && !fresh && w.skip > 0 && w.since.Equal(time.Unix(after.Unix(), 0).UTC()) {
-			// A stopped instance served every stored line again, its newest ones as many times
-			// as stored, and nothing after them, though its window was not known (an earlier
-			// read cut inside it, taken as a rotation): what it served of the newest stored
-			// second is the window again, so that a later read can match it and confirm the
-			// end. Else every run would ask for it again.
-			w.after = false
-			w.saveTo(&m.cp)
-			m.live = &w
-		}
 	}
 	return nil
 }
