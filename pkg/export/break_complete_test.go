@@ -1,6 +1,8 @@
 package export
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,13 +17,18 @@ import (
 // (a possible gap). A restart after that status (a new instance) still leaves a gap.
 func TestBreakCompleteGoneFalseGap(t *testing.T) {
 	tests := []struct {
-		name    string
-		once    bool                                          // no second export to confirm the end
-		after   func(srv *logserver.Server, clock *time.Time) // after the export that marked it
+		name  string
+		once  bool                                          // no second export to confirm the end
+		after func(srv *logserver.Server, clock *time.Time) // after the export that marked it
+		// failed: the confirming export's log request finds the pod deleted.
+		failed  bool
 		wantGap bool
+		// wantReason is in the gap's reason.
+		wantReason string
 	}{
 		{name: "terminated instance stored to its end", wantGap: false},
-		{name: "terminated instance read to its end once", once: true, wantGap: true},
+		{name: "terminated instance read to its end once", once: true, wantGap: true, wantReason: "may be lost"},
+		{name: "read to its end once, then a read that found the pod gone", once: true, failed: true, wantGap: true, wantReason: "may be lost"},
 		{name: "restarted since: the new instance's log is lost", after: func(srv *logserver.Server, clock *time.Time) {
 			*clock = clock.Add(time.Second)
 			srv.Restart("default", "p0", "c")
@@ -54,6 +61,12 @@ func TestBreakCompleteGoneFalseGap(t *testing.T) {
 			}
 			tgt := breakTarget(t, srv, "p0", "c")
 			srv.Delete("default", "p0")
+			if tt.failed {
+				// Listed before the deletion, requested after it.
+				if res := exportTarget(t, srv, dir, Options{}, nil, context.Background(), tgt); res.Err == nil {
+					t.Fatalf("an export of a deleted pod did not fail: %+v", res)
+				}
+			}
 			e, d := breakExporter(t, srv, dir, Options{}, nil)
 			res := e.Gone(tgt)
 			if err := d.Close(); err != nil {
@@ -64,6 +77,11 @@ func TestBreakCompleteGoneFalseGap(t *testing.T) {
 			}
 			if got := len(res.Gaps) > 0; got != tt.wantGap {
 				t.Fatalf("gaps %v, want a gap: %v", res.Gaps, tt.wantGap)
+			}
+			for _, g := range res.Gaps {
+				if !strings.Contains(g.Reason, tt.wantReason) {
+					t.Fatalf("gap %q, want one that says %q", g.Reason, tt.wantReason)
+				}
 			}
 			if got := len(storedGaps(t, dir)) > 0; got != tt.wantGap {
 				t.Fatalf("recorded gaps %v, want a gap: %v", storedGaps(t, dir), tt.wantGap)

@@ -250,6 +250,12 @@ func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance
 		m.cp.Complete = current.id
 		m.cp.Confirmed = m.confirmed && !m.fresh && stored != nil && stored.Complete == current.id
 	}
+	if err != nil && stored != nil && !m.fresh && sameCheckpointWindow(&m.cp, stored) {
+		// A run that failed (the pod deleted at the request, a response cut short at every
+		// look) and stored nothing learnt nothing of where the log ends: an earlier read that
+		// ended there still did, and Gone must not call a loss certain for want of it.
+		m.cp.Complete, m.cp.Confirmed = stored.Complete, stored.Confirmed
+	}
 	if !m.unproven {
 		// The streams are over: this commit holds none.
 		m.last = true
@@ -415,7 +421,7 @@ func (m *merge) settle(ctx context.Context, older *instance, ended bool, since t
 		if m.cp.Instance != older.id || from.IsZero() && !m.cp.After {
 			from = since
 		}
-		if err := m.stream(ctx, older, from, m.after()); errors.Is(err, errRotated) {
+		if err := m.stream(ctx, older, from, m.after()); errors.Is(err, errRotated) || errors.Is(err, errCutShort) {
 			klog.V(1).InfoS("previous instance's log ended inside its stored lines; the current instance is left to the next run", "container", m.t.Key())
 			return errUnsettled
 		} else if err != nil {
@@ -573,17 +579,37 @@ var errLookAgain = errors.New("the stream ended inside a line; reading it again"
 // differently; the line is then left to the next run.
 const maxLooks = 3
 
+// errCutShort: every look ended inside the stored lines, each at another place.
+var errCutShort = errors.New("its responses ended inside the lines already stored, each at another place (cut short on the way?); left to the next run")
+
 // stream reads in's log from since (after: see after), and again while it ends inside a line
 // of a stopped instance that the look before did not end inside the same way. A finished
 // container's last line may have no newline, and is then stored completed; but a response that
 // the API server ended early (its copy from the kubelet broke off; see store.Checkpoint.Confirmed)
 // ends inside a line too, and storing that line completed would store a line never logged. Two
 // looks that end inside the same line (its timestamp, and as many bytes) are taken as its end.
+//
+// A stream that ends inside the stored lines (see shortEnd) is read again too: two that end at
+// the same byte show the log ending there now (errRotated); had the first been cut short, the
+// next serves the rest, and the window is not lost to a response the API server cut. After
+// maxLooks that end each at another place, the instance is left to the next run (errCutShort).
 func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after *time.Time) error {
 	m.held, m.lastFresh = heldLine{}, false
+	var short *shortEnd
 	for looks := 1; ; looks++ {
 		lines := m.res.Lines
 		err := m.streamOnce(ctx, in, since, after)
+		if end := (*shortEnd)(nil); errors.As(err, &end) {
+			switch {
+			case short != nil && *short == *end:
+				return errRotated
+			case looks == maxLooks:
+				return fmt.Errorf("reading log of %s: %w", m.t.Key(), errCutShort)
+			}
+			klog.V(2).InfoS("stream ended inside the stored lines; reading it again", "container", m.t.Key(), "bytes", end.bytes)
+			short = end
+			continue
+		}
 		if !errors.Is(err, errLookAgain) {
 			return err
 		}
@@ -982,11 +1008,15 @@ func (m *merge) idle(r *logline.Reader) error {
 
 // commit saves the checkpoint if the run changed anything.
 func (m *merge) commit(stored *store.Checkpoint) error {
-	if stored != nil && m.res.Lines == 0 && stored.Instance == m.cp.Instance && stored.Since.Equal(m.cp.Since) &&
-		stored.Skip == m.cp.Skip && stored.Hash == m.cp.Hash && stored.Complete == m.cp.Complete && stored.Confirmed == m.cp.Confirmed {
+	if stored != nil && m.res.Lines == 0 && sameCheckpointWindow(&m.cp, stored) && stored.Complete == m.cp.Complete && stored.Confirmed == m.cp.Confirmed {
 		return nil
 	}
 	return m.save()
+}
+
+// sameCheckpointWindow tells whether two checkpoints put the window in the same place of the same instance.
+func sameCheckpointWindow(a, b *store.Checkpoint) bool {
+	return a.Instance == b.Instance && a.Since.Equal(b.Since) && a.Skip == b.Skip && a.Hash == b.Hash && a.After == b.After
 }
 
 // commitsPerStream is how many exports may wait for their checkpoint per open log request.

@@ -205,6 +205,8 @@ type skipper struct {
 	// line: the state of the line being read; tail marks one that is the leading tail, and
 	// looksServed one that starts as a served line does.
 	inLine, tail, looksServed, done bool
+	// bytes counts what it was fed, the tail included.
+	bytes int64
 }
 
 func newSkipper(w window, since time.Time) *skipper {
@@ -219,6 +221,7 @@ func (s *skipper) feed(f logline.Fragment) (bool, error) {
 	if s.done {
 		return false, nil
 	}
+	s.bytes += int64(len(f.Data))
 	if f.First {
 		s.inLine = true
 		if s.fragment && s.served == 0 {
@@ -271,8 +274,9 @@ func (s *skipper) feed(f logline.Fragment) (bool, error) {
 // matched tells whether the stream served the window, a line or more, as stored.
 func (s *skipper) matched() bool { return s.done && s.w.skip > 0 }
 
-// finish is called at the end of the stream: fewer lines than stored means they are gone. A
-// finished container's last line, stored with a newline added, is served without one.
+// finish is called at the end of the stream: one that served fewer lines than stored, each as
+// stored, returns *shortEnd. A finished container's last line, stored with a newline added, is
+// served without one.
 func (s *skipper) finish() error {
 	if s.done || s.w.skip == 0 {
 		return nil
@@ -281,8 +285,19 @@ func (s *skipper) finish() error {
 		s.done = true
 		return nil
 	}
-	return errRotated
+	return &shortEnd{bytes: s.bytes, hash: s.hash}
 }
+
+// shortEnd: a stream ended inside the stored window, after serving a part of it as stored (bytes
+// long, with hash over its lines). Either the log is shorter now (rotated, or replaced by another
+// instance's), or the response was cut short: the API server ends a response normally when its
+// copy from the kubelet breaks off. Only a second stream that ends at the same byte tells.
+type shortEnd struct {
+	bytes int64
+	hash  store.Hash
+}
+
+func (e *shortEnd) Error() string { return "the log's response ended inside the lines already stored" }
 
 // servedLine tells whether p starts as a line the API serves with sinceTime=since: with the
 // timestamp the kubelet writes (RFC3339 with exactly nine fractional digits) of since's second
