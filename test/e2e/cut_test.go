@@ -32,6 +32,8 @@ type cutProxy struct {
 
 	mu    sync.Mutex
 	after int64 // bytes from the kubelet a connection forwards; 0: all
+	// once: only the next connection is cut.
+	once  bool
 	conns map[net.Conn]bool
 	cuts  int
 }
@@ -55,6 +57,9 @@ func (p *cutProxy) forward(apiserver net.Conn) {
 	defer kubelet.Close()
 	p.mu.Lock()
 	after := p.after
+	if p.once {
+		p.after, p.once = 0, false
+	}
 	p.conns[apiserver] = true
 	p.mu.Unlock()
 	defer func() {
@@ -80,10 +85,15 @@ func (p *cutProxy) forward(apiserver net.Conn) {
 
 // cutAfter makes connections made from now on cut after n bytes (0: never), and closes the open
 // ones, which the API server would otherwise reuse uncut.
-func (p *cutProxy) cutAfter(n int64) {
+func (p *cutProxy) cutAfter(n int64) { p.cut(n, false) }
+
+// cutNextAfter is cutAfter for the next connection only.
+func (p *cutProxy) cutNextAfter(n int64) { p.cut(n, true) }
+
+func (p *cutProxy) cut(n int64, once bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.after = n
+	p.after, p.once = n, once
 	for c := range p.conns {
 		_ = c.Close()
 	}
@@ -229,6 +239,69 @@ func TestFinishedContainerReadAcrossCutResponses(t *testing.T) {
 			t.Fatalf("not up to date after %d whole runs: %+v", i-1, c)
 		}
 		c = run(fmt.Sprintf("whole run %d", i), true)
+	}
+	assertFile(t, file, lines(want...))
+}
+
+// A finished container stored to its end by one run, whose next run's read (the one that would
+// confirm the end) is cut inside the lines already stored: that is a response cut short, not a log
+// that is shorter now, which only a second read that ends at the same byte would show. The run
+// reads again, reports no gap, and confirms the end; the run after it asks for nothing. (Taken as
+// a rotation, the read reported a gap and left the window unknown: asked for on every run, never
+// confirmed.)
+func TestFinishedContainerConfirmedAcrossACutInsideStoredLines(t *testing.T) {
+	node, proxy := cutNode(t)
+	ns := newNamespace(t)
+	l := newLog(t)
+	var want []string
+	for s := 0; s < 3; s++ {
+		texts := make([]string, 100)
+		for i := range texts {
+			texts[i] = fmt.Sprintf("job-%d-%02d %s", s, i, strings.Repeat("y", 100))
+		}
+		l.add(at(s, 0), texts...)
+		want = append(want, texts...)
+	}
+	job := pod{name: "job", node: node, containers: []container{{name: "work", log: l}}}
+	createPod(t, ns, job)
+	updateStatus(t, ns, job.name, func(st *corev1.PodStatus) {
+		terminate(st, "work")
+		st.Phase = corev1.PodSucceeded
+	})
+	waitTerminated(t, ns, job.name, "work")
+	dir := t.TempDir()
+	file := filepath.Join(dir, ns, job.name, "work.log")
+
+	run := func(what string) (cmd.ContainerSummary, int) {
+		t.Helper()
+		res := logexport(t, "-n", ns, "-d", dir, "-o", "json", "-v=6")
+		if res.code != 0 {
+			t.Fatalf("%s: exit %d\nstdout: %s\nstderr: %s", what, res.code, clip(res.stdout), clip(res.stderr))
+		}
+		s := decode(t, res.stdout)
+		noGaps(t, what, s)
+		return find(t, s, ns, job.name, "work"), logRequests(t, res.stderr, ns, job.name, "work")
+	}
+	if c, _ := run("first run"); c.Lines != int64(len(want)) {
+		t.Fatalf("first run: %+v, want %d lines", c, len(want))
+	}
+	// The lines are older than the container's start in its status, which proves nothing of
+	// which instance served them: the next read's, which serves them again, marks the end.
+	if c, requests := run("second run"); c.Status != "up to date" || requests != 1 {
+		t.Fatalf("second run: %+v after %d log requests, want up to date after one", c, requests)
+	}
+	// The stored window is the last second's 100 lines, 14 KB: 4 KiB from the kubelet end
+	// inside it.
+	proxy.cutNextAfter(4 << 10)
+	c, requests := run("confirming run, its first response cut")
+	if proxy.cutCount() != 1 {
+		t.Fatalf("%d responses cut, want 1", proxy.cutCount())
+	}
+	if c.Status != "up to date" || requests < 2 {
+		t.Fatalf("confirming run: %+v after %d log requests, want up to date after reading again", c, requests)
+	}
+	if c, requests := run("the run after"); c.Status != "up to date" || requests != 0 {
+		t.Fatalf("the run after: %+v after %d log requests, want up to date without one: the end was not confirmed", c, requests)
 	}
 	assertFile(t, file, lines(want...))
 }
