@@ -63,7 +63,9 @@ func TestFinishedCutInsideWindow(t *testing.T) {
 		{name: "cut once, inside the first line", cuts: []int{7}, wantSkip: true},
 		{name: "cut before the first byte", cuts: []int{0}, wantSkip: true},
 		{name: "cut twice, each at another place", cuts: []int{line, 2*line + 3}, wantSkip: true},
-		{name: "cut at the same byte twice: the log is shorter now", cuts: []int{line, line}, wantGap: true},
+		// Taken as a rotation (a gap); the looks after it serve only lines taken as stored, and
+		// two that serve the same bytes confirm the end (see TestFinishedStaleAfterRotationConfirmed).
+		{name: "cut at the same byte twice: the log is shorter now", cuts: []int{line, line}, wantGap: true, wantSkip: true},
 		{name: "cut at every look, each at another place", cuts: []int{1, 2, 3}, wantError: true},
 	}
 	for _, tt := range tests {
@@ -108,5 +110,43 @@ func TestFinishedCutInsideWindow(t *testing.T) {
 				t.Fatalf("file %q, %v; want each line once", got, err)
 			}
 		})
+	}
+}
+
+// A container rotated with a line older than the newest stored one in its new file (stdout and
+// stderr interleaved), then finished: the resume finds the window gone (a gap, from the start of
+// the newest stored line's second, which covers that line) and from then on serves only lines
+// taken as stored, so it never writes, the window is never known again, and no read matched it:
+// the container was asked for on every run. Two looks of one run that serve the same bytes
+// confirm its end; the run after asks for nothing.
+func TestFinishedStaleAfterRotationConfirmed(t *testing.T) {
+	srv, clock := clockedServer(t)
+	second := clock.Truncate(time.Second)
+	srv.Append("default", "p0", "c",
+		logserver.Entry{Time: second.Add(100 * time.Millisecond), Text: "a-1"},
+		logserver.Entry{Time: second.Add(500 * time.Millisecond), Text: "b-2"})
+	*clock = second.Add(600 * time.Millisecond)
+	dir := t.TempDir()
+	if res, _ := exportShort(t, srv, dir, Options{}, func(int) int { return -1 }); res.Err != nil || res.Lines != 2 {
+		t.Fatalf("first run: %d lines, %v", res.Lines, res.Err)
+	}
+	srv.Rotate("default", "p0", "c")
+	c := second.Add(300 * time.Millisecond)
+	srv.Append("default", "p0", "c", logserver.Entry{Time: c, Text: "c-3", Stream: "stderr"})
+	*clock = clock.Add(2 * time.Second)
+	srv.Terminate("default", "p0", "c", 0)
+
+	res, _ := exportShort(t, srv, dir, Options{}, func(int) int { return -1 })
+	if res.Err != nil || len(res.Gaps) != 1 {
+		t.Fatalf("run after the rotation: gaps %v, %v; want the rotation's", res.Gaps, res.Err)
+	}
+	if g := res.Gaps[0]; c.Before(g.From) || g.To != nil && c.After(*g.To) {
+		t.Fatalf("gap %v does not cover the line it lost, at %s", g, c.Format(time.RFC3339Nano))
+	}
+	if cp := storedCheckpointOf(t, dir); cp == nil || cp.Complete == "" || !cp.Confirmed {
+		t.Fatalf("checkpoint %+v: want the end confirmed", cp)
+	}
+	if _, requests := exportShort(t, srv, dir, Options{}, func(int) int { return -1 }); requests != 0 {
+		t.Fatalf("the run after: %d log requests, want none", requests)
 	}
 }

@@ -55,6 +55,18 @@ func readToEnd(in *instance, matched bool, earliest time.Time) bool {
 		earliest.Before(in.finished.Truncate(time.Second)) && !earliest.Before(in.started.Truncate(time.Second))
 }
 
+// staleEnd tells whether a stream of the current log that served stored lines only, while the
+// window is not known (after a rotation, see store.Checkpoint.After), read in's log up to its end.
+// Such a stream never writes, so the window is never known again, and no stream matches it: the
+// end has to be proven and confirmed otherwise. Proven: the stream served lines, none newer than
+// the newest stored one (last), which was logged before in finished, so no later instance can
+// have logged them (unless the node's clock stepped back: a line older than in's start). Then
+// a second look of the same export that serves the same bytes confirms it (see stream).
+func staleEnd(in *instance, newest, last, earliest time.Time) bool {
+	return in != nil && !in.running && !in.previous && in.id != "" && !startNamed(in.id) &&
+		!newest.IsZero() && !newest.After(last) && !earliest.Before(in.started.Truncate(time.Second))
+}
+
 // confirms tells whether a stream that readToEnd accepted also confirms the end: it served the
 // checkpoint's window as stored (matched), lines stored by an earlier stream, and nothing after
 // them (fresh: a fragment the window did not consume). A stream cut short that the API server

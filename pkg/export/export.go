@@ -25,7 +25,8 @@ import (
 
 // Gap is a stretch of a log that could not be exported.
 type Gap struct {
-	// From is zero when the start is unknown.
+	// From is zero when the start is unknown. A gap after stored lines starts at the second of
+	// the newest (see gapFrom).
 	From   time.Time  `json:"from"`
 	To     *time.Time `json:"to,omitempty"`
 	Reason string     `json:"reason"`
@@ -161,12 +162,12 @@ func (e *Exporter) Gone(t target.Target) Result {
 	case current != nil && storedToEnd(cp, t.PodUID, older, current, false) == current:
 		// Read to its end once: a response the API server cut short ends as normally, and only
 		// a second read could have told.
-		res.Gaps = append(res.Gaps, Gap{From: cp.Last, Reason: "the pod went before a second read confirmed where its log ends: what it logged after the checkpoint may be lost"})
+		res.Gaps = append(res.Gaps, Gap{From: gapFrom(cp.Last), Reason: "the pod went before a second read confirmed where its log ends: what it logged after the checkpoint may be lost"})
 	case cp != nil && cp.PodUID != "" && cp.PodUID != t.PodUID:
-		res.Gaps = append(res.Gaps, Gap{From: cp.Last, Reason: fmt.Sprintf(
+		res.Gaps = append(res.Gaps, Gap{From: gapFrom(cp.Last), Reason: fmt.Sprintf(
 			"pod %s was replaced by one of the same name (uid %s), which went before its log was read: what the old pod logged after the checkpoint, and the new one's log, are lost", cp.PodUID, t.PodUID)})
 	case cp != nil:
-		res.Gaps = append(res.Gaps, Gap{From: cp.Last, Reason: "the pod went before its log was read again: what it logged after the checkpoint is lost"})
+		res.Gaps = append(res.Gaps, Gap{From: gapFrom(cp.Last), Reason: "the pod went before its log was read again: what it logged after the checkpoint is lost"})
 	case current != nil:
 		res.Gaps = append(res.Gaps, Gap{Reason: "the pod went before its log was read: its log is lost"})
 	}
@@ -248,7 +249,7 @@ func (e *Exporter) export(ctx context.Context, t target.Target, seen []*instance
 		// of where its log ends. A look of this export that wrote showed the log going on past
 		// where the earlier read ended.
 		m.cp.Complete = current.id
-		m.cp.Confirmed = m.confirmed && !m.fresh && stored != nil && stored.Complete == current.id
+		m.cp.Confirmed = m.confirmed && !m.fresh && (m.twice || stored != nil && stored.Complete == current.id)
 	}
 	if err != nil && stored != nil && !m.fresh && sameCheckpointWindow(&m.cp, stored) {
 		// A run that failed (the pod deleted at the request, a response cut short at every
@@ -310,9 +311,13 @@ type merge struct {
 	// matched: the last stream served the checkpoint's window, a line or more, as stored.
 	matched bool
 	// ended: the instance whose log the last stream read up to its end for good (see
-	// readToEnd), nil if it did not; confirmed: that stream also confirmed it (see confirms).
-	ended     *instance
-	confirmed bool
+	// readToEnd), nil if it did not; confirmed: that stream also confirmed it (see confirms),
+	// twice: by a look of this export at the instance stopped (see staleEnd).
+	ended            *instance
+	confirmed, twice bool
+	// staleLook: where the look before ended, while looks serve only stored lines after a
+	// rotation (see staleEnd).
+	staleLook *lookEnd
 	// held: the line the last look ended inside (see stream).
 	held heldLine
 	// fresh: a stream of this export wrote something; lastFresh: the last call of stream did.
@@ -461,7 +466,7 @@ func (m *merge) recover(ctx context.Context, older, current *instance) error {
 }
 
 func (m *merge) openGap(from time.Time, reason string) {
-	m.res.Gaps = append(m.res.Gaps, Gap{From: from, Reason: reason})
+	m.res.Gaps = append(m.res.Gaps, Gap{From: gapFrom(from), Reason: reason})
 	m.gap = len(m.res.Gaps) - 1
 }
 
@@ -564,6 +569,12 @@ func (m *merge) after() *time.Time {
 
 func ptr[T any](v T) *T { return &v }
 
+// gapFrom is where a gap after a stored line whose timestamp is last starts: at the start of its
+// second. The runtime timestamps stdout and stderr each as it reads them, so a line logged after
+// the newest stored one may carry an older timestamp; within a second, which is also as far back
+// as a resume's sinceTime serves.
+func gapFrom(last time.Time) time.Time { return last.Truncate(time.Second) }
+
 // keepWindow bounds what a stream that ends keeps of its window's lines unhashed (see
 // window.kept): more than a second of most logs, so that their windows are hashed only when saved.
 const keepWindow = 64 << 10
@@ -594,7 +605,7 @@ var errCutShort = errors.New("its responses ended inside the lines already store
 // next serves the rest, and the window is not lost to a response the API server cut. After
 // maxLooks that end each at another place, the instance is left to the next run (errCutShort).
 func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after *time.Time) error {
-	m.held, m.lastFresh = heldLine{}, false
+	m.held, m.lastFresh, m.staleLook = heldLine{}, false, nil
 	var short *shortEnd
 	for looks := 1; ; looks++ {
 		lines := m.res.Lines
@@ -634,7 +645,7 @@ type heldLine struct {
 
 func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, after *time.Time) error {
 	follow := m.Follow && !m.probing && in.running && !in.previous
-	m.matched, m.ended, m.confirmed = false, nil, false
+	m.matched, m.ended, m.confirmed, m.twice = false, nil, false, false
 	// fresh: this stream wrote something (m.fresh: any stream of the export). freshLines counts
 	// the whole lines it wrote.
 	fresh, freshLines := false, 0
@@ -701,6 +712,11 @@ func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, a
 		ties = m.cp.Ties
 	)
 	var parser logline.Parser
+	// look: where a stream of a stopped instance ends while the window is unknown (see staleEnd).
+	var look *lookEnd
+	if after != nil && !in.running && !in.previous {
+		look = new(lookEnd)
+	}
 	every := m.CommitBytes
 	if every <= 0 {
 		every = CommitEvery
@@ -717,6 +733,9 @@ func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, a
 		}
 		if err != nil {
 			return m.readError(ctx, err)
+		}
+		if look != nil {
+			look.bytes, look.hash = look.bytes+int64(len(f.Data)), look.hash.Add(f.Data)
 		}
 		if skip.done {
 			// Past the window (a call saved on every line).
@@ -751,6 +770,9 @@ func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, a
 				return fmt.Errorf("reading log of %s: %w", m.t.Key(), err)
 			}
 			lineTime, written = ts, 0
+			if look != nil && ts.After(look.newest) {
+				look.newest = ts
+			}
 			w.begin(&line, ts.Unix())
 			write = after == nil || ts.After(*after)
 			if after != nil && ts.Equal(*after) {
@@ -828,7 +850,23 @@ func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, a
 	if readToEnd(in, skip.matched(), m.proof.earliest) {
 		m.ended, m.confirmed = in, confirms(skip.matched(), fresh)
 	}
+	if look != nil && !fresh && staleEnd(in, look.newest, m.cp.Last, m.proof.earliest) {
+		m.ended = in
+		if m.staleLook != nil && m.staleLook.bytes == look.bytes && m.staleLook.hash == look.hash {
+			m.confirmed, m.twice = true, true
+			return nil
+		}
+		m.staleLook = look
+		return errLookAgain
+	}
 	return nil
+}
+
+// lookEnd is where a stream ended: the bytes it served, their hash, and its newest line.
+type lookEnd struct {
+	bytes  int64
+	hash   store.Hash
+	newest time.Time
 }
 
 // readError names the container in a failed request or read. A stream whose context ended
@@ -857,7 +895,7 @@ func (m *merge) prove() error {
 	if errors.Is(err, errUnprovable) && (m.proof.in.running || m.proof.in.previous) {
 		// The lines are the pod's and are kept. But had the container restarted just before the
 		// request, they are the next instance's, and what this one logged before them is lost.
-		m.res.Gaps = append(m.res.Gaps, Gap{From: m.proof.before, To: ptr(m.proof.earliest), Reason: fmt.Sprintf(
+		m.res.Gaps = append(m.res.Gaps, Gap{From: gapFrom(m.proof.before), To: ptr(m.proof.earliest), Reason: fmt.Sprintf(
 			"the pod went before it could be asked which instance of the container served its log: if it restarted just before, what instance %s logged before this is lost", m.proof.in.id)})
 		err = nil
 	}
