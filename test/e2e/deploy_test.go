@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -220,6 +221,17 @@ func TestFollowOverlayObservability(t *testing.T) {
 		t.Fatalf("the follow overlay has no Deployment with one container:\n%s", rendered)
 	}
 	c := dep.Spec.Template.Spec.Containers[0]
+	// Go's soft memory limit sits below the container's, where it can act before the OOM killer.
+	var soft string
+	for _, e := range c.Env {
+		if e.Name == "GOMEMLIMIT" {
+			soft = e.Value
+		}
+	}
+	mib, err := strconv.ParseInt(strings.TrimSuffix(soft, "MiB"), 10, 64)
+	if limit := c.Resources.Limits.Memory(); err != nil || !strings.HasSuffix(soft, "MiB") || limit.IsZero() || mib<<20 >= limit.Value() {
+		t.Errorf("GOMEMLIMIT %q, want n MiB below the memory limit %v", soft, limit)
+	}
 	var port int32
 	for _, p := range c.Ports {
 		if p.Name == "metrics" {
