@@ -445,13 +445,26 @@ func (b *shortBody) Close() error { return b.rc.Close() }
 // (from 1; negative: all), and returns its result and how many log requests it made.
 func exportShort(t *testing.T, srv *logserver.Server, dir string, opts Options, keep func(n int) int) (Result, int) {
 	t.Helper()
+	return exportShortAt(t, srv, dir, opts, nil, keep)
+}
+
+// exportShortAt is exportShort with a hook called at the n-th log request, before it is sent
+// (at and keep may be nil).
+func exportShortAt(t *testing.T, srv *logserver.Server, dir string, opts Options, at func(n int), keep func(n int) int) (Result, int) {
+	t.Helper()
 	var mu sync.Mutex
 	requests := 0
 	e, d := logExporter(t, srv, dir, opts, func(n int, r *http.Request) (*http.Request, func(io.ReadCloser) io.ReadCloser) {
 		mu.Lock()
 		requests = n
 		mu.Unlock()
-		k := keep(n)
+		if at != nil {
+			at(n)
+		}
+		k := -1
+		if keep != nil {
+			k = keep(n)
+		}
 		if k < 0 {
 			return r, nil
 		}

@@ -292,8 +292,10 @@ type merge struct {
 	// cp describes what the file holds, line by line as it is written.
 	cp store.Checkpoint
 	// gap is the index in res.Gaps of a gap that waits for the timestamp of the next written
-	// line, which ends it; -1 if none.
-	gap int
+	// line, which ends it; -1 if none. gapInLog: that line is of the instance whose lines the
+	// gap lost (a rotation), and may be older than the last of them (see gapFrom).
+	gap      int
+	gapInLog bool
 	// proof is the state of the stream being read: whether its instance is proven (see
 	// serves), and while it is not, the instance asked for and the oldest line it served.
 	proof struct {
@@ -467,7 +469,7 @@ func (m *merge) recover(ctx context.Context, older, current *instance) error {
 
 func (m *merge) openGap(from time.Time, reason string) {
 	m.res.Gaps = append(m.res.Gaps, Gap{From: gapFrom(from), Reason: reason})
-	m.gap = len(m.res.Gaps) - 1
+	m.gap, m.gapInLog = len(m.res.Gaps)-1, false
 }
 
 // full exports an instance none of whose lines are stored.
@@ -537,6 +539,7 @@ func (m *merge) resume(ctx context.Context, in, other *instance) error {
 		// leaves the next to go on from there rather than find the rotation again.
 		klog.V(1).InfoS("log rotated since the last export", "file", m.res.File, "last", m.cp.Last)
 		m.openGap(m.cp.Last, "the log was rotated or replaced since the last export; lines logged in between may be missing")
+		m.gapInLog = true
 		(&window{since: m.cp.Since, after: true}).saveTo(&m.cp)
 	}
 }
@@ -572,8 +575,19 @@ func ptr[T any](v T) *T { return &v }
 // gapFrom is where a gap after a stored line whose timestamp is last starts: at the start of its
 // second. The runtime timestamps stdout and stderr each as it reads them, so a line logged after
 // the newest stored one may carry an older timestamp; within a second, which is also as far back
-// as a resume's sinceTime serves.
+// as a resume's sinceTime serves. For the same reason a gap inside one instance's log (a rotation)
+// that the next line written closes ends at the end of that line's second: a lost line logged
+// before it may be newer. (A later instance starts after the lost lines were logged.)
 func gapFrom(last time.Time) time.Time { return last.Truncate(time.Second) }
+
+// gapTo is to, or from if to is before it: a clock that stepped back must not make a gap end
+// before it starts.
+func gapTo(to, from time.Time) time.Time {
+	if to.Before(from) {
+		return from
+	}
+	return to
+}
 
 // keepWindow bounds what a stream that ends keeps of its window's lines unhashed (see
 // window.kept): more than a second of most logs, so that their windows are hashed only when saved.
@@ -895,7 +909,8 @@ func (m *merge) prove() error {
 	if errors.Is(err, errUnprovable) && (m.proof.in.running || m.proof.in.previous) {
 		// The lines are the pod's and are kept. But had the container restarted just before the
 		// request, they are the next instance's, and what this one logged before them is lost.
-		m.res.Gaps = append(m.res.Gaps, Gap{From: gapFrom(m.proof.before), To: ptr(m.proof.earliest), Reason: fmt.Sprintf(
+		from := gapFrom(m.proof.before)
+		m.res.Gaps = append(m.res.Gaps, Gap{From: from, To: ptr(gapTo(m.proof.earliest, from)), Reason: fmt.Sprintf(
 			"the pod went before it could be asked which instance of the container served its log: if it restarted just before, what instance %s logged before this is lost", m.proof.in.id)})
 		err = nil
 	}
@@ -942,12 +957,11 @@ func (m *merge) endLine(write bool, ts time.Time, size int64, w *window, line *w
 		m.cp.Ties++
 	}
 	if m.gap >= 0 {
-		// A clock that stepped back must not make a gap end before it starts.
 		to := ts
-		if to.Before(m.res.Gaps[m.gap].From) {
-			to = m.res.Gaps[m.gap].From
+		if m.gapInLog {
+			to = ts.Truncate(time.Second).Add(time.Second)
 		}
-		m.res.Gaps[m.gap].To, m.gap = &to, -1
+		m.res.Gaps[m.gap].To, m.gap = ptr(gapTo(to, m.res.Gaps[m.gap].From)), -1
 	}
 	if m.timer != nil {
 		m.timer.LineAt(ts)

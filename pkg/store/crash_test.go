@@ -254,7 +254,9 @@ func (s *source) checkRecords(dir string, crashed int) error {
 			continue
 		}
 		lines := s.logs[c]
-		from, to := lines[s.from[c]-1].ts, lines[s.from[c]].ts
+		// From the second of the newest stored line (a line lost after it may carry a time a
+		// little before it) to the next stored line, a later instance's.
+		from, to := lines[s.from[c]-1].ts.Truncate(time.Second), lines[s.from[c]].ts
 		if len(l.Gaps) == 0 {
 			return fmt.Errorf("the gap of %s is lost", c)
 		}

@@ -254,7 +254,7 @@ func TestFollowRotation(t *testing.T) {
 	log.add(at(3, 0), "after-1").add(at(4, 0), "after-2")
 	waitContent(t, file, lines("r1", "r2", "after-1", "after-2"))
 	f.stop(syscall.SIGTERM)
-	if !strings.Contains(f.stderr.String(), "gap from 2024-01-01T10:00:00Z to 2024-01-01T10:00:03Z: the log was rotated") {
+	if !strings.Contains(f.stderr.String(), "gap from 2024-01-01T10:00:00Z to 2024-01-01T10:00:04Z: the log was rotated") {
 		t.Fatalf("the rotation was not reported as a possible gap:\n%s", f.stderr)
 	}
 	log.add(at(5, 0), "after-3")

@@ -115,7 +115,7 @@ func TestRotationGap(t *testing.T) {
 	log.replace("")
 	log.add(at(3, 0), "y1").add(at(4, 0), "y2")
 	res := logexport(t, "-n", ns, "-d", dir)
-	if res.code != 0 || !strings.Contains(res.stderr, "gap from 2024-01-01T10:00:01Z to 2024-01-01T10:00:03Z") {
+	if res.code != 0 || !strings.Contains(res.stderr, "gap from 2024-01-01T10:00:01Z to 2024-01-01T10:00:04Z") {
 		t.Fatalf("rotation: exit %d, stderr %q", res.code, res.stderr)
 	}
 	want := lines("x1", "x2", "y1", "y2")
