@@ -16,15 +16,6 @@ import (
 	"github.com/logexport/kubectl-logexport/test/logserver"
 )
 
-func review19Covered(at time.Time, gaps []Gap) bool {
-	for _, g := range gaps {
-		if (g.From.IsZero() || !at.Before(g.From)) && (g.To == nil || !at.After(*g.To)) {
-			return true
-		}
-	}
-	return false
-}
-
 // A rotation loses line L, logged (stderr) just before the rotation; the first line after the
 // rotation, F (stdout), was read by the runtime a little earlier than L and carries an older
 // timestamp (the reason gapFrom exists, at the other end of the gap). A gap that ended at F's
@@ -52,7 +43,7 @@ func TestBreakReview19RotationGapEndMissesBackwardLine(t *testing.T) {
 	}
 	got := readLog(t, dir, "p0", "c")
 	t.Logf("file %q, gaps %v, stored %v", got, res.Gaps, storedGaps(t, dir))
-	if !strings.Contains(got, "L-lost") && !review19Covered(l, res.Gaps) {
+	if !strings.Contains(got, "L-lost") && !covered(l, res.Gaps) {
 		t.Fatalf("line L at %s lost and in no reported gap: %v", l.Format(time.RFC3339Nano), res.Gaps)
 	}
 }
@@ -242,7 +233,7 @@ func TestBreakReview19StaleEndSameCutConfirmsShortEnd(t *testing.T) {
 	all = append(all, res.Gaps...)
 	t.Logf("run 3: %d requests, lines %d, gaps %v, recorded %v", requests, res.Lines, res.Gaps, storedGaps(t, dir))
 	got := readLog(t, dir, "p0", "c")
-	if !strings.Contains(got, "d-4") && !review19Covered(d4, all) {
+	if !strings.Contains(got, "d-4") && !covered(d4, all) {
 		t.Fatalf("d-4 neither stored nor in a gap: file %q, gaps %v", got, all)
 	}
 	if !strings.Contains(got, "d-4") {

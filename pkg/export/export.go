@@ -580,13 +580,14 @@ func ptr[T any](v T) *T { return &v }
 // before it may be newer. (A later instance starts after the lost lines were logged.)
 func gapFrom(last time.Time) time.Time { return last.Truncate(time.Second) }
 
-// gapTo is to, or from if to is before it: a clock that stepped back must not make a gap end
-// before it starts.
-func gapTo(to, from time.Time) time.Time {
+// gapTo is where a gap from from ends at a line whose time is to: nowhere (open, up to now) if
+// to is before from. Then a clock stepped back, or two nodes' clocks differ, and no time bounds
+// the lost lines from above: a gap that ended where it starts would cover none of them.
+func gapTo(to, from time.Time) *time.Time {
 	if to.Before(from) {
-		return from
+		return nil
 	}
-	return to
+	return &to
 }
 
 // keepWindow bounds what a stream that ends keeps of its window's lines unhashed (see
@@ -909,8 +910,13 @@ func (m *merge) prove() error {
 	if errors.Is(err, errUnprovable) && (m.proof.in.running || m.proof.in.previous) {
 		// The lines are the pod's and are kept. But had the container restarted just before the
 		// request, they are the next instance's, and what this one logged before them is lost.
+		// The lost lines are the listed instance's, logged from its start: before the newest
+		// stored line if the node's clock stepped back since.
 		from := gapFrom(m.proof.before)
-		m.res.Gaps = append(m.res.Gaps, Gap{From: from, To: ptr(gapTo(m.proof.earliest, from)), Reason: fmt.Sprintf(
+		if st := gapFrom(m.proof.in.started); !st.IsZero() && st.Before(from) {
+			from = st
+		}
+		m.res.Gaps = append(m.res.Gaps, Gap{From: from, To: gapTo(m.proof.earliest, from), Reason: fmt.Sprintf(
 			"the pod went before it could be asked which instance of the container served its log: if it restarted just before, what instance %s logged before this is lost", m.proof.in.id)})
 		err = nil
 	}
@@ -961,7 +967,7 @@ func (m *merge) endLine(write bool, ts time.Time, size int64, w *window, line *w
 		if m.gapInLog {
 			to = ts.Truncate(time.Second).Add(time.Second)
 		}
-		m.res.Gaps[m.gap].To, m.gap = ptr(gapTo(to, m.res.Gaps[m.gap].From)), -1
+		m.res.Gaps[m.gap].To, m.gap = gapTo(to, m.res.Gaps[m.gap].From), -1
 	}
 	if m.timer != nil {
 		m.timer.LineAt(ts)
