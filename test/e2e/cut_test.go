@@ -2,12 +2,9 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -173,25 +170,7 @@ func cutNode(t *testing.T) (string, *cutProxy) {
 // falls after the stored window's second that a resumed read starts with.
 func TestFinishedContainerReadAcrossCutResponses(t *testing.T) {
 	node, proxy := cutNode(t)
-	ns := newNamespace(t)
-	l := newLog(t)
-	var want []string
-	pad := strings.Repeat("x", 120)
-	for s := 0; s < 200; s++ {
-		texts := make([]string, 100)
-		for i := range texts {
-			texts[i] = fmt.Sprintf("job-%03d-%02d %s", s, i, pad)
-		}
-		l.add(at(s, 0), texts...)
-		want = append(want, texts...)
-	}
-	job := pod{name: "job", node: node, containers: []container{{name: "work", log: l}}}
-	createPod(t, ns, job)
-	updateStatus(t, ns, job.name, func(st *corev1.PodStatus) {
-		terminate(st, "work")
-		st.Phase = corev1.PodSucceeded
-	})
-	waitTerminated(t, ns, job.name, "work")
+	ns, job, want := finishedJob(t, node, 200, 120)
 	dir := t.TempDir()
 	file := filepath.Join(dir, ns, job.name, "work.log")
 
@@ -251,24 +230,7 @@ func TestFinishedContainerReadAcrossCutResponses(t *testing.T) {
 // confirmed.)
 func TestFinishedContainerConfirmedAcrossACutInsideStoredLines(t *testing.T) {
 	node, proxy := cutNode(t)
-	ns := newNamespace(t)
-	l := newLog(t)
-	var want []string
-	for s := 0; s < 3; s++ {
-		texts := make([]string, 100)
-		for i := range texts {
-			texts[i] = fmt.Sprintf("job-%d-%02d %s", s, i, strings.Repeat("y", 100))
-		}
-		l.add(at(s, 0), texts...)
-		want = append(want, texts...)
-	}
-	job := pod{name: "job", node: node, containers: []container{{name: "work", log: l}}}
-	createPod(t, ns, job)
-	updateStatus(t, ns, job.name, func(st *corev1.PodStatus) {
-		terminate(st, "work")
-		st.Phase = corev1.PodSucceeded
-	})
-	waitTerminated(t, ns, job.name, "work")
+	ns, job, want := finishedJob(t, node, 3, 100)
 	dir := t.TempDir()
 	file := filepath.Join(dir, ns, job.name, "work.log")
 
@@ -306,12 +268,28 @@ func TestFinishedContainerConfirmedAcrossACutInsideStoredLines(t *testing.T) {
 	assertFile(t, file, lines(want...))
 }
 
-func readFileOrEmpty(t *testing.T, path string) string {
+// finishedJob creates a pod "job" on node, in a new namespace, whose container "work" logged
+// 100 lines of pad bytes (and a name) in each of seconds seconds and succeeded; want is its lines.
+func finishedJob(t *testing.T, node string, seconds, pad int) (ns string, job pod, want []string) {
 	t.Helper()
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return ""
+	ns = newNamespace(t)
+	l := newLog(t)
+	for s := range seconds {
+		texts := make([]string, 100)
+		for i := range texts {
+			texts[i] = fmt.Sprintf("job-%03d-%02d %s", s, i, strings.Repeat("x", pad))
+		}
+		l.add(at(s, 0), texts...)
+		want = append(want, texts...)
 	}
-	return readFile(t, path)
+	job = pod{name: "job", node: node, containers: []container{{name: "work", log: l}}}
+	createPod(t, ns, job)
+	updateStatus(t, ns, job.name, func(st *corev1.PodStatus) {
+		terminate(st, "work")
+		st.Phase = corev1.PodSucceeded
+	})
+	waitTerminated(t, ns, job.name, "work")
+	return ns, job, want
 }
 
 // firstDiff is a few bytes of got from where it first differs from want.

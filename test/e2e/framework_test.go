@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -350,6 +351,15 @@ func readFile(t *testing.T, path string) string {
 		t.Fatalf("reading export: %v", err)
 	}
 	return string(b)
+}
+
+// readFileOrEmpty is readFile, or "" for a file that does not exist.
+func readFileOrEmpty(t *testing.T, path string) string {
+	t.Helper()
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return ""
+	}
+	return readFile(t, path)
 }
 
 // lines joins texts as a stored log holds them.
