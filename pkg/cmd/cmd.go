@@ -96,6 +96,7 @@ type Options struct {
 	FieldSelector     string
 	Dir               string
 	Timestamps        bool
+	ResumeTail        int64
 	GroupReadable     bool
 	Since             time.Duration
 	SinceTime         string
@@ -211,6 +212,10 @@ func newCmd(o *Options) *cobra.Command {
 	f.StringVar(&o.SinceTime, "since-time", "", "On a container's first export, only lines after this RFC3339 time; never limits a resume")
 	f.IntVar(&o.MaxLogRequests, "max-log-requests", o.MaxLogRequests, "Log requests at once; with --follow, streams open at once, containers beyond it taking turns (default with --follow: a stream for every container)")
 	f.Int64Var(&o.ChunkSize, "chunk-size", o.ChunkSize, "List pods in chunks of this many rather than all at once, as kubectl get does (0: all at once)")
+	// Hidden: a test's way to put a resume's tail anywhere, and a way out should a server
+	// serve tails unlike the kubelet.
+	f.Int64Var(&o.ResumeTail, "resume-tail", 0, "Entries a resume asks for first, from the log's end (0: estimated from the stored log's rate; -1: never, always from its checkpoint's second)")
+	_ = f.MarkHidden("resume-tail")
 	f.Var(dryRunValue{&o.DryRun}, "dry-run", `Must be "none" or "client" (also the flag alone): print the containers that would be exported and where, write nothing`)
 	f.Lookup("dry-run").NoOptDefVal = "client"
 	f.StringVarP(&o.Output, "output", "o", "", "Summary format: '' (a table) or json")

@@ -55,7 +55,7 @@ func (o *Options) openDest(ctx context.Context) (destination, error) {
 
 // exportOptions are the export settings of the flags, for the destination --dir names.
 func (o *Options) exportOptions() export.Options {
-	opts := export.Options{Timestamps: o.Timestamps, Since: o.since}
+	opts := export.Options{Timestamps: o.Timestamps, Since: o.since, ResumeTail: o.ResumeTail}
 	if o.toBucket() {
 		// A segment is held in memory until it is put.
 		opts.CommitBytes = bucket.SegmentBytes

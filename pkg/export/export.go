@@ -79,6 +79,9 @@ type Options struct {
 	CommitBytes int64
 	// Metrics, if set, is told what is stored and what fails to be.
 	Metrics Metrics
+	// ResumeTail is how many entries from its end a resume asks for first (see tailLines): 0
+	// estimates it, a negative number never asks for a tail.
+	ResumeTail int64
 }
 
 // Metrics receives what exports store, for monitoring. Its methods are called from many exports
@@ -624,7 +627,7 @@ func (m *merge) stream(ctx context.Context, in *instance, since time.Time, after
 	var short *shortEnd
 	for looks := 1; ; looks++ {
 		lines := m.res.Lines
-		err := m.streamOnce(ctx, in, since, after)
+		err := m.look(ctx, in, since, after)
 		if end := (*shortEnd)(nil); errors.As(err, &end) {
 			switch {
 			case short != nil && *short == *end:
@@ -658,7 +661,22 @@ type heldLine struct {
 	n  int64
 }
 
-func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, after *time.Time) error {
+// look reads in's log once: first only its tail, where that is likely to hold the stored window
+// (see tailLines), and from since if it did not.
+func (m *merge) look(ctx context.Context, in *instance, since time.Time, after *time.Time) error {
+	if n := m.tailLines(in, since, after, time.Now()); n > 0 {
+		err := m.streamOnce(ctx, in, since, after, n)
+		if !errors.Is(err, errTailMiss) {
+			return err
+		}
+		klog.V(2).InfoS("the log's tail did not hold the stored window; reading it from since", "container", m.t.Key(), "tailLines", n)
+	}
+	return m.streamOnce(ctx, in, since, after, 0)
+}
+
+// streamOnce reads in's log from since, or (tail > 0) only its last tail entries from since:
+// then it returns errTailMiss, having written nothing, unless they served the stored window.
+func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, after *time.Time, tail int64) error {
 	follow := m.Follow && !m.probing && in.running && !in.previous
 	m.matched, m.ended, m.confirmed, m.twice = false, nil, false, false
 	// fresh: this stream wrote something (m.fresh: any stream of the export). freshLines counts
@@ -682,6 +700,9 @@ func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, a
 	if !since.IsZero() {
 		st := metav1.NewTime(since)
 		opts.SinceTime = &st
+	}
+	if tail > 0 {
+		opts.TailLines = &tail
 	}
 	if m.streams != nil {
 		select {
@@ -756,6 +777,9 @@ func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, a
 			// Past the window (a call saved on every line).
 			stored = false
 		} else if stored, err = skip.feed(f); err != nil {
+			if tail > 0 {
+				return errTailMiss
+			}
 			return err
 		} else if stored {
 			continue
@@ -837,6 +861,9 @@ func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, a
 		}
 	}
 	if err := skip.finish(); err != nil {
+		if tail > 0 {
+			return errTailMiss
+		}
 		return err
 	}
 	held := false

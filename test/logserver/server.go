@@ -84,6 +84,9 @@ type Server struct {
 	changed    chan struct{} // closed and replaced on every change
 	closed     chan struct{}
 	onLog      func(ns, pod string, opts *corev1.PodLogOptions)
+	// tails counts the log requests that asked for a tail, tailsRetried the requests without
+	// one that followed one from the same user for the same container.
+	tails, tailsRetried int
 	// onLogUser, if set, limits onLog to requests that impersonate this user.
 	onLogUser string
 	// shorten and shortenUser: see ShortenLogsFrom.
@@ -122,6 +125,8 @@ type container struct {
 	// requests counts the log requests for it, by impersonated user ("" for none); follows
 	// those with follow=true.
 	requests, follows map[string]int
+	// tailed: the user's last request asked for a tail (tailLines).
+	tailed map[string]bool
 	// cur is the newest instance; prev the one before it, the only older one a kubelet keeps.
 	cur, prev *instance
 }
@@ -261,6 +266,15 @@ func (w *shortWriter) Write(b []byte) (int, error) {
 // exist.
 func (s *Server) LogRequests(ns, podName, name, user string) int {
 	return s.countRequests(ns, podName, name, func(c *container) int { return c.requests[user] })
+}
+
+// TailRequests counts the log requests that asked for a tail (tailLines), and those without one
+// that came next from the same user for the same container: a client asking again for what the
+// tail did not hold.
+func (s *Server) TailRequests() (tails, retried int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tails, s.tailsRetried
 }
 
 // FollowRequests is LogRequests counting only those with follow=true. A client opens a followed
@@ -904,9 +918,16 @@ func (s *Server) serveLog(w http.ResponseWriter, r *http.Request, ns, name strin
 		return
 	}
 	if c.requests == nil {
-		c.requests, c.follows = map[string]int{}, map[string]int{}
+		c.requests, c.follows, c.tailed = map[string]int{}, map[string]int{}, map[string]bool{}
 	}
 	c.requests[r.Header.Get("Impersonate-User")]++
+	tail := opts.TailLines != nil && *opts.TailLines > 0
+	if tail {
+		s.tails++
+	} else if c.tailed[user] {
+		s.tailsRetried++
+	}
+	c.tailed[user] = tail
 	if opts.Follow {
 		c.follows[r.Header.Get("Impersonate-User")]++
 	}

@@ -273,8 +273,11 @@ type mpod struct {
 
 // run is one sequence being executed.
 type run struct {
-	t          testing.TB
-	cfg        config
+	t   testing.TB
+	cfg config
+	// tail is the --resume-tail of the runs (0: the tool's estimate): small ones put a resume's
+	// tail anywhere in or before the stored lines.
+	tail       int64
 	srv        *logserver.Server
 	kubeconfig string
 	// dir is where the runs export: a directory, or with cfg.bucket a bucket's URL.
@@ -445,6 +448,7 @@ func (r *run) apply(a action) error {
 		if following {
 			return r.settle()
 		}
+		r.tail = resumeTails[uint64(a.Seed)%uint64(len(resumeTails))]
 		switch a.Kind {
 		case kExport:
 			return r.export(nil, 0)
@@ -654,8 +658,16 @@ func (r *run) record(out []byte, stopped bool) error {
 	return nil
 }
 
+// resumeTails are the runs' --resume-tail: the estimate (which, with the model's few lines,
+// asks for no tail), never, and tails short enough to begin before, inside or after the stored
+// window.
+var resumeTails = []int64{0, 0, -1, 1, 2, 3, 5, 8, 20}
+
 func (r *run) args(extra ...string) []string {
 	args := []string{"--kubeconfig", r.kubeconfig, "-n", ns, "-d", r.dir, "-o", "json"}
+	if r.tail != 0 {
+		args = append(args, "--resume-tail", strconv.FormatInt(r.tail, 10))
+	}
 	if r.s3 != nil {
 		// A lease that a killed run left is taken over after its duration: the shortest there
 		// is, so that the next run waits little. Followers upload what they read as often as the
@@ -896,7 +908,11 @@ const fixedSeed = 20261129
 // hooksFired counts the restarts and cancellations the log request hook made, so that a test
 // whose hook stopped firing (its runs' requests no longer recognised) fails rather than passes.
 // heldPuts and heldCheckpoints count the kills into a bucket at a write, and at a checkpoint's.
-var hooksFired struct{ races, cancels, skips, heldPuts, heldCheckpoints, shorts atomic.Int64 }
+var hooksFired struct {
+	races, cancels, skips, heldPuts, heldCheckpoints, shorts atomic.Int64
+	// tails: log requests that asked for a tail; tailsRetried: a tail did not hold the window.
+	tails, tailsRetried atomic.Int64
+}
 
 var (
 	binaryOnce sync.Once
@@ -1263,6 +1279,11 @@ func explain(stored []string, model []*mline, mayMiss func(*mline) bool, gaps []
 func execute(t testing.TB, cfg config, actions []action) (err error) {
 	r := newRun(t, cfg)
 	defer r.close()
+	defer func() {
+		tails, retried := r.srv.TailRequests()
+		hooksFired.tails.Add(int64(tails))
+		hooksFired.tailsRetried.Add(int64(retried))
+	}()
 	for i, a := range actions {
 		start := time.Now()
 		err := r.apply(a)
@@ -1439,6 +1460,8 @@ func runModel(t *testing.T, bucket bool, defSequences int) {
 	hooksFired.heldPuts.Store(0)
 	hooksFired.heldCheckpoints.Store(0)
 	hooksFired.shorts.Store(0)
+	hooksFired.tails.Store(0)
+	hooksFired.tailsRetried.Store(0)
 	sequences := envInt(t, "MODEL_SEQUENCES", defSequences)
 	length := envInt(t, "MODEL_ACTIONS", 40)
 	// make test runs the same sequences every time, so that a failure there is a change's, not
@@ -1515,7 +1538,11 @@ func runModel(t *testing.T, bucket bool, defSequences int) {
 	if sequences >= 50 && hooksFired.shorts.Load() == 0 {
 		t.Errorf("in %d sequences no log response was ended early: the short response is not exercised", sequences)
 	}
-	t.Logf("exports that did not request a terminated container stored to its end: %d; log responses ended early: %d", hooksFired.skips.Load(), hooksFired.shorts.Load())
+	if sequences >= 50 && (hooksFired.tails.Load() == 0 || hooksFired.tailsRetried.Load() == 0) {
+		t.Errorf("in %d sequences %d log requests asked for a tail, %d asked again without: resuming from a tail is not exercised", sequences, hooksFired.tails.Load(), hooksFired.tailsRetried.Load())
+	}
+	t.Logf("exports that did not request a terminated container stored to its end: %d; log responses ended early: %d; tails asked for: %d, of which not holding the window: %d",
+		hooksFired.skips.Load(), hooksFired.shorts.Load(), hooksFired.tails.Load(), hooksFired.tailsRetried.Load())
 	if bucket {
 		t.Logf("runs killed at a write into the bucket: %d, at a checkpoint's: %d", hooksFired.heldPuts.Load(), hooksFired.heldCheckpoints.Load())
 		if sequences >= 50 && hooksFired.heldCheckpoints.Load() == 0 {

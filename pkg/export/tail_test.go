@@ -1,0 +1,196 @@
+package export
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/logexport/kubectl-logexport/pkg/store"
+	"github.com/logexport/kubectl-logexport/test/logserver"
+)
+
+// An incremental run asks for the log's tail (tailLines) and must store exactly what a stream
+// from since alone would have given, wherever the tail begins: before the stored window, at its
+// first line, inside it, inside a long line split across since, among the new lines, or in a
+// rotated file. The stored history makes the estimate (see tailLines) the window and the margin
+// alone, so a probe run learns it and each case puts the tail's start where it wants it.
+func TestTailLinesStartAnywhere(t *testing.T) {
+	const window = 40 // stored lines in the newest stored second
+	type want struct {
+		requests []bool // whether each log request asked for a tail
+		gap      bool
+	}
+	for _, tc := range []struct {
+		name string
+		// fresh is how many entries to append, given n (the tail's length) and the window.
+		fresh  func(n int) int
+		rotate bool
+		want   want
+	}{
+		{"few new lines", func(int) int { return 10 }, false, want{requests: []bool{true}}},
+		{"nothing new", func(int) int { return 0 }, false, want{requests: []bool{true}}},
+		{"tail begins at the long line's first entry", func(n int) int { return n - window - 3 }, false, want{requests: []bool{true}}},
+		{"tail begins at its second entry, still before since", func(n int) int { return n - window - 2 }, false, want{requests: []bool{true}}},
+		{"tail begins at its last entry, after since", func(n int) int { return n - window - 1 }, false, want{requests: []bool{true, false}}},
+		{"tail begins at the window's first line", func(n int) int { return n - window }, false, want{requests: []bool{true}}},
+		{"tail begins at the window's second line", func(n int) int { return n - window + 1 }, false, want{requests: []bool{true, false}}},
+		{"tail begins at the window's last line", func(n int) int { return n - 1 }, false, want{requests: []bool{true, false}}},
+		{"tail begins among the new lines", func(n int) int { return n + 7 }, false, want{requests: []bool{true, false}}},
+		{"rotated", func(int) int { return 10 }, true, want{requests: []bool{true, false, false}, gap: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := logserver.New(t)
+			defer srv.Close()
+			srv.AddPod("default", "p0", "c")
+			now := time.Now()
+			sec := now.Add(-time.Minute).Truncate(time.Second)
+			var want []string
+			add := func(entries ...logserver.Entry) {
+				srv.Append("default", "p0", "c", entries...)
+				line := ""
+				for _, e := range entries {
+					if line += e.Text; !e.Partial {
+						want, line = append(want, line), ""
+					}
+				}
+			}
+			// A long history at a low mean rate, so that the estimate is the window plus the
+			// margin, and then a line split into three entries across since.
+			add(logserver.Entry{Time: now.Add(-1000 * time.Hour), Text: "begin"})
+			for i := range 2 * tailMargin {
+				add(logserver.Entry{Time: sec.Add(-10*time.Second + time.Duration(i)*time.Millisecond), Text: fmt.Sprintf("old-%d", i)})
+			}
+			add(logserver.Entry{Time: sec.Add(-300 * time.Millisecond), Partial: true, Text: "aaa"},
+				logserver.Entry{Time: sec.Add(-200 * time.Millisecond), Partial: true, Text: "bbb"},
+				logserver.Entry{Time: sec.Add(100 * time.Millisecond), Text: "ccc"})
+			// The window: the same text, again and again.
+			for i := range window {
+				add(logserver.Entry{Time: sec.Add(200*time.Millisecond + time.Duration(i)*time.Microsecond), Text: "x"})
+			}
+			var mu sync.Mutex
+			var tails []int64
+			srv.OnLogRequest(func(_, _ string, o *corev1.PodLogOptions) {
+				mu.Lock()
+				defer mu.Unlock()
+				n := int64(0)
+				if o.TailLines != nil {
+					n = *o.TailLines
+				}
+				tails = append(tails, n)
+			})
+			requests := func() []int64 {
+				mu.Lock()
+				defer mu.Unlock()
+				r := tails
+				tails = nil
+				return r
+			}
+			dir := t.TempDir()
+			export := func() Result {
+				e, d := breakExporter(t, srv, dir, Options{}, nil)
+				res := e.Export(context.Background(), breakTarget(t, srv, "p0", "c"))
+				if err := d.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if res.Err != nil {
+					t.Fatalf("export: %v", res.Err)
+				}
+				return res
+			}
+			export()
+			if r := requests(); len(r) != 1 || r[0] != 0 {
+				t.Fatalf("first run's requests asked for tails %v, want one without", r)
+			}
+			export() // a probe: learns the tail's length
+			probe := requests()
+			if len(probe) != 1 || probe[0] <= window {
+				t.Fatalf("probe run's requests asked for tails %v, want one longer than the window", probe)
+			}
+			if tc.rotate {
+				srv.Rotate("default", "p0", "c")
+			}
+			n := int(probe[0])
+			for i := range tc.fresh(n) {
+				add(logserver.Entry{Time: sec.Add(2*time.Second + time.Duration(i)*time.Microsecond), Text: fmt.Sprintf("new-%d", i)})
+			}
+			res := export()
+			got := requests()
+			var asked []bool
+			for _, r := range got {
+				asked = append(asked, r > 0)
+			}
+			if got[0] != probe[0] || fmt.Sprint(asked) != fmt.Sprint(tc.want.requests) {
+				t.Errorf("requests asked for tails %v (probe %d), want tails as %v", got, probe[0], tc.want.requests)
+			}
+			if (len(res.Gaps) > 0) != tc.want.gap {
+				t.Errorf("gaps %v, want a gap: %v", res.Gaps, tc.want.gap)
+			}
+			if file, w := readLog(t, dir, "p0", "c"), strings.Join(want, "\n")+"\n"; file != w {
+				i := firstDiff(file, w)
+				t.Errorf("file holds %d lines, want %d; first difference at byte %d: %q, want %q", strings.Count(file, "\n"), len(want), i, file[i:min(len(file), i+40)], w[i:min(len(w), i+40)])
+			}
+		})
+	}
+}
+
+func TestTailLinesEstimate(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	since := now.Add(-5 * time.Minute)
+	// steady: 100,000 lines over the last day, resumed 5 minutes after the newest.
+	steady := func() store.Checkpoint {
+		return store.Checkpoint{Instance: "i", Since: since, Skip: 3, First: 1, Hash: 2, Last: since.Add(500 * time.Millisecond),
+			Begin: since.Add(-24 * time.Hour), Lines: 100_000, Size: 10 << 20}
+	}
+	running := &instance{id: "i", running: true}
+	tests := []struct {
+		name  string
+		opts  Options
+		cp    func(*store.Checkpoint)
+		in    *instance
+		since time.Time
+		after *time.Time
+		want  int64
+	}{
+		// 100,000/86,400 a second for 301 s, twice, plus the window and the margin.
+		{name: "a steady logger", want: 3 + 696 + tailMargin},
+		{name: "a finished one: up to its end", in: &instance{id: "i", finished: since.Add(59 * time.Second)}, want: 3 + 138 + tailMargin},
+		{name: "a burst a day ago: an eighth", cp: func(cp *store.Checkpoint) { cp.Begin = since.Add(-100 * time.Second) }, want: 100_000 / 8},
+		{name: "a small log: the whole", cp: func(cp *store.Checkpoint) { cp.Lines, cp.Size = 200, 20<<10 }, want: 0},
+		// 1 GiB in 1,000 lines is at least 65,536 entries.
+		{name: "long lines count as entries", cp: func(cp *store.Checkpoint) { cp.Lines, cp.Size = 1_000, 1<<30 }, want: 3 + 456 + tailMargin},
+		{name: "no window", cp: func(cp *store.Checkpoint) { cp.Skip = 0 }, want: 0},
+		{name: "no first line's hash (an older checkpoint)", cp: func(cp *store.Checkpoint) { cp.First = 0 }, want: 0},
+		{name: "after a rotation", cp: func(cp *store.Checkpoint) { cp.After = true }, want: 0},
+		{name: "only what is newer", after: &since, want: 0},
+		{name: "another second", since: since.Add(-time.Second), want: 0},
+		{name: "another instance", in: &instance{id: "j", running: true}, want: 0},
+		{name: "followed", opts: Options{Follow: true}, want: 0},
+		{name: "never", opts: Options{ResumeTail: -1}, want: 0},
+		{name: "told", opts: Options{ResumeTail: 7}, want: 7},
+		{name: "no begin (an older checkpoint)", cp: func(cp *store.Checkpoint) { cp.Begin = time.Time{} }, want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cp := steady()
+			if tt.cp != nil {
+				tt.cp(&cp)
+			}
+			in, s := tt.in, tt.since
+			if in == nil {
+				in = running
+			}
+			if s.IsZero() {
+				s = since
+			}
+			m := &merge{Exporter: &Exporter{Options: tt.opts}, cp: cp}
+			if got := m.tailLines(in, s, tt.after, now); got != tt.want {
+				t.Errorf("tailLines = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
