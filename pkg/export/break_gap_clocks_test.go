@@ -323,14 +323,8 @@ func gapsString(gs []Gap) string {
 }
 
 func TestBreakMergeRandom(t *testing.T) {
-	seeds := uint64(200)
-	if s := os.Getenv("MERGE_RANDOM_SEEDS"); s != "" {
-		seeds, _ = strconv.ParseUint(s, 10, 64)
-	}
-	start := uint64(0)
-	if s := os.Getenv("MERGE_RANDOM_START"); s != "" {
-		start, _ = strconv.ParseUint(s, 10, 64)
-	}
+	seeds := uint64(envIntDefault("MERGE_RANDOM_SEEDS", 200))
+	start := uint64(envIntDefault("MERGE_RANDOM_START", 0))
 	fails := 0
 	for seed := start; seed < start+seeds; seed++ {
 		var trace []string
@@ -349,13 +343,7 @@ func TestBreakMergeRandom(t *testing.T) {
 	}
 }
 
-func mergeRandomSteps() int {
-	if s := os.Getenv("MERGE_RANDOM_STEPS"); s != "" {
-		n, _ := strconv.Atoi(s)
-		return n
-	}
-	return 30
-}
+func mergeRandomSteps() int { return envIntDefault("MERGE_RANDOM_STEPS", 30) }
 
 // The pod is replaced (a StatefulSet's) after the last export, and the new pod runs on a node
 // whose clock is 3s behind the old one's (the code allows nodeClockSkew, a minute). The old pod

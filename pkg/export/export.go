@@ -701,8 +701,9 @@ func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, a
 		st := metav1.NewTime(since)
 		opts.SinceTime = &st
 	}
+	var tails *tailFilter
 	if tail > 0 {
-		opts.TailLines = &tail
+		opts.TailLines, opts.SinceTime, tails = &tail, nil, &tailFilter{since: since}
 	}
 	if m.streams != nil {
 		select {
@@ -772,6 +773,13 @@ func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, a
 		}
 		if look != nil {
 			look.bytes, look.hash = look.bytes+int64(len(f.Data)), look.hash.Add(f.Data)
+		}
+		if tails != nil {
+			if drop, err := tails.feed(f); err != nil {
+				return err
+			} else if drop {
+				continue
+			}
 		}
 		if skip.done {
 			// Past the window (a call saved on every line).

@@ -34,10 +34,12 @@ func TestTailLinesStartAnywhere(t *testing.T) {
 	}{
 		{"few new lines", func(int) int { return 10 }, false, want{requests: []bool{true}}},
 		{"nothing new", func(int) int { return 0 }, false, want{requests: []bool{true}}},
-		{"tail begins at the long line's first entry", func(n int) int { return n - window - 3 }, false, want{requests: []bool{true}}},
-		{"tail begins at its second entry, still before since", func(n int) int { return n - window - 2 }, false, want{requests: []bool{true}}},
+		{"tail begins at an old line", func(n int) int { return n - window - 4 }, false, want{requests: []bool{true}}},
+		// Within a second of since: where the tail begins is not known.
+		{"tail begins at the long line's first entry", func(n int) int { return n - window - 3 }, false, want{requests: []bool{true, false}}},
+		{"tail begins at its second entry", func(n int) int { return n - window - 2 }, false, want{requests: []bool{true, false}}},
 		{"tail begins at its last entry, after since", func(n int) int { return n - window - 1 }, false, want{requests: []bool{true, false}}},
-		{"tail begins at the window's first line", func(n int) int { return n - window }, false, want{requests: []bool{true}}},
+		{"tail begins at the window's first line", func(n int) int { return n - window }, false, want{requests: []bool{true, false}}},
 		{"tail begins at the window's second line", func(n int) int { return n - window + 1 }, false, want{requests: []bool{true, false}}},
 		{"tail begins at the window's last line", func(n int) int { return n - 1 }, false, want{requests: []bool{true, false}}},
 		{"tail begins among the new lines", func(n int) int { return n + 7 }, false, want{requests: []bool{true, false}}},
@@ -158,9 +160,10 @@ func TestTailLinesEstimate(t *testing.T) {
 	}{
 		// 100,000/86,400 a second for 301 s, twice, plus the window and the margin.
 		{name: "a steady logger", want: 3 + 696 + tailMargin},
-		{name: "a finished one: up to its end", in: &instance{id: "i", finished: since.Add(59 * time.Second)}, want: 3 + 138 + tailMargin},
-		{name: "a burst a day ago: an eighth", cp: func(cp *store.Checkpoint) { cp.Begin = since.Add(-100 * time.Second) }, want: 100_000 / 8},
-		{name: "a small log: the whole", cp: func(cp *store.Checkpoint) { cp.Lines, cp.Size = 200, 20<<10 }, want: 0},
+		{name: "a stopped one: read to its end once", in: &instance{id: "i", finished: since.Add(59 * time.Second)}, want: 0},
+		{name: "a previous one", in: &instance{id: "i", running: true, previous: true}, want: 0},
+		{name: "a burst a day ago: a 32nd", cp: func(cp *store.Checkpoint) { cp.Begin = since.Add(-100 * time.Second) }, want: 100_000 / 32},
+		{name: "a small log: the whole", cp: func(cp *store.Checkpoint) { cp.Lines, cp.Size = 60, 6<<10 }, want: 0},
 		// 1 GiB in 1,000 lines is at least 65,536 entries.
 		{name: "long lines count as entries", cp: func(cp *store.Checkpoint) { cp.Lines, cp.Size = 1_000, 1<<30 }, want: 3 + 456 + tailMargin},
 		{name: "no window", cp: func(cp *store.Checkpoint) { cp.Skip = 0 }, want: 0},

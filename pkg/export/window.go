@@ -240,8 +240,9 @@ func (s *skipper) feed(f logline.Fragment) (bool, error) {
 	}
 	if s.tail {
 		if f.Last {
-			s.tail, s.inLine, s.fragment = false, false, false
-			s.done = s.w.skip == 0
+			// The next line may be a tail too (stdout's and stderr's lines both begun before
+			// since): it is looked at as this one was.
+			s.tail, s.inLine = false, false
 		}
 		return true, nil
 	}
@@ -257,8 +258,9 @@ func (s *skipper) feed(f logline.Fragment) (bool, error) {
 		if !s.fragment || s.looksServed {
 			return true, errRotated
 		}
-		// Not the window's first line: the leading tail of a line that began before since.
-		s.fragment, s.served, s.hash = false, 0, 0
+		// Not the window's first line: the leading tail of a line that began before since
+		// (one of several, if stdout's and stderr's lines both began before it).
+		s.served, s.hash = 0, 0
 		return true, nil
 	}
 	s.fragment = false
@@ -304,13 +306,19 @@ func (e *shortEnd) Error() string { return "the log's response ended inside the 
 // or later. A log's own text rarely has that shape, which is what tells a line from the tail of
 // one that began before since.
 func servedLine(p []byte, since time.Time) bool {
+	ts, ok := stamped(p)
+	return ok && ts.Unix() >= since.Unix()
+}
+
+// stamped returns the timestamp p starts with if it has the kubelet's shape (see servedLine).
+func stamped(p []byte) (time.Time, bool) {
 	if !bytes.HasPrefix(p, []byte("1")) && !bytes.HasPrefix(p, []byte("2")) {
-		return false // the common case, cheaply
+		return time.Time{}, false // the common case, cheaply
 	}
 	ts, at, err := logline.ParseTimestamp(p)
-	if err != nil || ts.Unix() < since.Unix() {
-		return false
+	if err != nil {
+		return time.Time{}, false
 	}
 	n := at - 1 // the timestamp's length
-	return len(p) > 29 && p[19] == '.' && (n == 30 && p[29] == 'Z' || n == 35 && (p[29] == '+' || p[29] == '-'))
+	return ts, len(p) > 29 && p[19] == '.' && (n == 30 && p[29] == 'Z' || n == 35 && (p[29] == '+' || p[29] == '-'))
 }

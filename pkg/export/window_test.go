@@ -98,7 +98,11 @@ func TestSkipper(t *testing.T) {
 		{"fewer lines: ended short, inside a line", stored, true, []string{"tai"}, 0, &shortEnd{bytes: 3, hash: store.NewHash().Add([]byte("tai"))}},
 		{"fewer lines: ended short, before a byte", stored, true, nil, 0, &shortEnd{}},
 		{"a tail, then another line: rotated", stored, true, []string{"tail\n", served(1, "other"), served(1, "b")}, 0, errRotated},
-		{"only one tail is allowed", stored, true, []string{"tail\n", "tail\n", served(1, "a"), served(1, "b")}, 0, errRotated},
+		// The kubelet starts a line's timestamp only after an entry that ended a line, whatever
+		// the stream: a stdout line and a stderr line both begun before since are two tails.
+		{"two tails, then the window", stored, true, []string{"tail\n", "tail\n", served(1, "a"), served(1, "b"), served(1, "c")}, 4, nil},
+		{"two tails with no window", window{}, true, []string{"tail\n", "tail\n", served(1, "a")}, 2, nil},
+		{"two tails, then another line: rotated", stored, true, []string{"tail\n", "tail\n", served(1, "other")}, 0, errRotated},
 		{"an older checkpoint without first: a tail is what has no timestamp", window{since: stored.since, skip: 2, hash: stored.hash},
 			true, []string{"tail\n", served(1, "a"), served(1, "b")}, 3, nil},
 		{"the window's last line unterminated (a finished container)", windowAfter(window{}, strings.TrimSuffix(served(0, "x"), "\n")), true,
