@@ -36,7 +36,7 @@ func envIntDefault(name string, def int) int {
 }
 
 func TestBreakTailRandomAgainstNoTail(t *testing.T) {
-	seqs := envIntDefault("BREAK_TAIL_SEQS", 40)
+	seqs := envIntDefault("BREAK_TAIL_SEQS", 20)
 	seed0 := int64(envIntDefault("BREAK_TAIL_SEED", 1))
 	cfgs := map[string]tailCfg{
 		"distinct":           {},

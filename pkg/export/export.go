@@ -749,6 +749,8 @@ func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, a
 		ties = m.cp.Ties
 	)
 	var parser logline.Parser
+	// untimed: the line being read is a tail to skip (see below).
+	untimed := false
 	// look: where a stream of a stopped instance ends while the window is unknown (see staleEnd).
 	var look *lookEnd
 	if after != nil && !in.running && !in.previous {
@@ -781,6 +783,10 @@ func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, a
 				continue
 			}
 		}
+		if untimed {
+			untimed = !f.Last
+			continue
+		}
 		if skip.done {
 			// Past the window (a call saved on every line).
 			stored = false
@@ -799,6 +805,15 @@ func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, a
 		lineLen += int64(len(data))
 		if f.First {
 			ts, at, err := parser.Parse(data)
+			if err != nil && !since.IsZero() {
+				// The untimestamped tail of a line whose first entry is older than since (the
+				// kubelet filters each entry): not served as a line from since, so not one to
+				// store from it (see the skipper). Should the stream end inside it, that is
+				// a stream cut short, as below.
+				klog.V(2).InfoS("skipping the tail of a line begun before since", "container", m.t.Key(), "since", since)
+				untimed = !f.Last
+				continue
+			}
 			if err != nil {
 				if !f.Last {
 					// A line's first fragment without its newline is cut short by the stream's
@@ -867,6 +882,9 @@ func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, a
 				}
 			}
 		}
+	}
+	if untimed {
+		return m.readError(ctx, fmt.Errorf("the stream ended inside a line: %w", io.ErrUnexpectedEOF))
 	}
 	if err := skip.finish(); err != nil {
 		if tail > 0 {

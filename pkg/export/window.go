@@ -197,16 +197,16 @@ func (w *window) end(l *windowLine) {
 // window's skip lines exactly as they were stored. Everything it consumes is already stored.
 type skipper struct {
 	w window
-	// fragment: the stream may begin with a tail (it was asked for with sinceTime=since).
+	// fragment: the stream may serve tails (it was asked for with sinceTime=since).
 	fragment bool
 	since    time.Time
 	served   int64 // window lines read so far
 	hash     store.Hash
-	// line: the state of the line being read; tail marks one that is the leading tail, and
-	// looksServed one that starts as a served line does.
-	inLine, tail, looksServed, done bool
-	// bytes counts what it was fed, the tail included.
+	// line: the state of the line being read; tail marks one that is a tail.
+	inLine, tail, done bool
+	// bytes counts what it was fed, tails included, and fed is their hash.
 	bytes int64
+	fed   store.Hash
 }
 
 func newSkipper(w window, since time.Time) *skipper {
@@ -221,27 +221,21 @@ func (s *skipper) feed(f logline.Fragment) (bool, error) {
 	if s.done {
 		return false, nil
 	}
-	s.bytes += int64(len(f.Data))
+	s.bytes, s.fed = s.bytes+int64(len(f.Data)), s.fed.Add(f.Data)
 	if f.First {
 		s.inLine = true
-		if s.fragment && s.served == 0 {
-			s.looksServed = servedLine(f.Data, s.since)
-		}
-		if s.fragment && s.served == 0 && s.w.first == 0 {
-			// Without a stored first-line hash (a checkpoint of an older version, or no window),
-			// a tail is what does not start as a served line does.
-			if !servedLine(f.Data, s.since) {
-				s.tail = true
-			} else if s.w.skip == 0 {
-				s.done = true
-				return false, nil
-			}
+		if s.fragment && !servedLine(f.Data, s.since) {
+			// The untimestamped tail of a line whose first entry is older than since: before
+			// the window, or between its lines (stdout's and stderr's entries, stamped each as
+			// the runtime reads it, straddle the second). Never one of the window's lines.
+			s.tail = true
+		} else if s.w.skip == 0 {
+			s.done = true
+			return false, nil
 		}
 	}
 	if s.tail {
 		if f.Last {
-			// The next line may be a tail too (stdout's and stderr's lines both begun before
-			// since): it is looked at as this one was.
 			s.tail, s.inLine = false, false
 		}
 		return true, nil
@@ -255,15 +249,8 @@ func (s *skipper) feed(f logline.Fragment) (bool, error) {
 	if s.served == 1 && s.w.first != 0 && s.hash != s.w.first {
 		// A whole served line that is not the window's first: the window is gone. Deciding
 		// now, rather than on the next line, matters to a followed stream that may wait long.
-		if !s.fragment || s.looksServed {
-			return true, errRotated
-		}
-		// Not the window's first line: the leading tail of a line that began before since
-		// (one of several, if stdout's and stderr's lines both began before it).
-		s.served, s.hash = 0, 0
-		return true, nil
+		return true, errRotated
 	}
-	s.fragment = false
 	if s.served == s.w.skip {
 		if s.hash != s.w.hash {
 			return true, errRotated
@@ -287,11 +274,11 @@ func (s *skipper) finish() error {
 		s.done = true
 		return nil
 	}
-	return &shortEnd{bytes: s.bytes, hash: s.hash}
+	return &shortEnd{bytes: s.bytes, hash: s.fed}
 }
 
 // shortEnd: a stream ended inside the stored window, after serving a part of it as stored (bytes
-// long, with hash over its lines). Either the log is shorter now (rotated, or replaced by another
+// long, with hash over them). Either the log is shorter now (rotated, or replaced by another
 // instance's), or the response was cut short: the API server ends a response normally when its
 // copy from the kubelet breaks off. Only a second stream that ends at the same byte tells.
 type shortEnd struct {

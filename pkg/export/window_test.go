@@ -105,8 +105,8 @@ func TestSkipper(t *testing.T) {
 		{"two tails, then another line: rotated", stored, true, []string{"tail\n", "tail\n", served(1, "other")}, 0, errRotated},
 		{"an older checkpoint without first: a tail is what has no timestamp", window{since: stored.since, skip: 2, hash: stored.hash},
 			true, []string{"tail\n", served(1, "a"), served(1, "b")}, 3, nil},
-		{"the window's last line unterminated (a finished container)", windowAfter(window{}, strings.TrimSuffix(served(0, "x"), "\n")), true,
-			[]string{served(0, "x")[:len(served(0, "x"))-1]}, 1, nil},
+		{"the window's last line unterminated (a finished container)", windowAfter(window{}, strings.TrimSuffix(served(1, "x"), "\n")), true,
+			[]string{served(1, "x")[:len(served(1, "x"))-1]}, 1, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,246 @@
+package export
+
+// More configurations for the randomized comparison of resumes with a tail against resumes
+// without one (see break_tail_random_test.go): timestamps that go back by up to most of a second
+// (stdout and stderr), a tail length drawn anew for every run (so that a run whose tail missed
+// follows one whose tail was kept), the tool's own estimate, and bursts bigger than the tail.
+
+import (
+	"fmt"
+	"math/rand"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/logexport/kubectl-logexport/test/logserver"
+)
+
+type tail2Cfg struct {
+	back      time.Duration // how far back stderr (or stdout) may be stamped
+	vary      bool          // a new tail length for every run
+	estimate  bool          // tail 0: the tool's estimate
+	bursts    bool          // appends of many entries at once
+	identical bool
+	stamps    bool
+	// wholeBack: only whole lines (no partial entry open or made) are stamped back, so that
+	// the kubelet's per-entry since filter and tailFilter's per-line one agree.
+	wholeBack bool
+}
+
+func TestBreakTail2RandomAgainstNoTail(t *testing.T) {
+	seqs := envIntDefault("BREAK_TAIL_SEQS", 20)
+	seed0 := int64(envIntDefault("BREAK_TAIL_SEED", 1))
+	// Partial entries with timestamps going back across a second (900ms) are left out: a tail
+	// kept then stores a window line with a stderr entry glued on that a stream from since serves
+	// without it, and a later run reading from since reports a rotation where nothing was lost
+	// (README, what the API cannot give).
+	cfgs := map[string]tail2Cfg{
+		"back 3ms vary":                          {back: 3 * time.Millisecond, vary: true},
+		"estimate bursts identical":              {estimate: true, bursts: true, identical: true},
+		"vary identical stamps":                  {vary: true, identical: true, stamps: true, back: 2 * time.Millisecond},
+		"whole back 900ms vary bursts identical": {back: 900 * time.Millisecond, vary: true, bursts: true, identical: true, wholeBack: true},
+		"whole back 900ms estimate bursts":       {back: 900 * time.Millisecond, estimate: true, bursts: true, wholeBack: true},
+	}
+	only := os.Getenv("BREAK_TAIL_CFG")
+	for name, cfg := range cfgs {
+		if only != "" && only != name {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			fails := 0
+			for i := range seqs {
+				seed := seed0 + int64(i)
+				if msg := tail2Sequence(t, cfg, seed); msg != "" {
+					fails++
+					if fails <= 3 {
+						t.Errorf("seed %d: %s", seed, msg)
+					}
+				}
+			}
+			if fails > 0 {
+				t.Errorf("%d of %d sequences failed", fails, seqs)
+			}
+		})
+	}
+}
+
+func tail2Sequence(t *testing.T, cfg tail2Cfg, seed int64) string {
+	rng := rand.New(rand.NewSource(seed))
+	clk := time.Now().Add(-2 * time.Minute).Truncate(time.Second)
+	var last time.Time
+	srv := logserver.New(t)
+	defer srv.Close()
+	srv.NodeClock = func() time.Time { return time.Now().Add(-30 * time.Minute) }
+	srv.AddPod("default", "p0", "c")
+	tails := []int64{1, 2, 3, 4, 5, 6, 8, 12, 20}
+	pick := func() int64 {
+		if cfg.estimate {
+			return 0
+		}
+		return tails[rng.Intn(len(tails))]
+	}
+	tail := pick()
+	dirA, dirB := t.TempDir(), t.TempDir()
+	var log []string
+	truth := map[string]int{} // lines a full read serves, counted (an upper bound across rotations)
+	pending := ""
+	flush := func() {
+		if pending != "" {
+			truth[pending]++
+			pending = ""
+		}
+	}
+	running := true
+	texts := []string{"a", "b", "ab", ""}
+	appendEntries := func() {
+		n := 1 + rng.Intn(4)
+		if cfg.bursts && rng.Intn(4) == 0 {
+			n = 10 + rng.Intn(60)
+		}
+		var es []logserver.Entry
+		open := pending != ""
+		for range n {
+			e := logserver.Entry{Stream: "stdout"}
+			if rng.Intn(10) < 3 {
+				e.Stream = "stderr"
+			}
+			e.Text = texts[rng.Intn(len(texts))]
+			if e.Text != "" && rng.Intn(4) == 0 {
+				e.Partial = true
+			}
+			if cfg.identical && !last.IsZero() && rng.Intn(3) == 0 {
+				e.Time = last
+			} else {
+				steps := []time.Duration{1, time.Microsecond, time.Millisecond, 300 * time.Millisecond, 1100 * time.Millisecond}
+				clk = clk.Add(time.Duration(1 + rng.Int63n(int64(steps[rng.Intn(len(steps))]))))
+				e.Time = clk
+				if cfg.back > 0 && rng.Intn(3) == 0 && (!cfg.wholeBack || pending == "" && !e.Partial && !open) {
+					e.Time = clk.Add(-time.Duration(rng.Int63n(int64(cfg.back))))
+				}
+			}
+			last = e.Time
+			es = append(es, e)
+			open = e.Partial
+		}
+		srv.Append("default", "p0", "c", es...)
+		for _, e := range es {
+			pending += e.Text
+			if !e.Partial {
+				truth[pending]++
+				pending = ""
+			}
+		}
+		var b strings.Builder
+		for _, e := range es {
+			tag := "F"
+			if e.Partial {
+				tag = "P"
+			}
+			fmt.Fprintf(&b, " [%s %s %s %q]", e.Time.Format("05.000000000"), e.Stream[3:], tag, e.Text)
+		}
+		log = append(log, "append"+b.String())
+	}
+	gapsOf := func(res Result) string {
+		var s []string
+		for _, g := range res.Gaps {
+			to := "open"
+			if g.To != nil {
+				to = g.To.Format("15:04:05.000000000")
+			}
+			s = append(s, g.From.Format("15:04:05.000000000")+".."+to)
+		}
+		return strings.Join(s, ",")
+	}
+	compare := func(step int) string {
+		if cfg.vary {
+			tail = pick()
+		}
+		resA := tailRun(t, srv, dirA, Options{ResumeTail: tail, Timestamps: cfg.stamps})
+		resB := tailRun(t, srv, dirB, Options{ResumeTail: -1, Timestamps: cfg.stamps})
+		fa, fb := readLog(t, dirA, "p0", "c"), readLog(t, dirB, "p0", "c")
+		ga, gb := gapsOf(resA), gapsOf(resB)
+		log = append(log, fmt.Sprintf("export: tail %d err=%v gaps=[%s]; no tail err=%v gaps=[%s]", tail, resA.Err, ga, resB.Err, gb))
+		bad := ""
+		if os.Getenv("BREAK_TAIL2_STRICT") != "" {
+			switch {
+			case fa != fb:
+				bad = fmt.Sprintf("files differ:\ntail:         %q\nno tail (-1): %q", fa, fb)
+			case ga != gb:
+				bad = fmt.Sprintf("gaps differ: tail [%s], no tail [%s]", ga, gb)
+			case (resA.Err == nil) != (resB.Err == nil):
+				bad = fmt.Sprintf("errors differ: tail %v, no tail %v", resA.Err, resB.Err)
+			}
+		} else {
+			// Only where the tail does worse: a gap or an error the other has not, a line the
+			// other stored that it did not, or more copies of a line than a full read serves.
+			count := func(f string) map[string]int {
+				m := map[string]int{}
+				for _, x := range strings.SplitAfter(f, "\n") {
+					if x != "" {
+						m[strings.TrimSuffix(x, "\n")]++
+					}
+				}
+				return m
+			}
+			ca, cb := count(fa), count(fb)
+			for x, n := range cb {
+				if ca[x] < n && bad == "" && len(resA.Gaps) == 0 && resA.Err == nil {
+					bad = fmt.Sprintf("line %q stored %d times without a tail, %d with one, no gap:\ntail:         %q\nno tail (-1): %q", x, n, ca[x], fa, fb)
+				}
+			}
+			for x, n := range ca {
+				if n > truth[x] && n > cb[x] && bad == "" {
+					bad = fmt.Sprintf("line %q stored %d times with a tail, served %d times:\ntail:         %q\nno tail (-1): %q", x, n, truth[x], fa, fb)
+				}
+			}
+			if bad == "" && ga != "" && gb == "" {
+				bad = fmt.Sprintf("gaps with a tail only: [%s]", ga)
+			}
+			if bad == "" && resA.Err != nil && resB.Err == nil {
+				bad = fmt.Sprintf("error with a tail only: %v", resA.Err)
+			}
+		}
+		if bad != "" {
+			return fmt.Sprintf("step %d, %s\n%+v\n%s", step, bad, cfg, strings.Join(log, "\n"))
+		}
+		return ""
+	}
+	steps := 12 + rng.Intn(16)
+	for step := range steps {
+		switch k := rng.Intn(20); {
+		case k < 13:
+			if running {
+				appendEntries()
+			}
+		case k == 13:
+			srv.Rotate("default", "p0", "c")
+			flush()
+			log = append(log, "rotate")
+		case k == 14:
+			clk = clk.Add(time.Duration(rng.Int63n(int64(time.Second))))
+			srv.Restart("default", "p0", "c")
+			flush()
+			running = true
+			log = append(log, "restart")
+		case k == 15 && running:
+			clk = clk.Add(time.Duration(rng.Int63n(int64(time.Second))))
+			srv.Terminate("default", "p0", "c", 0)
+			flush()
+			running = false
+			log = append(log, "terminate")
+		}
+		if rng.Intn(3) == 0 {
+			continue
+		}
+		if msg := compare(step); msg != "" {
+			return msg
+		}
+	}
+	for i := range 2 {
+		if msg := compare(steps + i); msg != "" {
+			return msg
+		}
+	}
+	return ""
+}
