@@ -805,21 +805,13 @@ func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, a
 		lineLen += int64(len(data))
 		if f.First {
 			ts, at, err := parser.Parse(data)
-			if err != nil && !since.IsZero() {
-				// The untimestamped tail of a line whose first entry is older than since (the
-				// kubelet filters each entry): not served as a line from since, so not one to
-				// store from it (see the skipper). Should the stream end inside it, that is
-				// a stream cut short, as below.
-				klog.V(2).InfoS("skipping the tail of a line begun before since", "container", m.t.Key(), "since", since)
-				untimed = !f.Last
-				continue
-			}
 			if err != nil {
 				if !f.Last {
 					// A line's first fragment without its newline is cut short by the stream's
 					// end (a stopped run, a broken connection) unless it fills the buffer: then
 					// the stream failed, not the line, and the next serves the line again.
-					if _, rerr := r.Next(); rerr != nil {
+					g, rerr := r.Next()
+					if rerr != nil {
 						if rerr == io.EOF {
 							// Where the server ended it, it may have said why: a kubelet (and kwok)
 							// that fails after the headers writes its error into the stream, as
@@ -828,8 +820,17 @@ func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, a
 						}
 						return m.readError(ctx, rerr)
 					}
+					f = g
 				}
-				return fmt.Errorf("reading log of %s: %w", m.t.Key(), err)
+				if since.IsZero() {
+					return fmt.Errorf("reading log of %s: %w", m.t.Key(), err)
+				}
+				// The untimestamped rest of a line whose first entry is older than since (the
+				// kubelet filters each entry): not served as a line from since, so not one to
+				// store from it (see the skipper).
+				klog.V(2).InfoS("skipping the rest of a line begun before since", "container", m.t.Key(), "since", since)
+				untimed = !f.Last
+				continue
 			}
 			lineTime, written = ts, 0
 			if look != nil && ts.After(look.newest) {

@@ -197,3 +197,38 @@ func TestTailLinesEstimate(t *testing.T) {
 		})
 	}
 }
+
+// The rest of a long line begun before since, served from since without a timestamp after the
+// window and longer than the read buffer: skipped, as a shorter one is, and the runs go on.
+func TestLongRestOfLineBegunBeforeSinceSkipped(t *testing.T) {
+	for _, tail := range []int64{-1, 8} {
+		t.Run(fmt.Sprint("tail ", tail), func(t *testing.T) {
+			srv := logserver.New(t)
+			defer srv.Close()
+			srv.AddPod("default", "p0", "c")
+			sec := time.Now().Add(-time.Minute).Truncate(time.Second)
+			for i := range 3 {
+				srv.Append("default", "p0", "c", logserver.Entry{Time: sec.Add(time.Duration(i-10) * time.Second), Text: fmt.Sprint("old-", i)})
+			}
+			srv.Append("default", "p0", "c", logserver.Entry{Time: sec.Add(300 * time.Microsecond), Stream: "stderr", Text: "w"})
+			dir := t.TempDir()
+			opts := Options{ResumeTail: tail, BufferSize: 4 << 10}
+			if res := tailRun(t, srv, dir, opts); res.Err != nil {
+				t.Fatal(res.Err)
+			}
+			srv.Append("default", "p0", "c",
+				logserver.Entry{Time: sec.Add(-200 * time.Microsecond), Partial: true, Text: "a"},
+				logserver.Entry{Time: sec.Add(400 * time.Microsecond), Partial: true, Text: strings.Repeat("b", 40<<10)},
+				logserver.Entry{Time: sec.Add(500 * time.Microsecond), Text: "c"},
+				logserver.Entry{Time: sec.Add(2 * time.Second), Text: "next"})
+			for run := range 2 {
+				if res := tailRun(t, srv, dir, opts); res.Err != nil || len(res.Gaps) > 0 {
+					t.Fatalf("run %d: err %v, gaps %v", run, res.Err, res.Gaps)
+				}
+			}
+			if got, want := readLog(t, dir, "p0", "c"), "old-0\nold-1\nold-2\nw\nnext\n"; got != want {
+				t.Errorf("file %q, want %q", got[:min(len(got), 200)], want)
+			}
+		})
+	}
+}
