@@ -29,8 +29,6 @@ type tail2Cfg struct {
 }
 
 func TestBreakTail2RandomAgainstNoTail(t *testing.T) {
-	seqs := envIntDefault("BREAK_TAIL_SEQS", 20)
-	seed0 := int64(envIntDefault("BREAK_TAIL_SEED", 1))
 	// Partial entries with timestamps going back across a second (900ms) are left out: a tail
 	// kept then stores a window line with a stderr entry glued on that a stream from since serves
 	// without it, and a later run reading from since reports a rotation where nothing was lost
@@ -42,27 +40,7 @@ func TestBreakTail2RandomAgainstNoTail(t *testing.T) {
 		"whole back 900ms vary bursts identical": {back: 900 * time.Millisecond, vary: true, bursts: true, identical: true, wholeBack: true},
 		"whole back 900ms estimate bursts":       {back: 900 * time.Millisecond, estimate: true, bursts: true, wholeBack: true},
 	}
-	only := os.Getenv("BREAK_TAIL_CFG")
-	for name, cfg := range cfgs {
-		if only != "" && only != name {
-			continue
-		}
-		t.Run(name, func(t *testing.T) {
-			fails := 0
-			for i := range seqs {
-				seed := seed0 + int64(i)
-				if msg := tail2Sequence(t, cfg, seed); msg != "" {
-					fails++
-					if fails <= 3 {
-						t.Errorf("seed %d: %s", seed, msg)
-					}
-				}
-			}
-			if fails > 0 {
-				t.Errorf("%d of %d sequences failed", fails, seqs)
-			}
-		})
-	}
+	runTailConfigs(t, cfgs, func(cfg tail2Cfg, seed int64) string { return tail2Sequence(t, cfg, seed) })
 }
 
 func tail2Sequence(t *testing.T, cfg tail2Cfg, seed int64) string {

@@ -36,8 +36,6 @@ func envIntDefault(name string, def int) int {
 }
 
 func TestBreakTailRandomAgainstNoTail(t *testing.T) {
-	seqs := envIntDefault("BREAK_TAIL_SEQS", 20)
-	seed0 := int64(envIntDefault("BREAK_TAIL_SEED", 1))
 	cfgs := map[string]tailCfg{
 		"distinct":           {},
 		"distinct cuts":      {cuts: true},
@@ -47,6 +45,14 @@ func TestBreakTailRandomAgainstNoTail(t *testing.T) {
 		"cross back cuts":    {crossBack: true, cuts: true},
 		"identical cut, all": {identical: true, crossBack: true, cuts: true, stamps: true},
 	}
+	runTailConfigs(t, cfgs, func(cfg tailCfg, seed int64) string { return tailSequence(t, cfg, seed) })
+}
+
+// runTailConfigs runs BREAK_TAIL_SEQS sequences (from BREAK_TAIL_SEED) of each configuration
+// (or only BREAK_TAIL_CFG's), each a subtest; run returns what differed ("" if nothing).
+func runTailConfigs[C any](t *testing.T, cfgs map[string]C, run func(cfg C, seed int64) string) {
+	seqs := envIntDefault("BREAK_TAIL_SEQS", 20)
+	seed0 := int64(envIntDefault("BREAK_TAIL_SEED", 1))
 	only := os.Getenv("BREAK_TAIL_CFG")
 	for name, cfg := range cfgs {
 		if only != "" && only != name {
@@ -56,7 +62,7 @@ func TestBreakTailRandomAgainstNoTail(t *testing.T) {
 			fails := 0
 			for i := range seqs {
 				seed := seed0 + int64(i)
-				if msg := tailSequence(t, cfg, seed); msg != "" {
+				if msg := run(cfg, seed); msg != "" {
 					fails++
 					if fails <= 3 {
 						t.Errorf("seed %d: %s", seed, msg)

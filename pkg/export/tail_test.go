@@ -4,11 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/logexport/kubectl-logexport/pkg/store"
 	"github.com/logexport/kubectl-logexport/test/logserver"
@@ -74,24 +71,7 @@ func TestTailLinesStartAnywhere(t *testing.T) {
 			for i := range window {
 				add(logserver.Entry{Time: sec.Add(200*time.Millisecond + time.Duration(i)*time.Microsecond), Text: "x"})
 			}
-			var mu sync.Mutex
-			var tails []int64
-			srv.OnLogRequest(func(_, _ string, o *corev1.PodLogOptions) {
-				mu.Lock()
-				defer mu.Unlock()
-				n := int64(0)
-				if o.TailLines != nil {
-					n = *o.TailLines
-				}
-				tails = append(tails, n)
-			})
-			requests := func() []int64 {
-				mu.Lock()
-				defer mu.Unlock()
-				r := tails
-				tails = nil
-				return r
-			}
+			requests := tailRequests(srv)
 			dir := t.TempDir()
 			export := func() Result {
 				e, d := breakExporter(t, srv, dir, Options{}, nil)
