@@ -674,8 +674,9 @@ func (m *merge) look(ctx context.Context, in *instance, since time.Time, after *
 	return m.streamOnce(ctx, in, since, after, 0)
 }
 
-// streamOnce reads in's log from since, or (tail > 0) only its last tail entries from since:
-// then it returns errTailMiss, having written nothing, unless they served the stored window.
+// streamOnce reads in's log from since, or (tail > 0) only its last tail entries, of which it
+// keeps what a read from since serves (see tailFilter): then it returns errTailMiss, having
+// written nothing, unless they begin early enough and serve the stored window.
 func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, after *time.Time, tail int64) error {
 	follow := m.Follow && !m.probing && in.running && !in.previous
 	m.matched, m.ended, m.confirmed, m.twice = false, nil, false, false

@@ -192,9 +192,10 @@ func (w *window) end(l *windowLine) {
 }
 
 // skipper checks the start of a stream asked for with sinceTime=w.since against the window: the
-// stream may begin with the untimestamped tail of a line whose first entries are older than
-// since (the reader keeps track of line starts in the entries it skips), then must serve the
-// window's skip lines exactly as they were stored. Everything it consumes is already stored.
+// stream must serve the window's skip lines exactly as they were stored, and may serve before
+// and between them the untimestamped tails of lines whose first entries are older than since
+// (the kubelet keeps track of line starts in the entries it skips), which it skips. Everything
+// it consumes is already stored.
 type skipper struct {
 	w window
 	// fragment: the stream may serve tails (it was asked for with sinceTime=since).
