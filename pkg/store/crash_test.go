@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -88,9 +89,17 @@ func (s *source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	tail := -1
+	if v := q.Get("tailLines"); v != "" {
+		var err error
+		if tail, err = strconv.Atoi(v); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if since.IsZero() && s.full != nil {
+	if since.IsZero() && tail < 0 && s.full != nil {
 		s.full[m[1]+"/"+m[2]+"/"+q.Get("container")] = true
 	}
 	if q.Get("previous") == "true" {
@@ -98,14 +107,21 @@ func (s *source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := m[1] + "/" + m[2] + "/" + q.Get("container")
-	for _, l := range s.logs[key][s.from[key]:] {
+	lines := s.logs[key][s.from[key]:]
+	if tail >= 0 && tail < len(lines) {
+		lines = lines[len(lines)-tail:]
+	}
+	for _, l := range lines {
 		if !l.ts.Before(since) {
-			fmt.Fprintf(w, "%s %s\n", l.ts.Format(time.RFC3339Nano), l.text)
+			fmt.Fprintf(w, "%s %s\n", l.ts.Format(kubeletLayout), l.text)
 		}
 	}
 }
 
 var t0 = time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC)
+
+// kubeletLayout is how a kubelet timestamps the lines it serves: nine fractional digits, always.
+const kubeletLayout = "2006-01-02T15:04:05.000000000Z07:00"
 
 // grow appends n lines to each container's log, some of them identical and within one second.
 func (s *source) grow(step, n int, containers ...string) {
@@ -152,7 +168,7 @@ func (s *source) want(timestamps bool) map[string]string {
 		var b strings.Builder
 		for _, l := range lines {
 			if timestamps {
-				b.WriteString(l.ts.Format(time.RFC3339Nano) + " ")
+				b.WriteString(l.ts.Format(kubeletLayout) + " ")
 			}
 			b.WriteString(l.text + "\n")
 		}
