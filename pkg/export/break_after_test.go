@@ -39,18 +39,11 @@ func previousRequest(r *http.Request) bool { return r.URL.Query().Get("previous"
 // window: skip=1, After=false) and is cut. The next run resumes from that window, without After
 // and without the tie count: the second stored tied line is new to it and is stored again.
 func TestBreakAfterTieCountLostWhenCutBetweenTies(t *testing.T) {
-	srv := logserver.New(t)
-	defer srv.Close()
-	srv.AddPod("default", "p0", "c")
 	sec := time.Now().Add(-time.Minute).Truncate(time.Second)
 	x := logserver.Entry{Time: sec.Add(100 * time.Millisecond), Text: "x"}
 	n1 := logserver.Entry{Time: sec.Add(300 * time.Millisecond), Text: "n-1"}
 	n2 := logserver.Entry{Time: sec.Add(300 * time.Millisecond), Text: "n-2"} // same timestamp
-	srv.Append("default", "p0", "c", x, n1, n2)
-	dir := t.TempDir()
-	if res := exportOnce(t, srv, dir, Options{}, nil); res.Err != nil || res.Lines != 3 {
-		t.Fatalf("first export: %d lines, err %v", res.Lines, res.Err)
-	}
+	srv, dir := storedFirst(t, Options{}, x, n1, n2)
 	t.Logf("checkpoint: %s", storedCheckpoint(t, dir))
 	srv.Rotate("default", "p0", "c")
 	// The new file serves the two newest stored lines again (both with Last's timestamp), then a
@@ -81,16 +74,10 @@ func TestBreakAfterTieCountLostWhenCutBetweenTies(t *testing.T) {
 func TestBreakAfterProbeOfOtherWritesThenFullAgain(t *testing.T) {
 	for _, how := range []string{"stored after", "after found in the same run", "empty window"} {
 		t.Run(how, func(t *testing.T) {
-			srv := logserver.New(t)
-			defer srv.Close()
-			srv.AddPod("default", "p0", "c")
 			if how == "empty window" {
 				// No After at all: A had logged nothing at the first export, so its checkpoint's
 				// window is empty (skip 0, since zero), which the probe never "matches" either.
-				dir := t.TempDir()
-				if res := exportOnce(t, srv, dir, Options{}, nil); res.Err != nil || res.Lines != 0 {
-					t.Fatalf("first export: %d lines, err %v", res.Lines, res.Err)
-				}
+				srv, dir := storedFirst(t, Options{})
 				restartLogging(srv)
 				res := exportOnce(t, srv, dir, Options{}, func(n int, r *http.Request) (int, bool) { return -1, previousRequest(r) })
 				got := readLog(t, dir, "p0", "c")
@@ -100,14 +87,7 @@ func TestBreakAfterProbeOfOtherWritesThenFullAgain(t *testing.T) {
 				}
 				return
 			}
-			sec := time.Now().Add(-time.Minute).Truncate(time.Second)
-			srv.Append("default", "p0", "c",
-				logserver.Entry{Time: sec.Add(100 * time.Millisecond), Text: "x"},
-				logserver.Entry{Time: sec.Add(300 * time.Millisecond), Text: "n-1"})
-			dir := t.TempDir()
-			if res := exportOnce(t, srv, dir, Options{}, nil); res.Err != nil || res.Lines != 2 {
-				t.Fatalf("first export: %d lines, err %v", res.Lines, res.Err)
-			}
+			srv, dir, _ := storedXN1(t)
 			srv.Rotate("default", "p0", "c")
 			var rule logRule
 			var gaps []Gap

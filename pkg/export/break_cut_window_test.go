@@ -77,10 +77,7 @@ func TestFinishedCutInsideWindow(t *testing.T) {
 				logserver.Entry{Time: clock.Add(3 * time.Millisecond), Text: "c-3"})
 			*clock = clock.Add(2 * time.Second)
 			srv.Terminate("default", "p0", "c", 0)
-			dir := t.TempDir()
-			if res, _ := exportShort(t, srv, dir, Options{}, func(int) int { return -1 }); res.Err != nil || res.Lines != 3 {
-				t.Fatalf("first run: %d lines, %v", res.Lines, res.Err)
-			}
+			dir := firstShortRun(t, srv, 3)
 			res, _ := exportShort(t, srv, dir, Options{}, func(n int) int {
 				if n <= len(tt.cuts) {
 					return tt.cuts[n-1]
@@ -120,16 +117,7 @@ func TestFinishedCutInsideWindow(t *testing.T) {
 // the container was asked for on every run. Two looks of one run that serve the same bytes
 // confirm its end; the run after asks for nothing.
 func TestFinishedStaleAfterRotationConfirmed(t *testing.T) {
-	srv, clock := clockedServer(t)
-	second := clock.Truncate(time.Second)
-	srv.Append("default", "p0", "c",
-		logserver.Entry{Time: second.Add(100 * time.Millisecond), Text: "a-1"},
-		logserver.Entry{Time: second.Add(500 * time.Millisecond), Text: "b-2"})
-	*clock = second.Add(600 * time.Millisecond)
-	dir := t.TempDir()
-	if res, _ := exportShort(t, srv, dir, Options{}, func(int) int { return -1 }); res.Err != nil || res.Lines != 2 {
-		t.Fatalf("first run: %d lines, %v", res.Lines, res.Err)
-	}
+	srv, clock, second, dir := storedAB(t)
 	srv.Rotate("default", "p0", "c")
 	c := second.Add(300 * time.Millisecond)
 	srv.Append("default", "p0", "c", logserver.Entry{Time: c, Text: "c-3", Stream: "stderr"})

@@ -6,15 +6,12 @@ package export
 // and a gap clamped to end where it started covered none of the lines it lost (gapTo).
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -355,10 +352,7 @@ func TestBreakClocksReplacedPodSkewedNodeGap(t *testing.T) {
 	x := clock.Truncate(time.Second)
 	srv.Append("default", "p0", "c", logserver.Entry{Time: x.Add(100 * time.Millisecond), Text: "a-1"})
 	*clock = x.Add(200 * time.Millisecond)
-	dir := t.TempDir()
-	if res, _ := exportShortAt(t, srv, dir, Options{}, nil, nil); res.Err != nil || res.Lines != 1 {
-		t.Fatalf("first run: %d lines, %v", res.Lines, res.Err)
-	}
+	dir := firstShortRun(t, srv, 1)
 	a2 := x.Add(1500 * time.Millisecond)
 	srv.Append("default", "p0", "c", logserver.Entry{Time: a2, Text: "a-2"})
 	// Replaced; the new pod's node is 3s behind.
@@ -404,16 +398,7 @@ func TestBreakClocksProveGapClampedAfterClockStep(t *testing.T) {
 	*clock = x.Add(6 * time.Second)
 	srv.Restart("default", "p0", "c")
 	srv.Append("default", "p0", "c", logserver.Entry{Time: x.Add(6200 * time.Millisecond), Text: "c-1"})
-	var once sync.Once
-	e, d := breakExporter(t, srv, dir, Options{}, func(r *http.Request) {
-		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/pods/p0") {
-			once.Do(func() { srv.Delete("default", "p0") })
-		}
-	})
-	res := e.Export(context.Background(), tgt)
-	if err := d.Close(); err != nil {
-		t.Fatal(err)
-	}
+	res := exportDeletingPod(t, srv, dir, tgt)
 	gaps := storedGapsOf(t, dir)
 	t.Logf("err %v, lines %d, gaps %v; file %q", res.Err, res.Lines, gapsString(gaps), readLog(t, dir, "p0", "c"))
 	if !strings.Contains(readLog(t, dir, "p0", "c"), "b-1") && !covered(b1, gaps) {
@@ -428,15 +413,7 @@ func TestBreakClocksProveGapClampedAfterClockStep(t *testing.T) {
 func TestBreakClocksStaleThenHeldThenStale(t *testing.T) {
 	srv, dir, _, d4 := review19Rotated(t, 0)
 	line := len("2006-01-02T15:04:05.000000000Z ") + len("c-3\n")
-	res, _ := exportShortAt(t, srv, dir, Options{}, nil, func(n int) int {
-		switch n {
-		case 2, 4:
-			return line
-		case 3:
-			return line + len("2006-01-02T15:04:05.000000000Z ") + 2
-		}
-		return -1
-	})
+	res, _ := exportShortAt(t, srv, dir, Options{}, nil, cutLooks(map[int]int{2: line, 3: line + len("2006-01-02T15:04:05.000000000Z ") + 2, 4: line}))
 	cp := storedCheckpointOf(t, dir)
 	t.Logf("run 2: lines %d gaps %v err %v; Complete=%q Confirmed=%v After=%v", res.Lines, res.Gaps, res.Err, cp.Complete, cp.Confirmed, cp.After)
 	if cp.Confirmed && !strings.Contains(readLog(t, dir, "p0", "c"), "d-4") {

@@ -6,10 +6,7 @@ package export
 // others held, and are kept as cases the model does not generate.
 
 import (
-	"context"
-	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,16 +18,7 @@ import (
 // timestamp (the reason gapFrom exists, at the other end of the gap). A gap that ended at F's
 // timestamp left L, lost, outside every reported gap: it ends at the end of F's second.
 func TestBreakReview19RotationGapEndMissesBackwardLine(t *testing.T) {
-	srv, clock := clockedServer(t)
-	x := clock.Truncate(time.Second)
-	srv.Append("default", "p0", "c",
-		logserver.Entry{Time: x.Add(100 * time.Millisecond), Text: "a-1"},
-		logserver.Entry{Time: x.Add(500 * time.Millisecond), Text: "b-2"})
-	*clock = x.Add(600 * time.Millisecond)
-	dir := t.TempDir()
-	if res, _ := exportShortAt(t, srv, dir, Options{}, nil, nil); res.Err != nil || res.Lines != 2 {
-		t.Fatalf("first run: %d lines, %v", res.Lines, res.Err)
-	}
+	srv, clock, x, dir := storedAB(t)
 	l := x.Add(1350 * time.Millisecond)
 	f := x.Add(1300 * time.Millisecond)
 	srv.Append("default", "p0", "c", logserver.Entry{Time: l, Text: "L-lost", Stream: "stderr"})
@@ -58,25 +46,13 @@ func TestBreakReview19ProveGapFromAfterTo(t *testing.T) {
 		logserver.Entry{Time: x.Add(100 * time.Millisecond), Text: "a-1"},
 		logserver.Entry{Time: x.Add(10 * time.Second), Text: "a-2"})
 	*clock = x.Add(10*time.Second + 500*time.Millisecond)
-	dir := t.TempDir()
-	if res, _ := exportShortAt(t, srv, dir, Options{}, nil, nil); res.Err != nil || res.Lines != 2 {
-		t.Fatalf("first run: %d lines, %v", res.Lines, res.Err)
-	}
+	dir := firstShortRun(t, srv, 2)
 	// The node's clock steps back 5s; the container restarts.
 	*clock = x.Add(5 * time.Second)
 	srv.Restart("default", "p0", "c")
 	srv.Append("default", "p0", "c", logserver.Entry{Time: x.Add(6 * time.Second), Text: "b-1"})
 	tgt := breakTarget(t, srv, "p0", "c")
-	var once sync.Once
-	e, d := breakExporter(t, srv, dir, Options{}, func(r *http.Request) {
-		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/pods/p0") {
-			once.Do(func() { srv.Delete("default", "p0") })
-		}
-	})
-	res := e.Export(context.Background(), tgt)
-	if err := d.Close(); err != nil {
-		t.Fatal(err)
-	}
+	res := exportDeletingPod(t, srv, dir, tgt)
 	t.Logf("result err %v, lines %d, gaps %v; file %q", res.Err, res.Lines, res.Gaps, readLog(t, dir, "p0", "c"))
 	for _, g := range res.Gaps {
 		if g.To != nil && !g.From.IsZero() && g.From.After(*g.To) {
@@ -95,10 +71,7 @@ func TestBreakReview19CutInsideWindowThenLogs(t *testing.T) {
 		logserver.Entry{Time: x.Add(200 * time.Millisecond), Text: "a-2", Stream: "stderr"},
 		logserver.Entry{Time: x.Add(150 * time.Millisecond), Text: "a-3"})
 	*clock = x.Add(300 * time.Millisecond)
-	dir := t.TempDir()
-	if res, _ := exportShortAt(t, srv, dir, Options{}, nil, nil); res.Err != nil || res.Lines != 3 {
-		t.Fatalf("first run: %d lines, %v", res.Lines, res.Err)
-	}
+	dir := firstShortRun(t, srv, 3)
 	line := len("2006-01-02T15:04:05.000000000Z ") + len("a-1\n")
 	for _, cut := range []int{0, 5, line, line + 3, 2 * line} {
 		srv.Append("default", "p0", "c", logserver.Entry{Time: clock.Add(10 * time.Millisecond), Text: "pre"})
@@ -108,12 +81,7 @@ func TestBreakReview19CutInsideWindowThenLogs(t *testing.T) {
 				srv.Append("default", "p0", "c", logserver.Entry{Time: clock.Add(10 * time.Millisecond), Text: "between"})
 				*clock = clock.Add(20 * time.Millisecond)
 			}
-		}, func(n int) int {
-			if n == 1 {
-				return cut
-			}
-			return -1
-		})
+		}, cutLooks(map[int]int{1: cut}))
 		if res.Err != nil {
 			t.Fatalf("cut %d: %v", cut, res.Err)
 		}
@@ -151,10 +119,7 @@ func TestBreakReview19CutInsideWindowThenRestart(t *testing.T) {
 				logserver.Entry{Time: x.Add(200 * time.Millisecond), Text: "a-2"},
 				logserver.Entry{Time: x.Add(300 * time.Millisecond), Text: "a-3"})
 			*clock = x.Add(400 * time.Millisecond)
-			dir := t.TempDir()
-			if res, _ := exportShortAt(t, srv, dir, Options{}, nil, nil); res.Err != nil || res.Lines != 3 {
-				t.Fatalf("first run: %d lines, %v", res.Lines, res.Err)
-			}
+			dir := firstShortRun(t, srv, 3)
 			srv.Append("default", "p0", "c", logserver.Entry{Time: x.Add(500 * time.Millisecond), Text: "a-4"})
 			*clock = x.Add(2 * time.Second)
 			res, _ := exportShortAt(t, srv, dir, Options{}, func(n int) {
@@ -165,12 +130,7 @@ func TestBreakReview19CutInsideWindowThenRestart(t *testing.T) {
 						srv.Append("default", "p0", "c", logserver.Entry{Time: *clock, Text: "b-1"})
 					}
 				}
-			}, func(n int) int {
-				if n == 1 {
-					return tc.cut
-				}
-				return -1
-			})
+			}, cutLooks(map[int]int{1: tc.cut}))
 			t.Logf("run 2: lines %d gaps %v err %v", res.Lines, res.Gaps, res.Err)
 			for i := 0; i < 2; i++ {
 				res, _ = exportShortAt(t, srv, dir, Options{}, nil, nil)
@@ -192,16 +152,7 @@ func TestBreakReview19CutInsideWindowThenRestart(t *testing.T) {
 // it wrote nothing (window unknown, After). Returns the server, dir, clock and d-4's time.
 func review19Rotated(t *testing.T, cutRun2 int) (*logserver.Server, string, *time.Time, time.Time) {
 	t.Helper()
-	srv, clock := clockedServer(t)
-	x := clock.Truncate(time.Second)
-	srv.Append("default", "p0", "c",
-		logserver.Entry{Time: x.Add(100 * time.Millisecond), Text: "a-1"},
-		logserver.Entry{Time: x.Add(500 * time.Millisecond), Text: "b-2"})
-	*clock = x.Add(600 * time.Millisecond)
-	dir := t.TempDir()
-	if res, _ := exportShortAt(t, srv, dir, Options{}, nil, nil); res.Err != nil || res.Lines != 2 {
-		t.Fatalf("first run: %d lines, %v", res.Lines, res.Err)
-	}
+	srv, clock, x, dir := storedAB(t)
 	srv.Rotate("default", "p0", "c")
 	d4 := x.Add(1200 * time.Millisecond)
 	srv.Append("default", "p0", "c",
@@ -249,17 +200,7 @@ func TestBreakReview19StaleEndRestartBetweenLooks(t *testing.T) {
 			srv, dir, clock, _ := review19Rotated(t, 0)
 			line := len("2006-01-02T15:04:05.000000000Z ") + len("c-3\n")
 			// Run 2: looks cut after c-3, at different bytes, so nothing is confirmed; After mode.
-			res, _ := exportShortAt(t, srv, dir, Options{}, nil, func(n int) int {
-				switch n {
-				case 2:
-					return line
-				case 3:
-					return line + 1
-				case 4:
-					return line + 2
-				}
-				return -1
-			})
+			res, _ := exportShortAt(t, srv, dir, Options{}, nil, cutLooks(map[int]int{2: line, 3: line + 1, 4: line + 2}))
 			cp := storedCheckpointOf(t, dir)
 			t.Logf("run 2: lines %d gaps %v err %v; cp Complete=%q Confirmed=%v After=%v", res.Lines, res.Gaps, res.Err, cp.Complete, cp.Confirmed, cp.After)
 			// Run 3: cut at look 1 (after c-3); restart before look 2.
@@ -271,12 +212,7 @@ func TestBreakReview19StaleEndRestartBetweenLooks(t *testing.T) {
 						srv.Append("default", "p0", "c", logserver.Entry{Time: *clock, Text: "b-1"})
 					}
 				}
-			}, func(n int) int {
-				if n == 1 {
-					return line
-				}
-				return -1
-			})
+			}, cutLooks(map[int]int{1: line}))
 			cp = storedCheckpointOf(t, dir)
 			t.Logf("run 3: lines %d gaps %v err %v; cp Instance=%q Complete=%q Confirmed=%v After=%v", res.Lines, res.Gaps, res.Err, cp.Instance, cp.Complete, cp.Confirmed, cp.After)
 			for i := 0; i < 2; i++ {
@@ -311,22 +247,14 @@ func TestBreakReview19CutInsideTailAndPartials(t *testing.T) {
 			logserver.Entry{Time: x.Add(350 * time.Millisecond), Text: "-end"},
 			logserver.Entry{Time: x.Add(400 * time.Millisecond), Text: "a-3"})
 		*clock = x.Add(500 * time.Millisecond)
-		dir := t.TempDir()
-		if res, _ := exportShortAt(t, srv, dir, Options{}, nil, nil); res.Err != nil || res.Lines != 3 {
-			t.Fatalf("first run: %d lines, %v", res.Lines, res.Err)
-		}
+		dir := firstShortRun(t, srv, 3)
 		appended := false
 		res, _ := exportShortAt(t, srv, dir, Options{}, func(n int) {
 			if n == 2 {
 				appended = true
 				srv.Append("default", "p0", "c", logserver.Entry{Time: x.Add(600 * time.Millisecond), Text: "between"})
 			}
-		}, func(n int) int {
-			if n == 1 {
-				return cut
-			}
-			return -1
-		})
+		}, cutLooks(map[int]int{1: cut}))
 		if res.Err != nil {
 			t.Fatalf("cut %d: %v", cut, res.Err)
 		}
@@ -359,19 +287,8 @@ func TestBreakReview19FinishedPartialLastCut(t *testing.T) {
 			logserver.Entry{Time: x.Add(350 * time.Millisecond), Text: "-end"})
 		*clock = x.Add(2 * time.Second)
 		srv.Terminate("default", "p0", "c", 0)
-		dir := t.TempDir()
-		if res, _ := exportShortAt(t, srv, dir, Options{}, nil, nil); res.Err != nil || res.Lines != 2 {
-			t.Fatalf("first run: %d lines, %v", res.Lines, res.Err)
-		}
-		res, _ := exportShortAt(t, srv, dir, Options{}, nil, func(n int) int {
-			switch n {
-			case 1:
-				return cut
-			case 2:
-				return cut + 3
-			}
-			return -1
-		})
+		dir := firstShortRun(t, srv, 2)
+		res, _ := exportShortAt(t, srv, dir, Options{}, nil, cutLooks(map[int]int{1: cut, 2: cut + 3}))
 		_, requests := exportShortAt(t, srv, dir, Options{}, nil, nil)
 		want := "a-1\nL-" + big + "-end\n"
 		if got := readLog(t, dir, "p0", "c"); got != want || len(res.Gaps) > 0 {
@@ -394,10 +311,7 @@ func TestBreakReview19KeptCompleteThenRestart(t *testing.T) {
 		logserver.Entry{Time: x.Add(200 * time.Millisecond), Text: "a-2"})
 	*clock = x.Add(2 * time.Second)
 	srv.Terminate("default", "p0", "c", 0)
-	dir := t.TempDir()
-	if res, _ := exportShortAt(t, srv, dir, Options{}, nil, nil); res.Err != nil || res.Lines != 2 {
-		t.Fatalf("first run: %d lines, %v", res.Lines, res.Err)
-	}
+	dir := firstShortRun(t, srv, 2)
 	before := *storedCheckpointOf(t, dir)
 	*clock = x.Add(3 * time.Second)
 	srv.Restart("default", "p0", "c")

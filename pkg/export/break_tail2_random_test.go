@@ -45,8 +45,7 @@ func TestBreakTail2RandomAgainstNoTail(t *testing.T) {
 
 func tail2Sequence(t *testing.T, cfg tail2Cfg, seed int64) string {
 	rng := rand.New(rand.NewSource(seed))
-	clk := time.Now().Add(-2 * time.Minute).Truncate(time.Second)
-	var last time.Time
+	gen := &randEntries{rng: rng, clk: time.Now().Add(-2 * time.Minute).Truncate(time.Second), identical: cfg.identical}
 	srv := logserver.New(t)
 	defer srv.Close()
 	srv.NodeClock = func() time.Time { return time.Now().Add(-30 * time.Minute) }
@@ -70,37 +69,20 @@ func tail2Sequence(t *testing.T, cfg tail2Cfg, seed int64) string {
 		}
 	}
 	running := true
-	texts := []string{"a", "b", "ab", ""}
 	appendEntries := func() {
 		n := 1 + rng.Intn(4)
 		if cfg.bursts && rng.Intn(4) == 0 {
 			n = 10 + rng.Intn(60)
 		}
-		var es []logserver.Entry
-		open := pending != ""
-		for range n {
-			e := logserver.Entry{Stream: "stdout"}
-			if rng.Intn(10) < 3 {
-				e.Stream = "stderr"
+		es := gen.entries(n, func(e *logserver.Entry, drawn []logserver.Entry) {
+			open := pending != ""
+			if len(drawn) > 0 {
+				open = drawn[len(drawn)-1].Partial
 			}
-			e.Text = texts[rng.Intn(len(texts))]
-			if e.Text != "" && rng.Intn(4) == 0 {
-				e.Partial = true
+			if cfg.back > 0 && rng.Intn(3) == 0 && (!cfg.wholeBack || pending == "" && !e.Partial && !open) {
+				e.Time = gen.clk.Add(-time.Duration(rng.Int63n(int64(cfg.back))))
 			}
-			if cfg.identical && !last.IsZero() && rng.Intn(3) == 0 {
-				e.Time = last
-			} else {
-				steps := []time.Duration{1, time.Microsecond, time.Millisecond, 300 * time.Millisecond, 1100 * time.Millisecond}
-				clk = clk.Add(time.Duration(1 + rng.Int63n(int64(steps[rng.Intn(len(steps))]))))
-				e.Time = clk
-				if cfg.back > 0 && rng.Intn(3) == 0 && (!cfg.wholeBack || pending == "" && !e.Partial && !open) {
-					e.Time = clk.Add(-time.Duration(rng.Int63n(int64(cfg.back))))
-				}
-			}
-			last = e.Time
-			es = append(es, e)
-			open = e.Partial
-		}
+		})
 		srv.Append("default", "p0", "c", es...)
 		for _, e := range es {
 			pending += e.Text
@@ -109,26 +91,7 @@ func tail2Sequence(t *testing.T, cfg tail2Cfg, seed int64) string {
 				pending = ""
 			}
 		}
-		var b strings.Builder
-		for _, e := range es {
-			tag := "F"
-			if e.Partial {
-				tag = "P"
-			}
-			fmt.Fprintf(&b, " [%s %s %s %q]", e.Time.Format("05.000000000"), e.Stream[3:], tag, e.Text)
-		}
-		log = append(log, "append"+b.String())
-	}
-	gapsOf := func(res Result) string {
-		var s []string
-		for _, g := range res.Gaps {
-			to := "open"
-			if g.To != nil {
-				to = g.To.Format("15:04:05.000000000")
-			}
-			s = append(s, g.From.Format("15:04:05.000000000")+".."+to)
-		}
-		return strings.Join(s, ",")
+		log = append(log, appendedLine(es))
 	}
 	compare := func(step int) string {
 		if cfg.vary {
@@ -137,7 +100,7 @@ func tail2Sequence(t *testing.T, cfg tail2Cfg, seed int64) string {
 		resA := tailRun(t, srv, dirA, Options{ResumeTail: tail, Timestamps: cfg.stamps})
 		resB := tailRun(t, srv, dirB, Options{ResumeTail: -1, Timestamps: cfg.stamps})
 		fa, fb := readLog(t, dirA, "p0", "c"), readLog(t, dirB, "p0", "c")
-		ga, gb := gapsOf(resA), gapsOf(resB)
+		ga, gb := gapSpans(resA), gapSpans(resB)
 		log = append(log, fmt.Sprintf("export: tail %d err=%v gaps=[%s]; no tail err=%v gaps=[%s]", tail, resA.Err, ga, resB.Err, gb))
 		bad := ""
 		if os.Getenv("BREAK_TAIL2_STRICT") != "" {
@@ -196,13 +159,13 @@ func tail2Sequence(t *testing.T, cfg tail2Cfg, seed int64) string {
 			flush()
 			log = append(log, "rotate")
 		case k == 14:
-			clk = clk.Add(time.Duration(rng.Int63n(int64(time.Second))))
+			gen.clk = gen.clk.Add(time.Duration(rng.Int63n(int64(time.Second))))
 			srv.Restart("default", "p0", "c")
 			flush()
 			running = true
 			log = append(log, "restart")
 		case k == 15 && running:
-			clk = clk.Add(time.Duration(rng.Int63n(int64(time.Second))))
+			gen.clk = gen.clk.Add(time.Duration(rng.Int63n(int64(time.Second))))
 			srv.Terminate("default", "p0", "c", 0)
 			flush()
 			running = false

@@ -32,24 +32,18 @@ func oldLines(l *tailLog, S time.Time, n int) {
 func TestBreakTail2LineBegunBeforeSinceAfterWindow(t *testing.T) {
 	for _, tail := range []int64{-1, 4, 5, 8} {
 		t.Run(fmt.Sprint("tail ", tail), func(t *testing.T) {
-			srv := logserver.New(t)
-			defer srv.Close()
-			srv.AddPod("default", "p0", "c")
-			l := &tailLog{srv: srv}
+			l := newTailLog(t)
 			S := time.Now().Add(-time.Minute).Truncate(time.Second)
 			oldLines(l, S, 3)
 			l.add(logserver.Entry{Time: S.Add(300 * time.Microsecond), Stream: "stderr", Text: "w"})
-			dir := t.TempDir()
-			if res := tailRun(t, srv, dir, Options{ResumeTail: tail}); res.Err != nil {
-				t.Fatal(res.Err)
-			}
+			dir := l.stored(t, Options{ResumeTail: tail})
 			l.add(logserver.Entry{Time: S.Add(-200 * time.Microsecond), Partial: true, Text: "a"},
 				logserver.Entry{Time: S.Add(400 * time.Microsecond), Text: "b"},
 				logserver.Entry{Time: S.Add(2 * time.Second), Text: "next"})
 			var errs []error
 			var gaps []Gap
 			for range 3 {
-				res := tailRun(t, srv, dir, Options{ResumeTail: tail})
+				res := tailRun(t, l.srv, dir, Options{ResumeTail: tail})
 				if res.Err != nil {
 					errs = append(errs, res.Err)
 				}
@@ -90,31 +84,17 @@ func TestBreakTail2CutRunningAtEveryByte(t *testing.T) {
 			for cut := int64(0); cut < 330; cut += 7 {
 				name := fmt.Sprintf("tail %d cut %d toEnd %v", tail, cut, toEnd)
 				t.Run(name, func(t *testing.T) {
-					srv := logserver.New(t)
-					defer srv.Close()
-					srv.AddPod("default", "p0", "c")
-					srv.Append("default", "p0", "c", window...)
-					dir := t.TempDir()
-					if res := tailRun(t, srv, dir, Options{ResumeTail: tail}); res.Err != nil {
-						t.Fatal(res.Err)
-					}
-					srv.Append("default", "p0", "c", fresh...)
-					cuts := 0
-					srv.ShortenLogsFrom("", func(_, _ string, o *corev1.PodLogOptions) (int64, bool) {
-						if o.TailLines != nil && cuts == 0 {
-							cuts++
-							return cut, toEnd
-						}
-						return -1, false
-					})
-					res := tailRun(t, srv, dir, Options{ResumeTail: tail})
-					srv.ShortenLogsFrom("", nil)
-					if cuts == 0 {
+					l := newTailLog(t)
+					l.add(window...)
+					dir := l.stored(t, Options{ResumeTail: tail})
+					l.add(fresh...)
+					res, asked := cutTailRun(t, l.srv, dir, Options{ResumeTail: tail}, cut, toEnd)
+					if !asked {
 						t.Fatal("no tail asked for")
 					}
 					gaps := append([]Gap(nil), res.Gaps...)
 					for range 2 {
-						r := tailRun(t, srv, dir, Options{ResumeTail: tail})
+						r := tailRun(t, l.srv, dir, Options{ResumeTail: tail})
 						gaps = append(gaps, r.Gaps...)
 						if r.Err != nil {
 							t.Errorf("run after the cut: %v", r.Err)
@@ -139,18 +119,14 @@ func TestBreakTail2RestartBeforeTailRequest(t *testing.T) {
 	for _, tail := range []int64{-1, 3, 5, 8} {
 		for _, bOld := range []bool{false, true} {
 			t.Run(fmt.Sprintf("tail %d B stamped old %v", tail, bOld), func(t *testing.T) {
-				srv := logserver.New(t)
-				defer srv.Close()
-				srv.AddPod("default", "p0", "c")
+				l := newTailLog(t)
+				srv := l.srv
 				S := time.Now().Add(-time.Minute).Truncate(time.Second)
 				for i := range 3 {
-					srv.Append("default", "p0", "c", logserver.Entry{Time: S.Add(-time.Duration(5-i) * time.Second), Text: fmt.Sprint("old-", i)})
+					l.add(logserver.Entry{Time: S.Add(-time.Duration(5-i) * time.Second), Text: fmt.Sprint("old-", i)})
 				}
-				srv.Append("default", "p0", "c", logserver.Entry{Time: S.Add(100 * time.Millisecond), Text: "w"})
-				dir := t.TempDir()
-				if res := tailRun(t, srv, dir, Options{ResumeTail: tail}); res.Err != nil {
-					t.Fatal(res.Err)
-				}
+				l.add(logserver.Entry{Time: S.Add(100 * time.Millisecond), Text: "w"})
+				dir := l.stored(t, Options{ResumeTail: tail})
 				srv.Append("default", "p0", "c", logserver.Entry{Time: S.Add(300 * time.Millisecond), Text: "a-new"})
 				done := false
 				srv.OnLogRequest(func(_, _ string, o *corev1.PodLogOptions) {
@@ -194,23 +170,17 @@ func TestBreakTail2RestartBeforeTailRequest(t *testing.T) {
 func TestBreakTail2TailBetweenWindowLines(t *testing.T) {
 	for _, tail := range []int64{-1, 8} {
 		t.Run(fmt.Sprint("tail ", tail), func(t *testing.T) {
-			srv := logserver.New(t)
-			defer srv.Close()
-			srv.AddPod("default", "p0", "c")
-			l := &tailLog{srv: srv}
+			l := newTailLog(t)
 			S := time.Now().Add(-time.Minute).Truncate(time.Second)
 			oldLines(l, S, 3)
 			l.add(logserver.Entry{Time: S.Add(100 * time.Microsecond), Stream: "stderr", Text: "w1"},
 				logserver.Entry{Time: S.Add(-100 * time.Microsecond), Partial: true, Text: "a"},
 				logserver.Entry{Time: S.Add(200 * time.Microsecond), Text: "b"},
 				logserver.Entry{Time: S.Add(300 * time.Microsecond), Stream: "stderr", Text: "w2"})
-			dir := t.TempDir()
-			if res := tailRun(t, srv, dir, Options{ResumeTail: tail}); res.Err != nil {
-				t.Fatal(res.Err)
-			}
+			dir := l.stored(t, Options{ResumeTail: tail})
 			l.add(logserver.Entry{Time: S.Add(2 * time.Second), Text: "next"})
 			for run := range 3 {
-				res := tailRun(t, srv, dir, Options{ResumeTail: tail})
+				res := tailRun(t, l.srv, dir, Options{ResumeTail: tail})
 				if res.Err != nil {
 					t.Errorf("run %d: %v", run+2, res.Err)
 				}

@@ -4,11 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
-
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/logexport/kubectl-logexport/test/logserver"
 )
@@ -22,10 +19,7 @@ import (
 func TestBreakTailTwoLeadingTailsAcrossTheSecond(t *testing.T) {
 	for _, tail := range []int64{-1, 3, 4, 5} {
 		t.Run(fmt.Sprint("tail ", tail), func(t *testing.T) {
-			srv := logserver.New(t)
-			defer srv.Close()
-			srv.AddPod("default", "p0", "c")
-			l := &tailLog{srv: srv}
+			l := newTailLog(t)
 			S := time.Now().Add(-time.Minute).Truncate(time.Second)
 			l.add(logserver.Entry{Time: S.Add(-500 * time.Millisecond), Text: "old"},
 				logserver.Entry{Time: S.Add(-400 * time.Microsecond), Partial: true, Text: "a"},
@@ -33,19 +27,11 @@ func TestBreakTailTwoLeadingTailsAcrossTheSecond(t *testing.T) {
 				logserver.Entry{Time: S.Add(-200 * time.Microsecond), Stream: "stderr", Partial: true, Text: "c"},
 				logserver.Entry{Time: S.Add(300 * time.Microsecond), Stream: "stderr", Text: "d"},
 				logserver.Entry{Time: S.Add(time.Millisecond), Text: "w"})
-			dir := t.TempDir()
-			if res := tailRun(t, srv, dir, Options{ResumeTail: tail}); res.Err != nil {
-				t.Fatal(res.Err)
-			}
-			l.add(logserver.Entry{Time: S.Add(2 * time.Second), Text: "next"})
-			res := tailRun(t, srv, dir, Options{ResumeTail: tail})
-			if res.Err != nil {
-				t.Fatal(res.Err)
-			}
+			res, got := l.resume(t, Options{ResumeTail: tail}, logserver.Entry{Time: S.Add(2 * time.Second), Text: "next"})
 			if len(res.Gaps) > 0 {
 				t.Errorf("gaps %v, want none (nothing was lost)", res.Gaps)
 			}
-			checkFile(t, readLog(t, dir, "p0", "c"), l.file())
+			checkFile(t, got, l.file())
 		})
 	}
 }
@@ -55,23 +41,16 @@ func TestBreakTailTwoLeadingTailsAcrossTheSecond(t *testing.T) {
 func TestBreakTailStoppedLastLineWithoutNewline(t *testing.T) {
 	for tail := int64(-1); tail <= 7; tail++ {
 		t.Run(fmt.Sprint("tail ", tail), func(t *testing.T) {
-			srv := logserver.New(t)
-			defer srv.Close()
-			srv.AddPod("default", "p0", "c")
+			l := newTailLog(t)
 			S := time.Now().Add(-time.Minute).Truncate(time.Second)
-			srv.Append("default", "p0", "c",
-				logserver.Entry{Time: S.Add(100 * time.Millisecond), Text: "w1"},
+			l.add(logserver.Entry{Time: S.Add(100 * time.Millisecond), Text: "w1"},
 				logserver.Entry{Time: S.Add(200 * time.Millisecond), Text: "w2"})
-			dir := t.TempDir()
-			if res := tailRun(t, srv, dir, Options{ResumeTail: tail}); res.Err != nil {
-				t.Fatal(res.Err)
-			}
-			srv.Append("default", "p0", "c",
-				logserver.Entry{Time: S.Add(300 * time.Millisecond), Partial: true, Text: "x"},
+			dir := l.stored(t, Options{ResumeTail: tail})
+			l.add(logserver.Entry{Time: S.Add(300 * time.Millisecond), Partial: true, Text: "x"},
 				logserver.Entry{Time: S.Add(400 * time.Millisecond), Partial: true, Text: "y"})
-			srv.Terminate("default", "p0", "c", 0)
+			l.srv.Terminate("default", "p0", "c", 0)
 			for i := range 4 {
-				res := tailRun(t, srv, dir, Options{ResumeTail: tail})
+				res := tailRun(t, l.srv, dir, Options{ResumeTail: tail})
 				if res.Err != nil || len(res.Gaps) > 0 {
 					t.Fatalf("run %d: err %v, gaps %v", i, res.Err, res.Gaps)
 				}
@@ -99,28 +78,15 @@ func TestBreakTailCutAtEveryByte(t *testing.T) {
 	for _, tail := range []int64{2, 3, 4, 5, 6} {
 		for cut := int64(0); cut < 200; cut += 3 {
 			t.Run(fmt.Sprintf("tail %d cut %d", tail, cut), func(t *testing.T) {
-				srv := logserver.New(t)
-				defer srv.Close()
-				srv.AddPod("default", "p0", "c")
-				srv.Append("default", "p0", "c", window...)
-				dir := t.TempDir()
-				if res := tailRun(t, srv, dir, Options{ResumeTail: tail}); res.Err != nil {
-					t.Fatal(res.Err)
-				}
-				srv.Append("default", "p0", "c", fresh...)
+				l := newTailLog(t)
+				srv := l.srv
+				l.add(window...)
+				dir := l.stored(t, Options{ResumeTail: tail})
+				l.add(fresh...)
 				srv.Terminate("default", "p0", "c", 0)
 				// Cut the next run's first tail response (two cut alike at a partial last line
 				// are taken as its end, tail or not).
-				cuts := 0
-				srv.ShortenLogsFrom("", func(_, _ string, o *corev1.PodLogOptions) (int64, bool) {
-					if o.TailLines != nil && cuts == 0 {
-						cuts++
-						return cut, false
-					}
-					return -1, false
-				})
-				res := tailRun(t, srv, dir, Options{ResumeTail: tail})
-				srv.ShortenLogsFrom("", nil)
+				res, _ := cutTailRun(t, srv, dir, Options{ResumeTail: tail}, cut, false)
 				var gaps []Gap
 				gaps = append(gaps, res.Gaps...)
 				for range 3 {
@@ -134,7 +100,6 @@ func TestBreakTailCutAtEveryByte(t *testing.T) {
 				if got != want {
 					t.Errorf("file %q, want %q (cut run: err %v)", got, want, res.Err)
 				}
-				_ = strings.Count
 			})
 		}
 	}
@@ -151,20 +116,15 @@ func TestBreakTailTruncatedLastEntry(t *testing.T) {
 	for _, tail := range []int64{-1, 2, 3, 4, 10} {
 		t.Run(fmt.Sprint("tail ", tail), func(t *testing.T) {
 			mine := t.TempDir()
-			srv := logserver.New(t)
-			defer srv.Close()
-			srv.AddPod("default", "p0", "c")
+			l := newTailLog(t)
+			srv := l.srv
 			S := time.Now().Add(-time.Minute).Truncate(time.Second)
 			for i := range 5 {
-				srv.Append("default", "p0", "c", logserver.Entry{Time: S.Add(-time.Duration(5-i) * time.Second), Text: fmt.Sprint("old-", i)})
+				l.add(logserver.Entry{Time: S.Add(-time.Duration(5-i) * time.Second), Text: fmt.Sprint("old-", i)})
 			}
-			srv.Append("default", "p0", "c",
-				logserver.Entry{Time: S.Add(100 * time.Millisecond), Text: "w1"},
+			l.add(logserver.Entry{Time: S.Add(100 * time.Millisecond), Text: "w1"},
 				logserver.Entry{Time: S.Add(200 * time.Millisecond), Text: "w2"})
-			dir := t.TempDir()
-			if res := tailRun(t, srv, dir, Options{ResumeTail: tail}); res.Err != nil {
-				t.Fatal(res.Err)
-			}
+			dir := l.stored(t, Options{ResumeTail: tail})
 			// The server's files are in a sibling of this test's temporary directory.
 			files, _ := filepath.Glob(filepath.Join(filepath.Dir(mine), "*", "pods", "default_p0_*", "c", "0.log"))
 			if len(files) != 1 {

@@ -76,18 +76,81 @@ func runTailConfigs[C any](t *testing.T, cfgs map[string]C, run func(cfg C, seed
 	}
 }
 
+// randEntries draws the entries both randomized comparisons append: stdout or stderr, short
+// texts, some partial, stamped by a clock that steps by a nanosecond to over a second, or (if
+// identical) often with the previous entry's timestamp.
+type randEntries struct {
+	rng       *rand.Rand
+	clk       time.Time // the newest step; the node clock of tailSequence's server
+	last      time.Time
+	identical bool
+}
+
+// entries draws n entries. back may stamp an entry back from clk after a step; it is given the
+// entries drawn before it in this call, and its draws from rng are part of the sequence.
+func (g *randEntries) entries(n int, back func(e *logserver.Entry, drawn []logserver.Entry)) []logserver.Entry {
+	texts := []string{"a", "b", "ab", ""}
+	var es []logserver.Entry
+	for range n {
+		e := logserver.Entry{Stream: "stdout"}
+		if g.rng.Intn(10) < 3 {
+			e.Stream = "stderr"
+		}
+		e.Text = texts[g.rng.Intn(len(texts))]
+		if e.Text != "" && g.rng.Intn(4) == 0 {
+			e.Partial = true
+		}
+		if g.identical && !g.last.IsZero() && g.rng.Intn(3) == 0 {
+			e.Time = g.last
+		} else {
+			steps := []time.Duration{1, time.Microsecond, time.Millisecond, 300 * time.Millisecond, 1100 * time.Millisecond}
+			g.clk = g.clk.Add(time.Duration(1 + g.rng.Int63n(int64(steps[g.rng.Intn(len(steps))]))))
+			e.Time = g.clk
+			back(&e, es)
+		}
+		g.last = e.Time
+		es = append(es, e)
+	}
+	return es
+}
+
+// appendedLine describes appended entries for a sequence's report.
+func appendedLine(es []logserver.Entry) string {
+	var b strings.Builder
+	for _, e := range es {
+		tag := "F"
+		if e.Partial {
+			tag = "P"
+		}
+		fmt.Fprintf(&b, " [%s %s %s %q]", e.Time.Format("05.000000000"), e.Stream[3:], tag, e.Text)
+	}
+	return "append" + b.String()
+}
+
+// gapSpans are a result's gaps without their reasons, comparable across the two directories.
+func gapSpans(res Result) string {
+	var s []string
+	for _, g := range res.Gaps {
+		to := "open"
+		if g.To != nil {
+			to = g.To.Format("15:04:05.000000000")
+		}
+		s = append(s, g.From.Format("15:04:05.000000000")+".."+to)
+	}
+	return strings.Join(s, ",")
+}
+
 // tailSequence runs one random sequence and returns what differed ("" if nothing).
 func tailSequence(t *testing.T, cfg tailCfg, seed int64) string {
 	rng := rand.New(rand.NewSource(seed))
 	var mu sync.Mutex
-	clk := time.Now().Add(-time.Hour).Truncate(time.Second)
-	var last time.Time
+	gen := &randEntries{rng: rng, clk: time.Now().Add(-time.Hour).Truncate(time.Second), identical: cfg.identical}
 	srv := logserver.New(t)
 	defer srv.Close()
 	srv.NodeClock = func() time.Time {
 		mu.Lock()
 		defer mu.Unlock()
-		return clk
+		return gen.clk
 	}
 	srv.AddPod("default", "p0", "c")
 	tail := []int64{0, 1, 2, 3, 4, 5, 6, 8, 12}[rng.Intn(9)]
@@ -107,58 +170,20 @@ func tailSequence(t *testing.T, cfg tailCfg, seed int64) string {
 	optsB := Options{ResumeTail: -1, Timestamps: cfg.stamps}
 	var log []string // what was done, for the report
 	running := true
-	texts := []string{"a", "b", "ab", ""}
 	appendEntries := func() {
 		n := 1 + rng.Intn(4)
-		var es []logserver.Entry
 		mu.Lock()
-		for range n {
-			e := logserver.Entry{Stream: "stdout"}
-			if rng.Intn(10) < 3 {
-				e.Stream = "stderr"
-			}
-			e.Text = texts[rng.Intn(len(texts))]
-			if e.Text != "" && rng.Intn(4) == 0 {
-				e.Partial = true
-			}
-			if cfg.identical && !last.IsZero() && rng.Intn(3) == 0 {
-				e.Time = last
-			} else {
-				steps := []time.Duration{1, time.Microsecond, time.Millisecond, 300 * time.Millisecond, 1100 * time.Millisecond}
-				clk = clk.Add(time.Duration(1 + rng.Int63n(int64(steps[rng.Intn(len(steps))]))))
-				e.Time = clk
-				if e.Stream == "stderr" && rng.Intn(3) == 0 {
-					e.Time = clk.Add(-time.Duration(rng.Int63n(int64(3 * time.Millisecond))))
-					if !cfg.crossBack && e.Time.Before(clk.Truncate(time.Second)) {
-						e.Time = clk.Truncate(time.Second)
-					}
+		es := gen.entries(n, func(e *logserver.Entry, _ []logserver.Entry) {
+			if e.Stream == "stderr" && rng.Intn(3) == 0 {
+				e.Time = gen.clk.Add(-time.Duration(rng.Int63n(int64(3 * time.Millisecond))))
+				if !cfg.crossBack && e.Time.Before(gen.clk.Truncate(time.Second)) {
+					e.Time = gen.clk.Truncate(time.Second)
 				}
 			}
-			last = e.Time
-			es = append(es, e)
-		}
+		})
 		mu.Unlock()
 		srv.Append("default", "p0", "c", es...)
-		var b strings.Builder
-		for _, e := range es {
-			tag := "F"
-			if e.Partial {
-				tag = "P"
-			}
-			fmt.Fprintf(&b, " [%s %s %s %q]", e.Time.Format("05.000000000"), e.Stream[3:], tag, e.Text)
-		}
-		log = append(log, "append"+b.String())
-	}
-	gapsOf := func(res Result) string {
-		var s []string
-		for _, g := range res.Gaps {
-			to := "open"
-			if g.To != nil {
-				to = g.To.Format("15:04:05.000000000")
-			}
-			s = append(s, g.From.Format("15:04:05.000000000")+".."+to)
-		}
-		return strings.Join(s, ",")
+		log = append(log, appendedLine(es))
 	}
 	compare := func(step int, strict bool) string {
 		tgt := breakTarget(t, srv, "p0", "c")
@@ -166,7 +191,7 @@ func tailSequence(t *testing.T, cfg tailCfg, seed int64) string {
 		resA := tailRun(t, srv, dirA, optsA)
 		resB := tailRun(t, srv, dirB, optsB)
 		fa, fb := readLog(t, dirA, "p0", "c"), readLog(t, dirB, "p0", "c")
-		ga, gb := gapsOf(resA), gapsOf(resB)
+		ga, gb := gapSpans(resA), gapSpans(resB)
 		log = append(log, fmt.Sprintf("export: tail err=%v gaps=[%s]; no tail err=%v gaps=[%s]", resA.Err, ga, resB.Err, gb))
 		bad := ""
 		switch {
@@ -196,14 +221,14 @@ func tailSequence(t *testing.T, cfg tailCfg, seed int64) string {
 			log = append(log, "rotate")
 		case k == 13:
 			mu.Lock()
-			clk = clk.Add(time.Duration(rng.Int63n(int64(time.Second))))
+			gen.clk = gen.clk.Add(time.Duration(rng.Int63n(int64(time.Second))))
 			mu.Unlock()
 			srv.Restart("default", "p0", "c")
 			running = true
 			log = append(log, "restart")
 		case k == 14 && running:
 			mu.Lock()
-			clk = clk.Add(time.Duration(rng.Int63n(int64(time.Second))))
+			gen.clk = gen.clk.Add(time.Duration(rng.Int63n(int64(time.Second))))
 			mu.Unlock()
 			srv.Terminate("default", "p0", "c", 0)
 			running = false
@@ -224,7 +249,7 @@ func tailSequence(t *testing.T, cfg tailCfg, seed int64) string {
 			cutting = false
 			cutMu.Unlock()
 			res := tailRun(t, srv, dirA, optsA)
-			log = append(log, fmt.Sprintf("export (tail only, not cut): err=%v gaps=[%s]", res.Err, gapsOf(res)))
+			log = append(log, fmt.Sprintf("export (tail only, not cut): err=%v gaps=[%s]", res.Err, gapSpans(res)))
 			if fa, fb := readLog(t, dirA, "p0", "c"), readLog(t, dirB, "p0", "c"); fa != fb {
 				return fmt.Sprintf("step %d, files differ after a run not cut:\ntail (%d):    %q\nno tail (-1): %q\n%+v\n%s", step, tail, fa, fb, cfg, strings.Join(log, "\n"))
 			}

@@ -37,6 +37,51 @@ type tailLog struct {
 	line string
 }
 
+// newTailLog is a fake cluster with pod p0 (container c) whose log is recorded as appended.
+func newTailLog(t *testing.T) *tailLog {
+	t.Helper()
+	return &tailLog{srv: p0Server(t)}
+}
+
+// stored exports the log into a new directory, the run a resume starts from (its error is fatal).
+func (l *tailLog) stored(t *testing.T, opts Options) string {
+	t.Helper()
+	dir := t.TempDir()
+	if res := tailRun(t, l.srv, dir, opts); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	return dir
+}
+
+// resume is stored, then later appended and a second run (its error fatal too), whose result and
+// file it returns.
+func (l *tailLog) resume(t *testing.T, opts Options, later ...logserver.Entry) (Result, string) {
+	t.Helper()
+	dir := l.stored(t, opts)
+	l.add(later...)
+	res := tailRun(t, l.srv, dir, opts)
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	return res, readLog(t, dir, "p0", "c")
+}
+
+// cutTailRun is tailRun with the run's first tail response cut after cut bytes (and on to the end
+// of the line if toEnd); cut tells whether a tail was asked for.
+func cutTailRun(t *testing.T, srv *logserver.Server, dir string, opts Options, cut int64, toEnd bool) (res Result, wasCut bool) {
+	t.Helper()
+	srv.ShortenLogsFrom("", func(_, _ string, o *corev1.PodLogOptions) (int64, bool) {
+		if o.TailLines != nil && !wasCut {
+			wasCut = true
+			return cut, toEnd
+		}
+		return -1, false
+	})
+	res = tailRun(t, srv, dir, opts)
+	srv.ShortenLogsFrom("", nil)
+	return res, wasCut
+}
+
 func (l *tailLog) add(entries ...logserver.Entry) {
 	l.srv.Append("default", "p0", "c", entries...)
 	for _, e := range entries {
@@ -96,26 +141,16 @@ func tailRequests(srv *logserver.Server) func() []int64 {
 func TestBreakTailIdenticalLinesAfterWindow(t *testing.T) {
 	for _, tail := range []int64{-1, 2, 3, 4, 5} {
 		t.Run(fmt.Sprint("tail ", tail), func(t *testing.T) {
-			srv := logserver.New(t)
-			defer srv.Close()
-			srv.AddPod("default", "p0", "c")
-			l := &tailLog{srv: srv}
+			l := newTailLog(t)
 			T := time.Now().Add(-time.Minute).Truncate(time.Second).Add(123456789)
 			l.add(logserver.Entry{Time: T, Text: "same"}, logserver.Entry{Time: T, Text: "same"})
-			dir := t.TempDir()
-			if res := tailRun(t, srv, dir, Options{ResumeTail: tail}); res.Err != nil {
-				t.Fatal(res.Err)
-			}
 			// Logged after the first run, in the same nanosecond (a coarse clock, a burst).
-			l.add(logserver.Entry{Time: T, Text: "same"}, logserver.Entry{Time: T.Add(2 * time.Second), Text: "next"})
-			res := tailRun(t, srv, dir, Options{ResumeTail: tail})
-			if res.Err != nil {
-				t.Fatal(res.Err)
-			}
+			res, got := l.resume(t, Options{ResumeTail: tail},
+				logserver.Entry{Time: T, Text: "same"}, logserver.Entry{Time: T.Add(2 * time.Second), Text: "next"})
 			if len(res.Gaps) > 0 {
 				t.Errorf("gaps %v, want none", res.Gaps)
 			}
-			checkFile(t, readLog(t, dir, "p0", "c"), l.file())
+			checkFile(t, got, l.file())
 		})
 	}
 }
@@ -125,10 +160,7 @@ func TestBreakTailIdenticalLinesAfterWindow(t *testing.T) {
 // that puts the tail's start among them. Every line of the burst up to the tail's start, and as
 // many again, is lost, with no gap.
 func TestBreakTailEstimatedBurstOfIdenticalLines(t *testing.T) {
-	srv := logserver.New(t)
-	defer srv.Close()
-	srv.AddPod("default", "p0", "c")
-	l := &tailLog{srv: srv}
+	l := newTailLog(t)
 	now := time.Now()
 	sec := now.Add(-time.Minute).Truncate(time.Second)
 	l.add(logserver.Entry{Time: now.Add(-1000 * time.Hour), Text: "begin"})
@@ -140,12 +172,9 @@ func TestBreakTailEstimatedBurstOfIdenticalLines(t *testing.T) {
 	for range window {
 		l.add(logserver.Entry{Time: T, Text: "burst"})
 	}
-	requests := tailRequests(srv)
-	dir := t.TempDir()
-	if res := tailRun(t, srv, dir, Options{}); res.Err != nil {
-		t.Fatal(res.Err)
-	}
-	if res := tailRun(t, srv, dir, Options{}); res.Err != nil { // a probe: learns the estimate
+	requests := tailRequests(l.srv)
+	dir := l.stored(t, Options{})
+	if res := tailRun(t, l.srv, dir, Options{}); res.Err != nil { // a probe: learns the estimate
 		t.Fatal(res.Err)
 	}
 	r := requests()
@@ -157,7 +186,7 @@ func TestBreakTailEstimatedBurstOfIdenticalLines(t *testing.T) {
 	for range int(n) + 10 {
 		l.add(logserver.Entry{Time: T, Text: "burst"})
 	}
-	res := tailRun(t, srv, dir, Options{})
+	res := tailRun(t, l.srv, dir, Options{})
 	if res.Err != nil {
 		t.Fatal(res.Err)
 	}
@@ -176,29 +205,18 @@ func TestBreakTailEstimatedBurstOfIdenticalLines(t *testing.T) {
 func TestBreakTailContinuationLooksLikeFirstLine(t *testing.T) {
 	for _, tail := range []int64{-1, 2, 3, 4} {
 		t.Run(fmt.Sprint("tail ", tail), func(t *testing.T) {
-			srv := logserver.New(t)
-			defer srv.Close()
-			srv.AddPod("default", "p0", "c")
-			l := &tailLog{srv: srv}
+			l := newTailLog(t)
 			sec := time.Now().Add(-time.Minute).Truncate(time.Second)
 			T := sec.Add(100 * time.Millisecond)
 			l.add(logserver.Entry{Time: sec.Add(-300 * time.Millisecond), Text: "old"},
 				logserver.Entry{Time: sec.Add(-200 * time.Millisecond), Partial: true, Text: "head-"},
 				logserver.Entry{Time: T, Text: "w"},
 				logserver.Entry{Time: T, Text: "w"})
-			dir := t.TempDir()
-			if res := tailRun(t, srv, dir, Options{ResumeTail: tail}); res.Err != nil {
-				t.Fatal(res.Err)
-			}
-			l.add(logserver.Entry{Time: sec.Add(3 * time.Second), Text: "next"})
-			res := tailRun(t, srv, dir, Options{ResumeTail: tail})
-			if res.Err != nil {
-				t.Fatal(res.Err)
-			}
+			res, got := l.resume(t, Options{ResumeTail: tail}, logserver.Entry{Time: sec.Add(3 * time.Second), Text: "next"})
 			if len(res.Gaps) > 0 {
 				t.Errorf("gaps %v, want none", res.Gaps)
 			}
-			checkFile(t, readLog(t, dir, "p0", "c"), l.file())
+			checkFile(t, got, l.file())
 		})
 	}
 }
@@ -210,29 +228,19 @@ func TestBreakTailContinuationLooksLikeFirstLine(t *testing.T) {
 func TestBreakTailStderrEntryInsideStdoutLine(t *testing.T) {
 	for _, tail := range []int64{-1, 2, 3, 4} {
 		t.Run(fmt.Sprint("tail ", tail), func(t *testing.T) {
-			srv := logserver.New(t)
-			defer srv.Close()
-			srv.AddPod("default", "p0", "c")
+			l := newTailLog(t)
 			sec := time.Now().Add(-time.Minute).Truncate(time.Second)
 			T := sec.Add(100 * time.Millisecond)
-			srv.Append("default", "p0", "c", logserver.Entry{Time: T, Text: "e"},
+			l.add(logserver.Entry{Time: T, Text: "e"},
 				logserver.Entry{Time: T.Add(time.Millisecond), Partial: true, Text: "out-"})
-			dir := t.TempDir()
-			if res := tailRun(t, srv, dir, Options{ResumeTail: tail}); res.Err != nil {
-				t.Fatal(res.Err)
-			}
-			srv.Append("default", "p0", "c", logserver.Entry{Time: T, Stream: "stderr", Text: "e"},
+			res, got := l.resume(t, Options{ResumeTail: tail}, logserver.Entry{Time: T, Stream: "stderr", Text: "e"},
 				logserver.Entry{Time: T.Add(2 * time.Millisecond), Text: "end"},
 				logserver.Entry{Time: sec.Add(3 * time.Second), Text: "next"})
-			res := tailRun(t, srv, dir, Options{ResumeTail: tail})
-			if res.Err != nil {
-				t.Fatal(res.Err)
-			}
 			if len(res.Gaps) > 0 {
 				t.Errorf("gaps %v, want none", res.Gaps)
 			}
 			// The API serves "T e", "T+1ms out-e" (stderr's entry glued on), "T+2ms end", "next".
-			checkFile(t, readLog(t, dir, "p0", "c"), "e\nout-e\nend\nnext\n")
+			checkFile(t, got, "e\nout-e\nend\nnext\n")
 		})
 	}
 }

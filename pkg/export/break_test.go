@@ -18,6 +18,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/logexport/kubectl-logexport/pkg/store"
 	"github.com/logexport/kubectl-logexport/pkg/target"
@@ -41,6 +42,12 @@ func breakExporter(t *testing.T, srv *logserver.Server, dir string, opts Options
 			})
 		}
 	}
+	return exporterOn(t, cfg, dir, opts)
+}
+
+// exporterOn is an Exporter whose client is made from cfg, storing into dir.
+func exporterOn(t *testing.T, cfg *rest.Config, dir string, opts Options) (*Exporter, *store.Dir) {
+	t.Helper()
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/logexport/kubectl-logexport/pkg/store"
 	"github.com/logexport/kubectl-logexport/pkg/target"
@@ -31,18 +30,24 @@ import (
 // dir: the state most attacks start from.
 func storedXN1(t *testing.T) (*logserver.Server, string, time.Time) {
 	t.Helper()
-	srv := logserver.New(t)
-	t.Cleanup(srv.Close)
-	srv.AddPod("default", "p0", "c")
 	sec := time.Now().Add(-time.Minute).Truncate(time.Second)
-	srv.Append("default", "p0", "c",
+	srv, dir := storedFirst(t, Options{},
 		logserver.Entry{Time: sec.Add(100 * time.Millisecond), Text: "x"},
 		logserver.Entry{Time: sec.Add(300 * time.Millisecond), Text: "n-1"})
+	return srv, dir, sec
+}
+
+// storedFirst starts a server whose p0/c logged entries, each a whole line, all exported into dir
+// with opts.
+func storedFirst(t *testing.T, opts Options, entries ...logserver.Entry) (*logserver.Server, string) {
+	t.Helper()
+	srv := p0Server(t)
+	srv.Append("default", "p0", "c", entries...)
 	dir := t.TempDir()
-	if res := exportOnce(t, srv, dir, Options{}, nil); res.Err != nil || res.Lines != 2 {
+	if res := exportOnce(t, srv, dir, opts, nil); res.Err != nil || res.Lines != int64(len(entries)) {
 		t.Fatalf("first export: %d lines, err %v", res.Lines, res.Err)
 	}
-	return srv, dir, sec
+	return srv, dir
 }
 
 // errTestCut is what a log response body fails with when a logRule cuts it.
@@ -119,15 +124,7 @@ func logExporter(t *testing.T, srv *logserver.Server, dir string, opts Options, 
 			return resp, err
 		})
 	}
-	client, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := store.Open(dir, opts.Timestamps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &Exporter{Client: client, Dest: d, Options: opts}, d
+	return exporterOn(t, cfg, dir, opts)
 }
 
 // exportOnce runs one export of p0/c with a fresh Exporter and closes the directory.
@@ -185,19 +182,12 @@ func texts(t *testing.T, dir string) string {
 func TestBreakTodayRecoverProvenThenCutRefusedAfterRotation(t *testing.T) {
 	for _, how := range []string{"whole", "cut", "follow stopped"} {
 		t.Run(how, func(t *testing.T) {
-			srv := logserver.New(t)
-			defer srv.Close()
-			srv.AddPod("default", "p0", "c")
 			base := time.Now().Add(-time.Minute).Truncate(time.Second)
 			at := func(s int, text string) logserver.Entry {
 				return logserver.Entry{Time: base.Add(time.Duration(s)*time.Second + 100*time.Millisecond), Text: text}
 			}
-			srv.Append("default", "p0", "c", at(0, "a-1"), at(1, "a-2"), at(2, "a-3"))
-			dir := t.TempDir()
 			opts := Options{Timestamps: true}
-			if res := exportOnce(t, srv, dir, opts, nil); res.Err != nil || res.Lines != 3 {
-				t.Fatalf("first export: %d lines, err %v", res.Lines, res.Err)
-			}
+			srv, dir := storedFirst(t, opts, at(0, "a-1"), at(1, "a-2"), at(2, "a-3"))
 			if err := os.RemoveAll(filepath.Join(dir, ".logexport", "checkpoints")); err != nil {
 				t.Fatal(err)
 			}
@@ -245,17 +235,10 @@ func TestBreakTodayRecoverProvenThenCutRefusedAfterRotation(t *testing.T) {
 // Close and no gap is recorded: if the pod goes before the next run, the lines are lost with a
 // Result that said they were stored.
 func TestBreakTodayPreviousGoneAtRotatedWindowDropsCurrentLines(t *testing.T) {
-	srv := logserver.New(t)
-	defer srv.Close()
-	srv.AddPod("default", "p0", "c")
 	base := time.Now().Add(-time.Minute).Truncate(time.Second)
-	srv.Append("default", "p0", "c",
+	srv, dir := storedFirst(t, Options{},
 		logserver.Entry{Time: base.Add(100 * time.Millisecond), Text: "a-1"},
 		logserver.Entry{Time: base.Add(1100 * time.Millisecond), Text: "a-2"})
-	dir := t.TempDir()
-	if res := exportOnce(t, srv, dir, Options{}, nil); res.Err != nil || res.Lines != 2 {
-		t.Fatalf("first export: %d lines, err %v", res.Lines, res.Err)
-	}
 	// A's log rotates (a-2 goes), A logs a-3, then restarts; B logs b-1 and b-2.
 	srv.Rotate("default", "p0", "c")
 	srv.Append("default", "p0", "c", logserver.Entry{Time: base.Add(2100 * time.Millisecond), Text: "a-3"})
@@ -332,10 +315,7 @@ func followUntil(t *testing.T, srv *logserver.Server, dir string, n int, during 
 		}
 	})
 	defer srv.OnLogRequest(nil)
-	e, d := ruleExporter(t, srv, dir, Options{Follow: true, CommitInterval: 50 * time.Millisecond}, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan Result, 1)
-	go func() { done <- e.Export(ctx, breakTarget(t, srv, "p0", "c")) }()
+	done, stop := followInBackground(t, srv, dir, nil)
 	var res Result
 	ended := false
 	select {
@@ -356,17 +336,33 @@ func followUntil(t *testing.T, srv *logserver.Server, dir string, n int, during 
 		}
 	}
 	seen := readLog(t, dir, "p0", "c")
-	cancel()
-	if !ended {
-		res = <-done
-	}
-	if err := d.Close(); err != nil {
-		t.Fatal(err)
-	}
+	res = stop(ended, res)
 	mu.Lock()
 	t.Logf("follower: %d log requests, err=%v gaps=%v; file while following %q, after %q", requests, res.Err, res.Gaps, seen, readLog(t, dir, "p0", "c"))
 	mu.Unlock()
 	return res, seen
+}
+
+// followInBackground starts a followed export of p0/c (log requests through rule), whose result
+// comes on done if it ends by itself. stop cancels it, takes its result unless it ended (with
+// res), and closes the directory.
+func followInBackground(t *testing.T, srv *logserver.Server, dir string, rule logRule) (done <-chan Result, stop func(ended bool, res Result) Result) {
+	t.Helper()
+	e, d := ruleExporter(t, srv, dir, Options{Follow: true, CommitInterval: 50 * time.Millisecond}, rule)
+	ctx, cancel := context.WithCancel(context.Background())
+	results := make(chan Result, 1)
+	go func() { results <- e.Export(ctx, breakTarget(t, srv, "p0", "c")) }()
+	return results, func(ended bool, res Result) Result {
+		t.Helper()
+		cancel()
+		if !ended {
+			res = <-results
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
 }
 
 // 01de781: the restarted window is read first with a stream that ends, then followed. When the
@@ -377,14 +373,8 @@ func followUntil(t *testing.T, srv *logserver.Server, dir string, n int, during 
 func TestBreakTodayFollowRotatedWindowPartialLineDoubled(t *testing.T) {
 	srv, dir, _ := storedXN1(t)
 	srv.Rotate("default", "p0", "c")
-	srv.Append("default", "p0", "c", logserver.Entry{Time: time.Now(), Partial: true, Text: "long-1"})
 	// Requests: the catch-up (window gone), the restarted window (ends), the followed stream.
-	_, _ = followUntil(t, srv, dir, 3, func() {
-		srv.Append("default", "p0", "c", logserver.Entry{Time: time.Now(), Text: "-end"})
-	}, "-end", 4*time.Second)
-	if got, want := readLog(t, dir, "p0", "c"), "x\nn-1\nlong-1-end\n"; got != want {
-		t.Errorf("file %q, want %q", got, want)
-	}
+	followLongLineOnce(t, srv, dir, 3)
 }
 
 // The same doubling, older than today's commits (c39d43a): a followed resume catches up with a
@@ -392,8 +382,15 @@ func TestBreakTodayFollowRotatedWindowPartialLineDoubled(t *testing.T) {
 // piece is written by the first stream and again by the second.
 func TestBreakTodayFollowCatchUpPartialLineDoubled(t *testing.T) {
 	srv, dir, _ := storedXN1(t)
+	followLongLineOnce(t, srv, dir, 2)
+}
+
+// followLongLineOnce: after x and n-1 (storedXN1), p0/c begins a long line; a follower is started,
+// and once its n-th log request came (the followed stream) the line ends. It must be stored once.
+func followLongLineOnce(t *testing.T, srv *logserver.Server, dir string, n int) {
+	t.Helper()
 	srv.Append("default", "p0", "c", logserver.Entry{Time: time.Now(), Partial: true, Text: "long-1"})
-	_, _ = followUntil(t, srv, dir, 2, func() {
+	_, _ = followUntil(t, srv, dir, n, func() {
 		srv.Append("default", "p0", "c", logserver.Entry{Time: time.Now(), Text: "-end"})
 	}, "-end", 4*time.Second)
 	if got, want := readLog(t, dir, "p0", "c"), "x\nn-1\nlong-1-end\n"; got != want {
@@ -421,10 +418,7 @@ func TestBreakTodayFollowSecondRotationBeforeFollowedStream(t *testing.T) {
 		}
 		return -1, false
 	}
-	e, d := ruleExporter(t, srv, dir, Options{Follow: true, CommitInterval: 50 * time.Millisecond}, rule)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan Result, 1)
-	go func() { done <- e.Export(ctx, breakTarget(t, srv, "p0", "c")) }()
+	done, stop := followInBackground(t, srv, dir, rule)
 	var res Result
 	ended := false
 	deadline := time.After(4 * time.Second)
@@ -440,13 +434,7 @@ wait:
 		}
 	}
 	seen := readLog(t, dir, "p0", "c")
-	cancel()
-	if !ended {
-		res = <-done
-	}
-	if err := d.Close(); err != nil {
-		t.Fatal(err)
-	}
+	res = stop(ended, res)
 	t.Logf("follower: ended by itself %v, err=%v gaps=%v; file %q", ended, res.Err, res.Gaps, seen)
 	if ended || !strings.Contains(seen, "y-2") {
 		t.Errorf("a second rotation before the followed stream: the follower ended by itself (%v) with err %v and stored %q; want it to report the rotation and store y-2 while following", ended, res.Err, seen)
@@ -459,17 +447,10 @@ wait:
 // skips that line and stores the new one once, without a second gap. Not covered elsewhere: the
 // existing test cuts before any line.
 func TestBreakTodayRotatedWindowCutAfterTie(t *testing.T) {
-	srv := logserver.New(t)
-	defer srv.Close()
-	srv.AddPod("default", "p0", "c")
 	sec := time.Now().Add(-time.Minute).Truncate(time.Second)
 	x := logserver.Entry{Time: sec.Add(100 * time.Millisecond), Text: "x"}
 	n1 := logserver.Entry{Time: sec.Add(300 * time.Millisecond), Text: "n-1"}
-	srv.Append("default", "p0", "c", x, n1)
-	dir := t.TempDir()
-	if res := exportOnce(t, srv, dir, Options{}, nil); res.Err != nil || res.Lines != 2 {
-		t.Fatalf("first export: %d lines, err %v", res.Lines, res.Err)
-	}
+	srv, dir := storedFirst(t, Options{}, x, n1)
 	srv.Rotate("default", "p0", "c")
 	srv.Append("default", "p0", "c", n1, logserver.Entry{Time: sec.Add(500 * time.Millisecond), Text: "n-2"})
 	rule := func(n int, _ *http.Request) (int, bool) {
