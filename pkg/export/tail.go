@@ -32,6 +32,9 @@ var errTailMiss = errors.New("the log's tail did not hold the stored window")
 // Only a running container's current log is read so: the kubelet's tail never serves a last
 // entry without a newline (the runtime died writing it), which a stopped container's read must
 // store completed, and a stopped container's log is read to its end once or twice, then never.
+// A follower's streams resume so too: each is opened again at every reconnect interval and turn,
+// and a thousand followed containers would otherwise have their nodes read a thousand files from
+// the start every few minutes.
 
 const (
 	// tailMargin is added to the estimate: bursts, a clock that runs ahead of the node's, and
@@ -51,7 +54,7 @@ const (
 // stored log.
 func (m *merge) tailLines(in *instance, since time.Time, after *time.Time, now time.Time) int64 {
 	cp := m.cp
-	if m.Follow || m.ResumeTail < 0 || !in.running || in.previous || after != nil || cp.After || cp.Skip == 0 || cp.First == 0 || since.IsZero() ||
+	if m.ResumeTail < 0 || !in.running || in.previous || after != nil || cp.After || cp.Skip == 0 || cp.First == 0 || since.IsZero() ||
 		!since.Equal(cp.Since) || in.id != cp.Instance {
 		return 0
 	}

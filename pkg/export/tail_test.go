@@ -2,6 +2,7 @@ package export
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -152,7 +153,8 @@ func TestTailLinesEstimate(t *testing.T) {
 		{name: "only what is newer", after: &since, want: 0},
 		{name: "another second", since: since.Add(-time.Second), want: 0},
 		{name: "another instance", in: &instance{id: "j", running: true}, want: 0},
-		{name: "followed", opts: Options{Follow: true}, want: 0},
+		// Reopened at every reconnect and turn: a tail as well.
+		{name: "followed", opts: Options{Follow: true}, want: 3 + 696 + tailMargin},
 		{name: "never", opts: Options{ResumeTail: -1}, want: 0},
 		{name: "told", opts: Options{ResumeTail: 7}, want: 7},
 		{name: "no begin (an older checkpoint)", cp: func(cp *store.Checkpoint) { cp.Begin = time.Time{} }, want: 0},
@@ -211,4 +213,68 @@ func TestLongRestOfLineBegunBeforeSinceSkipped(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A follower's stream is opened again at every reconnect interval and turn: each opening asks for
+// the log's tail, not for the node to read the whole file to sinceTime, and the file gets every
+// line once, those logged while no stream was open and those logged while it follows.
+func TestFollowResumesFromTail(t *testing.T) {
+	l := newTailLog(t)
+	srv := l.srv
+	now := time.Now()
+	l.add(logserver.Entry{Time: now.Add(-1000 * time.Hour), Text: "begin"})
+	for i := range 500 {
+		l.add(logserver.Entry{Time: now.Add(-time.Hour + time.Duration(i)*time.Second), Text: fmt.Sprintf("old-%d", i)})
+	}
+	requests := tailRequests(srv)
+	dir := l.stored(t, Options{ResumeTail: -1})
+	requests()
+	at := now.Add(-30 * time.Minute)
+	next := func(text string, n int) {
+		for i := range n {
+			at = at.Add(time.Millisecond)
+			l.add(logserver.Entry{Time: at, Text: fmt.Sprintf("%s-%d", text, i)})
+		}
+	}
+	for reconnect := range 3 {
+		// Logged while no stream was open, the same text as before among them.
+		next("gap", 5)
+		next("old", 3)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan Result, 1)
+		go func() {
+			e, d := breakExporter(t, srv, dir, Options{Follow: true, CommitInterval: 5 * time.Millisecond}, nil)
+			res := e.Export(ctx, breakTarget(t, srv, "p0", "c"))
+			if err := d.Close(); err != nil {
+				t.Error(err)
+			}
+			done <- res
+		}()
+		want := strings.Join(l.want, "\n") + "\n"
+		waitLog(t, dir, want)
+		// Logged while it follows.
+		next(fmt.Sprint("followed-", reconnect), 4)
+		waitLog(t, dir, strings.Join(l.want, "\n")+"\n")
+		cancel()
+		if res := <-done; res.Err != nil && !errors.Is(res.Err, context.Canceled) {
+			t.Fatalf("follow %d: %v", reconnect, res.Err)
+		}
+		// Two requests: one that ends, to catch up (see catchUp), then the followed stream.
+		if r := requests(); len(r) != 2 || r[0] <= 0 || r[1] <= 0 {
+			t.Errorf("follow %d asked for tails %v, want two tails", reconnect, r)
+		}
+	}
+}
+
+// waitLog waits until p0/c's file holds want.
+func waitLog(t *testing.T, dir, want string) {
+	t.Helper()
+	var file string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if file = readLog(t, dir, "p0", "c"); file == want {
+			return
+		}
+	}
+	i := firstDiff(file, want)
+	t.Fatalf("file holds %d lines, want %d; first difference at byte %d: %q, want %q", strings.Count(file, "\n"), strings.Count(want, "\n"), i, file[i:min(len(file), i+40)], want[i:min(len(want), i+40)])
 }

@@ -5,16 +5,15 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
 
-// logRequestRE matches a log request of pod tail-0 in client-go's request log (-v=6), with its
-// tailLines if it asked for one.
-var logRequestRE = regexp.MustCompile(`/pods/tail-0/log\?[^" ]*`)
-
-// tailsAsked lists, for each log request a run made, the tailLines it asked for ("" for none).
+// tailsAsked lists, for each log request of pod tail-0 a run made (client-go's request log at
+// -v=6), the tailLines it asked for ("" for none).
 func tailsAsked(stderr string) []string {
+	logRequestRE := regexp.MustCompile(`/pods/tail-0/log\?[^" ]*`)
 	var out []string
 	for _, line := range strings.Split(stderr, "\n") {
 		// client-go logs a request once, with its response.
@@ -34,17 +33,12 @@ func tailsAsked(stderr string) []string {
 	return out
 }
 
-// A resume asks kwok (which reads logs as a kubelet does) for the log's tail rather than having
-// it read the whole file to find sinceTime, and stores exactly what is new; where the tail does
-// not reach back to the stored lines, it asks again from sinceTime alone, and loses nothing.
-func TestResumeFromTheLogsTail(t *testing.T) {
-	ns := newNamespace(t)
-	dir := t.TempDir()
-	now := time.Now().UTC().Truncate(time.Second)
-	log := newLog(t)
-	var want []string
+// tailPod creates pod tail-0 whose container logged 2,000 lines over the 1,000 s before now, and
+// exports it into dir: an estimate of a few hundred entries then holds what is new.
+func tailPod(t *testing.T, ns, dir string, now time.Time) (log *criLog, want []string, file string) {
+	t.Helper()
+	log = newLog(t)
 	var b strings.Builder
-	// 2,000 lines over the last 1,000 s: an estimate of a few hundred entries holds what is new.
 	for i := range 2000 {
 		text := fmt.Sprintf("line-%d", i)
 		fmt.Fprintf(&b, "%s stdout F %s\n", now.Add(time.Duration(i-2000)*500*time.Millisecond).Format(criLayout), text)
@@ -52,10 +46,18 @@ func TestResumeFromTheLogsTail(t *testing.T) {
 	}
 	log.raw(b.String())
 	createPod(t, ns, pod{name: "tail-0", containers: []container{{name: "app", log: log}}})
-	file := filepath.Join(dir, ns, "tail-0", "app.log")
 	if c := find(t, export(t, "-n", ns, "-d", dir), ns, "tail-0", "app"); c.Lines != 2000 {
 		t.Fatalf("first run: %+v", c)
 	}
+	return log, want, filepath.Join(dir, ns, "tail-0", "app.log")
+}
+
+// A resume asks kwok (which reads logs as a kubelet does) for the log's tail rather than having
+// it read the whole file to find sinceTime, and stores exactly what is new; where the tail does
+// not reach back to the stored lines, it asks again from sinceTime alone, and loses nothing.
+func TestResumeFromTheLogsTail(t *testing.T) {
+	ns, dir, now := newNamespace(t), t.TempDir(), time.Now().UTC().Truncate(time.Second)
+	log, want, file := tailPod(t, ns, dir, now)
 
 	run := func(status string, wantTails []string, extra ...string) {
 		t.Helper()
@@ -94,4 +96,37 @@ func TestResumeFromTheLogsTail(t *testing.T) {
 
 	// Nothing new: the tail is all the run asks for.
 	run("up to date", []string{"*"})
+}
+
+// A follower opens each stream again at every reconnect interval: from the log's tail too, not
+// by having kwok read the whole file to sinceTime; the file gets every line once, those logged
+// before it started and those logged while it follows.
+func TestFollowReconnectsFromTheLogsTail(t *testing.T) {
+	ns, dir, now := newNamespace(t), t.TempDir(), time.Now().UTC().Truncate(time.Second)
+	log, want, file := tailPod(t, ns, dir, now)
+	log.add(now.Add(-300*time.Millisecond), "before-1", "line-1999")
+	want = append(want, "before-1", "line-1999")
+	f := startFollow(t, "-n", ns, "-d", dir, "--reconnect-interval", "2s", "-v=6")
+	waitContent(t, file, lines(want...))
+	for i := range 3 {
+		// Each while a stream is open, and across reconnects.
+		texts := seq(fmt.Sprint("followed-", i), 3)
+		log.add(time.Now(), texts...)
+		want = append(want, texts...)
+		waitContent(t, file, lines(want...))
+		time.Sleep(2500 * time.Millisecond)
+	}
+	f.stop(syscall.SIGTERM)
+	assertFile(t, file, lines(want...))
+	// Each opening asks twice: a stream that ends, to catch up, then the followed one.
+	got := tailsAsked(f.stderr.String())
+	tails := 0
+	for _, n := range got {
+		if n != "" {
+			tails++
+		}
+	}
+	if len(got) < 6 || tails != len(got) {
+		t.Errorf("the follower's log requests asked for tails %q, want at least 6 (3 openings), each a tail", got)
+	}
 }

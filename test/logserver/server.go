@@ -84,9 +84,10 @@ type Server struct {
 	changed    chan struct{} // closed and replaced on every change
 	closed     chan struct{}
 	onLog      func(ns, pod string, opts *corev1.PodLogOptions)
-	// tails counts the log requests that asked for a tail, tailsRetried the requests without
-	// one that followed one from the same user for the same container.
-	tails, tailsRetried int
+	// tails counts the log requests that asked for a tail, followedTails those of them with
+	// follow=true, tailsRetried the requests without one that followed one from the same user
+	// for the same container.
+	tails, followedTails, tailsRetried int
 	// onLogUser, if set, limits onLog to requests that impersonate this user.
 	onLogUser string
 	// shorten and shortenUser: see ShortenLogsFrom.
@@ -268,13 +269,13 @@ func (s *Server) LogRequests(ns, podName, name, user string) int {
 	return s.countRequests(ns, podName, name, func(c *container) int { return c.requests[user] })
 }
 
-// TailRequests counts the log requests that asked for a tail (tailLines), and those without one
-// that came next from the same user for the same container: a client asking again for what the
-// tail did not hold.
-func (s *Server) TailRequests() (tails, retried int) {
+// TailRequests counts the log requests that asked for a tail (tailLines), those of them that
+// followed the log, and those without one that came next from the same user for the same
+// container: a client asking again for what the tail did not hold.
+func (s *Server) TailRequests() (tails, followed, retried int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.tails, s.tailsRetried
+	return s.tails, s.followedTails, s.tailsRetried
 }
 
 // FollowRequests is LogRequests counting only those with follow=true. A client opens a followed
@@ -924,6 +925,9 @@ func (s *Server) serveLog(w http.ResponseWriter, r *http.Request, ns, name strin
 	tail := opts.TailLines != nil && *opts.TailLines > 0
 	if tail {
 		s.tails++
+		if opts.Follow {
+			s.followedTails++
+		}
 	} else if c.tailed[user] {
 		s.tailsRetried++
 	}

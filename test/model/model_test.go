@@ -467,6 +467,8 @@ func (r *run) apply(a action) error {
 		}
 	case kFollowStart:
 		if !following {
+			// Its streams, opened again at every reconnect and turn, resume from tails too.
+			r.tail = resumeTails[uint64(a.Seed)%uint64(len(resumeTails))]
 			r.follower = r.startFollower()
 		}
 	case kFollowStop:
@@ -910,8 +912,9 @@ const fixedSeed = 20261129
 // heldPuts and heldCheckpoints count the kills into a bucket at a write, and at a checkpoint's.
 var hooksFired struct {
 	races, cancels, skips, heldPuts, heldCheckpoints, shorts atomic.Int64
-	// tails: log requests that asked for a tail; tailsRetried: a tail did not hold the window.
-	tails, tailsRetried atomic.Int64
+	// tails: log requests that asked for a tail (followedTails: a follower's stream);
+	// tailsRetried: a tail did not hold the window.
+	tails, followedTails, tailsRetried atomic.Int64
 }
 
 var (
@@ -1280,8 +1283,9 @@ func execute(t testing.TB, cfg config, actions []action) (err error) {
 	r := newRun(t, cfg)
 	defer r.close()
 	defer func() {
-		tails, retried := r.srv.TailRequests()
+		tails, followed, retried := r.srv.TailRequests()
 		hooksFired.tails.Add(int64(tails))
+		hooksFired.followedTails.Add(int64(followed))
 		hooksFired.tailsRetried.Add(int64(retried))
 	}()
 	for i, a := range actions {
@@ -1462,6 +1466,7 @@ func runModel(t *testing.T, bucket bool, defSequences int) {
 	hooksFired.shorts.Store(0)
 	hooksFired.tails.Store(0)
 	hooksFired.tailsRetried.Store(0)
+	hooksFired.followedTails.Store(0)
 	sequences := envInt(t, "MODEL_SEQUENCES", defSequences)
 	length := envInt(t, "MODEL_ACTIONS", 40)
 	// make test runs the same sequences every time, so that a failure there is a change's, not
@@ -1538,11 +1543,11 @@ func runModel(t *testing.T, bucket bool, defSequences int) {
 	if sequences >= 50 && hooksFired.shorts.Load() == 0 {
 		t.Errorf("in %d sequences no log response was ended early: the short response is not exercised", sequences)
 	}
-	if sequences >= 50 && (hooksFired.tails.Load() == 0 || hooksFired.tailsRetried.Load() == 0) {
-		t.Errorf("in %d sequences %d log requests asked for a tail, %d asked again without: resuming from a tail is not exercised", sequences, hooksFired.tails.Load(), hooksFired.tailsRetried.Load())
+	if sequences >= 50 && (hooksFired.tails.Load() == 0 || hooksFired.followedTails.Load() == 0 || hooksFired.tailsRetried.Load() == 0) {
+		t.Errorf("in %d sequences %d log requests asked for a tail (%d of them followed streams), %d asked again without: resuming from a tail is not exercised", sequences, hooksFired.tails.Load(), hooksFired.followedTails.Load(), hooksFired.tailsRetried.Load())
 	}
-	t.Logf("exports that did not request a terminated container stored to its end: %d; log responses ended early: %d; tails asked for: %d, of which not holding the window: %d",
-		hooksFired.skips.Load(), hooksFired.shorts.Load(), hooksFired.tails.Load(), hooksFired.tailsRetried.Load())
+	t.Logf("exports that did not request a terminated container stored to its end: %d; log responses ended early: %d; tails asked for: %d (%d followed), of which not holding the window: %d",
+		hooksFired.skips.Load(), hooksFired.shorts.Load(), hooksFired.tails.Load(), hooksFired.followedTails.Load(), hooksFired.tailsRetried.Load())
 	if bucket {
 		t.Logf("runs killed at a write into the bucket: %d, at a checkpoint's: %d", hooksFired.heldPuts.Load(), hooksFired.heldCheckpoints.Load())
 		if sequences >= 50 && hooksFired.heldCheckpoints.Load() == 0 {
