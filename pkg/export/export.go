@@ -875,9 +875,11 @@ func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, a
 					return err
 				}
 			}
-			if follow && r.Buffered() == 0 {
-				// Caught up: the next read waits for the container. Make what came visible now.
-				// (idle's r.Idle and r.Wait move the buffer's bytes: hash them first.)
+			if follow && !r.Ready() {
+				// Caught up: the next read waits for the container, also where it came with the
+				// start of the next line (a P entry, a line the program has not ended): make what
+				// came visible now, not once that line ends. (idle's r.Idle and r.Wait move the
+				// buffer's bytes: hash them first.)
 				w.fold(nil)
 				if err := m.idle(r); err != nil {
 					return err

@@ -163,12 +163,18 @@ func (r *Reader) Idle() {
 	}
 }
 
-// Wait blocks until the stream has more to read, or has ended or failed (which the next call to
-// Next reports). Like a Next that is not Ready, it may move the buffer's bytes.
+// Wait blocks until the stream has more to read than the start of a line that the reader holds
+// (if any), or has ended or failed (which the next call to Next reports); at once if Ready. Like a
+// Next that is not Ready, it may move the buffer's bytes.
 func (r *Reader) Wait() {
-	if r.w == r.r && r.err == nil {
-		r.fill()
+	if r.Ready() {
+		return
 	}
+	if r.w-r.r == len(r.buf) {
+		// Not Ready, so smaller than the longest line: room for the rest, as Next makes.
+		r.grow()
+	}
+	r.fill()
 }
 
 // Fragment is a piece of one served line, as raw bytes (timestamp prefix and newline included).

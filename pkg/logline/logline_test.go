@@ -468,3 +468,69 @@ func TestDigits8(t *testing.T) {
 		}
 	}
 }
+
+// Wait returns only once the stream has more than the start of a line the reader holds: a
+// follower that waits after a whole line while the next one is begun must wait for the
+// container, not spin or return at once and leave the whole line unsaved.
+func TestWaitPastLineStart(t *testing.T) {
+	tests := []struct {
+		name  string
+		first string // written before the wait; the first line is read
+		size  int
+		more  string // written while Wait waits
+		want  string // the next Next's fragment after the wait
+	}{
+		{"nothing held", "a\n", 0, "b\n", "b\n"},
+		{"a line begun", "a\nbb", 0, "b\n", "bbb\n"},
+		{"a line begun that fills the buffer", "a\n" + strings.Repeat("x", 14), 16, "y\n", strings.Repeat("x", 14) + "y\n"},
+	}
+	for _, tt := range tests {
+		for _, lineByLine := range []bool{false, true} {
+			t.Run(fmt.Sprint(tt.name, " line by line ", lineByLine), func(t *testing.T) {
+				pr, pw := io.Pipe()
+				newReader := NewReader
+				if lineByLine {
+					newReader = NewLineReader
+				}
+				r := newReader(pr, tt.size)
+				defer r.Release()
+				go pw.Write([]byte(tt.first))
+				if f, err := r.Next(); err != nil || string(f.Data) != "a\n" {
+					t.Fatalf("first Next: %q, %v", f.Data, err)
+				}
+				for r.Buffered() < len(tt.first)-2 {
+					// The rest of the first write may come in reads of its own.
+					if r.Ready() {
+						t.Fatalf("Ready holding %d bytes of a line begun", r.Buffered())
+					}
+					r.Wait()
+				}
+				waited := make(chan struct{})
+				go func() {
+					r.Wait()
+					close(waited)
+				}()
+				select {
+				case <-waited:
+					t.Fatalf("Wait returned holding %d bytes of a line begun, before the stream had more", r.Buffered())
+				case <-time.After(50 * time.Millisecond):
+				}
+				go pw.Write([]byte(tt.more))
+				<-waited
+				var got []byte
+				for {
+					f, err := r.Next()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got = append(got, f.Data...); f.Last {
+						break
+					}
+				}
+				if string(got) != tt.want {
+					t.Errorf("after the wait: %q, want %q", got, tt.want)
+				}
+			})
+		}
+	}
+}
