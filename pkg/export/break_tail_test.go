@@ -163,7 +163,7 @@ func TestBreakTailEstimatedBurstOfIdenticalLines(t *testing.T) {
 	l := newTailLog(t)
 	now := time.Now()
 	sec := now.Add(-time.Minute).Truncate(time.Second)
-	l.add(logserver.Entry{Time: now.Add(-1000 * time.Hour), Text: "begin"})
+	longSlowHistory(l.add, now)
 	for i := range 2 * tailMargin {
 		l.add(logserver.Entry{Time: sec.Add(-10*time.Second + time.Duration(i)*time.Millisecond), Text: fmt.Sprintf("old-%d", i)})
 	}

@@ -677,7 +677,7 @@ func (m *merge) look(ctx context.Context, in *instance, since time.Time, after *
 // streamOnce reads in's log from since, or (tail > 0) only its last tail entries, of which it
 // keeps what a read from since serves (see tailFilter): then it returns errTailMiss, having
 // written nothing, unless they begin early enough and serve the stored window.
-func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, after *time.Time, tail int64) error {
+func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, after *time.Time, tail int64) (err error) {
 	follow := m.Follow && !m.probing && in.running && !in.previous
 	m.matched, m.ended, m.confirmed, m.twice = false, nil, false, false
 	// fresh: this stream wrote something (m.fresh: any stream of the export). freshLines counts
@@ -721,7 +721,12 @@ func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, a
 		}
 		return m.readError(ctx, err)
 	}
-	defer rc.Close()
+	defer func() {
+		if errors.Is(err, errTailMiss) && !follow {
+			_, _ = io.CopyN(io.Discard, rc, drainTail)
+		}
+		rc.Close()
+	}()
 	newReader := logline.NewReader
 	if m.Follow {
 		newReader = logline.NewLineReader

@@ -43,15 +43,26 @@ const (
 	// criEntry is the longest entry a runtime writes (containerd and CRI-O split longer lines
 	// into partial entries, each counted by tailLines).
 	criEntry = 16 << 10
+	// tailShare: a tail longer than this share of the stored log costs more than having the
+	// node find since. A line served costs kwok about 14 times a line it reads past to find
+	// since (cri-client's reader, as a kubelet's), and the API server and the client as much
+	// again (docs/performance.md, "Resuming from the log's tail"); what a tail serves beyond
+	// the new lines is its slack.
+	tailShare = 16
+	// drainTail bounds what is read of a tail that missed before it is closed: an HTTP/1.1
+	// response closed unread closes its connection, and the request from since that follows
+	// would dial and handshake a new one.
+	drainTail = 64 << 10
 )
 
 // tailLines is how many entries of in's log to ask for, at now, to get the stored window and
 // what came after it: twice what the stored log's mean rate gives since the window's second,
-// plus the window and a margin. Where that is all the stored log, the mean rate says little (a
-// log written in bursts, a batch job, a service mostly idle): then a 32nd of it, which a miss
-// costs the node to read, and a hit the connection to carry. 0 (the whole log from since) where
-// there is no window to check the tail against, or where the tail would be about as long as the
-// stored log.
+// plus the window and a margin. Where that is more than a tailShare of the stored log, the mean
+// rate says little (a log written in bursts, a batch job, a service mostly idle), or the tail's
+// slack would cost more than finding since: then a 32nd of it, betting that little is new, which
+// a miss costs the node to read and a hit the connection to carry. 0 (the whole log from since)
+// where there is no window to check the tail against, or where even that is more than a
+// tailShare of the stored log.
 func (m *merge) tailLines(in *instance, since time.Time, after *time.Time, now time.Time) int64 {
 	cp := m.cp
 	if m.ResumeTail < 0 || !in.running || in.previous || after != nil || cp.After || cp.Skip == 0 || cp.First == 0 || since.IsZero() ||
@@ -70,10 +81,10 @@ func (m *merge) tailLines(in *instance, since time.Time, after *time.Time, now t
 	elapsed := max(now.Sub(since).Seconds(), 0) + 1
 	least := float64(cp.Skip) + tailMargin
 	n := least + 2*perSecond*elapsed
-	if n >= entries {
+	if n > entries/tailShare {
 		n = max(least, entries/32)
 	}
-	if n >= entries || n > math.MaxInt32 {
+	if n > entries/tailShare || n > math.MaxInt32 {
 		return 0
 	}
 	return int64(n)

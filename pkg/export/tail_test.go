@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,7 +63,7 @@ func TestTailLinesStartAnywhere(t *testing.T) {
 			}
 			// A long history at a low mean rate, so that the estimate is the window plus the
 			// margin, and then a line split into three entries across since.
-			add(logserver.Entry{Time: now.Add(-1000 * time.Hour), Text: "begin"})
+			longSlowHistory(add, now)
 			for i := range 2 * tailMargin {
 				add(logserver.Entry{Time: sec.Add(-10*time.Second + time.Duration(i)*time.Millisecond), Text: fmt.Sprintf("old-%d", i)})
 			}
@@ -145,6 +147,11 @@ func TestTailLinesEstimate(t *testing.T) {
 		{name: "a previous one", in: &instance{id: "i", running: true, previous: true}, want: 0},
 		{name: "a burst a day ago: a 32nd", cp: func(cp *store.Checkpoint) { cp.Begin = since.Add(-100 * time.Second) }, want: 100_000 / 32},
 		{name: "a small log: the whole", cp: func(cp *store.Checkpoint) { cp.Lines, cp.Size = 60, 6<<10 }, want: 0},
+		// 100 lines a second, resumed 5 minutes on: 60,000 new lines are likely, and a tail's
+		// slack would cost more than finding since. A 32nd bets that the logger stopped.
+		{name: "a fast logger resumed late: a 32nd", cp: func(cp *store.Checkpoint) { cp.Begin = since.Add(-1000 * time.Second) }, want: 100_000 / 32},
+		{name: "a window longer than a 16th: the whole", cp: func(cp *store.Checkpoint) { cp.Skip = 100_000/16 - tailMargin + 1 }, want: 0},
+		{name: "a window of a 16th", cp: func(cp *store.Checkpoint) { cp.Skip = 100_000/16 - tailMargin }, want: 100_000 / 16},
 		// 1 GiB in 1,000 lines is at least 65,536 entries.
 		{name: "long lines count as entries", cp: func(cp *store.Checkpoint) { cp.Lines, cp.Size = 1_000, 1<<30 }, want: 3 + 456 + tailMargin},
 		{name: "no window", cp: func(cp *store.Checkpoint) { cp.Skip = 0 }, want: 0},
@@ -222,7 +229,7 @@ func TestFollowResumesFromTail(t *testing.T) {
 	l := newTailLog(t)
 	srv := l.srv
 	now := time.Now()
-	l.add(logserver.Entry{Time: now.Add(-1000 * time.Hour), Text: "begin"})
+	longSlowHistory(l.add, now)
 	for i := range 500 {
 		l.add(logserver.Entry{Time: now.Add(-time.Hour + time.Duration(i)*time.Second), Text: fmt.Sprintf("old-%d", i)})
 	}
@@ -277,4 +284,51 @@ func waitLog(t *testing.T, dir, want string) {
 	}
 	i := firstDiff(file, want)
 	t.Fatalf("file holds %d lines, want %d; first difference at byte %d: %q, want %q", strings.Count(file, "\n"), strings.Count(want, "\n"), i, file[i:min(len(file), i+40)], want[i:min(len(want), i+40)])
+}
+
+// A tail that missed is read to its end (it is short) before it is closed, so that the request
+// from since that follows goes over the same HTTP/1.1 connection rather than dial a new one.
+func TestTailMissKeepsConnection(t *testing.T) {
+	l := newTailLog(t)
+	now := time.Now()
+	for i := range 200 {
+		l.add(logserver.Entry{Time: now.Add(time.Duration(i-300) * time.Second), Text: fmt.Sprintf("old-%d", i)})
+	}
+	dir := l.stored(t, Options{})
+	sec := now.Add(-100 * time.Second)
+	// More than the reader's first read takes of the tail, less than drainTail.
+	pad := strings.Repeat("x", 80)
+	for i := range 700 {
+		l.add(logserver.Entry{Time: sec.Add(time.Duration(i) * time.Millisecond), Text: fmt.Sprintf("new-%d-%s", i, pad)})
+	}
+	requests := tailRequests(l.srv)
+	var dials atomic.Int32
+	cfg := l.srv.RESTConfig()
+	cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}
+	e, d := exporterOn(t, cfg, dir, Options{ResumeTail: 500})
+	res := e.Export(context.Background(), breakTarget(t, l.srv, "p0", "c"))
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if res.Err != nil || res.Lines != 700 {
+		t.Fatalf("resume: %d lines, %v", res.Lines, res.Err)
+	}
+	if r := requests(); len(r) != 2 || r[0] != 500 || r[1] != 0 {
+		t.Fatalf("requests asked for tails %v, want a tail of 500 that misses, then none", r)
+	}
+	if n := dials.Load(); n != 1 {
+		t.Errorf("%d connections dialed, want 1", n)
+	}
+}
+
+// longSlowHistory is what a log held long before a test's lines: enough lines that a tail of the
+// window and the margin is worth asking for (see tailShare), over so long that the mean rate adds
+// nothing to the estimate.
+func longSlowHistory(add func(...logserver.Entry), now time.Time) {
+	for i := range 2000 {
+		add(logserver.Entry{Time: now.Add(-1000*time.Hour + time.Duration(i)*time.Minute), Text: fmt.Sprintf("history-%d", i)})
+	}
 }

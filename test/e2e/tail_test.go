@@ -33,20 +33,21 @@ func tailsAsked(stderr string) []string {
 	return out
 }
 
-// tailPod creates pod tail-0 whose container logged 2,000 lines over the 1,000 s before now, and
-// exports it into dir: an estimate of a few hundred entries then holds what is new.
+// tailPod creates pod tail-0 whose container logged 4,000 lines over the 4,000 s before now, and
+// exports it into dir: a tail of a few hundred entries then holds what is new, and costs less
+// than finding since (see tailShare in pkg/export), even on a slow machine.
 func tailPod(t *testing.T, ns, dir string, now time.Time) (log *criLog, want []string, file string) {
 	t.Helper()
 	log = newLog(t)
 	var b strings.Builder
-	for i := range 2000 {
+	for i := range 4000 {
 		text := fmt.Sprintf("line-%d", i)
-		fmt.Fprintf(&b, "%s stdout F %s\n", now.Add(time.Duration(i-2000)*500*time.Millisecond).Format(criLayout), text)
+		fmt.Fprintf(&b, "%s stdout F %s\n", now.Add(time.Duration(i-4000)*time.Second).Format(criLayout), text)
 		want = append(want, text)
 	}
 	log.raw(b.String())
 	createPod(t, ns, pod{name: "tail-0", containers: []container{{name: "app", log: log}}})
-	if c := find(t, export(t, "-n", ns, "-d", dir), ns, "tail-0", "app"); c.Lines != 2000 {
+	if c := find(t, export(t, "-n", ns, "-d", dir), ns, "tail-0", "app"); c.Lines != 4000 {
 		t.Fatalf("first run: %+v", c)
 	}
 	return log, want, filepath.Join(dir, ns, "tail-0", "app.log")
@@ -104,8 +105,8 @@ func TestResumeFromTheLogsTail(t *testing.T) {
 func TestFollowReconnectsFromTheLogsTail(t *testing.T) {
 	ns, dir, now := newNamespace(t), t.TempDir(), time.Now().UTC().Truncate(time.Second)
 	log, want, file := tailPod(t, ns, dir, now)
-	log.add(now.Add(-300*time.Millisecond), "before-1", "line-1999")
-	want = append(want, "before-1", "line-1999")
+	log.add(now.Add(-300*time.Millisecond), "before-1", "line-3999")
+	want = append(want, "before-1", "line-3999")
 	f := startFollow(t, "-n", ns, "-d", dir, "--reconnect-interval", "2s", "-v=6")
 	waitContent(t, file, lines(want...))
 	for i := range 3 {
