@@ -25,7 +25,6 @@ import (
 
 type ftCfg struct {
 	identical  bool // entries may repeat the previous timestamp
-	crossBack  bool // stderr may be stamped back across a second boundary
 	hookOps    bool // rotate/restart/append at the followed request after a catch-up
 	randCancel bool // reconnect at random moments (not only at sync points)
 	stamps     bool
@@ -182,16 +181,9 @@ func (f *ftFollower) report() string {
 // nil) and returns what went wrong ("" if nothing).
 func ftSequence(t *testing.T, cfg ftCfg, seed int64, force *int64) string {
 	rng := rand.New(rand.NewSource(seed))
-	var mu sync.Mutex
 	gen := &randEntries{rng: rng, clk: time.Now().Add(-time.Duration(rng.Intn(3600)) * time.Second).Truncate(time.Second), identical: cfg.identical}
-	srv := logserver.New(t)
+	srv := gen.server(t)
 	defer srv.Close()
-	srv.NodeClock = func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return gen.clk
-	}
-	srv.AddPod("default", "p0", "c")
 	tails := cfg.tails
 	if len(tails) == 0 {
 		tails = []int64{0, 1, 2, 3, 4, 5, 6, 8, 12, 20}
@@ -215,12 +207,15 @@ func ftSequence(t *testing.T, cfg ftCfg, seed int64, force *int64) string {
 	}
 	running := true
 	draw := func(n int) []logserver.Entry {
-		mu.Lock()
-		defer mu.Unlock()
+		gen.mu.Lock()
+		defer gen.mu.Unlock()
 		return gen.entries(n, func(e *logserver.Entry, _ []logserver.Entry) {
 			if e.Stream == "stderr" && rng.Intn(3) == 0 {
 				e.Time = gen.clk.Add(-time.Duration(rng.Int63n(int64(3 * time.Millisecond))))
-				if !cfg.crossBack && e.Time.Before(gen.clk.Truncate(time.Second)) {
+				// Never across the second: a stream opened again (a reconnect, a turn) from a
+				// checkpoint in that second is not served such a line (README, "What the
+				// Kubernetes log API cannot give"), which the comparison cannot allow for.
+				if e.Time.Before(gen.clk.Truncate(time.Second)) {
 					e.Time = gen.clk.Truncate(time.Second)
 				}
 			}
@@ -234,12 +229,12 @@ func ftSequence(t *testing.T, cfg ftCfg, seed int64, force *int64) string {
 		log = append(log, appendedLine(es))
 	}
 	jump := func() {
-		mu.Lock()
+		gen.mu.Lock()
 		gen.clk = gen.clk.Add(2*time.Second + time.Duration(rng.Int63n(int64(time.Second))))
 		// No entry after it repeats an older timestamp: lines logged after a rotation are newer
 		// than those before (a resume after one keeps only newer lines, and says so).
 		gen.last = time.Time{}
-		mu.Unlock()
+		gen.mu.Unlock()
 	}
 	// Operations at the next followed request (hook), once armed.
 	var armed atomic.Value // func()
@@ -444,13 +439,12 @@ func ftSequence(t *testing.T, cfg ftCfg, seed int64, force *int64) string {
 
 func TestBreakFollowTailRandom(t *testing.T) {
 	cfgs := map[string]ftCfg{
-		"plain":          {},
-		"identical":      {identical: true},
-		"hooks":          {hookOps: true},
-		"hooks cancels":  {hookOps: true, randCancel: true},
-		"identical all":  {identical: true, hookOps: true, randCancel: true, stamps: true},
-		"cancels small":  {randCancel: true, tails: []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 15, 20}},
-		"cross back all": {crossBack: true, hookOps: true, randCancel: true, identical: true},
+		"plain":         {},
+		"identical":     {identical: true},
+		"hooks":         {hookOps: true},
+		"hooks cancels": {hookOps: true, randCancel: true},
+		"identical all": {identical: true, hookOps: true, randCancel: true, stamps: true},
+		"cancels small": {randCancel: true, tails: []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 15, 20}},
 	}
 	runTailConfigs(t, cfgs, func(cfg ftCfg, seed int64) string { return ftSequence(t, cfg, seed, nil) })
 }

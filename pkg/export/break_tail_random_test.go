@@ -80,10 +80,24 @@ func runTailConfigs[C any](t *testing.T, cfgs map[string]C, run func(cfg C, seed
 // texts, some partial, stamped by a clock that steps by a nanosecond to over a second, or (if
 // identical) often with the previous entry's timestamp.
 type randEntries struct {
-	rng       *rand.Rand
-	clk       time.Time // the newest step; the node clock of tailSequence's server
+	rng *rand.Rand
+	// clk is the newest step, the node clock of the server (see server); mu guards it once
+	// the server runs.
+	clk       time.Time
+	mu        sync.Mutex
 	last      time.Time
 	identical bool
+}
+
+// server is a log server with pod p0 (container c) whose node clock is g's clk.
+func (g *randEntries) server(t *testing.T) *logserver.Server {
+	srv := p0Server(t)
+	srv.NodeClock = func() time.Time {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.clk
+	}
+	return srv
 }
 
 // entries draws n entries. back may stamp an entry back from clk after a step; it is given the
@@ -143,16 +157,9 @@ func gapSpans(res Result) string {
 // tailSequence runs one random sequence and returns what differed ("" if nothing).
 func tailSequence(t *testing.T, cfg tailCfg, seed int64) string {
 	rng := rand.New(rand.NewSource(seed))
-	var mu sync.Mutex
 	gen := &randEntries{rng: rng, clk: time.Now().Add(-time.Hour).Truncate(time.Second), identical: cfg.identical}
-	srv := logserver.New(t)
+	srv := gen.server(t)
 	defer srv.Close()
-	srv.NodeClock = func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return gen.clk
-	}
-	srv.AddPod("default", "p0", "c")
 	tail := []int64{0, 1, 2, 3, 4, 5, 6, 8, 12}[rng.Intn(9)]
 	cutting := false
 	var cutRng = rand.New(rand.NewSource(seed * 7))
@@ -172,7 +179,7 @@ func tailSequence(t *testing.T, cfg tailCfg, seed int64) string {
 	running := true
 	appendEntries := func() {
 		n := 1 + rng.Intn(4)
-		mu.Lock()
+		gen.mu.Lock()
 		es := gen.entries(n, func(e *logserver.Entry, _ []logserver.Entry) {
 			if e.Stream == "stderr" && rng.Intn(3) == 0 {
 				e.Time = gen.clk.Add(-time.Duration(rng.Int63n(int64(3 * time.Millisecond))))
@@ -181,7 +188,7 @@ func tailSequence(t *testing.T, cfg tailCfg, seed int64) string {
 				}
 			}
 		})
-		mu.Unlock()
+		gen.mu.Unlock()
 		srv.Append("default", "p0", "c", es...)
 		log = append(log, appendedLine(es))
 	}
@@ -220,16 +227,16 @@ func tailSequence(t *testing.T, cfg tailCfg, seed int64) string {
 			srv.Rotate("default", "p0", "c")
 			log = append(log, "rotate")
 		case k == 13:
-			mu.Lock()
+			gen.mu.Lock()
 			gen.clk = gen.clk.Add(time.Duration(rng.Int63n(int64(time.Second))))
-			mu.Unlock()
+			gen.mu.Unlock()
 			srv.Restart("default", "p0", "c")
 			running = true
 			log = append(log, "restart")
 		case k == 14 && running:
-			mu.Lock()
+			gen.mu.Lock()
 			gen.clk = gen.clk.Add(time.Duration(rng.Int63n(int64(time.Second))))
-			mu.Unlock()
+			gen.mu.Unlock()
 			srv.Terminate("default", "p0", "c", 0)
 			running = false
 			log = append(log, "terminate")
