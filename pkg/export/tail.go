@@ -46,8 +46,8 @@ const (
 	// tailShare: a tail longer than this share of the stored log costs more than having the
 	// node find since. A line served costs kwok about 14 times a line it reads past to find
 	// since (cri-client's reader, as a kubelet's), and the API server and the client as much
-	// again (docs/performance.md, "Resuming from the log's tail"); what a tail serves beyond
-	// the new lines is its slack.
+	// again (docs/performance.md, "A follower's reconnects from the tail"); what a tail serves
+	// beyond the new lines is its slack.
 	tailShare = 16
 	// drainTail bounds what is read of a tail that missed before it is closed: an HTTP/1.1
 	// response closed unread closes its connection, and the request from since that follows
