@@ -714,7 +714,14 @@ func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, a
 		}
 		defer func() { <-m.streams }()
 	}
-	rc, err := m.Client.CoreV1().Pods(m.t.Namespace).GetLogs(m.t.Pod, opts).Stream(ctx)
+	// A tail that missed is drained (see drainTail), for at most drainWait: its own context
+	// then ends it, as a stalled server would otherwise hold the export.
+	reqCtx, drain := ctx, context.CancelFunc(nil)
+	if tail > 0 && !follow {
+		reqCtx, drain = context.WithCancel(ctx)
+		defer drain()
+	}
+	rc, err := m.Client.CoreV1().Pods(m.t.Namespace).GetLogs(m.t.Pod, opts).Stream(reqCtx)
 	if err != nil {
 		if in.previous && (apierrors.IsBadRequest(err) || apierrors.IsNotFound(err)) {
 			return errGone
@@ -722,8 +729,10 @@ func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, a
 		return m.readError(ctx, err)
 	}
 	defer func() {
-		if errors.Is(err, errTailMiss) && !follow {
+		if errors.Is(err, errTailMiss) && drain != nil {
+			t := time.AfterFunc(drainWait, drain)
 			_, _ = io.CopyN(io.Discard, rc, drainTail)
+			t.Stop()
 		}
 		rc.Close()
 	}()
@@ -1119,7 +1128,11 @@ func (m *merge) idle(r *logline.Reader) error {
 		defer close(saved)
 		err = m.save()
 	})
-	r.Wait()
+	// Until a whole line (or the stream's end) has come: the start of one alone may wait for
+	// long (a line the program has not ended), and the lines before it are saved meanwhile.
+	for !r.Ready() {
+		r.Wait()
+	}
 	if !t.Stop() {
 		<-saved // the timer fired: the save runs, or ran
 	}

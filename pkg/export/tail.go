@@ -53,6 +53,8 @@ const (
 	// response closed unread closes its connection, and the request from since that follows
 	// would dial and handshake a new one.
 	drainTail = 64 << 10
+	// drainWait bounds how long draining takes: a node serves 64 KiB in milliseconds.
+	drainWait = 100 * time.Millisecond
 )
 
 // tailLines is how many entries of in's log to ask for, at now, to get the stored window and

@@ -1,0 +1,182 @@
+package export
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/logexport/kubectl-logexport/pkg/store"
+	"github.com/logexport/kubectl-logexport/test/logserver"
+)
+
+// stallBody serves n bytes of the response, then blocks (a stalled server, a half-open
+// connection) until the request's context ends.
+type stallBody struct {
+	rc   io.ReadCloser
+	ctx  context.Context
+	left int
+}
+
+func (b *stallBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		<-b.ctx.Done()
+		return 0, b.ctx.Err()
+	}
+	n, err := b.rc.Read(p[:min(len(p), b.left)])
+	b.left -= n
+	return n, err
+}
+
+func (b *stallBody) Close() error { return b.rc.Close() }
+
+// A tail that missed, whose response stalls after its first bytes: before adaa2b6 it was closed
+// at once and the request from since served the resume; adaa2b6's drain waited for the stalled
+// response as long as the run's context lasted (a one-shot export has no deadline, here 5 s).
+// The drain now ends after drainWait.
+func TestBreakTailMissDrainStalls(t *testing.T) {
+	l := newTailLog(t)
+	now := time.Now()
+	for i := range 200 {
+		l.add(logserver.Entry{Time: now.Add(time.Duration(i-300) * time.Second), Text: fmt.Sprintf("old-%d", i)})
+	}
+	dir := l.stored(t, Options{})
+	sec := now.Add(-100 * time.Second)
+	for i := range 700 {
+		l.add(logserver.Entry{Time: sec.Add(time.Duration(i) * time.Millisecond), Text: fmt.Sprintf("new-%d", i)})
+	}
+	var stalled atomic.Int32
+	cfg := l.srv.RESTConfig()
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			resp, err := rt.RoundTrip(r)
+			if err == nil && strings.Contains(r.URL.RawQuery, "tailLines") {
+				stalled.Add(1)
+				resp.Body = &stallBody{rc: resp.Body, ctx: r.Context(), left: 1500}
+			}
+			return resp, err
+		})
+	}
+	e, d := exporterOn(t, cfg, dir, Options{ResumeTail: 500})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res := e.Export(ctx, breakTarget(t, l.srv, "p0", "c"))
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if stalled.Load() != 1 {
+		t.Fatalf("%d tail requests stalled, want 1", stalled.Load())
+	}
+	if res.Err != nil || res.Lines != 700 {
+		t.Fatalf("resume after a stalled tail that missed: %d lines, %v (want 700 lines before the run's deadline)", res.Lines, res.Err)
+	}
+}
+
+// A follower is served whole lines, each with the start of a long next line (longer than the
+// line reader's buffer, so that Wait grows it), while the idle timer saves the checkpoint: the
+// saved checkpoint must end at a line's end, the file must be exact, and (with -race) the timer's
+// save must not touch what the reader moves.
+func TestBreakIdlePartialLongLines(t *testing.T) {
+	l := newTailLog(t)
+	srv := l.srv
+	sec := time.Now().Add(-time.Minute).Truncate(time.Second)
+	l.add(logserver.Entry{Time: sec, Text: "a-0"})
+	dir := l.stored(t, Options{})
+	f := &ftFollower{t: t, srv: srv, dir: dir, opts: Options{Follow: true, CommitInterval: 40 * time.Millisecond}}
+	f.start(1, false)
+	defer f.stop()
+	time.Sleep(200 * time.Millisecond)
+	at := sec.Add(time.Second)
+	for i := range 6 {
+		// The rest of the previous long line, a whole line, and the start of the next long one.
+		var es []logserver.Entry
+		if i > 0 {
+			es = append(es, logserver.Entry{Time: at, Text: strings.Repeat("z", 300) + fmt.Sprint("-end-", i)})
+		}
+		at = at.Add(time.Millisecond)
+		es = append(es, logserver.Entry{Time: at, Text: fmt.Sprint("whole-", i)})
+		at = at.Add(time.Millisecond)
+		es = append(es, logserver.Entry{Time: at, Partial: true, Text: strings.Repeat(fmt.Sprint(i), 1500)})
+		l.add(es...)
+		want := strings.TrimSuffix(l.file(), "\n")
+		want = want + "\n"
+		if got, ok := f.wait(want, 3*time.Second); !ok {
+			t.Fatalf("step %d: file %q, want %q\n%s", i, tailOf(got), tailOf(want), f.report())
+		}
+		// Wait past the commit interval so that the timer's save runs while the stream waits
+		// inside the long line, then check the checkpoint ends at the file's complete lines.
+		time.Sleep(150 * time.Millisecond)
+		checkCommitted(t, dir, int64(len(want)))
+	}
+	l.add(logserver.Entry{Time: at, Text: "end"})
+	if got, ok := f.wait(l.file(), 3*time.Second); !ok {
+		t.Fatalf("final: %q\n%s", tailOf(got), f.report())
+	}
+	f.stop()
+	if got := readLog(t, dir, "p0", "c"); got != l.file() {
+		t.Fatalf("file after stop: %q, want %q", tailOf(got), tailOf(l.file()))
+	}
+}
+
+func tailOf(s string) string {
+	if len(s) > 200 {
+		return "…" + s[len(s)-200:]
+	}
+	return s
+}
+
+// checkCommitted checks that p0/c's saved checkpoint covers size bytes (read as an inventory,
+// without the lock, as a crash's next run would find it).
+func checkCommitted(t *testing.T, dir string, size int64) {
+	t.Helper()
+	start := time.Now()
+	var got, lines int64
+	for time.Since(start) < 2*time.Second {
+		inv, err := store.Inspect(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range inv.Logs {
+			if l.Pod == "p0" && l.Container == "c" {
+				got, lines = l.Bytes, l.Lines
+			}
+		}
+		if got == size {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("2s on, the checkpoint covers %d bytes (%d lines), want %d (the complete lines served)", got, lines, size)
+}
+
+// A whole line comes within CommitInterval of the last save (so idle waits with the timer), and
+// the start of the next line comes in a read of its own while it waits: Wait returned with that
+// start, the timer was stopped, and the stream then waited inside the begun line with no timer:
+// the whole line stayed unsaved (and so un-shown to a status, re-fetched after a SIGKILL) until
+// the begun line ended, however long that was. 7647b97 saved it only where the start came in the
+// same read as the whole line; idle now waits until a whole line has come.
+func TestBreakIdlePartialInLaterRead(t *testing.T) {
+	l := newTailLog(t)
+	srv := l.srv
+	sec := time.Now().Add(-time.Minute).Truncate(time.Second)
+	l.add(logserver.Entry{Time: sec, Text: "a-0"})
+	dir := l.stored(t, Options{})
+	f := &ftFollower{t: t, srv: srv, dir: dir, opts: Options{Follow: true, CommitInterval: 100 * time.Millisecond}}
+	f.start(1, false)
+	defer f.stop()
+	time.Sleep(300 * time.Millisecond)                              // following, last save long ago
+	l.add(logserver.Entry{Time: sec.Add(time.Second), Text: "b-1"}) // saved at once (interval over)
+	time.Sleep(20 * time.Millisecond)
+	l.add(logserver.Entry{Time: sec.Add(time.Second + time.Millisecond), Text: "b-2"}) // within the interval: timer
+	time.Sleep(20 * time.Millisecond)
+	l.add(logserver.Entry{Time: sec.Add(time.Second + 2*time.Millisecond), Partial: true, Text: "long-"})
+	want := "a-0\nb-1\nb-2\n"
+	if got, ok := f.wait(want, 2*time.Second); !ok {
+		t.Fatalf("file %q, want %q", got, want)
+	}
+	checkCommitted(t, dir, int64(len(want)))
+}
