@@ -39,16 +39,7 @@ func (b *stallBody) Close() error { return b.rc.Close() }
 // response as long as the run's context lasted (a one-shot export has no deadline, here 5 s).
 // The drain now ends after drainWait.
 func TestBreakTailMissDrainStalls(t *testing.T) {
-	l := newTailLog(t)
-	now := time.Now()
-	for i := range 200 {
-		l.add(logserver.Entry{Time: now.Add(time.Duration(i-300) * time.Second), Text: fmt.Sprintf("old-%d", i)})
-	}
-	dir := l.stored(t, Options{})
-	sec := now.Add(-100 * time.Second)
-	for i := range 700 {
-		l.add(logserver.Entry{Time: sec.Add(time.Duration(i) * time.Millisecond), Text: fmt.Sprintf("new-%d", i)})
-	}
+	l, dir := burstAfterStored(t, 0)
 	var stalled atomic.Int32
 	cfg := l.srv.RESTConfig()
 	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {

@@ -289,18 +289,8 @@ func waitLog(t *testing.T, dir, want string) {
 // A tail that missed is read to its end (it is short) before it is closed, so that the request
 // from since that follows goes over the same HTTP/1.1 connection rather than dial a new one.
 func TestTailMissKeepsConnection(t *testing.T) {
-	l := newTailLog(t)
-	now := time.Now()
-	for i := range 200 {
-		l.add(logserver.Entry{Time: now.Add(time.Duration(i-300) * time.Second), Text: fmt.Sprintf("old-%d", i)})
-	}
-	dir := l.stored(t, Options{})
-	sec := now.Add(-100 * time.Second)
-	// More than the reader's first read takes of the tail, less than drainTail.
-	pad := strings.Repeat("x", 80)
-	for i := range 700 {
-		l.add(logserver.Entry{Time: sec.Add(time.Duration(i) * time.Millisecond), Text: fmt.Sprintf("new-%d-%s", i, pad)})
-	}
+	// A tail more than the reader's first read takes, less than drainTail.
+	l, dir := burstAfterStored(t, 80)
 	requests := tailRequests(l.srv)
 	var dials atomic.Int32
 	cfg := l.srv.RESTConfig()
@@ -331,4 +321,21 @@ func longSlowHistory(add func(...logserver.Entry), now time.Time) {
 	for i := range 2000 {
 		add(logserver.Entry{Time: now.Add(-1000*time.Hour + time.Duration(i)*time.Minute), Text: fmt.Sprintf("history-%d", i)})
 	}
+}
+
+// burstAfterStored is a log of 200 lines a second apart, stored into dir, then 700 new ones
+// within a second (each padded with pad bytes): a tail of 500 begins among them and misses.
+func burstAfterStored(t *testing.T, pad int) (*tailLog, string) {
+	t.Helper()
+	l := newTailLog(t)
+	now := time.Now()
+	for i := range 200 {
+		l.add(logserver.Entry{Time: now.Add(time.Duration(i-300) * time.Second), Text: fmt.Sprintf("old-%d", i)})
+	}
+	dir := l.stored(t, Options{})
+	sec := now.Add(-100 * time.Second)
+	for i := range 700 {
+		l.add(logserver.Entry{Time: sec.Add(time.Duration(i) * time.Millisecond), Text: fmt.Sprintf("new-%d%s", i, strings.Repeat("x", pad))})
+	}
+	return l, dir
 }
