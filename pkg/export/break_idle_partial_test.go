@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logexport/kubectl-logexport/pkg/logline"
 	"github.com/logexport/kubectl-logexport/pkg/store"
 	"github.com/logexport/kubectl-logexport/test/logserver"
 )
@@ -144,30 +145,50 @@ func checkCommitted(t *testing.T, dir string, size int64) {
 	t.Errorf("2s on, the checkpoint covers %d bytes (%d lines), want %d (the complete lines served)", got, lines, size)
 }
 
-// A whole line comes within CommitInterval of the last save (so idle waits with the timer), and
-// the start of the next line comes in a read of its own while it waits: Wait returned with that
-// start, the timer was stopped, and the stream then waited inside the begun line with no timer:
-// the whole line stayed unsaved (and so un-shown to a status, re-fetched after a SIGKILL) until
-// the begun line ended, however long that was. 7647b97 saved it only where the start came in the
-// same read as the whole line; idle now waits until a whole line has come.
+// A follower is served a whole line within the commit interval of the last save (so that idle
+// sets its save timer), then, in a later read, the start of a line not ended: the whole line must
+// be saved within the interval while the stream waits for the rest, also where the begun line is
+// longer than the reader's buffer (then its fragments come, and the stream reads on inside it
+// with no timer; helper 58).
 func TestBreakIdlePartialInLaterRead(t *testing.T) {
-	l := newTailLog(t)
-	srv := l.srv
-	sec := time.Now().Add(-time.Minute).Truncate(time.Second)
+	for _, tc := range []struct {
+		name  string
+		size  int // the reader's buffer size
+		begun int // bytes of the line begun
+	}{
+		{"short", 0, 5},
+		{"longer than a small buffer", 4096, 6000},
+		{"longer than the default buffer", 0, logline.DefaultBufferSize + 4096},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, f, dir, sec := followBehindBegunLine(t, tc.size, strings.Repeat("x", tc.begun))
+			want := "a-0\nb-1\nb-2\n"
+			checkCommitted(t, dir, int64(len(want)))
+			l.add(logserver.Entry{Time: sec.Add(time.Second + 3*time.Millisecond), Text: "-end"})
+			if got, ok := f.wait(l.file(), 3*time.Second); !ok {
+				t.Fatalf("file %q, want %q\n%s", tailOf(got), tailOf(l.file()), f.report())
+			}
+		})
+	}
+}
+
+// followBehindBegunLine follows a log (a-0 stored) with a reader of size bytes, and has it
+// served b-1 after the commit interval (saved at once), b-2 within it (a timer), and then, in a
+// later read, the start of a line, begun, not ended. It returns once that start is served.
+func followBehindBegunLine(t *testing.T, size int, begun string) (l *tailLog, f *ftFollower, dir string, sec time.Time) {
+	t.Helper()
+	l = newTailLog(t)
+	sec = time.Now().Add(-time.Minute).Truncate(time.Second)
 	l.add(logserver.Entry{Time: sec, Text: "a-0"})
-	dir := l.stored(t, Options{})
-	f := &ftFollower{t: t, srv: srv, dir: dir, opts: Options{Follow: true, CommitInterval: 100 * time.Millisecond}}
+	dir = l.stored(t, Options{})
+	f = &ftFollower{t: t, srv: l.srv, dir: dir, opts: Options{Follow: true, CommitInterval: 100 * time.Millisecond, BufferSize: size}}
 	f.start(1, false)
-	defer f.stop()
+	t.Cleanup(f.stop)
 	time.Sleep(300 * time.Millisecond)                              // following, last save long ago
 	l.add(logserver.Entry{Time: sec.Add(time.Second), Text: "b-1"}) // saved at once (interval over)
 	time.Sleep(20 * time.Millisecond)
 	l.add(logserver.Entry{Time: sec.Add(time.Second + time.Millisecond), Text: "b-2"}) // within the interval: timer
 	time.Sleep(20 * time.Millisecond)
-	l.add(logserver.Entry{Time: sec.Add(time.Second + 2*time.Millisecond), Partial: true, Text: "long-"})
-	want := "a-0\nb-1\nb-2\n"
-	if got, ok := f.wait(want, 2*time.Second); !ok {
-		t.Fatalf("file %q, want %q", got, want)
-	}
-	checkCommitted(t, dir, int64(len(want)))
+	l.add(logserver.Entry{Time: sec.Add(time.Second + 2*time.Millisecond), Partial: true, Text: begun})
+	return l, f, dir, sec
 }

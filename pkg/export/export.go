@@ -1135,8 +1135,14 @@ func (m *merge) idle(r *logline.Reader) error {
 	}
 	if !t.Stop() {
 		<-saved // the timer fired: the save runs, or ran
+		return err
 	}
-	return err
+	if !r.Whole() {
+		// A line longer than the buffer (or the end): its fragments come next, and the stream
+		// reads the rest of it with no timer running; it may be long in coming (helper 58).
+		return m.save()
+	}
+	return nil
 }
 
 // commit saves the checkpoint if the run changed anything.
