@@ -13,7 +13,7 @@ import (
 // the unfinished one is stored completed (the instance stopped), and the new instance's lines
 // follow, each once.
 func TestBreak58IdlePartialThenRestart(t *testing.T) {
-	l, f, dir, sec := followBehindBegunLine(t, 0, "open-")
+	l, f, dir, sec := followBehindBegunLine(t, 0, "open-", false)
 	srv := l.srv
 	checkCommitted(t, dir, int64(len("a-0\nb-1\nb-2\n")))
 	srv.Restart("default", "p0", "c")

@@ -149,19 +149,22 @@ func checkCommitted(t *testing.T, dir string, size int64) {
 // sets its save timer), then, in a later read, the start of a line not ended: the whole line must
 // be saved within the interval while the stream waits for the rest, also where the begun line is
 // longer than the reader's buffer (then its fragments come, and the stream reads on inside it
-// with no timer; helper 58).
+// with no timer; helper 58), and where it comes in the whole line's read, filling the buffer
+// (then idle is not called at all).
 func TestBreakIdlePartialInLaterRead(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		size  int // the reader's buffer size
-		begun int // bytes of the line begun
+		name     string
+		size     int // the reader's buffer size
+		begun    int // bytes of the line begun
+		together bool
 	}{
-		{"short", 0, 5},
-		{"longer than a small buffer", 4096, 6000},
-		{"longer than the default buffer", 0, logline.DefaultBufferSize + 4096},
+		{"short", 0, 5, false},
+		{"longer than a small buffer", 4096, 6000, false},
+		{"longer than the default buffer", 0, logline.DefaultBufferSize + 4096, false},
+		{"longer than a small buffer, in the whole line's read", 4096, 6000, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l, f, dir, sec := followBehindBegunLine(t, tc.size, strings.Repeat("x", tc.begun))
+			l, f, dir, sec := followBehindBegunLine(t, tc.size, strings.Repeat("x", tc.begun), tc.together)
 			want := "a-0\nb-1\nb-2\n"
 			checkCommitted(t, dir, int64(len(want)))
 			l.add(logserver.Entry{Time: sec.Add(time.Second + 3*time.Millisecond), Text: "-end"})
@@ -174,8 +177,9 @@ func TestBreakIdlePartialInLaterRead(t *testing.T) {
 
 // followBehindBegunLine follows a log (a-0 stored) with a reader of size bytes, and has it
 // served b-1 after the commit interval (saved at once), b-2 within it (a timer), and then, in a
-// later read, the start of a line, begun, not ended. It returns once that start is served.
-func followBehindBegunLine(t *testing.T, size int, begun string) (l *tailLog, f *ftFollower, dir string, sec time.Time) {
+// later read unless together, the start of a line, begun, not ended. It returns once that start
+// is served.
+func followBehindBegunLine(t *testing.T, size int, begun string, together bool) (l *tailLog, f *ftFollower, dir string, sec time.Time) {
 	t.Helper()
 	l = newTailLog(t)
 	sec = time.Now().Add(-time.Minute).Truncate(time.Second)
@@ -187,8 +191,14 @@ func followBehindBegunLine(t *testing.T, size int, begun string) (l *tailLog, f 
 	time.Sleep(300 * time.Millisecond)                              // following, last save long ago
 	l.add(logserver.Entry{Time: sec.Add(time.Second), Text: "b-1"}) // saved at once (interval over)
 	time.Sleep(20 * time.Millisecond)
-	l.add(logserver.Entry{Time: sec.Add(time.Second + time.Millisecond), Text: "b-2"}) // within the interval: timer
+	b2 := logserver.Entry{Time: sec.Add(time.Second + time.Millisecond), Text: "b-2"} // within the interval: timer
+	start := logserver.Entry{Time: sec.Add(time.Second + 2*time.Millisecond), Partial: true, Text: begun}
+	if together {
+		l.add(b2, start)
+		return l, f, dir, sec
+	}
+	l.add(b2)
 	time.Sleep(20 * time.Millisecond)
-	l.add(logserver.Entry{Time: sec.Add(time.Second + 2*time.Millisecond), Partial: true, Text: begun})
+	l.add(start)
 	return l, f, dir, sec
 }

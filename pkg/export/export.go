@@ -788,6 +788,14 @@ func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, a
 		if err != nil {
 			return m.readError(ctx, err)
 		}
+		if follow && f.First && !f.Last && m.log.Length() > m.log.Committed() {
+			// A line longer than the buffer begins: the stream reads on inside it with no save
+			// timer (see idle), for as long as the program takes to end it. The whole lines before
+			// it are saved now (helper 58: they stayed unsaved until it ended).
+			if err := m.save(); err != nil {
+				return err
+			}
+		}
 		if look != nil {
 			look.bytes, look.hash = look.bytes+int64(len(f.Data)), look.hash.Add(f.Data)
 		}
@@ -1135,14 +1143,8 @@ func (m *merge) idle(r *logline.Reader) error {
 	}
 	if !t.Stop() {
 		<-saved // the timer fired: the save runs, or ran
-		return err
 	}
-	if !r.Whole() {
-		// A line longer than the buffer (or the end): its fragments come next, and the stream
-		// reads the rest of it with no timer running; it may be long in coming (helper 58).
-		return m.save()
-	}
-	return nil
+	return err
 }
 
 // commit saves the checkpoint if the run changed anything.

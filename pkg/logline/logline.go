@@ -214,11 +214,6 @@ func (r *Reader) Ready() bool {
 	return r.newline() >= 0 || r.w-r.r == len(r.buf) && len(r.buf) == r.size || r.err != nil
 }
 
-// Whole tells whether the reader holds the end of a line: the next call to Next hands out a
-// fragment with Last set. A Reader that is Ready but not Whole holds a line longer than its
-// buffer, or the end of the stream.
-func (r *Reader) Whole() bool { return r.newline() >= 0 }
-
 // Next returns the next fragment. At the end of the stream it returns io.EOF; a line that the stream
 // left unterminated comes before that as fragments with Last unset.
 func (r *Reader) Next() (Fragment, error) {

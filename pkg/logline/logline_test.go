@@ -534,36 +534,3 @@ func TestWaitPastLineStart(t *testing.T) {
 		}
 	}
 }
-
-func TestWhole(t *testing.T) {
-	tests := []struct {
-		name  string
-		input string
-		size  int
-		reads int // calls to Next before asking
-		want  bool
-	}{
-		{"a line", "a\nb", 0, 0, true},
-		{"after the last whole line", "a\nbb", 0, 1, false},
-		{"a line longer than the buffer", strings.Repeat("x", 80) + "\n", minBufferSize, 0, false},
-		{"the end of a line longer than the buffer", strings.Repeat("x", 80) + "\n", minBufferSize, 1, true},
-		{"the end of the stream", "a\n", 0, 1, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := NewReader(strings.NewReader(tt.input), tt.size)
-			defer r.Release()
-			for range tt.reads {
-				if _, err := r.Next(); err != nil {
-					t.Fatal(err)
-				}
-			}
-			for !r.Ready() {
-				r.Wait()
-			}
-			if got := r.Whole(); got != tt.want {
-				t.Errorf("Whole() = %v, want %v (buffered %q)", got, tt.want, r.buf[r.r:r.w])
-			}
-		})
-	}
-}
