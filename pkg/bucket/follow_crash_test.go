@@ -67,6 +67,13 @@ func followSequence(t *testing.T, seed int64) {
 			}
 			entries = append(entries, logserver.Entry{Time: tick(time.Duration(rng.Intn(400)) * time.Millisecond), Text: text})
 		}
+		if rng.Intn(3) == 0 {
+			// The start of a line longer than a follower's buffer, which the next entry ends:
+			// a follower waits inside it, and its checkpoints keep what it has of it.
+			n++
+			text := fmt.Sprintf("begun %d %s", n, strings.Repeat("b", 100+rng.Intn(300)))
+			entries = append(entries, logserver.Entry{Time: tick(time.Duration(rng.Intn(400)) * time.Millisecond), Partial: true, Text: text})
+		}
 		srv.Append("default", "p0", "c", entries...)
 	}
 	exportLocal := func() {
@@ -89,7 +96,7 @@ func followSequence(t *testing.T, seed int64) {
 		}
 		exportLocal()
 		opts := export.Options{Timestamps: timestamps, Follow: true,
-			CommitInterval: time.Duration(1+rng.Intn(20)) * time.Millisecond, CommitBytes: int64(64 + rng.Intn(400))}
+			CommitInterval: time.Duration(1+rng.Intn(20)) * time.Millisecond, CommitBytes: int64(64 + rng.Intn(400)), BufferSize: 64 + rng.Intn(128)}
 		runCtx, cancel := context.WithCancel(ctx)
 		crash := rng.Intn(2) == 0
 		puts := mem.Puts

@@ -157,12 +157,20 @@ func (l *Log) AddGaps(gaps ...store.Gap) { l.gaps = append(l.gaps, gaps...) }
 // then cp (with its Size set) as the checkpoint. If it fails, the saved checkpoint stays as it
 // was, and nothing more is written to the log in this run: what the failed commit uploaded is
 // past the checkpoint, for the next opening of the log to match or delete.
-func (l *Log) Commit(cp store.Checkpoint) error {
+func (l *Log) Commit(cp store.Checkpoint) error { return l.commit(cp, false) }
+
+// CommitLines is Commit that keeps what was written of the current line, for the rest to
+// follow: the segments end with the last complete line.
+func (l *Log) CommitLines(cp store.Checkpoint) error { return l.commit(cp, true) }
+
+func (l *Log) commit(cp store.Checkpoint, keepLine bool) error {
 	if l.err != nil {
 		return l.err
 	}
-	if err := l.DropPartial(); err != nil {
-		return err
+	if !keepLine {
+		if err := l.DropPartial(); err != nil {
+			return err
+		}
 	}
 	cp.Size = l.line
 	last, err := l.upload()
@@ -190,8 +198,8 @@ func (l *Log) Commit(cp store.Checkpoint) error {
 	l.etag = etag
 	c := cp
 	l.cp, l.last = &c, last
+	l.buf, l.first = l.buf[:copy(l.buf, l.buf[l.line-l.committed:])], time.Time{}
 	l.committed = l.line
-	l.buf, l.first = l.buf[:0], time.Time{}
 	return nil
 }
 

@@ -780,6 +780,14 @@ func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, a
 			// The next read moves the buffer's bytes: what the window has of them is kept or
 			// hashed now.
 			w.move(&line)
+			if follow && r.Partial() && m.log.Length() > m.log.Committed() {
+				// Inside a line longer than the buffer, whose rest may be long in coming (a line
+				// the program has not ended), after lines not saved yet: they are saved
+				// meanwhile, as idle saves them (helper 58: they waited for the line's end).
+				if err := m.waitSaving(r, m.saveLines); err != nil {
+					return err
+				}
+			}
 		}
 		f, err := r.Next()
 		if err == io.EOF {
@@ -787,14 +795,6 @@ func (m *merge) streamOnce(ctx context.Context, in *instance, since time.Time, a
 		}
 		if err != nil {
 			return m.readError(ctx, err)
-		}
-		if follow && f.First && !f.Last && m.log.Length() > m.log.Committed() {
-			// A line longer than the buffer begins: the stream reads on inside it with no save
-			// timer (see idle), for as long as the program takes to end it. The whole lines before
-			// it are saved now (helper 58: they stayed unsaved until it ended).
-			if err := m.save(); err != nil {
-				return err
-			}
 		}
 		if look != nil {
 			look.bytes, look.hash = look.bytes+int64(len(f.Data)), look.hash.Add(f.Data)
@@ -1082,16 +1082,23 @@ func (m *merge) unbind() {
 }
 
 func (m *merge) save() error {
+	commit := m.log.Commit
+	if f, ok := m.log.(store.Finisher); ok && m.last {
+		commit = f.Finish
+	}
+	return m.saveBy(commit)
+}
+
+// saveLines is save for a followed stream inside a line: what was written of it stays.
+func (m *merge) saveLines() error { return m.saveBy(m.log.CommitLines) }
+
+func (m *merge) saveBy(commit func(store.Checkpoint) error) error {
 	m.sync()
 	if err := m.prove(); err != nil {
 		return err
 	}
 	m.saved.at = time.Now()
 	m.handGaps()
-	commit := m.log.Commit
-	if f, ok := m.log.(store.Finisher); ok && m.last {
-		commit = f.Finish
-	}
 	if err := commit(m.cp); err != nil {
 		if m.Metrics != nil {
 			m.Metrics.SaveFailed(m.t.Namespace, err)
@@ -1127,17 +1134,23 @@ func (m *merge) idle(r *logline.Reader) error {
 	// Lines came within the interval of the last save, and then none: they are saved when the
 	// interval is over if nothing more has come by then (a checkpoint that waited for the next
 	// line would leave metrics, status and a SIGKILL's re-fetch behind for as long as the
-	// container is quiet). The save runs from a timer while this goroutine waits for the
-	// stream (rather than a goroutine of its own per waiting stream: a follower has thousands),
-	// and the stream's next line waits for it.
+	// container is quiet).
+	return m.waitSaving(r, m.save)
+}
+
+// waitSaving waits until r is Ready (a whole line, a full buffer, or the stream's end: the
+// start of a line alone may wait for long, a line the program has not ended), and meanwhile
+// saves with save once the last save is CommitInterval old. The save runs from a timer while
+// this goroutine waits for the stream (rather than a goroutine of its own per waiting stream:
+// a follower has thousands), and the stream's next line waits for it. The window must hold
+// nothing of the reader's buffer (see window.move).
+func (m *merge) waitSaving(r *logline.Reader, save func() error) error {
 	var err error
 	saved := make(chan struct{})
 	t := time.AfterFunc(m.CommitInterval-time.Since(m.saved.at), func() {
 		defer close(saved)
-		err = m.save()
+		err = save()
 	})
-	// Until a whole line (or the stream's end) has come: the start of one alone may wait for
-	// long (a line the program has not ended), and the lines before it are saved meanwhile.
 	for !r.Ready() {
 		r.Wait()
 	}

@@ -44,6 +44,9 @@ type Appender interface {
 	AddGaps(gaps ...Gap)
 	// Commit saves cp, with its Size set, once every complete line written is saved.
 	Commit(cp Checkpoint) error
+	// CommitLines is Commit for a log whose current line goes on being written: what was
+	// written of it is kept for the rest, not dropped.
+	CommitLines(cp Checkpoint) error
 	// Close drops what was written after the last commit.
 	Close() error
 }

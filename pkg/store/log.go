@@ -449,17 +449,26 @@ func (l *Log) fail(err error) error {
 // the file's checkpoint, after the file is synced: a crash keeps the bytes a checkpoint covers.
 // Concurrent commits of several logs share their syncs. If it fails, the previous checkpoint
 // stays and the next run cuts the file back to it.
-func (l *Log) Commit(cp Checkpoint) error { return l.commit(cp, false) }
+func (l *Log) Commit(cp Checkpoint) error { return l.commit(cp, false, false) }
 
 // Finish is Commit for the last commit of an export of the log, made without holding a log
 // request: it may wait a little for other logs' commits to share their syncs (GatherCommits).
-func (l *Log) Finish(cp Checkpoint) error { return l.commit(cp, true) }
+func (l *Log) Finish(cp Checkpoint) error { return l.commit(cp, true, false) }
 
-func (l *Log) commit(cp Checkpoint, gather bool) error {
+// CommitLines is Commit that keeps what was written of the current line: the checkpoint covers
+// the complete lines, and the bytes after them (cut off by Close, or by the next opening after
+// a crash, if the line never ends) go on being written.
+func (l *Log) CommitLines(cp Checkpoint) error { return l.commit(cp, false, true) }
+
+func (l *Log) commit(cp Checkpoint, gather, keepLine bool) error {
 	if l.err != nil {
 		return l.err
 	}
-	if err := l.DropPartial(); err != nil {
+	finish := l.DropPartial
+	if keepLine {
+		finish = l.Flush
+	}
+	if err := finish(); err != nil {
 		return err
 	}
 	cp.Size = l.line

@@ -687,3 +687,66 @@ func TestRemovedLogKilledReexport(t *testing.T) {
 		t.Fatalf("log %q, %v; want %q", b, err, "eins\n")
 	}
 }
+
+// CommitLines saves the complete lines and keeps what was written of the current one, whether
+// it is still buffered or already in the file: the line goes on and ends in the file whole; a
+// run killed before it ended leaves a file that the next opening cuts back to the lines.
+func TestCommitLinesKeepsTheLineBegun(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		flushed bool // the line's start was written out before the commit
+		ended   bool // the line ends and is committed, else the run is killed
+		want    string
+	}{
+		{"buffered, ended", false, true, "one\nhalf and the rest\n"},
+		{"in the file, ended", true, true, "one\nhalf and the rest\n"},
+		{"buffered, killed", false, false, "one\n"},
+		{"in the file, killed", true, false, "one\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			d := mustOpen(t, dir)
+			defer d.Close()
+			l := mustOpenLog(t, d, "ns", "p", "c")
+			write := func(s string) {
+				t.Helper()
+				if _, err := l.Write([]byte(s)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			write("one\n")
+			l.EndLine()
+			write("half")
+			if tc.flushed {
+				if err := l.flush(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cp := Checkpoint{Instance: "i", Since: time.Unix(1, 0), Skip: 1}
+			if err := l.CommitLines(cp); err != nil {
+				t.Fatal(err)
+			}
+			if l.Committed() != 4 || l.Length() != 4 {
+				t.Fatalf("after CommitLines: committed %d, length %d, want 4 and 4", l.Committed(), l.Length())
+			}
+			write(" and the rest\n")
+			l.EndLine()
+			if tc.ended {
+				if err := l.Commit(cp); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := l.flush(); err != nil { // killed after a write, before the commit
+				t.Fatal(err)
+			}
+			l2 := mustOpenLog(t, d, "ns", "p", "c")
+			defer l2.Close()
+			file := filepath.Join(dir, "ns", "p", "c.log")
+			if b, _ := os.ReadFile(file); string(b) != tc.want {
+				t.Fatalf("file %q, want %q", b, tc.want)
+			}
+			if got := l2.Checkpoint().Size; got != int64(len(tc.want)) {
+				t.Fatalf("checkpoint size %d, want %d", got, len(tc.want))
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -260,4 +261,64 @@ func TestFollowRotation(t *testing.T) {
 	log.add(at(5, 0), "after-3")
 	export(t, "-n", ns, "-d", dir)
 	assertFile(t, file, lines("r1", "r2", "after-1", "after-2", "after-3"))
+}
+
+// A whole line, then the start of a line longer than the follower's read buffer (256 KiB) that
+// the program has not ended yet: the whole line is saved (its checkpoint written) within the save
+// interval, not when the long line ends, however long that takes; then the long line is stored
+// once, whole.
+func TestFollowSavesBeforeALongLineEnds(t *testing.T) {
+	ns := newNamespace(t)
+	dir := t.TempDir()
+	log := newLog(t).add(at(0, 0), seq("x", 10)...)
+	createPod(t, ns, pod{name: "p", containers: []container{{name: "app", log: log}}})
+	file := filepath.Join(dir, ns, "p", "app.log")
+	f := startFollow(t, "-n", ns, "-d", dir)
+	want := lines(seq("x", 10)...)
+	waitContent(t, file, want)
+	waitCheckpointSize(t, dir, ns, "p", "app", len(want))
+
+	// v is saved at once (the last save is older than the interval); w comes within the
+	// interval after it, with the start of the long line: 20 partial entries of 16 KiB.
+	time.Sleep(3 * time.Second)
+	log.add(at(1, 0), "v")
+	want += lines("v")
+	waitCheckpointSize(t, dir, ns, "p", "app", len(want))
+	pieces := make([]time.Time, 20)
+	for i := range pieces {
+		pieces[i] = at(1, 2_000_000+i)
+	}
+	entries, long := partialLine(pieces, "end", at(2, 0))
+	final := strings.LastIndex(strings.TrimSuffix(entries, "\n"), "\n") + 1
+	log.add(at(1, 1_000_000), "w").raw(entries[:final])
+	want += lines("w")
+	waitCheckpointSize(t, dir, ns, "p", "app", len(want))
+
+	log.raw(entries[final:])
+	want += lines(long)
+	waitContent(t, file, want)
+	f.stop(syscall.SIGINT)
+	assertFile(t, file, want)
+	waitCheckpointSize(t, dir, ns, "p", "app", len(want))
+}
+
+// waitCheckpointSize waits up to 10 s (a follower saves every 2 s) until the container's
+// checkpoint covers size bytes of its file.
+func waitCheckpointSize(t *testing.T, dir, ns, podName, c string, size int) {
+	t.Helper()
+	var got struct{ Size, Lines int64 }
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if _, err := os.Stat(checkpointFile(dir, ns)); err != nil {
+			continue
+		}
+		if line := checkpointLine(t, dir, ns, podName, c); line != "" {
+			if err := json.Unmarshal([]byte(line), &got); err != nil {
+				t.Fatalf("checkpoint %q: %v", line, err)
+			}
+			if got.Size == int64(size) {
+				return
+			}
+		}
+	}
+	t.Fatalf("%s/%s/%s: checkpoint covers %d bytes (%d lines) after 10s, want %d", ns, podName, c, got.Size, got.Lines, size)
 }
