@@ -9,7 +9,7 @@
 // With -contenders ...,bucket it also exports into a bucket on a SeaweedFS `weed mini` it starts
 // (built by hack/tools.sh), and compares that with the export into a directory.
 //
-// `make bench` builds it like the plugin's release (static, stripped) and runs it. BENCH_SCALE (or -scale) multiplies the pods of (a), (b) and (e) and the
+// `make bench` builds it like the plugin's release (static, stripped) and runs it. BENCH_SCALE (or -scale) multiplies the pods of (a), (b), (d), (e) and (f) and the
 // log size of (c) for a bigger machine.
 package main
 
@@ -91,7 +91,7 @@ func benchMain(ctx context.Context, args []string) error {
 			return fmt.Errorf("BENCH_SCALE: %w", err)
 		}
 	}
-	scale := fs.Float64("scale", defScale, "multiplies the pods of (a), (b) and (e) and the log size of (c)")
+	scale := fs.Float64("scale", defScale, "multiplies the pods of (a), (b), (d), (e) and (f) and the log size of (c)")
 	concurrency := fs.Int("concurrency", 10, "log requests at once, for every contender that has the setting")
 	fs.DurationVar(&lineInterval, "line-interval", lineInterval, "time between two log lines; an incremental run re-reads the last second it stored")
 	slow := fs.Float64("slow", 10, "run stern and kubectl logs only once when they take longer than this many times the raw floor (0: always repeat)")
